@@ -1,0 +1,86 @@
+# ballast - Docker volume plugin. `make` builds, `make check` installs what the
+# tests need and runs them all, `make run` runs ballastd in the foreground.
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+BUILD ?= build
+PREFIX ?= /usr/local
+VERSION := 0.1.0
+
+DAEMON_PKGS := libmicrohttpd jansson mount inih libsystemd
+CLI_PKGS := libcurl jansson
+HELPER_PKGS := mount blkid
+TEST_PKGS := cmocka
+
+CFLAGS ?= -O2 -g
+WARNFLAGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wvla
+BASEFLAGS := -std=gnu11 -D_GNU_SOURCE -DBALLAST_VERSION='"$(VERSION)"' -pthread -MMD -MP
+ifneq ($(SANITIZE),)
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+ALL_CFLAGS = $(BASEFLAGS) $(WARNFLAGS) $(CFLAGS) $(SANFLAGS)
+ALL_LDFLAGS = -pthread $(LDFLAGS) $(SANFLAGS)
+
+pc_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
+pc_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
+
+CORE_SRCS := driver/api.c driver/catalog.c driver/config.c driver/errors.c driver/fsutil.c \
+	driver/helper.c driver/http.c driver/log.c driver/validate.c \
+	backends/registry.c backends/local.c
+DAEMON_SRCS := $(CORE_SRCS) driver/ballastd.c
+CLI_SRCS := driver/ballast.c driver/errors.c
+HELPER_SRCS := $(wildcard mount-helper/*.c)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+CORE_OBJS := $(call obj,$(CORE_SRCS))
+UNIT_BINS := $(patsubst tests/unit/test_%.c,$(BUILD)/tests/unit_%,$(UNIT_SRCS))
+
+BINS := $(BUILD)/ballastd $(BUILD)/ballast $(BUILD)/mount.ballast
+
+.PHONY: all deps check unit run clean install
+all: $(BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(call pc_cflags,$(DAEMON_PKGS) $(CLI_PKGS) $(HELPER_PKGS)) -c $< -o $@
+
+$(BUILD)/ballastd: $(call obj,$(DAEMON_SRCS))
+	$(CC) $^ -o $@ $(ALL_LDFLAGS) $(call pc_libs,$(DAEMON_PKGS))
+
+$(BUILD)/ballast: $(call obj,$(CLI_SRCS))
+	$(CC) $^ -o $@ $(ALL_LDFLAGS) $(call pc_libs,$(CLI_PKGS))
+
+$(BUILD)/mount.ballast: $(call obj,$(HELPER_SRCS))
+	$(CC) $^ -o $@ $(ALL_LDFLAGS) $(call pc_libs,$(HELPER_PKGS))
+
+$(BUILD)/obj/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(call pc_cflags,$(DAEMON_PKGS) $(TEST_PKGS)) -c $< -o $@
+
+$(BUILD)/tests/unit_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $^ -o $@ $(ALL_LDFLAGS) $(call pc_libs,$(DAEMON_PKGS) $(TEST_PKGS))
+
+unit: $(UNIT_BINS)
+
+# Installs (apt) every package the build and the tests need; quiet when all
+# are there already.
+deps:
+	@bash tests/deps.sh
+
+check: deps
+	$(MAKE) all unit
+	bash tests/run-all.sh
+
+# Build and run ballastd in the foreground with the default config (local
+# backend, /run/docker/plugins/ballast.sock), so dockerd finds it at once.
+run: deps
+	$(MAKE) all
+	exec $(BUILD)/ballastd
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

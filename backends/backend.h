@@ -1,0 +1,96 @@
+/*
+ * backend.h - the contract every ballast backend implements.
+ *
+ * One const struct backend_ops per backend, registered in backends/registry.c.
+ * All functions return 0 or -errno; whatever a user may read goes into the
+ * caller's struct berr, which becomes the Err that dockerd shows.
+ *
+ * Concurrency: the catalog serialises calls per volume name (one lock per
+ * volume), so a backend never sees two calls for the same name at once, but
+ * calls for different names run in parallel on different threads.
+ */
+#ifndef BALLAST_BACKEND_H
+#define BALLAST_BACKEND_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../driver/errors.h"
+
+struct ballast_config;
+
+/* Capability bits advertised by a backend. */
+enum backend_caps {
+	BE_CAP_GLOBAL = 1u << 0,	/* volumes visible from every host */
+	BE_CAP_RESIZE = 1u << 1,	/* ballast resize works */
+	BE_CAP_QUOTA = 1u << 2,		/* size is enforced */
+	BE_CAP_SHARED = 1u << 3,	/* several hosts may mount at once */
+};
+
+/*
+ * The facts a backend needs about one volume. Borrowed by every op: the
+ * catalog owns it. opts is the validated option object given at Create
+ * (string values only, never NULL: {} when none were given).
+ */
+struct be_volume {
+	const char *name;
+	json_t *opts;
+};
+
+struct backend_ops {
+	const char *name;
+	unsigned caps;
+
+	/*
+	 * Long-lived state (cluster handles). init must not block on a cluster:
+	 * connect lazily so that ballastd starts and answers Activate even when
+	 * the cluster is down. *ctx is passed to every other op.
+	 */
+	int (*init)(const struct ballast_config *cfg, void **ctx, struct berr *err);
+	void (*fini)(void *ctx);
+
+	/*
+	 * Check the options of a Create before anything is made. opts is the
+	 * raw object (string values already checked); the backend refuses any
+	 * key it does not know, naming it and listing the valid ones.
+	 */
+	int (*validate_opts)(void *ctx, const json_t *opts, struct berr *err);
+
+	/* Make the volume. Idempotent: an existing volume made by an earlier,
+	 * interrupted Create of the same name is completed, not refused. On
+	 * failure it removes whatever it made. */
+	int (*create)(void *ctx, const struct be_volume *vol, struct berr *err);
+
+	/* Delete the volume and its data. Idempotent: a missing volume is 0. */
+	int (*remove)(void *ctx, const struct be_volume *vol, struct berr *err);
+
+	/*
+	 * Make the volume usable on this host and write the directory to hand
+	 * to dockerd into path (size len). Called only when no mount ID uses
+	 * the volume yet; must be idempotent (an earlier mount left behind by a
+	 * crash is reused).
+	 */
+	int (*mount)(void *ctx, const struct be_volume *vol, char *path, size_t len,
+		     struct berr *err);
+
+	/* Undo mount. Called when the last mount ID leaves. Idempotent. */
+	int (*unmount)(void *ctx, const struct be_volume *vol, struct berr *err);
+
+	/*
+	 * Is the volume currently made usable on this host? Used at start to
+	 * reconcile the catalog with the mount table. Returns 1, 0 or -errno.
+	 */
+	int (*is_mounted)(void *ctx, const struct be_volume *vol);
+
+	/* Extra facts for Status (a new reference or NULL). Must be cheap: no
+	 * cluster calls. */
+	json_t *(*status)(void *ctx, const struct be_volume *vol);
+};
+
+/* Registry: backends compiled into this daemon. */
+const struct backend_ops *backend_lookup(const char *name);
+/* NULL-terminated list of every backend compiled in. */
+const struct backend_ops *const *backend_all(void);
+
+#endif

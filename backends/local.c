@@ -1,0 +1,352 @@
+/*
+ * local.c - volumes on this host.
+ *
+ * A plain volume is the directory <root>/<name>, handed to dockerd as is.
+ * A sized volume (-o size=) is a sparse image <root>/.images/<name>.img,
+ * formatted at Create and loop-mounted by mount.ballast at
+ * <state_dir>/mounts/<name>; dockerd gets its data/ subdirectory, so the
+ * file system's lost+found never shows in the container and the size is a
+ * hard limit (ENOSPC inside the container).
+ */
+#define LOG_TAG "local"
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../driver/config.h"
+#include "../driver/fsutil.h"
+#include "../driver/helper.h"
+#include "../driver/log.h"
+#include "../driver/validate.h"
+#include "backend.h"
+
+#define LOCAL_IMAGES ".images"
+#define LOCAL_DEFAULT_MODE 0755
+#define LOCAL_DEFAULT_FSTYPE "ext4"
+/* mkfs.ext4 needs a few MiB; mkfs.xfs refuses anything under 300 MiB. */
+#define LOCAL_MIN_EXT4 (16ULL << 20)
+#define LOCAL_MIN_XFS (300ULL << 20)
+
+/* Room for "/.images/<name>.img" and "/<name>/data" below any root. */
+#define LOCAL_BASE_MAX (PATH_MAX - VOLUME_NAME_MAX - 64)
+
+struct local_ctx {
+	char root[LOCAL_BASE_MAX];
+	char mounts[LOCAL_BASE_MAX]; /* <state_dir>/mounts */
+	struct helper helper;
+};
+
+static const char *const local_opts[] = { "backend", "fstype", "gid", "mode", "size", "uid", NULL };
+
+/* The owner and mode to give the volume's root, from the options. */
+struct local_perms {
+	uint32_t uid, gid;
+	mode_t mode;
+};
+
+static int perms_from_opts(const json_t *opts, struct local_perms *p, struct berr *err)
+{
+	const char *v;
+	int ret = 0;
+
+	p->uid = 0;
+	p->gid = 0;
+	p->mode = LOCAL_DEFAULT_MODE;
+	if ((v = opt_get(opts, "uid")))
+		ret = parse_id("uid", v, &p->uid, err);
+	if (!ret && (v = opt_get(opts, "gid")))
+		ret = parse_id("gid", v, &p->gid, err);
+	if (!ret && (v = opt_get(opts, "mode")))
+		ret = parse_mode(v, &p->mode, err);
+	return ret;
+}
+
+/* Give dir the volume's owner and mode. */
+static int apply_perms(const char *dir, const struct local_perms *p, struct berr *err)
+{
+	if (chown(dir, p->uid, p->gid) < 0 || chmod(dir, p->mode) < 0)
+		return berr_set(err, -errno, "cannot set owner and mode of %s: %s", dir, strerror(errno));
+	return 0;
+}
+
+static int be_local_init(const struct ballast_config *cfg, void **ctx, struct berr *err)
+{
+	struct local_ctx *lc = calloc(1, sizeof(*lc));
+	int ret;
+
+	if (!lc)
+		return berr_set(err, -ENOMEM, "out of memory");
+	if ((size_t)snprintf(lc->root, sizeof(lc->root), "%s", config_get(cfg, "local", "root")) >=
+		    sizeof(lc->root) ||
+	    (size_t)snprintf(lc->mounts, sizeof(lc->mounts), "%s/mounts",
+			     config_get(cfg, "ballast", "state_dir")) >= sizeof(lc->mounts)) {
+		ret = berr_set(err, -ENAMETOOLONG, "[local] root or state_dir is too long");
+		goto out_free;
+	}
+	ret = helper_init(&lc->helper, cfg, err);
+	if (ret < 0)
+		goto out_free;
+	ret = mkdir_p(lc->root, 0700);
+	if (ret < 0) {
+		berr_set(err, ret, "cannot create local root %s: %s", lc->root, strerror(-ret));
+		goto out_free;
+	}
+	*ctx = lc;
+	return 0;
+out_free:
+	free(lc);
+	return ret;
+}
+
+static void be_local_fini(void *ctx)
+{
+	free(ctx);
+}
+
+static int be_local_validate_opts(void *ctx, const json_t *opts, struct berr *err)
+{
+	const char *size = opt_get(opts, "size");
+	const char *fstype = opt_get(opts, "fstype");
+	struct local_perms perms;
+	uint64_t bytes, min;
+	int ret;
+
+	(void)ctx;
+	ret = validate_opt_keys(opts, "local", local_opts, err);
+	if (ret == 0)
+		ret = perms_from_opts(opts, &perms, err);
+	if (ret < 0)
+		return ret;
+	if (fstype && strcmp(fstype, "ext4") != 0 && strcmp(fstype, "xfs") != 0)
+		return berr_set(err, -EINVAL, "invalid fstype \"%.40s\": use ext4 or xfs", fstype);
+	if (fstype && !size)
+		return berr_set(err, -EINVAL, "option fstype needs option size (a sized volume is a file system image)");
+	if (!size)
+		return 0;
+	ret = parse_size(size, &bytes, err);
+	if (ret < 0)
+		return ret;
+	min = fstype && strcmp(fstype, "xfs") == 0 ? LOCAL_MIN_XFS : LOCAL_MIN_EXT4;
+	if (bytes < min)
+		return berr_set(err, -EINVAL, "size %s is too small for %s; the least is %llu MiB", size,
+				fstype ? fstype : LOCAL_DEFAULT_FSTYPE, (unsigned long long)(min >> 20));
+	return 0;
+}
+
+static void volume_dir(const struct local_ctx *lc, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", lc->root, name);
+}
+
+static void image_path(const struct local_ctx *lc, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/" LOCAL_IMAGES "/%s.img", lc->root, name);
+}
+
+static void mount_target(const struct local_ctx *lc, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", lc->mounts, name);
+}
+
+static int create_dir(struct local_ctx *lc, const struct be_volume *vol, struct berr *err)
+{
+	struct local_perms perms;
+	char dir[PATH_MAX];
+	int ret;
+
+	ret = perms_from_opts(vol->opts, &perms, err);
+	if (ret < 0)
+		return ret;
+	volume_dir(lc, vol->name, dir, sizeof(dir));
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return berr_set(err, -errno, "cannot create %s: %s", dir, strerror(errno));
+	return apply_perms(dir, &perms, err);
+}
+
+/* Make a sparse image of the volume's size and format it. A leftover image
+ * of an interrupted Create holds no data yet: it is replaced. */
+static int create_image(struct local_ctx *lc, const struct be_volume *vol, struct berr *err)
+{
+	const char *fstype = opt_get(vol->opts, "fstype");
+	char img[PATH_MAX], dir[PATH_MAX];
+	uint64_t bytes;
+	int fd, ret;
+
+	ret = parse_size(opt_get(vol->opts, "size"), &bytes, err);
+	if (ret < 0)
+		return ret;
+	snprintf(dir, sizeof(dir), "%s/" LOCAL_IMAGES, lc->root);
+	ret = mkdir_p(dir, 0700);
+	if (ret < 0)
+		return berr_set(err, ret, "cannot create %s: %s", dir, strerror(-ret));
+	image_path(lc, vol->name, img, sizeof(img));
+	if (unlink(img) < 0 && errno != ENOENT)
+		return berr_set(err, -errno, "cannot replace %s: %s", img, strerror(errno));
+	fd = open(img, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return berr_set(err, -errno, "cannot create %s: %s", img, strerror(errno));
+	if (ftruncate(fd, (off_t)bytes) < 0)
+		ret = berr_set(err, -errno, "cannot size %s to %llu bytes: %s", img,
+			       (unsigned long long)bytes, strerror(errno));
+	else if (fsync(fd) < 0)
+		ret = berr_set(err, -errno, "fsync of %s failed: %s", img, strerror(errno));
+	close(fd);
+	if (ret == 0) {
+		const char *args[] = { "mkfs", "--fstype", fstype ? fstype : LOCAL_DEFAULT_FSTYPE, img, NULL };
+
+		ret = helper_run(&lc->helper, args, err);
+	}
+	if (ret < 0)
+		unlink(img);
+	return ret;
+}
+
+static int be_local_create(void *ctx, const struct be_volume *vol, struct berr *err)
+{
+	struct local_ctx *lc = ctx;
+
+	if (opt_get(vol->opts, "size"))
+		return create_image(lc, vol, err);
+	return create_dir(lc, vol, err);
+}
+
+static int be_local_unmount(void *ctx, const struct be_volume *vol, struct berr *err)
+{
+	struct local_ctx *lc = ctx;
+	char target[PATH_MAX];
+	int ret;
+
+	if (!opt_get(vol->opts, "size"))
+		return 0;
+	mount_target(lc, vol->name, target, sizeof(target));
+	if (access(target, F_OK) < 0)
+		return 0;
+	{
+		const char *args[] = { "umount", target, NULL };
+
+		ret = helper_run(&lc->helper, args, err);
+	}
+	if (ret == 0 && rmdir(target) < 0 && errno != ENOENT)
+		log_warn("cannot remove mount point %s", target);
+	return ret;
+}
+
+static int be_local_remove(void *ctx, const struct be_volume *vol, struct berr *err)
+{
+	struct local_ctx *lc = ctx;
+	char path[PATH_MAX];
+	int ret;
+
+	if (opt_get(vol->opts, "size")) {
+		ret = be_local_unmount(ctx, vol, err);
+		if (ret < 0)
+			return ret;
+		image_path(lc, vol->name, path, sizeof(path));
+		if (unlink(path) < 0 && errno != ENOENT)
+			return berr_set(err, -errno, "cannot delete %s: %s", path, strerror(errno));
+		return 0;
+	}
+	volume_dir(lc, vol->name, path, sizeof(path));
+	ret = rm_rf(path);
+	if (ret < 0)
+		return berr_set(err, ret, "cannot delete %s: %s", path, strerror(-ret));
+	return 0;
+}
+
+static int be_local_mount(void *ctx, const struct be_volume *vol, char *path, size_t len,
+			  struct berr *err)
+{
+	struct local_ctx *lc = ctx;
+	const char *fstype = opt_get(vol->opts, "fstype");
+	char target[PATH_MAX], img[PATH_MAX], data[PATH_MAX + 8];
+	struct local_perms perms;
+	struct stat st;
+	int ret;
+
+	if (!opt_get(vol->opts, "size")) {
+		volume_dir(lc, vol->name, path, len);
+		if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+			return berr_set(err, -ENOENT, "the directory of volume %s (%s) is missing", vol->name, path);
+		return 0;
+	}
+	ret = perms_from_opts(vol->opts, &perms, err);
+	if (ret < 0)
+		return ret;
+	image_path(lc, vol->name, img, sizeof(img));
+	if (access(img, F_OK) < 0)
+		return berr_set(err, -ENOENT, "the image of volume %s (%s) is missing", vol->name, img);
+	mount_target(lc, vol->name, target, sizeof(target));
+	ret = mkdir_p(lc->mounts, 0700);
+	if (ret == 0 && mkdir(target, 0755) < 0 && errno != EEXIST)
+		ret = -errno;
+	if (ret < 0)
+		return berr_set(err, ret, "cannot create mount point %s: %s", target, strerror(-ret));
+	{
+		const char *args[] = { "mount", "--fstype", fstype ? fstype : LOCAL_DEFAULT_FSTYPE, "--loop",
+				       img, target, NULL };
+
+		ret = helper_run(&lc->helper, args, err);
+	}
+	if (ret < 0)
+		return ret;
+	/* The data directory is made on first mount, so it gets the
+	 * volume's owner and mode; later a user's chmod is left alone. */
+	snprintf(data, sizeof(data), "%s/data", target);
+	if (mkdir(data, 0700) == 0)
+		ret = apply_perms(data, &perms, err);
+	else if (errno != EEXIST)
+		ret = berr_set(err, -errno, "cannot create %s: %s", data, strerror(errno));
+	if (ret < 0) {
+		struct berr ignored = { { 0 } };
+
+		be_local_unmount(ctx, vol, &ignored);
+		return ret;
+	}
+	snprintf(path, len, "%s", data);
+	return 0;
+}
+
+static int be_local_is_mounted(void *ctx, const struct be_volume *vol)
+{
+	struct local_ctx *lc = ctx;
+	char target[PATH_MAX];
+
+	if (!opt_get(vol->opts, "size"))
+		return -ENOTSUP; /* a directory is never "mounted" */
+	mount_target(lc, vol->name, target, sizeof(target));
+	return is_mountpoint(target);
+}
+
+static json_t *be_local_status(void *ctx, const struct be_volume *vol)
+{
+	struct local_ctx *lc = ctx;
+	char path[PATH_MAX];
+
+	if (opt_get(vol->opts, "size")) {
+		const char *fstype = opt_get(vol->opts, "fstype");
+
+		image_path(lc, vol->name, path, sizeof(path));
+		return json_pack("{s:s, s:s}", "image", path, "fstype", fstype ? fstype : LOCAL_DEFAULT_FSTYPE);
+	}
+	volume_dir(lc, vol->name, path, sizeof(path));
+	return json_pack("{s:s}", "path", path);
+}
+
+const struct backend_ops be_local_ops = {
+	.name = "local",
+	.caps = BE_CAP_QUOTA,
+	.init = be_local_init,
+	.fini = be_local_fini,
+	.validate_opts = be_local_validate_opts,
+	.create = be_local_create,
+	.remove = be_local_remove,
+	.mount = be_local_mount,
+	.unmount = be_local_unmount,
+	.is_mounted = be_local_is_mounted,
+	.status = be_local_status,
+};

@@ -1,0 +1,720 @@
+/* api.c - request handlers (see api.h). */
+#define LOG_TAG "api"
+#include "api.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../backends/backend.h"
+#include "fsutil.h"
+#include "log.h"
+#include "validate.h"
+#include "version.h"
+
+#define HTTP_OK 200
+#define BACKENDS_MAX 8
+
+struct api {
+	const struct ballast_config *cfg;
+	struct catalog *cat;
+	const struct backend_ops *ops[BACKENDS_MAX];
+	void *ctx[BACKENDS_MAX];
+	int nbackends;
+	const char *scope;
+};
+
+struct request {
+	json_t *body; /* the parsed object; NULL for Activate */
+	json_t *resp; /* the answer being built */
+	struct berr err;
+};
+
+typedef int (*handler_fn)(struct api *api, struct request *req);
+
+int api_new(const struct ballast_config *cfg, struct catalog *cat, struct api **out,
+	    struct berr *err)
+{
+	struct api *api = calloc(1, sizeof(*api));
+	int ret = 0;
+
+	if (!api)
+		return berr_set(err, -ENOMEM, "out of memory");
+	api->cfg = cfg;
+	api->cat = cat;
+	api->scope = "local";
+	for (const struct backend_ops *const *b = backend_all(); *b; b++) {
+		if (api->nbackends == BACKENDS_MAX)
+			break;
+		ret = (*b)->init(cfg, &api->ctx[api->nbackends], err);
+		if (ret < 0)
+			goto out_free;
+		api->ops[api->nbackends++] = *b;
+		if ((*b)->caps & BE_CAP_GLOBAL)
+			api->scope = "global";
+	}
+	*out = api;
+	return 0;
+out_free:
+	api_free(api);
+	return ret;
+}
+
+void api_free(struct api *api)
+{
+	if (!api)
+		return;
+	for (int i = 0; i < api->nbackends; i++)
+		api->ops[i]->fini(api->ctx[i]);
+	free(api);
+}
+
+/* The backend named name and its context, or -ENOENT with a message. */
+static int find_backend(struct api *api, const char *name, const struct backend_ops **ops, void **ctx,
+			struct berr *err)
+{
+	char list[128] = "";
+	size_t off = 0;
+
+	for (int i = 0; i < api->nbackends; i++) {
+		if (strcmp(api->ops[i]->name, name) == 0) {
+			*ops = api->ops[i];
+			*ctx = api->ctx[i];
+			return 0;
+		}
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? ", " : "",
+					api->ops[i]->name);
+		if (off >= sizeof(list))
+			off = sizeof(list) - 1;
+	}
+	return berr_set(err, -ENOENT, "unknown backend \"%.40s\"; this ballastd has: %s", name, list);
+}
+
+/* A required string member of the request body. */
+static int req_string(struct request *req, const char *key, const char **out)
+{
+	json_t *v = json_object_get(req->body, key);
+
+	if (!v)
+		return berr_set(&req->err, -EINVAL, "request has no %s", key);
+	if (!json_is_string(v))
+		return berr_set(&req->err, -EINVAL, "%s must be a string", key);
+	*out = json_string_value(v);
+	return 0;
+}
+
+/* The request's Name, validated. */
+static int req_name(struct request *req, const char **name)
+{
+	int ret = req_string(req, "Name", name);
+
+	return ret < 0 ? ret : validate_name(*name, &req->err);
+}
+
+static int not_found(struct request *req, const char *name)
+{
+	return berr_set(&req->err, -ENOENT, "volume %s not found", name);
+}
+
+/* dockerd's Status for a volume: ballast's facts plus the backend's. */
+static json_t *status_of(struct api *api, json_t *view)
+{
+	const struct backend_ops *ops;
+	struct be_volume bv;
+	json_t *st;
+	void *ctx;
+
+	st = json_pack("{s:O, s:O, s:O, s:O, s:O}", "backend", json_object_get(view, "backend"), "options",
+		       json_object_get(view, "options"), "size_bytes", json_object_get(view, "size_bytes"),
+		       "mount_count", json_object_get(view, "mount_count"), "mount_ids",
+		       json_object_get(view, "mount_ids"));
+	if (!st)
+		return NULL;
+	if (find_backend(api, json_string_value(json_object_get(view, "backend")), &ops, &ctx, NULL) == 0 &&
+	    ops->status) {
+		json_t *extra;
+
+		bv.name = json_string_value(json_object_get(view, "name"));
+		bv.opts = json_object_get(view, "options");
+		extra = ops->status(ctx, &bv);
+		if (extra)
+			json_object_update(st, extra);
+		json_decref(extra);
+	}
+	return st;
+}
+
+static int h_activate(struct api *api, struct request *req)
+{
+	(void)api;
+	json_object_set_new(req->resp, "Implements", json_pack("[s]", "VolumeDriver"));
+	return 0;
+}
+
+static int h_capabilities(struct api *api, struct request *req)
+{
+	json_object_set_new(req->resp, "Capabilities", json_pack("{s:s}", "Scope", api->scope));
+	return 0;
+}
+
+/* Opts as given, checked to be null or an object of strings; never NULL
+ * on success (a new reference: {} for null). */
+static int create_opts(struct request *req, json_t **opts)
+{
+	json_t *given = json_object_get(req->body, "Opts");
+	const char *k;
+	json_t *v;
+
+	if (!given || json_is_null(given)) {
+		*opts = json_object();
+		return 0;
+	}
+	if (!json_is_object(given))
+		return berr_set(&req->err, -EINVAL, "Opts must be an object of strings");
+	json_object_foreach(given, k, v)
+		if (!json_is_string(v))
+			return berr_set(&req->err, -EINVAL, "option \"%.40s\" must be a string", k);
+	*opts = json_deep_copy(given);
+	return *opts ? 0 : berr_set(&req->err, -ENOMEM, "out of memory");
+}
+
+static int h_create(struct api *api, struct request *req)
+{
+	const struct backend_ops *ops;
+	const char *name, *backend;
+	struct volume *vol = NULL;
+	json_t *opts = NULL;
+	struct be_volume bv;
+	int implicit;
+	void *ctx;
+	int ret;
+
+	ret = req_name(req, &name);
+	if (ret < 0)
+		return ret;
+	implicit = json_is_null(json_object_get(req->body, "Opts")) || !json_object_get(req->body, "Opts");
+	ret = create_opts(req, &opts);
+	if (ret < 0)
+		return ret;
+	backend = opt_get(opts, "backend");
+	if (!backend)
+		backend = config_get(api->cfg, "ballast", "default_backend");
+	ret = find_backend(api, backend, &ops, &ctx, &req->err);
+	if (ret < 0)
+		goto out;
+	ret = ops->validate_opts(ctx, opts, &req->err);
+	if (ret < 0)
+		goto out;
+	/* The backend is a column of its own, not an option. */
+	json_object_del(opts, "backend");
+
+	vol = catalog_acquire(api->cat, name, 1);
+	if (!vol) {
+		ret = berr_set(&req->err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (vol->state == VOL_READY) {
+		/* dockerd may resend a Create, and Swarm nodes each send one:
+		 * the same volume again is success, a different one is not. */
+		if (implicit || (strcmp(vol->backend, backend) == 0 && json_equal(vol->opts, opts)))
+			ret = 0;
+		else
+			ret = berr_set(&req->err, -EEXIST,
+				       "volume %s already exists with other options (backend %s)", name,
+				       vol->backend);
+		goto out_release;
+	}
+	snprintf(vol->backend, sizeof(vol->backend), "%s", ops->name);
+	json_object_update(vol->opts, opts);
+	rfc3339_now(vol->created_at, sizeof(vol->created_at));
+	vol->state = VOL_CREATING;
+	/* Recorded before the backend acts, so that a crash in between is
+	 * rolled back at start instead of leaving a half-made volume. */
+	ret = catalog_commit(api->cat, vol, &req->err);
+	if (ret < 0) {
+		vol->state = VOL_GONE;
+		goto out_release;
+	}
+	bv.name = vol->name;
+	bv.opts = vol->opts;
+	ret = ops->create(ctx, &bv, &req->err);
+	if (ret == 0) {
+		vol->state = VOL_READY;
+		ret = catalog_commit(api->cat, vol, &req->err);
+	}
+	if (ret < 0) {
+		struct berr ignored = { { 0 } };
+
+		ops->remove(ctx, &bv, &ignored);
+		vol->state = VOL_GONE;
+		catalog_commit(api->cat, vol, &ignored);
+		goto out_release;
+	}
+	log_infox("created volume %s (backend %s)", name, ops->name);
+out_release:
+	catalog_release(api->cat, vol);
+out:
+	json_decref(opts);
+	return ret;
+}
+
+/* Acquire name and its backend; -ENOENT with a message when either is
+ * missing. */
+static int acquire_ready(struct api *api, struct request *req, const char *name, struct volume **vol,
+			 const struct backend_ops **ops, void **ctx)
+{
+	int ret;
+
+	*vol = catalog_acquire(api->cat, name, 0);
+	if (!*vol)
+		return not_found(req, name);
+	ret = find_backend(api, (*vol)->backend, ops, ctx, &req->err);
+	if (ret < 0) {
+		catalog_release(api->cat, *vol);
+		*vol = NULL;
+	}
+	return ret;
+}
+
+static int h_remove(struct api *api, struct request *req)
+{
+	const struct backend_ops *ops;
+	struct volume *vol;
+	const char *name;
+	struct be_volume bv;
+	long n;
+	void *ctx;
+	int ret;
+
+	ret = req_name(req, &name);
+	if (ret == 0)
+		ret = acquire_ready(api, req, name, &vol, &ops, &ctx);
+	if (ret < 0)
+		return ret;
+	n = volume_mount_count(vol);
+	if (n > 0) {
+		ret = berr_set(&req->err, -EBUSY,
+			       "volume %s is in use on this host (%ld mount%s); stop the containers using it first",
+			       name, n, n == 1 ? "" : "s");
+		goto out_release;
+	}
+	vol->state = VOL_REMOVING;
+	ret = catalog_commit(api->cat, vol, &req->err);
+	if (ret < 0) {
+		vol->state = VOL_READY;
+		goto out_release;
+	}
+	bv.name = vol->name;
+	bv.opts = vol->opts;
+	ret = ops->remove(ctx, &bv, &req->err);
+	if (ret < 0) {
+		struct berr ignored = { { 0 } };
+
+		vol->state = VOL_READY;
+		catalog_commit(api->cat, vol, &ignored);
+		goto out_release;
+	}
+	vol->state = VOL_GONE;
+	ret = catalog_commit(api->cat, vol, &req->err);
+	log_infox("removed volume %s", name);
+out_release:
+	catalog_release(api->cat, vol);
+	return ret;
+}
+
+static int h_mount(struct api *api, struct request *req)
+{
+	const struct backend_ops *ops;
+	const char *name, *id;
+	struct volume *vol;
+	struct be_volume bv;
+	int mounted_now = 0;
+	void *ctx;
+	int ret;
+
+	ret = req_name(req, &name);
+	if (ret == 0)
+		ret = req_string(req, "ID", &id);
+	if (ret == 0)
+		ret = validate_mount_id(id, &req->err);
+	if (ret == 0)
+		ret = acquire_ready(api, req, name, &vol, &ops, &ctx);
+	if (ret < 0)
+		return ret;
+	bv.name = vol->name;
+	bv.opts = vol->opts;
+	if (volume_mount_count(vol) == 0 || !vol->mountpoint[0]) {
+		ret = ops->mount(ctx, &bv, vol->mountpoint, sizeof(vol->mountpoint), &req->err);
+		if (ret < 0) {
+			vol->mountpoint[0] = '\0';
+			goto out_release;
+		}
+		mounted_now = 1;
+	}
+	/* Counted per ID, never as a set: docker cp mounts an ID twice. */
+	json_object_set_new(vol->mounts, id,
+			    json_integer(json_integer_value(json_object_get(vol->mounts, id)) + 1));
+	ret = catalog_commit(api->cat, vol, &req->err);
+	if (ret < 0) {
+		struct berr ignored = { { 0 } };
+
+		json_object_set_new(vol->mounts, id,
+				    json_integer(json_integer_value(json_object_get(vol->mounts, id)) - 1));
+		if (json_integer_value(json_object_get(vol->mounts, id)) <= 0)
+			json_object_del(vol->mounts, id);
+		if (mounted_now) {
+			ops->unmount(ctx, &bv, &ignored);
+			vol->mountpoint[0] = '\0';
+		}
+		goto out_release;
+	}
+	json_object_set_new(req->resp, "Mountpoint", json_string(vol->mountpoint));
+	log_debugx("mounted %s for %s at %s", name, id, vol->mountpoint);
+out_release:
+	catalog_release(api->cat, vol);
+	return ret;
+}
+
+static int h_unmount(struct api *api, struct request *req)
+{
+	const struct backend_ops *ops;
+	const char *name, *id;
+	struct volume *vol;
+	struct be_volume bv;
+	json_int_t n;
+	void *ctx;
+	int ret;
+
+	ret = req_name(req, &name);
+	if (ret == 0)
+		ret = req_string(req, "ID", &id);
+	if (ret == 0)
+		ret = validate_mount_id(id, &req->err);
+	if (ret == 0)
+		ret = acquire_ready(api, req, name, &vol, &ops, &ctx);
+	if (ret < 0)
+		return ret;
+	n = json_integer_value(json_object_get(vol->mounts, id));
+	if (n <= 0) {
+		ret = berr_set(&req->err, -ENOENT, "volume %s has no mount with ID %.64s", name, id);
+		goto out_release;
+	}
+	if (n == 1)
+		json_object_del(vol->mounts, id);
+	else
+		json_object_set_new(vol->mounts, id, json_integer(n - 1));
+	/*
+	 * The count follows dockerd, whatever the backend says next: if the
+	 * unmount fails the volume stays mounted with no user, and the next
+	 * Mount reuses it or the next Remove retries the unmount.
+	 */
+	if (volume_mount_count(vol) == 0) {
+		bv.name = vol->name;
+		bv.opts = vol->opts;
+		ret = ops->unmount(ctx, &bv, &req->err);
+		vol->mountpoint[0] = '\0';
+	}
+	{
+		struct berr cerr = { { 0 } };
+		int cret = catalog_commit(api->cat, vol, &cerr);
+
+		if (ret == 0 && cret < 0) {
+			ret = cret;
+			berr_set(&req->err, cret, "%s", cerr.msg);
+		}
+	}
+	log_debugx("unmounted %s for %s", name, id);
+out_release:
+	catalog_release(api->cat, vol);
+	return ret;
+}
+
+static int h_path(struct api *api, struct request *req)
+{
+	const char *name;
+	json_t *view;
+	int ret;
+
+	ret = req_name(req, &name);
+	if (ret < 0)
+		return ret;
+	view = catalog_view(api->cat, name);
+	if (!view)
+		return not_found(req, name);
+	json_object_set(req->resp, "Mountpoint", json_object_get(view, "mountpoint"));
+	json_decref(view);
+	return 0;
+}
+
+/* The Volume object dockerd expects, from a catalog view. */
+static json_t *docker_volume(struct api *api, json_t *view, int with_status)
+{
+	json_t *v = json_pack("{s:O, s:O, s:O}", "Name", json_object_get(view, "name"), "Mountpoint",
+			      json_object_get(view, "mountpoint"), "CreatedAt",
+			      json_object_get(view, "created_at"));
+
+	if (v && with_status)
+		json_object_set_new(v, "Status", status_of(api, view));
+	return v;
+}
+
+static int h_get(struct api *api, struct request *req)
+{
+	const char *name;
+	json_t *view;
+	int ret;
+
+	ret = req_name(req, &name);
+	if (ret < 0)
+		return ret;
+	view = catalog_view(api->cat, name);
+	if (!view)
+		return not_found(req, name);
+	json_object_set_new(req->resp, "Volume", docker_volume(api, view, 1));
+	json_decref(view);
+	return 0;
+}
+
+static int h_list(struct api *api, struct request *req)
+{
+	json_t *all = catalog_list(api->cat);
+	json_t *out = json_array();
+	json_t *view;
+	size_t i;
+
+	if (!all || !out) {
+		json_decref(all);
+		json_decref(out);
+		return berr_set(&req->err, -ENOMEM, "out of memory");
+	}
+	json_array_foreach(all, i, view)
+		json_array_append_new(out, docker_volume(api, view, 0));
+	json_decref(all);
+	json_object_set_new(req->resp, "Volumes", out);
+	return 0;
+}
+
+static int h_admin_list(struct api *api, struct request *req)
+{
+	json_t *all = catalog_list(api->cat);
+
+	if (!all)
+		return berr_set(&req->err, -ENOMEM, "out of memory");
+	json_object_set_new(req->resp, "Volumes", all);
+	return 0;
+}
+
+static int h_admin_inspect(struct api *api, struct request *req)
+{
+	const char *name;
+	json_t *view;
+	int ret;
+
+	ret = req_name(req, &name);
+	if (ret < 0)
+		return ret;
+	view = catalog_view(api->cat, name);
+	if (!view)
+		return not_found(req, name);
+	json_object_set_new(view, "status", status_of(api, view));
+	json_object_set_new(req->resp, "Volume", view);
+	return 0;
+}
+
+static int h_admin_version(struct api *api, struct request *req)
+{
+	json_t *names = json_array();
+
+	for (int i = 0; i < api->nbackends; i++)
+		json_array_append_new(names, json_string(api->ops[i]->name));
+	json_object_set_new(req->resp, "Version", json_string(BALLAST_VERSION));
+	json_object_set_new(req->resp, "Backends", names);
+	json_object_set_new(req->resp, "HostID", json_string(config_get(api->cfg, "ballast", "host_id")));
+	return 0;
+}
+
+static const struct {
+	const char *path;
+	handler_fn fn;
+	int needs_body;
+} routes[] = {
+	{ "/Plugin.Activate", h_activate, 0 },
+	{ "/VolumeDriver.Capabilities", h_capabilities, 0 },
+	{ "/VolumeDriver.Create", h_create, 1 },
+	{ "/VolumeDriver.Remove", h_remove, 1 },
+	{ "/VolumeDriver.Mount", h_mount, 1 },
+	{ "/VolumeDriver.Unmount", h_unmount, 1 },
+	{ "/VolumeDriver.Path", h_path, 1 },
+	{ "/VolumeDriver.Get", h_get, 1 },
+	{ "/VolumeDriver.List", h_list, 0 },
+	{ "/Ballast.List", h_admin_list, 0 },
+	{ "/Ballast.Inspect", h_admin_inspect, 1 },
+	{ "/Ballast.Version", h_admin_version, 0 },
+};
+
+/* Parse body into req->body: an object, or (for endpoints that need
+ * nothing) an empty body. */
+static int parse_body(struct request *req, const char *body, size_t len, int needs_body)
+{
+	json_error_t jerr;
+	size_t i = 0;
+
+	while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
+		i++;
+	if (i == len) {
+		if (needs_body)
+			return berr_set(&req->err, -EINVAL, "request body is empty; expected a JSON object");
+		req->body = json_object();
+		return 0;
+	}
+	req->body = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!req->body)
+		return berr_set(&req->err, -EINVAL, "invalid JSON in request (line %d, column %d): %s",
+				jerr.line, jerr.column, jerr.text);
+	if (!json_is_object(req->body))
+		return berr_set(&req->err, -EINVAL, "request body must be a JSON object");
+	return 0;
+}
+
+int api_handle(struct api *api, const char *path, const char *body, size_t len, int too_large,
+	       char **resp)
+{
+	struct request req = { .body = NULL, .resp = json_object(), .err = { { 0 } } };
+	handler_fn fn = NULL;
+	int needs_body = 0;
+	int ret;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(routes[i].path, path) == 0) {
+			fn = routes[i].fn;
+			needs_body = routes[i].needs_body;
+		}
+	}
+	if (!fn)
+		ret = berr_set(&req.err, -ENOSYS, "unknown endpoint %.80s", path);
+	else if (too_large)
+		ret = berr_set(&req.err, -E2BIG, "request body is larger than %d bytes", API_MAX_BODY);
+	else
+		ret = parse_body(&req, body ? body : "", len, needs_body);
+	if (ret == 0)
+		ret = fn(api, &req);
+	if (ret < 0) {
+		if (!req.err.msg[0])
+			berr_set(&req.err, ret, "%s failed: %s", path, strerror(-ret));
+		json_object_clear(req.resp);
+		json_object_set_new(req.resp, "Err", json_string(req.err.msg));
+		log_infox("%s: %s", path, req.err.msg);
+	} else {
+		json_object_set_new(req.resp, "Err", json_string(""));
+	}
+	*resp = json_dumps(req.resp, JSON_COMPACT);
+	json_decref(req.body);
+	json_decref(req.resp);
+	if (!*resp)
+		*resp = strdup("{\"Err\":\"out of memory\"}");
+	return HTTP_OK;
+}
+
+/* Has the machine booted since the catalog was last used? Mount counts
+ * from before a reboot are void: every container of that boot is gone. */
+static int booted_since(const char *state_dir)
+{
+	char now[64] = "", *before = NULL;
+	size_t len = 0;
+	int dirfd, fd, changed = 0;
+	ssize_t n;
+
+	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, now, sizeof(now) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	now[n] = '\0';
+	dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return 0;
+	if (read_file_at(dirfd, "boot_id", sizeof(now), &before, &len) == 0)
+		changed = strcmp(before, now) != 0;
+	free(before);
+	if (changed || len == 0)
+		atomic_write_at(dirfd, "boot_id", now, strlen(now));
+	close(dirfd);
+	return changed;
+}
+
+/* Bring one volume in line with this host; caller holds vol. */
+static void recover_volume(struct api *api, struct volume *vol, int rebooted)
+{
+	const struct backend_ops *ops;
+	struct berr err = { { 0 } };
+	struct be_volume bv = { .name = vol->name, .opts = vol->opts };
+	int mounted, dirty = 0;
+	void *ctx;
+
+	if (find_backend(api, vol->backend, &ops, &ctx, &err) < 0) {
+		log_warnx("volume %s: %s; left as it is", vol->name, err.msg);
+		return;
+	}
+	if (vol->state == VOL_CREATING || vol->state == VOL_REMOVING) {
+		const char *what = vol->state == VOL_CREATING ? "rolled back the unfinished create"
+							      : "finished the interrupted remove";
+
+		if (ops->remove(ctx, &bv, &err) < 0) {
+			log_errx("volume %s: cannot clean up after a crash: %s", vol->name, err.msg);
+			return;
+		}
+		vol->state = VOL_GONE;
+		if (catalog_commit(api->cat, vol, &err) == 0)
+			log_infox("volume %s: %s", vol->name, what);
+		return;
+	}
+	if (rebooted && volume_mount_count(vol) > 0) {
+		json_object_clear(vol->mounts);
+		dirty = 1;
+	}
+	mounted = ops->is_mounted(ctx, &bv);
+	if (mounted == 0 && volume_mount_count(vol) > 0) {
+		log_warnx("volume %s: not mounted any more; dropping %ld stale mount(s)", vol->name,
+			  volume_mount_count(vol));
+		json_object_clear(vol->mounts);
+		dirty = 1;
+	}
+	if (mounted == 1 && volume_mount_count(vol) == 0) {
+		/* Mounted by a request that crashed before it was recorded:
+		 * dockerd never got the answer, so nothing uses it. */
+		log_infox("volume %s: unmounting a mount no container uses", vol->name);
+		if (ops->unmount(ctx, &bv, &err) < 0)
+			log_errx("volume %s: %s", vol->name, err.msg);
+	}
+	if (volume_mount_count(vol) == 0 && vol->mountpoint[0]) {
+		vol->mountpoint[0] = '\0';
+		dirty = 1;
+	}
+	if (dirty && catalog_commit(api->cat, vol, &err) < 0)
+		log_errx("volume %s: %s", vol->name, err.msg);
+}
+
+void api_recover(struct api *api)
+{
+	int rebooted = booted_since(config_get(api->cfg, "ballast", "state_dir"));
+	json_t *names = catalog_names(api->cat);
+	json_t *name;
+	size_t i;
+
+	if (rebooted)
+		log_infox("the machine rebooted since the last run: mount counts reset");
+	json_array_foreach(names, i, name) {
+		struct volume *vol = catalog_acquire(api->cat, json_string_value(name), 0);
+
+		if (!vol)
+			continue;
+		recover_volume(api, vol, rebooted);
+		catalog_release(api->cat, vol);
+	}
+	json_decref(names);
+}

@@ -1,0 +1,42 @@
+/*
+ * api.h - one handler per endpoint of dockerd's volume-plugin protocol,
+ * plus ballast's admin endpoints (/Ballast.*, a prefix dockerd never uses).
+ */
+#ifndef BALLAST_API_H
+#define BALLAST_API_H
+
+#include <stddef.h>
+
+#include "catalog.h"
+#include "config.h"
+
+/* Bodies larger than this are refused before they are parsed. */
+#define API_MAX_BODY (64 * 1024)
+
+struct api;
+
+/* Start every compiled-in backend and take the catalog. Backends must not
+ * touch a cluster here. *out is freed with api_free. cfg and cat are
+ * borrowed and must outlive the api. */
+int api_new(const struct ballast_config *cfg, struct catalog *cat, struct api **out,
+	    struct berr *err);
+void api_free(struct api *api);
+
+/*
+ * Bring the catalog in line with this host after a crash or reboot: roll
+ * back unfinished Creates, finish unfinished Removes, drop mount counts the
+ * mount table disproves and unmount what no mount ID uses. Call before
+ * serving.
+ */
+void api_recover(struct api *api);
+
+/*
+ * Handle one request: path is the URL path ("/VolumeDriver.Create"), body
+ * the raw request body (may be NULL when len is 0). Always produces a JSON
+ * body in *resp (caller frees) and returns the HTTP status to send.
+ * too_large says the body exceeded API_MAX_BODY and was not kept.
+ */
+int api_handle(struct api *api, const char *path, const char *body, size_t len, int too_large,
+	       char **resp);
+
+#endif

@@ -1,0 +1,163 @@
+/*
+ * ballastd.c - the daemon: configuration, the catalog, the backends and the
+ * HTTP server, then wait for SIGTERM.
+ */
+#define LOG_TAG "ballastd"
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "catalog.h"
+#include "config.h"
+#include "fsutil.h"
+#include "http.h"
+#include "log.h"
+#include "version.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: ballastd [--config FILE] [--socket PATH] [--state-dir DIR]\n"
+		     "                [--log-level error|warn|info|debug] [--host-id ID]\n"
+		     "       ballastd --version\n"
+		     "Serves Docker's volume-plugin protocol in the foreground; logs to stderr.\n"
+		     "Default config: " CONFIG_DEFAULT_PATH " (a missing file means all defaults).\n");
+}
+
+/* Apply command-line flags; they override the config file. */
+static int parse_args(int argc, char **argv, struct ballast_config *cfg, struct berr *err)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },  { "socket", required_argument, NULL, 's' },
+		{ "state-dir", required_argument, NULL, 'd' }, { "log-level", required_argument, NULL, 'l' },
+		{ "host-id", required_argument, NULL, 'H' },   { "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },	       { NULL, 0, NULL, 0 },
+	};
+	const char *path = CONFIG_DEFAULT_PATH;
+	const char *flags[4][2] = { { NULL } };
+	int required = 0, opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "c:s:d:l:H:Vh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			required = 1;
+			break;
+		case 's':
+			flags[0][0] = "socket";
+			flags[0][1] = optarg;
+			break;
+		case 'd':
+			flags[1][0] = "state_dir";
+			flags[1][1] = optarg;
+			break;
+		case 'l':
+			flags[2][0] = "log_level";
+			flags[2][1] = optarg;
+			break;
+		case 'H':
+			flags[3][0] = "host_id";
+			flags[3][1] = optarg;
+			break;
+		case 'V':
+			printf("ballastd %s\n", BALLAST_VERSION);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind < argc)
+		return berr_set(err, -EINVAL, "unexpected argument \"%s\"", argv[optind]);
+	ret = config_load(cfg, path, required, err);
+	for (int i = 0; ret == 0 && i < 4; i++)
+		if (flags[i][0])
+			ret = config_set(cfg, "ballast", flags[i][0], flags[i][1]);
+	if (ret == 0)
+		ret = config_finish(cfg);
+	return ret;
+}
+
+/* One daemon per state dir: a second one would corrupt mount counts. */
+static int lock_state_dir(const char *dir, int *fd, struct berr *err)
+{
+	char path[4096];
+	int ret = mkdir_p(dir, 0700);
+
+	if (ret < 0)
+		return berr_set(err, ret, "cannot create state dir %s: %s", dir, strerror(-ret));
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		return berr_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0)
+		return berr_set(err, -EBUSY, "another ballastd is using state dir %s", dir);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct ballast_config cfg = { { NULL }, NULL };
+	struct http_server *srv = NULL;
+	struct catalog *cat = NULL;
+	struct berr err = { { 0 } };
+	struct api *api = NULL;
+	enum log_level lvl;
+	sigset_t sigs;
+	int lockfd = -1, sig = 0, ret;
+
+	/* Blocked before any thread starts, so only sigwait sees them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	ret = parse_args(argc, argv, &cfg, &err);
+	if (ret == 0 && log_level_parse(config_get(&cfg, "ballast", "log_level"), &lvl) < 0)
+		ret = berr_set(&err, -EINVAL, "invalid log_level \"%s\": use error, warn, info or debug",
+			       config_get(&cfg, "ballast", "log_level"));
+	if (ret < 0)
+		goto out;
+	log_threshold = lvl;
+	ret = lock_state_dir(config_get(&cfg, "ballast", "state_dir"), &lockfd, &err);
+	if (ret == 0)
+		ret = catalog_open(config_get(&cfg, "ballast", "state_dir"), &cat, &err);
+	if (ret == 0)
+		ret = api_new(&cfg, cat, &api, &err);
+	if (ret < 0)
+		goto out;
+	api_recover(api);
+	ret = http_start(api, config_get(&cfg, "ballast", "socket"), &srv, &err);
+	if (ret < 0)
+		goto out;
+	log_infox("ballastd %s ready (host %s, state dir %s)", BALLAST_VERSION,
+		  config_get(&cfg, "ballast", "host_id"), config_get(&cfg, "ballast", "state_dir"));
+	sd_notify(0, "READY=1");
+	while (sigwait(&sigs, &sig) == EINTR)
+		;
+	log_infox("signal %d: stopping", sig);
+	sd_notify(0, "STOPPING=1");
+out:
+	http_stop(srv);
+	api_free(api);
+	catalog_close(cat);
+	if (lockfd >= 0)
+		close(lockfd);
+	config_free(&cfg);
+	if (ret < 0) {
+		fprintf(stderr, "ballastd: %s\n", err.msg[0] ? err.msg : strerror(-ret));
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,434 @@
+/* catalog.c - the crash-safe volume catalog (see catalog.h). */
+#define LOG_TAG "catalog"
+#include "catalog.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "log.h"
+
+#define CATALOG_BUCKETS 4096
+#define RECORD_SUFFIX ".json"
+
+struct catalog {
+	pthread_mutex_t table_lock;
+	struct volume *buckets[CATALOG_BUCKETS];
+	int dirfd; /* <state_dir>/catalog */
+};
+
+static const char *const state_names[] = {
+	[VOL_NEW] = "new",	   [VOL_CREATING] = "creating", [VOL_READY] = "ready",
+	[VOL_REMOVING] = "removing", [VOL_GONE] = "gone",
+};
+
+static unsigned bucket_of(const char *name)
+{
+	unsigned h = 2166136261u; /* FNV-1a */
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return h % CATALOG_BUCKETS;
+}
+
+void rfc3339_now(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+long volume_mount_count(const struct volume *vol)
+{
+	const char *id;
+	json_t *n;
+	long total = 0;
+
+	json_object_foreach(vol->mounts, id, n)
+		total += (long)json_integer_value(n);
+	return total;
+}
+
+static struct volume *volume_new(const char *name)
+{
+	struct volume *vol = calloc(1, sizeof(*vol));
+
+	if (!vol)
+		return NULL;
+	snprintf(vol->name, sizeof(vol->name), "%s", name);
+	vol->opts = json_object();
+	vol->mounts = json_object();
+	pthread_mutex_init(&vol->lock, NULL);
+	if (!vol->opts || !vol->mounts) {
+		json_decref(vol->opts);
+		json_decref(vol->mounts);
+		free(vol);
+		return NULL;
+	}
+	return vol;
+}
+
+static void volume_free(struct volume *vol)
+{
+	json_decref(vol->opts);
+	json_decref(vol->mounts);
+	json_decref(vol->view);
+	pthread_mutex_destroy(&vol->lock);
+	free(vol);
+}
+
+/* The on-disk record: everything needed to rebuild the volume. */
+static json_t *volume_record(const struct volume *vol)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:O, s:O, s:s}", "name", vol->name, "backend",
+			 vol->backend, "created_at", vol->created_at, "state", state_names[vol->state],
+			 "options", vol->opts, "mount_ids", vol->mounts, "mountpoint", vol->mountpoint);
+}
+
+/* The public view: what Get, List and `ballast ls --json` show. */
+static json_t *volume_view(const struct volume *vol)
+{
+	const char *size = opt_get(vol->opts, "size");
+	uint64_t bytes = 0;
+	json_t *v = volume_record(vol);
+
+	if (!v)
+		return NULL;
+	json_object_set_new(v, "mount_count", json_integer(volume_mount_count(vol)));
+	if (size && parse_size(size, &bytes, NULL) == 0)
+		json_object_set_new(v, "size_bytes", json_integer((json_int_t)bytes));
+	else
+		json_object_set_new(v, "size_bytes", json_null());
+	return v;
+}
+
+static int state_parse(const char *s, enum vol_state *out)
+{
+	for (size_t i = 0; i < sizeof(state_names) / sizeof(state_names[0]); i++) {
+		if (s && strcmp(s, state_names[i]) == 0) {
+			*out = (enum vol_state)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* Insert vol into the table; caller holds table_lock. */
+static void table_insert(struct catalog *cat, struct volume *vol)
+{
+	unsigned b = bucket_of(vol->name);
+
+	vol->next = cat->buckets[b];
+	cat->buckets[b] = vol;
+}
+
+static struct volume *table_find(struct catalog *cat, const char *name)
+{
+	for (struct volume *v = cat->buckets[bucket_of(name)]; v; v = v->next)
+		if (strcmp(v->name, name) == 0)
+			return v;
+	return NULL;
+}
+
+static void table_unlink(struct catalog *cat, struct volume *vol)
+{
+	struct volume **pp = &cat->buckets[bucket_of(vol->name)];
+
+	while (*pp && *pp != vol)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = vol->next;
+}
+
+/* Load one record file; a file that does not parse is kept aside (renamed
+ * *.corrupt) so that nothing is silently lost, and skipped. */
+static int load_record(struct catalog *cat, const char *file)
+{
+	json_error_t jerr;
+	struct volume *vol = NULL;
+	const char *name = NULL, *backend = NULL, *created = NULL, *state = NULL, *mp = "";
+	json_t *opts = NULL, *mounts = NULL;
+	json_t *rec = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	int ret;
+
+	ret = read_file_at(cat->dirfd, file, 1 << 20, &text, &len);
+	if (ret < 0)
+		goto out;
+	rec = json_loadb(text, len, 0, &jerr);
+	if (!rec || json_unpack(rec, "{s:s, s:s, s:s, s:s, s:o, s:o, s?s}", "name", &name, "backend",
+				&backend, "created_at", &created, "state", &state, "options", &opts,
+				"mount_ids", &mounts, "mountpoint", &mp) != 0 ||
+	    validate_name(name, NULL) < 0 || !json_is_object(opts) || !json_is_object(mounts)) {
+		char aside[VOLUME_NAME_MAX + 64];
+
+		log_errx("catalog record %s is damaged; kept aside as %s.corrupt", file, file);
+		snprintf(aside, sizeof(aside), "%s.corrupt", file);
+		renameat(cat->dirfd, file, cat->dirfd, aside);
+		ret = -EINVAL;
+		goto out;
+	}
+	vol = volume_new(name);
+	if (!vol) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	snprintf(vol->backend, sizeof(vol->backend), "%s", backend);
+	snprintf(vol->created_at, sizeof(vol->created_at), "%s", created);
+	snprintf(vol->mountpoint, sizeof(vol->mountpoint), "%s", mp);
+	if (state_parse(state, &vol->state) < 0)
+		vol->state = VOL_CREATING; /* unknown: treat as unfinished */
+	json_object_update(vol->opts, opts);
+	json_object_update(vol->mounts, mounts);
+	if (vol->state == VOL_READY)
+		vol->view = volume_view(vol);
+	table_insert(cat, vol);
+	ret = 0;
+out:
+	json_decref(rec);
+	free(text);
+	return ret;
+}
+
+int catalog_open(const char *state_dir, struct catalog **out, struct berr *err)
+{
+	struct catalog *cat;
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *dir = NULL;
+	int ret = 0;
+
+	cat = calloc(1, sizeof(*cat));
+	if (!cat)
+		return berr_set(err, -ENOMEM, "out of memory");
+	pthread_mutex_init(&cat->table_lock, NULL);
+	cat->dirfd = -1;
+	snprintf(path, sizeof(path), "%s/catalog", state_dir);
+	ret = mkdir_p(path, 0700);
+	if (ret < 0) {
+		berr_set(err, ret, "cannot create %s: %s", path, strerror(-ret));
+		goto out_free;
+	}
+	cat->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cat->dirfd < 0) {
+		ret = berr_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
+		goto out_free;
+	}
+	dir = fdopendir(dup(cat->dirfd));
+	if (!dir) {
+		ret = berr_set(err, -errno, "cannot read %s: %s", path, strerror(errno));
+		goto out_free;
+	}
+	while ((de = readdir(dir))) {
+		size_t n = strlen(de->d_name);
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (n > 4 && strcmp(de->d_name + n - 4, ".tmp") == 0) {
+			/* A crash between write and rename: the old record
+			 * (if any) is still whole; the temp file is garbage. */
+			unlinkat(cat->dirfd, de->d_name, 0);
+			continue;
+		}
+		if (n <= strlen(RECORD_SUFFIX) || strcmp(de->d_name + n - strlen(RECORD_SUFFIX), RECORD_SUFFIX))
+			continue;
+		load_record(cat, de->d_name);
+	}
+	closedir(dir);
+	*out = cat;
+	return 0;
+out_free:
+	catalog_close(cat);
+	return ret;
+}
+
+void catalog_close(struct catalog *cat)
+{
+	if (!cat)
+		return;
+	for (int b = 0; b < CATALOG_BUCKETS; b++) {
+		struct volume *v = cat->buckets[b];
+
+		while (v) {
+			struct volume *next = v->next;
+
+			volume_free(v);
+			v = next;
+		}
+	}
+	if (cat->dirfd >= 0)
+		close(cat->dirfd);
+	pthread_mutex_destroy(&cat->table_lock);
+	free(cat);
+}
+
+struct volume *catalog_acquire(struct catalog *cat, const char *name, int create)
+{
+	struct volume *vol;
+
+	pthread_mutex_lock(&cat->table_lock);
+	vol = table_find(cat, name);
+	if (!vol && create) {
+		vol = volume_new(name);
+		if (vol)
+			table_insert(cat, vol);
+	}
+	if (vol)
+		vol->refs++;
+	pthread_mutex_unlock(&cat->table_lock);
+	if (!vol)
+		return NULL;
+	pthread_mutex_lock(&vol->lock);
+	/* Removed, or not yet created, while we waited for it: behave as if
+	 * it was never found. */
+	if (!create && (vol->state == VOL_GONE || vol->state == VOL_NEW)) {
+		catalog_release(cat, vol);
+		return NULL;
+	}
+	if (vol->state == VOL_GONE) {
+		vol->state = VOL_NEW;
+		json_object_clear(vol->opts);
+		json_object_clear(vol->mounts);
+		vol->mountpoint[0] = '\0';
+	}
+	return vol;
+}
+
+void catalog_release(struct catalog *cat, struct volume *vol)
+{
+	int drop;
+
+	pthread_mutex_unlock(&vol->lock);
+	pthread_mutex_lock(&cat->table_lock);
+	drop = --vol->refs == 0 && (vol->state == VOL_GONE || vol->state == VOL_NEW);
+	if (drop)
+		table_unlink(cat, vol);
+	pthread_mutex_unlock(&cat->table_lock);
+	if (drop)
+		volume_free(vol);
+}
+
+int catalog_commit(struct catalog *cat, struct volume *vol, struct berr *err)
+{
+	char file[VOLUME_NAME_MAX + sizeof(RECORD_SUFFIX)];
+	json_t *view = NULL;
+	char *text = NULL;
+	int ret = 0;
+
+	snprintf(file, sizeof(file), "%s%s", vol->name, RECORD_SUFFIX);
+	if (vol->state == VOL_GONE || vol->state == VOL_NEW) {
+		if (unlinkat(cat->dirfd, file, 0) < 0 && errno != ENOENT)
+			ret = berr_set(err, -errno, "cannot delete the catalog record of %s: %s", vol->name,
+				       strerror(errno));
+		else
+			ret = fsync(cat->dirfd) < 0 ? berr_set(err, -errno, "fsync of the catalog failed: %s",
+								 strerror(errno))
+						    : 0;
+	} else {
+		json_t *rec = volume_record(vol);
+
+		text = rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		json_decref(rec);
+		if (!text) {
+			ret = berr_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+		ret = atomic_write_at(cat->dirfd, file, text, strlen(text));
+		if (ret < 0) {
+			berr_set(err, ret, "cannot save the catalog record of %s: %s", vol->name,
+				 strerror(-ret));
+			goto out;
+		}
+		if (vol->state == VOL_READY)
+			view = volume_view(vol);
+	}
+	if (ret == 0) {
+		pthread_mutex_lock(&cat->table_lock);
+		json_decref(vol->view);
+		vol->view = view;
+		view = NULL;
+		pthread_mutex_unlock(&cat->table_lock);
+	}
+out:
+	json_decref(view);
+	free(text);
+	return ret;
+}
+
+json_t *catalog_view(struct catalog *cat, const char *name)
+{
+	json_t *view = NULL;
+	struct volume *vol;
+
+	pthread_mutex_lock(&cat->table_lock);
+	vol = table_find(cat, name);
+	if (vol && vol->view)
+		view = json_deep_copy(vol->view);
+	pthread_mutex_unlock(&cat->table_lock);
+	return view;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	const json_t *va = *(json_t *const *)a, *vb = *(json_t *const *)b;
+
+	return strcmp(json_string_value(json_object_get(va, "name")),
+		      json_string_value(json_object_get(vb, "name")));
+}
+
+json_t *catalog_list(struct catalog *cat)
+{
+	json_t *arr = json_array();
+	json_t **items = NULL;
+	size_t n = 0, cap = 0;
+
+	if (!arr)
+		return NULL;
+	pthread_mutex_lock(&cat->table_lock);
+	for (int b = 0; b < CATALOG_BUCKETS; b++) {
+		for (struct volume *v = cat->buckets[b]; v; v = v->next) {
+			if (!v->view)
+				continue;
+			if (n == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				json_t **grown = realloc(items, ncap * sizeof(*items));
+
+				if (!grown)
+					goto out_unlock;
+				items = grown;
+				cap = ncap;
+			}
+			items[n++] = json_deep_copy(v->view);
+		}
+	}
+out_unlock:
+	pthread_mutex_unlock(&cat->table_lock);
+	qsort(items, n, sizeof(*items), by_name);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, items[i]);
+	free(items);
+	return arr;
+}
+
+json_t *catalog_names(struct catalog *cat)
+{
+	json_t *arr = json_array();
+
+	pthread_mutex_lock(&cat->table_lock);
+	for (int b = 0; b < CATALOG_BUCKETS && arr; b++)
+		for (struct volume *v = cat->buckets[b]; v; v = v->next)
+			json_array_append_new(arr, json_string(v->name));
+	pthread_mutex_unlock(&cat->table_lock);
+	return arr;
+}

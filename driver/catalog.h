@@ -1,0 +1,85 @@
+/*
+ * catalog.h - the volume catalog: every volume's name, backend, options,
+ * creation time and mount counts per mount ID.
+ *
+ * Persisted crash-safely, one JSON file per volume under
+ * <state_dir>/catalog/ (write a temp file, fsync, rename, fsync the
+ * directory). Get and List are answered from memory, never by a backend.
+ *
+ * Locking: catalog_acquire returns a volume with its own mutex held, so a
+ * slow backend call on one volume never blocks another volume, nor Get and
+ * List (which read a snapshot kept under the table lock).
+ */
+#ifndef BALLAST_CATALOG_H
+#define BALLAST_CATALOG_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "errors.h"
+#include "validate.h"
+
+enum vol_state {
+	VOL_NEW,      /* only in memory: a Create is deciding */
+	VOL_CREATING, /* on disk: backend create under way; rolled back at start */
+	VOL_READY,
+	VOL_REMOVING, /* on disk: backend remove under way; finished at start */
+	VOL_GONE,     /* removed: dropped from the table at release */
+};
+
+struct volume {
+	char name[VOLUME_NAME_MAX + 1];
+	char backend[32];
+	char created_at[40]; /* RFC 3339, UTC */
+	char mountpoint[PATH_MAX]; /* "" unless mounted */
+	json_t *opts;   /* object of strings; owned */
+	json_t *mounts; /* object: mount ID -> count; owned */
+	enum vol_state state;
+
+	/* private to catalog.c */
+	pthread_mutex_t lock;
+	int refs;
+	json_t *view; /* snapshot for Get/List, under the table lock */
+	struct volume *next;
+};
+
+struct catalog;
+
+/* Open (creating if needed) the catalog under state_dir and load every
+ * record. Temp files left by a crash between write and rename are dropped.
+ * *out is freed with catalog_close. */
+int catalog_open(const char *state_dir, struct catalog **out, struct berr *err);
+void catalog_close(struct catalog *cat);
+
+/*
+ * Find name and lock it. With create set, an absent name gets a new VOL_NEW
+ * entry. Returns NULL if absent (and !create) or on allocation failure.
+ * The result must be given back with catalog_release.
+ */
+struct volume *catalog_acquire(struct catalog *cat, const char *name, int create);
+void catalog_release(struct catalog *cat, struct volume *vol);
+
+/* Persist vol's current state (delete its record for VOL_GONE and VOL_NEW)
+ * and refresh the snapshot Get and List read. Caller holds vol. */
+int catalog_commit(struct catalog *cat, struct volume *vol, struct berr *err);
+
+/* Total of all mount ID counts. */
+long volume_mount_count(const struct volume *vol);
+
+/* The snapshot of one volume (new reference), or NULL if there is no ready
+ * volume of that name. Does not wait for the volume's lock. */
+json_t *catalog_view(struct catalog *cat, const char *name);
+
+/* Snapshots of every ready volume, sorted by name (new reference). */
+json_t *catalog_list(struct catalog *cat);
+
+/* Names of every volume in the table, any state (new reference), for the
+ * start-up reconciliation. */
+json_t *catalog_names(struct catalog *cat);
+
+/* Current time as RFC 3339 UTC into buf (at least 32 bytes). */
+void rfc3339_now(char *buf, size_t len);
+
+#endif

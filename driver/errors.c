@@ -1,0 +1,36 @@
+/* errors.c - the user-facing error buffer (see errors.h). */
+#include "errors.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int berr_set(struct berr *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+
+	if (code > 0)
+		code = -code;
+	if (!err || err->msg[0])
+		return code;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	/* One line of plain ASCII: it travels in JSON and logs, and a
+	 * truncated multi-byte character would make it invalid UTF-8. */
+	for (p = err->msg; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c == '\n' || c == '\r' || c == '\t')
+			*p = ' ';
+		else if (c < 0x20 || c >= 0x7f)
+			*p = '?';
+	}
+	return code;
+}
+
+void berr_clear(struct berr *err)
+{
+	if (err)
+		err->msg[0] = '\0';
+}

@@ -1,0 +1,33 @@
+/*
+ * helper.h - run mount.ballast: argv only (no shell), a time bound, and its
+ * one stderr line carried back as the user's error.
+ */
+#ifndef BALLAST_HELPER_H
+#define BALLAST_HELPER_H
+
+#include "errors.h"
+
+struct helper {
+	char path[4096];      /* mount.ballast */
+	char state_dir[4096]; /* passed as --state-dir */
+	int timeout_s;
+};
+
+/*
+ * Run `<path> --state-dir <state_dir> args...` (args NULL-terminated).
+ * Returns 0 on exit status 0; otherwise -EIO (or -ETIMEDOUT when killed
+ * after timeout_s, -EEXIST for exit status 3: the source holds a file
+ * system) with the helper's last stderr line in err.
+ */
+int helper_run(const struct helper *h, const char *const *args, struct berr *err);
+
+
+
+struct ballast_config;
+
+/* Fill h from the config: [ballast] helper (default: mount.ballast next to
+ * the running ballastd, else /sbin/mount.ballast), state_dir and
+ * helper_timeout. */
+int helper_init(struct helper *h, const struct ballast_config *cfg, struct berr *err);
+
+#endif

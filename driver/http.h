@@ -1,0 +1,25 @@
+/*
+ * http.h - the HTTP side: libmicrohttpd on a unix socket we create (or get
+ * from systemd), one thread per connection so that a slow Create never
+ * holds up a Get.
+ */
+#ifndef BALLAST_HTTP_H
+#define BALLAST_HTTP_H
+
+#include "api.h"
+#include "errors.h"
+
+struct http_server;
+
+/*
+ * Listen on path (mode 0660; a stale socket is replaced, a live one is an
+ * error) or, when systemd passed one (LISTEN_FDS), on that socket. Requests
+ * go to api, which is borrowed. *out is freed with http_stop.
+ */
+int http_start(struct api *api, const char *path, struct http_server **out, struct berr *err);
+
+/* Stop serving, wait for requests under way, and remove the socket if we
+ * made it. */
+void http_stop(struct http_server *srv);
+
+#endif
