@@ -29,7 +29,7 @@ CORE_SRCS := driver/api.c driver/catalog.c driver/config.c driver/errors.c drive
 	driver/helper.c driver/http.c driver/log.c driver/validate.c \
 	backends/registry.c backends/local.c
 DAEMON_SRCS := $(CORE_SRCS) driver/ballastd.c
-CLI_SRCS := driver/ballast.c driver/errors.c
+CLI_SRCS := driver/ballast.c
 HELPER_SRCS := $(wildcard mount-helper/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
@@ -57,7 +57,7 @@ $(BUILD)/mount.ballast: $(call obj,$(HELPER_SRCS))
 
 $(BUILD)/obj/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(call pc_cflags,$(DAEMON_PKGS) $(TEST_PKGS)) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Wno-format-truncation $(call pc_cflags,$(DAEMON_PKGS) $(TEST_PKGS)) -c $< -o $@
 
 $(BUILD)/tests/unit_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE_OBJS)
 	@mkdir -p $(dir $@)

@@ -1,0 +1,330 @@
+/*
+ * Unit tests: the request path from endpoint and body to the JSON answer,
+ * with the catalog in a temp dir and the local backend (plain directories;
+ * sized volumes need mount.ballast and are covered by the integration
+ * tests).
+ */
+#include "unit.h"
+
+#include <sys/stat.h>
+
+#include "../../driver/api.h"
+
+struct fixture {
+	char *dir;
+	struct ballast_config cfg;
+	struct catalog *cat;
+	struct api *api;
+};
+
+static void start(struct fixture *f)
+{
+	assert_int_equal(catalog_open(f->dir, &f->cat, NULL), 0);
+	assert_int_equal(api_new(&f->cfg, f->cat, &f->api, NULL), 0);
+	api_recover(f->api);
+}
+
+static void stop(struct fixture *f)
+{
+	api_free(f->api);
+	catalog_close(f->cat);
+	f->api = NULL;
+	f->cat = NULL;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	f->dir = tmpdir_new();
+	assert_non_null(f->dir);
+	assert_int_equal(config_set(&f->cfg, "ballast", "state_dir", f->dir), 0);
+	/* mount.ballast is not needed here; a sized Create must fail
+	 * cleanly without it. */
+	assert_int_equal(config_set(&f->cfg, "ballast", "helper", "/nonexistent/mount.ballast"), 0);
+	assert_int_equal(config_finish(&f->cfg), 0);
+	start(f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	stop(f);
+	config_free(&f->cfg);
+	tmpdir_free(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Send body to path; returns the parsed answer (caller decrefs) after
+ * checking the transport rules: HTTP 200, a JSON object, Err a string
+ * of one line. */
+static json_t *call(struct fixture *f, const char *path, const char *body)
+{
+	char *resp = NULL;
+	json_t *j;
+	int status;
+
+	status = api_handle(f->api, path, body, body ? strlen(body) : 0, 0, &resp);
+	assert_int_equal(status, 200);
+	assert_non_null(resp);
+	j = json_loads(resp, 0, NULL);
+	assert_true(json_is_object(j));
+	assert_true(json_is_string(json_object_get(j, "Err")));
+	assert_null(strchr(json_string_value(json_object_get(j, "Err")), '\n'));
+	free(resp);
+	return j;
+}
+
+/* The Err of a call ("" on success), copied so the answer can be freed. */
+static const char *err_of(struct fixture *f, const char *path, const char *body)
+{
+	static char buf[512];
+	json_t *j = call(f, path, body);
+
+	snprintf(buf, sizeof(buf), "%s", json_string_value(json_object_get(j, "Err")));
+	json_decref(j);
+	return buf;
+}
+
+static char *list_text(struct fixture *f)
+{
+	json_t *j = call(f, "/Ballast.List", "{}");
+	char *s = json_dumps(json_object_get(j, "Volumes"), JSON_SORT_KEYS);
+
+	json_decref(j);
+	return s;
+}
+
+static void handshake(void **state)
+{
+	struct fixture *f = *state;
+	json_t *j;
+
+	j = call(f, "/Plugin.Activate", NULL);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(j, "Implements"), 0)),
+			    "VolumeDriver");
+	json_decref(j);
+	j = call(f, "/VolumeDriver.Capabilities", "{}\n");
+	assert_string_equal(
+		json_string_value(json_object_get(json_object_get(j, "Capabilities"), "Scope")), "local");
+	json_decref(j);
+}
+
+static void create_get_list_remove(void **state)
+{
+	struct fixture *f = *state;
+	char dir[4096];
+	struct stat st;
+	json_t *j, *vol;
+
+	assert_string_equal(err_of(f, "/VolumeDriver.Create",
+				   "{\"Name\":\"v1\",\"Opts\":{\"uid\":\"999\",\"gid\":\"998\",\"mode\":\"0700\"}}\n"),
+			    "");
+	snprintf(dir, sizeof(dir), "%s/local/v1", f->dir);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_int_equal(st.st_uid, 999);
+	assert_int_equal(st.st_gid, 998);
+	assert_int_equal(st.st_mode & 07777, 0700);
+
+	j = call(f, "/VolumeDriver.Get", "{\"Name\":\"v1\"}");
+	vol = json_object_get(j, "Volume");
+	assert_string_equal(json_string_value(json_object_get(vol, "Name")), "v1");
+	/* RFC 3339, never "" (dockerd cannot decode an empty CreatedAt). */
+	assert_int_equal(json_string_length(json_object_get(vol, "CreatedAt")), 20);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(vol, "Status"), "backend")),
+			    "local");
+	json_decref(j);
+
+	j = call(f, "/VolumeDriver.List", "{}");
+	assert_int_equal(json_array_size(json_object_get(j, "Volumes")), 1);
+	json_decref(j);
+
+	assert_string_equal(err_of(f, "/VolumeDriver.Remove", "{\"Name\":\"v1\"}"), "");
+	assert_int_equal(stat(dir, &st), -1);
+	assert_string_equal(err_of(f, "/VolumeDriver.Get", "{\"Name\":\"v1\"}"), "volume v1 not found");
+}
+
+static void create_is_idempotent(void **state)
+{
+	struct fixture *f = *state;
+	const char *body = "{\"Name\":\"v1\",\"Opts\":{\"mode\":\"0750\"}}";
+
+	assert_string_equal(err_of(f, "/VolumeDriver.Create", body), "");
+	assert_string_equal(err_of(f, "/VolumeDriver.Create", body), "");
+	/* Implicit create (docker run -v) of an existing volume. */
+	assert_string_equal(err_of(f, "/VolumeDriver.Create", "{\"Name\":\"v1\",\"Opts\":null}"), "");
+	assert_non_null(strstr(err_of(f, "/VolumeDriver.Create", "{\"Name\":\"v1\",\"Opts\":{\"mode\":\"0700\"}}"),
+			       "already exists with other options"));
+}
+
+static void mount_counts_per_id(void **state)
+{
+	struct fixture *f = *state;
+	json_t *j;
+
+	assert_string_equal(err_of(f, "/VolumeDriver.Create", "{\"Name\":\"v1\"}"), "");
+	j = call(f, "/VolumeDriver.Mount", "{\"Name\":\"v1\",\"ID\":\"aaa\"}");
+	assert_non_null(strstr(json_string_value(json_object_get(j, "Mountpoint")), "/local/v1"));
+	json_decref(j);
+	/* docker cp mounts the same ID again. */
+	assert_string_equal(err_of(f, "/VolumeDriver.Mount", "{\"Name\":\"v1\",\"ID\":\"aaa\"}"), "");
+	assert_string_equal(err_of(f, "/VolumeDriver.Mount", "{\"Name\":\"v1\",\"ID\":\"bbb\"}"), "");
+	j = call(f, "/Ballast.Inspect", "{\"Name\":\"v1\"}");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "Volume"), "mount_count")), 3);
+	json_decref(j);
+	assert_non_null(strstr(err_of(f, "/VolumeDriver.Remove", "{\"Name\":\"v1\"}"), "in use"));
+	assert_string_equal(err_of(f, "/VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"aaa\"}"), "");
+	assert_string_equal(err_of(f, "/VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"aaa\"}"), "");
+	/* Never below zero. */
+	assert_non_null(strstr(err_of(f, "/VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"aaa\"}"),
+			       "no mount with ID aaa"));
+	j = call(f, "/VolumeDriver.Path", "{\"Name\":\"v1\"}");
+	assert_true(json_string_length(json_object_get(j, "Mountpoint")) > 0);
+	json_decref(j);
+	assert_string_equal(err_of(f, "/VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"bbb\"}"), "");
+	j = call(f, "/VolumeDriver.Path", "{\"Name\":\"v1\"}");
+	assert_string_equal(json_string_value(json_object_get(j, "Mountpoint")), "");
+	json_decref(j);
+	assert_string_equal(err_of(f, "/VolumeDriver.Remove", "{\"Name\":\"v1\"}"), "");
+}
+
+static void counts_survive_restart(void **state)
+{
+	struct fixture *f = *state;
+	json_t *j;
+
+	assert_string_equal(err_of(f, "/VolumeDriver.Create", "{\"Name\":\"v1\"}"), "");
+	assert_string_equal(err_of(f, "/VolumeDriver.Mount", "{\"Name\":\"v1\",\"ID\":\"aaa\"}"), "");
+	stop(f);
+	start(f);
+	j = call(f, "/Ballast.Inspect", "{\"Name\":\"v1\"}");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "Volume"), "mount_count")), 1);
+	json_decref(j);
+	assert_string_equal(err_of(f, "/VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"aaa\"}"), "");
+}
+
+static void bad_requests_change_nothing(void **state)
+{
+	static const struct {
+		const char *path, *body, *want;
+	} cases[] = {
+		{ "/VolumeDriver.Create", "{", "invalid JSON" },
+		{ "/VolumeDriver.Create", "", "body is empty" },
+		{ "/VolumeDriver.Create", "[]", "must be a JSON object" },
+		{ "/VolumeDriver.Create", "\"v1\"", "invalid JSON" },
+		{ "/VolumeDriver.Create", "{}", "no Name" },
+		{ "/VolumeDriver.Create", "{\"Name\":5}", "Name must be a string" },
+		{ "/VolumeDriver.Create", "{\"Name\":\"\"}", "empty" },
+		{ "/VolumeDriver.Create", "{\"Name\":\"a/b\"}", "invalid volume name" },
+		{ "/VolumeDriver.Create", "{\"Name\":\"..\"}", "invalid volume name" },
+		{ "/VolumeDriver.Create", "{\"Name\":\"a\\u0000b\"}", "invalid JSON" },
+		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Name\":\"w\"}", "invalid JSON" },
+		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"foo\":\"bar\"}}", "unknown option \"foo\"" },
+		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"size\":\"0\"}}", "zero" },
+		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"size\":\"-1\"}}", "invalid size" },
+		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"size\":\"10Q\"}}", "invalid size" },
+		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"size\":\"1e30\"}}", "invalid size" },
+		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"size\":\"1M\"}}", "too small" },
+		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"size\":5}}", "must be a string" },
+		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"fstype\":\"btrfs\",\"size\":\"1G\"}}", "invalid fstype" },
+		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"fstype\":\"ext4\"}}", "needs option size" },
+		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"uid\":\"-1\"}}", "invalid uid" },
+		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"mode\":\"999\"}}", "invalid mode" },
+		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"backend\":\"nfs\"}}", "unknown backend" },
+		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":[]}", "Opts must be an object" },
+		/* mount.ballast is missing here: a sized Create fails and
+		 * must leave nothing behind. */
+		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"size\":\"64M\"}}", "mount.ballast" },
+		{ "/VolumeDriver.Mount", "{\"Name\":\"nope\",\"ID\":\"x\"}", "not found" },
+		{ "/VolumeDriver.Mount", "{\"Name\":\"v1\"}", "no ID" },
+		{ "/VolumeDriver.Mount", "{\"Name\":\"v1\",\"ID\":\"\"}", "mount ID" },
+		{ "/VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"never\"}", "no mount with ID never" },
+		{ "/VolumeDriver.Remove", "{\"Name\":\"nope\"}", "not found" },
+		{ "/VolumeDriver.Nope", "{}", "unknown endpoint" },
+		{ "/", "", "unknown endpoint" },
+	};
+	struct fixture *f = *state;
+	char *before, *after;
+
+	assert_string_equal(err_of(f, "/VolumeDriver.Create", "{\"Name\":\"v1\"}"), "");
+	before = list_text(f);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *got = err_of(f, cases[i].path, cases[i].body);
+
+		if (!strstr(got, cases[i].want))
+			fail_msg("case %zu (%s %s): got \"%s\", want \"%s\"", i, cases[i].path, cases[i].body,
+				 got, cases[i].want);
+	}
+	after = list_text(f);
+	assert_string_equal(before, after);
+	{
+		char path[4096];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/local/v", f->dir);
+		assert_int_equal(stat(path, &st), -1);
+		snprintf(path, sizeof(path), "%s/local/.images/v.img", f->dir);
+		assert_int_equal(stat(path, &st), -1);
+		snprintf(path, sizeof(path), "%s/catalog/v.json", f->dir);
+		assert_int_equal(stat(path, &st), -1);
+	}
+	free(before);
+	free(after);
+}
+
+static void too_large_body(void **state)
+{
+	struct fixture *f = *state;
+	char *resp = NULL;
+	json_t *j;
+
+	assert_int_equal(api_handle(f->api, "/VolumeDriver.Create", NULL, 0, 1, &resp), 200);
+	j = json_loads(resp, 0, NULL);
+	assert_non_null(strstr(json_string_value(json_object_get(j, "Err")), "larger than 65536"));
+	json_decref(j);
+	free(resp);
+}
+
+static void unfinished_create_is_rolled_back(void **state)
+{
+	struct fixture *f = *state;
+	char dir[4096];
+	struct stat st;
+
+	/* What a crash in the middle of a Create leaves: a record in state
+	 * "creating" and the backend's half-made directory. */
+	snprintf(dir, sizeof(dir), "%s/catalog", f->dir);
+	write_text(dir, "half.json",
+		   "{\"name\":\"half\",\"backend\":\"local\",\"created_at\":\"2026-11-27T10:00:00Z\","
+		   "\"state\":\"creating\",\"options\":{},\"mount_ids\":{}}");
+	snprintf(dir, sizeof(dir), "%s/local/half", f->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	stop(f);
+	start(f);
+	assert_int_equal(stat(dir, &st), -1);
+	snprintf(dir, sizeof(dir), "%s/catalog/half.json", f->dir);
+	assert_int_equal(stat(dir, &st), -1);
+	assert_non_null(strstr(err_of(f, "/VolumeDriver.Get", "{\"Name\":\"half\"}"), "not found"));
+	/* And the Create can be done again. */
+	assert_string_equal(err_of(f, "/VolumeDriver.Create", "{\"Name\":\"half\"}"), "");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(handshake, setup, teardown),
+		cmocka_unit_test_setup_teardown(create_get_list_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(create_is_idempotent, setup, teardown),
+		cmocka_unit_test_setup_teardown(mount_counts_per_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(counts_survive_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(bad_requests_change_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(too_large_body, setup, teardown),
+		cmocka_unit_test_setup_teardown(unfinished_create_is_rolled_back, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("api", tests, NULL, NULL);
+}

@@ -1,0 +1,200 @@
+/* Unit tests: the catalog's persistence and crash safety. */
+#include "unit.h"
+
+#include <sys/stat.h>
+
+#include "../../driver/catalog.h"
+
+struct fixture {
+	char *dir;
+	struct catalog *cat;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	f->dir = tmpdir_new();
+	assert_non_null(f->dir);
+	assert_int_equal(catalog_open(f->dir, &f->cat, NULL), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	catalog_close(f->cat);
+	tmpdir_free(f->dir);
+	free(f);
+	return 0;
+}
+
+static void reopen(struct fixture *f)
+{
+	catalog_close(f->cat);
+	f->cat = NULL;
+	assert_int_equal(catalog_open(f->dir, &f->cat, NULL), 0);
+}
+
+/* Create a ready volume with one option and one mount ID counted twice. */
+static void add_ready(struct fixture *f, const char *name)
+{
+	struct volume *vol = catalog_acquire(f->cat, name, 1);
+
+	assert_non_null(vol);
+	assert_int_equal(vol->state, VOL_NEW);
+	strcpy(vol->backend, "local");
+	strcpy(vol->created_at, "2026-11-27T10:00:00Z");
+	json_object_set_new(vol->opts, "uid", json_string("999"));
+	json_object_set_new(vol->mounts, "id1", json_integer(2));
+	vol->state = VOL_READY;
+	assert_int_equal(catalog_commit(f->cat, vol, NULL), 0);
+	catalog_release(f->cat, vol);
+}
+
+static void survives_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct volume *vol;
+
+	add_ready(f, "v1");
+	reopen(f);
+	vol = catalog_acquire(f->cat, "v1", 0);
+	assert_non_null(vol);
+	assert_int_equal(vol->state, VOL_READY);
+	assert_string_equal(vol->backend, "local");
+	assert_string_equal(json_string_value(json_object_get(vol->opts, "uid")), "999");
+	assert_int_equal(volume_mount_count(vol), 2);
+	catalog_release(f->cat, vol);
+}
+
+static void crash_between_write_and_rename(void **state)
+{
+	struct fixture *f = *state;
+	char catdir[4096], tmp[4096];
+	struct volume *vol;
+	struct stat st;
+
+	add_ready(f, "v1");
+	/* What a crash after writing the temp file and before the rename
+	 * leaves: a half-written temp file beside the old record. */
+	snprintf(catdir, sizeof(catdir), "%s/catalog", f->dir);
+	write_text(catdir, "v1.json.tmp", "{\"name\":\"v1\",\"backend\":\"loc");
+	write_text(catdir, "v2.json.tmp", "{\"name\":\"v2\"");
+	reopen(f);
+	vol = catalog_acquire(f->cat, "v1", 0);
+	assert_non_null(vol);
+	assert_int_equal(volume_mount_count(vol), 2);
+	catalog_release(f->cat, vol);
+	assert_null(catalog_acquire(f->cat, "v2", 0));
+	snprintf(tmp, sizeof(tmp), "%s/v1.json.tmp", catdir);
+	assert_int_equal(stat(tmp, &st), -1);
+}
+
+static void damaged_record_kept_aside(void **state)
+{
+	struct fixture *f = *state;
+	char catdir[4096], aside[4096];
+	struct stat st;
+
+	snprintf(catdir, sizeof(catdir), "%s/catalog", f->dir);
+	write_text(catdir, "bad.json", "not json at all");
+	write_text(catdir, "evil.json",
+		   "{\"name\":\"../x\",\"backend\":\"local\",\"created_at\":\"x\",\"state\":\"ready\","
+		   "\"options\":{},\"mount_ids\":{}}");
+	reopen(f);
+	assert_null(catalog_acquire(f->cat, "bad", 0));
+	{
+		json_t *names = catalog_names(f->cat);
+
+		assert_int_equal(json_array_size(names), 0);
+		json_decref(names);
+	}
+	snprintf(aside, sizeof(aside), "%s/bad.json.corrupt", catdir);
+	assert_int_equal(stat(aside, &st), 0);
+}
+
+static void gone_and_new_are_not_listed(void **state)
+{
+	struct fixture *f = *state;
+	struct volume *vol, *fresh;
+	json_t *list;
+
+	add_ready(f, "b");
+	add_ready(f, "a");
+	add_ready(f, "c");
+	fresh = catalog_acquire(f->cat, "d", 1); /* a Create in progress */
+	assert_null(catalog_view(f->cat, "d"));
+	vol = catalog_acquire(f->cat, "b", 0);
+	vol->state = VOL_GONE;
+	assert_int_equal(catalog_commit(f->cat, vol, NULL), 0);
+	catalog_release(f->cat, vol);
+	list = catalog_list(f->cat);
+	assert_int_equal(json_array_size(list), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "name")), "a");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "name")), "c");
+	json_decref(list);
+	catalog_release(f->cat, fresh);
+	assert_null(catalog_acquire(f->cat, "d", 0));
+	reopen(f);
+	assert_null(catalog_acquire(f->cat, "b", 0));
+	list = catalog_list(f->cat);
+	assert_int_equal(json_array_size(list), 2);
+	json_decref(list);
+}
+
+static void view_has_the_documented_keys(void **state)
+{
+	static const char *const keys[] = { "name", "backend", "options", "size_bytes", "mountpoint",
+					    "mount_count", "mount_ids", "created_at", "state" };
+	struct fixture *f = *state;
+	struct volume *vol;
+	json_t *view;
+
+	add_ready(f, "v1");
+	vol = catalog_acquire(f->cat, "v1", 0);
+	json_object_set_new(vol->opts, "size", json_string("64M"));
+	assert_int_equal(catalog_commit(f->cat, vol, NULL), 0);
+	catalog_release(f->cat, vol);
+	view = catalog_view(f->cat, "v1");
+	assert_non_null(view);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		assert_non_null(json_object_get(view, keys[i]));
+	assert_int_equal(json_integer_value(json_object_get(view, "size_bytes")), 64 << 20);
+	assert_int_equal(json_integer_value(json_object_get(view, "mount_count")), 2);
+	json_decref(view);
+}
+
+static void unfinished_states_survive_reopen(void **state)
+{
+	struct fixture *f = *state;
+	struct volume *vol = catalog_acquire(f->cat, "half", 1);
+
+	strcpy(vol->backend, "local");
+	vol->state = VOL_CREATING;
+	assert_int_equal(catalog_commit(f->cat, vol, NULL), 0);
+	catalog_release(f->cat, vol);
+	reopen(f);
+	/* Not ready, so not shown, but there for recovery to roll back. */
+	assert_null(catalog_view(f->cat, "half"));
+	vol = catalog_acquire(f->cat, "half", 0);
+	assert_non_null(vol);
+	assert_int_equal(vol->state, VOL_CREATING);
+	catalog_release(f->cat, vol);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(survives_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(crash_between_write_and_rename, setup, teardown),
+		cmocka_unit_test_setup_teardown(damaged_record_kept_aside, setup, teardown),
+		cmocka_unit_test_setup_teardown(gone_and_new_are_not_listed, setup, teardown),
+		cmocka_unit_test_setup_teardown(view_has_the_documented_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(unfinished_states_survive_reopen, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("catalog", tests, NULL, NULL);
+}
