@@ -23,6 +23,14 @@ static const struct config_key keys[] = {
 	{ "ballast", "helper", NULL, "path of mount.ballast (default: next to ballastd, else /sbin/mount.ballast)" },
 	{ "ballast", "helper_timeout", "110", "seconds a mount.ballast run may take" },
 	{ "local", "root", NULL, "where local volumes live (default: <state_dir>/local)" },
+	{ "gluster", "servers", NULL, "volfile servers, comma-separated; the first reachable is used" },
+	{ "gluster", "volume", NULL, "the Gluster volume that holds ballast volumes" },
+	{ "gluster", "dir", "/ballast", "directory inside the Gluster volume for ballast volumes" },
+	{ "gluster", "timeout", "10", "seconds; bounds every Gluster call" },
+	{ "gluster", "log", NULL, "gfapi log file (default: none)" },
+	{ "gluster", "glusterd_socket", NULL, "glusterd CLI socket, for quota (default: /run/glusterd.socket)" },
+	{ "gluster", "lease", "30", "seconds a holder of an exclusive volume keeps it without renewing" },
+	{ "gluster", "takeover", "after-lease", "after-lease or never: may another host take a dead holder's volume" },
 	{ NULL, NULL, NULL, NULL },
 };
 

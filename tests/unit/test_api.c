@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "../../driver/api.h"
+#include "../../driver/log.h"
 
 struct fixture {
 	char *dir;
@@ -36,6 +37,7 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
+	log_threshold = LOG_LVL_ERROR; /* refusals are expected here */
 	f->dir = tmpdir_new();
 	assert_non_null(f->dir);
 	assert_int_equal(config_set(&f->cfg, "ballast", "state_dir", f->dir), 0);
