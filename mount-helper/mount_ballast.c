@@ -1,0 +1,1995 @@
+/*
+ * mount_ballast.c - mount.ballast, the only code in ballast that formats,
+ * mounts, unmounts and grows filesystems.
+ *
+ *   mount.ballast [--state-dir DIR] mkfs --fstype ext4|xfs [--mkfs-options OPTS] [--label L] SOURCE
+ *   mount.ballast [--state-dir DIR] mount --fstype ext4|xfs [--options OPTS] [--loop] SOURCE TARGET
+ *   mount.ballast [--state-dir DIR] umount TARGET
+ *   mount.ballast [--state-dir DIR] grow --fstype ext4|xfs TARGET
+ *   mount.ballast [--state-dir DIR] status TARGET
+ *
+ * ballastd runs it by fork/exec with an argv (never through a shell) and
+ * reads back the exit status and, on failure, the one line written to
+ * stderr, which becomes the error the user sees. Keeping these operations
+ * in a short-lived process keeps libmount, libblkid and the mkfs tools out
+ * of the daemon's threads, and keeps everything that can destroy data or
+ * change the mount table in one file that can be audited on its own: every
+ * input is checked against a whitelist before anything is touched.
+ *
+ * Exit status:
+ *   0  success; nothing on stderr (status prints its answer on stdout)
+ *   1  bad usage, or input refused by a check (option, path, fstype)
+ *   2  the operation itself failed (the tool's or the kernel's message)
+ *   3  mkfs refused: SOURCE already holds a filesystem or other signature
+ * On failure stderr holds exactly one line: "mount.ballast: <reason>".
+ */
+#include <blkid.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libmount.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <linux/loop.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROG "mount.ballast"
+#define DEFAULT_STATE_DIR "/var/lib/ballast"
+#define CHILD_PATH "/usr/sbin:/usr/bin:/sbin:/bin"
+#define MOUNTINFO "/proc/self/mountinfo"
+
+/* Longest --options / --mkfs-options string accepted; real ones are short. */
+#define OPTS_MAX 512
+/* How much of a tool's stderr is kept: enough for its last line. */
+#define TOOL_OUTPUT_MAX 8192
+/* How long umount waits for an autoclear loop device to go away. */
+#define LOOP_DETACH_WAIT_MS 5000
+/* Stacked mounts umount removes before giving up. */
+#define UMOUNT_MAX_LAYERS 8
+
+enum exit_status {
+	EXIT_OK = 0,
+	EXIT_REFUSED = 1,	/* bad usage or refused input */
+	EXIT_FAILED = 2,	/* the operation failed */
+	EXIT_HAS_FS = 3,	/* mkfs: source already holds something */
+};
+
+/* ------------------------------------------------------------------------
+ * The one error line
+ */
+
+static struct {
+	char msg[1024];
+	int status;
+} mb_error;
+
+/*
+ * Record the reason the user will read and the exit status that goes with
+ * it, unless a reason is recorded already: the first failure is the most
+ * precise one. Returns -abs(code) (never 0) so that callers can write
+ * `return fail(...)`.
+ */
+static int fail(int code, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(int code, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (code > 0)
+		code = -code;
+	if (code == 0)
+		code = -EIO;
+	if (mb_error.msg[0])
+		return code;
+	va_start(ap, fmt);
+	vsnprintf(mb_error.msg, sizeof(mb_error.msg), fmt, ap);
+	va_end(ap);
+	mb_error.status = status;
+	return code;
+}
+
+/*
+ * Write the recorded reason as the single stderr line and return the exit
+ * status. Control characters (from a tool's output or a user's option) are
+ * folded into spaces so that the line stays one line.
+ */
+static int report_failure(const char *what, int rc)
+{
+	char *p;
+
+	if (!mb_error.msg[0])
+		fail(rc, EXIT_FAILED, "%s failed: %s", what ? what : "command", strerror(-rc));
+	for (p = mb_error.msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	fprintf(stderr, PROG ": %s\n", mb_error.msg);
+	fflush(stderr);
+	return mb_error.status ? mb_error.status : EXIT_FAILED;
+}
+
+/* ------------------------------------------------------------------------
+ * Process hygiene
+ */
+
+/*
+ * Close every fd above 2. ballastd is threaded and may leak an fd into the
+ * fork; neither we nor mkfs should hold its sockets or lock files.
+ */
+static void close_inherited_fds(void)
+{
+	struct rlimit rl;
+	unsigned long fd, max = 65536;
+
+	if (close_range(3, ~0U, 0) == 0)
+		return;
+	/* close_range(2) needs Linux 5.9; fall back to closing them all. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < max)
+		max = rl.rlim_cur;
+	for (fd = 3; fd < max; fd++)
+		close((int)fd);
+}
+
+/*
+ * Make the process predictable whatever its parent left behind: fds 0-2
+ * open (so that no file we open becomes "stderr" and receives the error
+ * line), nothing else inherited, default signal handling (an inherited
+ * SIG_IGN for SIGCHLD would make waitpid on mkfs fail), a known umask, and
+ * an environment with nothing libmount, libblkid or the tools would read
+ * (LIBMOUNT_DEBUG, LIBMOUNT_FSTAB, BLKID_CONF, MKE2FS_CONFIG, ...).
+ * Returns 0 or -errno.
+ */
+static int sanitize_process(void)
+{
+	sigset_t none;
+	int fd, sig;
+
+	for (fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		/* The lowest free fd is this one: the lower ones are open. */
+		if (open("/dev/null", O_RDWR) != fd)
+			return -EBADF;
+	}
+	close_inherited_fds();
+	for (sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);	/* fails harmlessly for KILL, STOP, RT */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	umask(022);
+	if (clearenv() != 0 || setenv("PATH", CHILD_PATH, 1) != 0 ||
+	    setenv("LANG", "C", 1) != 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Running tools (mkfs.*, resize2fs, xfs_growfs)
+ */
+
+#define ARGLIST_MAX 48
+
+/* An argv under construction; the strings live in arena. */
+struct arglist {
+	const char *argv[ARGLIST_MAX + 1];
+	int argc;
+	char arena[2 * PATH_MAX];
+	size_t used;
+};
+
+/* Append the first n bytes of s. Returns 0 or -E2BIG. */
+static int arg_addn(struct arglist *al, const char *s, size_t n)
+{
+	char *copy;
+
+	if (al->argc >= ARGLIST_MAX || n + 1 > sizeof(al->arena) - al->used)
+		return fail(E2BIG, EXIT_REFUSED, "too many or too long arguments for %s",
+			    al->argc ? al->argv[0] : "tool");
+	copy = al->arena + al->used;
+	memcpy(copy, s, n);
+	copy[n] = '\0';
+	al->used += n + 1;
+	al->argv[al->argc++] = copy;
+	al->argv[al->argc] = NULL;
+	return 0;
+}
+
+/* Append the string s. Returns 0 or -E2BIG. */
+static int arg_add(struct arglist *al, const char *s)
+{
+	return arg_addn(al, s, strlen(s));
+}
+
+/*
+ * Find tool in the fixed CHILD_PATH directories and write its absolute
+ * path to path. Never the caller's PATH: we run as root on its behalf.
+ * Returns 0 or -ENOENT (reason recorded).
+ */
+static int find_tool(const char *tool, char *path, size_t len)
+{
+	static const char *const dirs[] = { "/usr/sbin", "/usr/bin", "/sbin", "/bin" };
+	struct stat st;
+	size_t i;
+	int n;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		n = snprintf(path, len, "%s/%s", dirs[i], tool);
+		if (n < 0 || (size_t)n >= len)
+			continue;
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0)
+			return 0;
+	}
+	return fail(ENOENT, EXIT_FAILED, "%s not found in %s", tool, CHILD_PATH);
+}
+
+/*
+ * The error a tool printed, as one line; points into buf, which it
+ * modifies. Tools print their error last (after banners such as
+ * resize2fs's version line), but some follow it with a usage text
+ * (mkfs.xfs) or wrap it onto indented continuation lines (mke2fs). So:
+ * drop a usage text and what follows it, take the last line that starts
+ * in column 0 together with its continuation lines, and fold all
+ * whitespace runs, newlines included, into single spaces.
+ */
+static char *tool_message(char *buf)
+{
+	char *line, *nl, *start = NULL, *first = NULL, *src, *dst;
+
+	for (src = buf; *src; src++)
+		if (*src == '\r')
+			*src = '\n';
+	for (line = buf; *line; line = nl + 1) {
+		if (strncasecmp(line, "usage:", 6) == 0) {
+			*line = '\0';
+			break;
+		}
+		if (line[0] && !isspace((unsigned char)line[0]))
+			start = line;
+		if (!first && line[strspn(line, " \t\n")] != '\0')
+			first = line;
+		nl = strchr(line, '\n');
+		if (!nl)
+			break;
+	}
+	if (!start)
+		start = first ? first : buf;
+	for (src = dst = start; *src; src++) {
+		if ((unsigned char)*src < 0x20 || *src == 0x7f || *src == ' ') {
+			if (dst > start && dst[-1] != ' ')
+				*dst++ = ' ';
+		} else {
+			*dst++ = *src;
+		}
+	}
+	while (dst > start && dst[-1] == ' ')
+		dst--;
+	*dst = '\0';
+	return start;
+}
+
+/*
+ * In the child: wire stdin and stdout to /dev/null and stderr to the pipe,
+ * then exec. The environment is fixed, not inherited. Never returns.
+ */
+static void exec_child(const char *path, const struct arglist *al, int devnull, int errfd)
+{
+	static char *const env[] = { "PATH=" CHILD_PATH, "LANG=C", NULL };
+
+	if (dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(errfd, 2) < 0)
+		_exit(127);
+	execve(path, (char *const *)al->argv, env);
+	dprintf(2, "cannot execute %s: %s\n", path, strerror(errno));
+	_exit(127);
+}
+
+/*
+ * Run the tool named by al->argv[0] and wait for it. Its stderr is captured;
+ * if it fails, the reason is "<desc>: <its error>" (see tool_message). Returns 0
+ * if it exited 0, else -EIO (or -errno of our own failure).
+ */
+static int run_tool(const struct arglist *al, const char *desc)
+{
+	char path[PATH_MAX], out[TOOL_OUTPUT_MAX], *line;
+	size_t used = 0;
+	int pfd[2], devnull, status, rc;
+	ssize_t n;
+	pid_t pid;
+
+	rc = find_tool(al->argv[0], path, sizeof(path));
+	if (rc)
+		return rc;
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0)
+		return fail(errno, EXIT_FAILED, "cannot open /dev/null: %s", strerror(errno));
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		rc = fail(errno, EXIT_FAILED, "cannot create a pipe: %s", strerror(errno));
+		goto out_close_devnull;
+	}
+	pid = fork();
+	if (pid < 0) {
+		rc = fail(errno, EXIT_FAILED, "cannot fork for %s: %s", al->argv[0],
+			  strerror(errno));
+		goto out_close_pipe;
+	}
+	if (pid == 0)
+		exec_child(path, al, devnull, pfd[1]);
+	close(pfd[1]);
+	pfd[1] = -1;
+
+	for (;;) {
+		n = read(pfd[0], out + used, sizeof(out) - 1 - used);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		used += (size_t)n;
+		if (used == sizeof(out) - 1) {
+			/* Keep the tail: the error is at the end. */
+			memmove(out, out + used / 2, used - used / 2);
+			used -= used / 2;
+		}
+	}
+	out[used] = '\0';
+
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			rc = fail(errno, EXIT_FAILED, "cannot wait for %s: %s", al->argv[0],
+				  strerror(errno));
+			goto out_close_pipe;
+		}
+	}
+	line = tool_message(out);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		rc = 0;
+	else if (WIFEXITED(status) && *line)
+		rc = fail(EIO, EXIT_FAILED, "%s: %s", desc, line);
+	else if (WIFEXITED(status))
+		rc = fail(EIO, EXIT_FAILED, "%s: %s exited with status %d", desc, al->argv[0],
+			  WEXITSTATUS(status));
+	else
+		rc = fail(EIO, EXIT_FAILED, "%s: %s was killed by signal %d", desc, al->argv[0],
+			  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+out_close_pipe:
+	close(pfd[0]);
+	if (pfd[1] >= 0)
+		close(pfd[1]);
+out_close_devnull:
+	close(devnull);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Whitelists
+ *
+ * Everything the user can pass through to mkfs or to the kernel is matched
+ * against these tables, by exact name; values are checked by kind. What is
+ * not listed is refused, so a new option is a conscious addition here.
+ *
+ * mkfs options (--mkfs-options): tokens separated by spaces or commas. A
+ * token starting with '-' is a flag; the tokens after a flag that do not
+ * start with '-' are its value, joined with commas (so "-O a,b", "-O a b"
+ * and "-m crc=1,reflink=0" all work; no value starts with '-').
+ *   ext4: -m N (reserved %, 0-50)        -i N (bytes per inode, 1024-64Mi)
+ *         -I N (inode size, 2^n, 128-4096) -b N (block size, 2^n, 1024-65536)
+ *         -N N (inode count, 1-2^32-1)
+ *         -E lazy_itable_init=0|1,lazy_journal_init=0|1,discard,nodiscard
+ *         -O [^]feature,...  (feature: [a-z0-9_], up to 32 characters)
+ *   xfs:  -b size=N (2^n, 512-65536)       -i size=N (2^n, 256-2048)
+ *         -m crc|reflink|finobt|rmapbt|bigtime|inobtcount=0|1,...
+ *         -K (do not discard)
+ *
+ * mount options (--options): a comma list of
+ *   both: ro rw noatime relatime nodiratime strictatime lazytime sync async
+ *         dirsync noexec exec discard nodiscard usrquota grpquota prjquota
+ *         noquota
+ *   ext4: barrier nobarrier data=ordered|journal|writeback
+ *         errors=remount-ro|continue commit=N (0-86400)
+ *   xfs:  inode64 nouuid largeio logbsize=16k..256k (or the byte count)
+ * nosuid,nodev are always added; suid and dev can never be given.
+ */
+
+/* The characters of an ext4 feature name and of a filesystem label. */
+#define FEATURE_CHARS "abcdefghijklmnopqrstuvwxyz0123456789_"
+#define LABEL_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+
+/* Every character a whitelisted mkfs option or value can contain. */
+#define MKFS_TOKEN_CHARS \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_=.:^-"
+
+enum fs_bits {
+	FS_EXT4 = 1u << 0,
+	FS_XFS = 1u << 1,
+	FS_ANY = FS_EXT4 | FS_XFS,
+};
+
+enum val_kind {
+	V_NONE,		/* a bare flag or option: no value */
+	V_UINT,		/* decimal number in [min, max] */
+	V_POW2,		/* power of two in [min, max] */
+	V_BOOL,		/* 0 or 1 */
+	V_CHOICE,	/* one of choices */
+	V_FEATURES,	/* comma list of [^]name, name of [a-z0-9_] */
+	V_SUBOPTS,	/* comma list of name[=value], checked against subopts */
+};
+
+struct rule {
+	const char *name;
+	unsigned fs;
+	enum val_kind kind;
+	unsigned long min, max;
+	const char *const *choices;	/* V_CHOICE, NULL-terminated */
+	const struct rule *subopts;	/* V_SUBOPTS, ended by a NULL name */
+};
+
+#define R_FLAG(n, f) { .name = (n), .fs = (f), .kind = V_NONE }
+#define R_UINT(n, f, lo, hi) { .name = (n), .fs = (f), .kind = V_UINT, .min = (lo), .max = (hi) }
+#define R_POW2(n, f, lo, hi) { .name = (n), .fs = (f), .kind = V_POW2, .min = (lo), .max = (hi) }
+#define R_BOOL(n, f) { .name = (n), .fs = (f), .kind = V_BOOL }
+#define R_CHOICE(n, f, c) { .name = (n), .fs = (f), .kind = V_CHOICE, .choices = (c) }
+#define R_FEATURES(n, f) { .name = (n), .fs = (f), .kind = V_FEATURES }
+#define R_SUB(n, f, s) { .name = (n), .fs = (f), .kind = V_SUBOPTS, .subopts = (s) }
+#define R_END { .name = NULL }
+
+static const struct rule ext4_extended_opts[] = {
+	R_BOOL("lazy_itable_init", FS_EXT4),
+	R_BOOL("lazy_journal_init", FS_EXT4),
+	R_FLAG("discard", FS_EXT4),
+	R_FLAG("nodiscard", FS_EXT4),
+	R_END,
+};
+
+static const struct rule xfs_block_opts[] = {
+	R_POW2("size", FS_XFS, 512, 65536),
+	R_END,
+};
+
+static const struct rule xfs_inode_opts[] = {
+	R_POW2("size", FS_XFS, 256, 2048),
+	R_END,
+};
+
+static const struct rule xfs_meta_opts[] = {
+	R_BOOL("crc", FS_XFS),
+	R_BOOL("reflink", FS_XFS),
+	R_BOOL("finobt", FS_XFS),
+	R_BOOL("rmapbt", FS_XFS),
+	R_BOOL("bigtime", FS_XFS),
+	R_BOOL("inobtcount", FS_XFS),
+	R_END,
+};
+
+static const struct rule mkfs_rules[] = {
+	R_UINT("-m", FS_EXT4, 0, 50),
+	R_UINT("-i", FS_EXT4, 1024, 67108864),
+	R_POW2("-I", FS_EXT4, 128, 4096),
+	R_POW2("-b", FS_EXT4, 1024, 65536),
+	R_UINT("-N", FS_EXT4, 1, 4294967295UL),
+	R_SUB("-E", FS_EXT4, ext4_extended_opts),
+	R_FEATURES("-O", FS_EXT4),
+	R_SUB("-b", FS_XFS, xfs_block_opts),
+	R_SUB("-i", FS_XFS, xfs_inode_opts),
+	R_SUB("-m", FS_XFS, xfs_meta_opts),
+	R_FLAG("-K", FS_XFS),
+	R_END,
+};
+
+static const char *const ext4_data_modes[] = { "ordered", "journal", "writeback", NULL };
+/* errors=panic is left out: a volume must not be able to crash the host. */
+static const char *const ext4_error_modes[] = { "remount-ro", "continue", NULL };
+static const char *const xfs_logbsizes[] = {
+	"16k", "32k", "64k", "128k", "256k",
+	"16384", "32768", "65536", "131072", "262144", NULL
+};
+
+static const struct rule mount_rules[] = {
+	R_FLAG("ro", FS_ANY),
+	R_FLAG("rw", FS_ANY),
+	R_FLAG("noatime", FS_ANY),
+	R_FLAG("relatime", FS_ANY),
+	R_FLAG("nodiratime", FS_ANY),
+	R_FLAG("strictatime", FS_ANY),
+	R_FLAG("lazytime", FS_ANY),
+	R_FLAG("sync", FS_ANY),
+	R_FLAG("async", FS_ANY),
+	R_FLAG("dirsync", FS_ANY),
+	R_FLAG("noexec", FS_ANY),
+	R_FLAG("exec", FS_ANY),
+	R_FLAG("discard", FS_ANY),
+	R_FLAG("nodiscard", FS_ANY),
+	R_FLAG("usrquota", FS_ANY),
+	R_FLAG("grpquota", FS_ANY),
+	R_FLAG("prjquota", FS_ANY),
+	R_FLAG("noquota", FS_ANY),
+	R_FLAG("barrier", FS_EXT4),
+	R_FLAG("nobarrier", FS_EXT4),
+	R_CHOICE("data", FS_EXT4, ext4_data_modes),
+	R_CHOICE("errors", FS_EXT4, ext4_error_modes),
+	R_UINT("commit", FS_EXT4, 0, 86400),
+	R_FLAG("inode64", FS_XFS),
+	R_FLAG("nouuid", FS_XFS),
+	R_FLAG("largeio", FS_XFS),
+	R_CHOICE("logbsize", FS_XFS, xfs_logbsizes),
+	R_END,
+};
+
+/* The name of one FS_* bit, as mkfs, mount and the user spell it. */
+static const char *fs_name(unsigned fs)
+{
+	return fs == FS_EXT4 ? "ext4" : "xfs";
+}
+
+/* Parse --fstype. Returns 0 or -EINVAL (reason recorded). */
+static int parse_fstype(const char *s, unsigned *fs)
+{
+	if (s && strcmp(s, "ext4") == 0)
+		*fs = FS_EXT4;
+	else if (s && strcmp(s, "xfs") == 0)
+		*fs = FS_XFS;
+	else
+		return fail(EINVAL, EXIT_REFUSED,
+			    "unsupported filesystem type '%.64s' (expected ext4 or xfs)",
+			    s ? s : "");
+	return 0;
+}
+
+/* The rule called name that applies to fs, or NULL. */
+static const struct rule *find_rule(const struct rule *rules, unsigned fs, const char *name,
+				    size_t len)
+{
+	for (; rules->name; rules++)
+		if ((rules->fs & fs) && strlen(rules->name) == len &&
+		    strncmp(rules->name, name, len) == 0)
+			return rules;
+	return NULL;
+}
+
+/*
+ * Append printf output to buf (len bytes, *used of them used), silently
+ * truncating: these build help lists for error messages, where a cut-off
+ * list is better than none.
+ */
+static void appendf(char *buf, size_t len, size_t *used, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void appendf(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*used >= len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *used, len - *used, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	*used += (size_t)n;
+	if (*used >= len)
+		*used = len;
+}
+
+/* Write the choices of rule r as "a|b|c" into buf. */
+static void list_choices(const struct rule *r, char *buf, size_t len)
+{
+	const char *const *c;
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (c = r->choices; *c; c++)
+		appendf(buf, len, &used, "%s%s", c == r->choices ? "" : "|", *c);
+}
+
+/*
+ * Write "name, name=0|1, ..." for the rules that apply to fs into buf, for
+ * an error that tells the user what they may write instead; sep goes
+ * between a name and its value ("=" for mount options, " " for flags).
+ */
+static void list_rules(const struct rule *rules, unsigned fs, const char *sep, char *buf,
+		       size_t len)
+{
+	char choices[256];
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (; rules->name; rules++) {
+		if (!(rules->fs & fs))
+			continue;
+		appendf(buf, len, &used, "%s%s", used ? ", " : "", rules->name);
+		switch (rules->kind) {
+		case V_UINT:
+		case V_POW2:
+			appendf(buf, len, &used, "%sN", sep);
+			break;
+		case V_BOOL:
+			appendf(buf, len, &used, "%s0|1", sep);
+			break;
+		case V_FEATURES:
+			appendf(buf, len, &used, "%sFEATURES", sep);
+			break;
+		case V_SUBOPTS:
+			appendf(buf, len, &used, "%sSUBOPTIONS", sep);
+			break;
+		case V_CHOICE:
+			list_choices(rules, choices, sizeof(choices));
+			appendf(buf, len, &used, "%s%s", sep, choices);
+			break;
+		case V_NONE:
+			break;
+		}
+	}
+}
+
+/*
+ * Parse a decimal number of at most 10 digits (no sign, no spaces, no
+ * 0x) into *out. Returns 0 or -EINVAL.
+ */
+static int parse_uint(const char *s, unsigned long *out)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len > 10 || strspn(s, "0123456789") != len)
+		return -EINVAL;
+	*out = strtoul(s, NULL, 10);
+	return 0;
+}
+
+/*
+ * Check value (NULL: none was given) against rule r. Returns 0, or -EINVAL
+ * with what was expected written to why.
+ */
+static int check_value(const struct rule *r, const char *value, char *why, size_t len)
+{
+	char buf[OPTS_MAX + 1], list[512], *item, *save, *eq;
+	const struct rule *sub;
+	const char *const *c;
+	unsigned long v;
+	size_t n;
+
+	if (r->kind == V_NONE) {
+		if (!value)
+			return 0;
+		snprintf(why, len, "takes no value");
+		return -EINVAL;
+	}
+	if (!value || !*value) {
+		snprintf(why, len, "needs a value");
+		return -EINVAL;
+	}
+	switch (r->kind) {
+	case V_UINT:
+	case V_POW2:
+		if (parse_uint(value, &v) || v < r->min || v > r->max ||
+		    (r->kind == V_POW2 && (v & (v - 1)))) {
+			snprintf(why, len, "expected %s from %lu to %lu",
+				 r->kind == V_POW2 ? "a power of two" : "a whole number",
+				 r->min, r->max);
+			return -EINVAL;
+		}
+		return 0;
+	case V_BOOL:
+		if (strcmp(value, "0") && strcmp(value, "1")) {
+			snprintf(why, len, "expected 0 or 1");
+			return -EINVAL;
+		}
+		return 0;
+	case V_CHOICE:
+		for (c = r->choices; *c; c++)
+			if (strcmp(*c, value) == 0)
+				return 0;
+		list_choices(r, list, sizeof(list));
+		snprintf(why, len, "expected one of %s", list);
+		return -EINVAL;
+	case V_FEATURES:
+	case V_SUBOPTS:
+		break;
+	default:
+		snprintf(why, len, "unknown rule");
+		return -EINVAL;
+	}
+
+	if (strlen(value) >= sizeof(buf)) {
+		snprintf(why, len, "value too long");
+		return -EINVAL;
+	}
+	strcpy(buf, value);
+	for (item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		if (r->kind == V_FEATURES) {
+			n = strlen(item + (item[0] == '^'));
+			if (n == 0 || n > 32 ||
+			    strspn(item + (item[0] == '^'), FEATURE_CHARS) != n) {
+				snprintf(why, len, "'%.64s' is not a feature name ([^]name, name of a-z 0-9 _)",
+					 item);
+				return -EINVAL;
+			}
+			continue;
+		}
+		eq = strchr(item, '=');
+		sub = find_rule(r->subopts, r->fs, item, eq ? (size_t)(eq - item) : strlen(item));
+		if (!sub) {
+			list_rules(r->subopts, r->fs, "=", list, sizeof(list));
+			snprintf(why, len, "unknown sub-option '%.64s' (allowed: %s)", item, list);
+			return -EINVAL;
+		}
+		if (check_value(sub, eq ? eq + 1 : NULL, list, sizeof(list))) {
+			snprintf(why, len, "sub-option '%.64s': %s", item, list);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Check the --mkfs-options string opts (grammar above) for fs and append
+ * the resulting arguments to al. Returns 0 or -EINVAL naming the token.
+ */
+static int add_mkfs_options(unsigned fs, const char *opts, struct arglist *al)
+{
+	char buf[OPTS_MAX + 1], value[OPTS_MAX + 1], why[512], list[256];
+	char *tok[OPTS_MAX / 2 + 1], *save, *t;
+	const struct rule *r;
+	size_t ntok = 0, i, used;
+	int rc, n;
+
+	if (!opts || !*opts)
+		return 0;
+	if (strlen(opts) > OPTS_MAX)
+		return fail(EINVAL, EXIT_REFUSED, "mkfs options are too long (at most %d characters)",
+			    OPTS_MAX);
+	strcpy(buf, opts);
+	for (t = strtok_r(buf, " \t\n,", &save); t; t = strtok_r(NULL, " \t\n,", &save)) {
+		if (strspn(t, MKFS_TOKEN_CHARS) != strlen(t))
+			return fail(EINVAL, EXIT_REFUSED,
+				    "mkfs option '%.64s' is not allowed (only letters, digits and _ = . : ^ - may appear)",
+				    t);
+		tok[ntok++] = t;
+	}
+
+	for (i = 0; i < ntok; i++) {
+		if (tok[i][0] != '-')
+			return fail(EINVAL, EXIT_REFUSED,
+				    "unexpected mkfs option '%.64s' (values follow their flag, e.g. -m 1)",
+				    tok[i]);
+		r = find_rule(mkfs_rules, fs, tok[i], strlen(tok[i]));
+		if (!r) {
+			list_rules(mkfs_rules, fs, " ", list, sizeof(list));
+			return fail(EINVAL, EXIT_REFUSED,
+				    "mkfs option '%.64s' is not allowed for %s (allowed: %s)", tok[i],
+				    fs_name(fs), list);
+		}
+		/* Gather the value: the following tokens up to the next flag. */
+		used = 0;
+		value[0] = '\0';
+		while (i + 1 < ntok && tok[i + 1][0] != '-') {
+			i++;
+			/* Cannot overflow: the joined value is no longer than opts. */
+			n = snprintf(value + used, sizeof(value) - used, "%s%s", used ? "," : "",
+				     tok[i]);
+			if (n < 0 || (size_t)n >= sizeof(value) - used)
+				return fail(EINVAL, EXIT_REFUSED, "mkfs options are too long");
+			used += (size_t)n;
+		}
+		if (check_value(r, used ? value : NULL, why, sizeof(why)))
+			return fail(EINVAL, EXIT_REFUSED, "mkfs option '%s%s%.64s' for %s: %s",
+				    r->name, used ? " " : "", value, fs_name(fs), why);
+		rc = arg_add(al, r->name);
+		if (!rc && used)
+			rc = arg_add(al, value);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * Check the --options string opts for fs and write the complete option
+ * string for libmount to out: the user's options, "loop" if asked for, and
+ * always nosuid,nodev (last, so nothing can override them). Returns 0 or
+ * -EINVAL naming the option.
+ */
+static int build_mount_options(unsigned fs, const char *opts, bool loop, char *out, size_t len)
+{
+	char buf[OPTS_MAX + 1], why[512], list[640], *item, *rest, *eq;
+	const struct rule *r;
+	size_t used = 0, nlen;
+	int n;
+
+	out[0] = '\0';
+	if (opts && strlen(opts) > OPTS_MAX)
+		return fail(EINVAL, EXIT_REFUSED, "mount options are too long (at most %d characters)",
+			    OPTS_MAX);
+	if (opts && *opts) {
+		strcpy(buf, opts);
+		rest = buf;
+		while ((item = strsep(&rest, ",")) != NULL) {
+			if (!*item)
+				return fail(EINVAL, EXIT_REFUSED, "empty mount option in '%.128s'",
+					    opts);
+			eq = strchr(item, '=');
+			nlen = eq ? (size_t)(eq - item) : strlen(item);
+			r = find_rule(mount_rules, fs, item, nlen);
+			if (!r && find_rule(mount_rules, FS_ANY, item, nlen))
+				return fail(EINVAL, EXIT_REFUSED,
+					    "mount option '%.64s' is not valid for %s", item,
+					    fs_name(fs));
+			if (!r) {
+				list_rules(mount_rules, fs, "=", list, sizeof(list));
+				return fail(EINVAL, EXIT_REFUSED,
+					    "mount option '%.64s' is not allowed (allowed: %s)", item,
+					    list);
+			}
+			if (check_value(r, eq ? eq + 1 : NULL, why, sizeof(why)))
+				return fail(EINVAL, EXIT_REFUSED, "mount option '%.64s': %s", item,
+					    why);
+			n = snprintf(out + used, len - used, "%s,", item);
+			if (n < 0 || (size_t)n >= len - used)
+				return fail(EINVAL, EXIT_REFUSED, "mount options are too long");
+			used += (size_t)n;
+		}
+	}
+	n = snprintf(out + used, len - used, "%snosuid,nodev", loop ? "loop," : "");
+	if (n < 0 || (size_t)n >= len - used)
+		return fail(EINVAL, EXIT_REFUSED, "mount options are too long");
+	return 0;
+}
+
+/*
+ * Check a filesystem label: 1 to 16 (ext4) or 12 (xfs) characters of
+ * [A-Za-z0-9._-], not starting with '-'. Longer labels would be truncated
+ * or refused by mkfs with a less clear message.
+ */
+static int check_label(unsigned fs, const char *label)
+{
+	size_t max = fs == FS_EXT4 ? 16 : 12, len = strlen(label);
+
+	if (len == 0 || len > max || label[0] == '-' ||
+	    strspn(label, LABEL_CHARS) != len)
+		return fail(EINVAL, EXIT_REFUSED,
+			    "invalid %s label '%.64s' (1 to %zu characters of A-Z a-z 0-9 . _ -, not starting with -)",
+			    fs_name(fs), label, max);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Paths
+ */
+
+/* <state-dir>/mounts, resolved, and the filesystem it lives on. */
+struct mounts_root {
+	char path[PATH_MAX];
+	dev_t dev;
+};
+
+/*
+ * Find <state_dir>/mounts, the only directory under which anything is
+ * mounted, unmounted or grown. The state directory is resolved (it may be
+ * a symlink: /var/lib/ballast -> /data/ballast); mounts itself must be a
+ * real directory, so that no single symlink can redirect all targets.
+ * ballastd creates it; we do not. Returns 0 or -errno (reason recorded).
+ */
+static int find_mounts_root(const char *state_dir, struct mounts_root *root)
+{
+	char real[PATH_MAX];
+	struct stat st;
+	int n, e;
+
+	if (!realpath(state_dir, real)) {
+		e = errno;
+		return fail(e, EXIT_REFUSED, "state directory %s: %s", state_dir, strerror(e));
+	}
+	n = snprintf(root->path, sizeof(root->path), "%s/mounts", strcmp(real, "/") ? real : "");
+	if (n < 0 || (size_t)n >= sizeof(root->path))
+		return fail(ENAMETOOLONG, EXIT_REFUSED, "state directory %s: path too long",
+			    state_dir);
+	if (lstat(root->path, &st) < 0) {
+		e = errno;
+		return fail(e, EXIT_REFUSED, "mounts directory %s: %s", root->path, strerror(e));
+	}
+	if (!S_ISDIR(st.st_mode))
+		return fail(ENOTDIR, EXIT_REFUSED, "mounts directory %s is not a directory",
+			    root->path);
+	root->dev = st.st_dev;
+	return 0;
+}
+
+/*
+ * Check that the resolved path real lies strictly under root, and that its
+ * parent directory is on root's own filesystem. The second check matters
+ * because directories inside a mounted volume are writable by containers:
+ * a target there could be swapped for a symlink between our check and the
+ * mount. Returns 0 or -EPERM (reason names target, as the user gave it).
+ */
+static int check_under_root(const struct mounts_root *root, const char *target,
+			    const char *real)
+{
+	size_t len = strlen(root->path);
+	char parent[PATH_MAX];
+	struct stat st;
+
+	if (strncmp(real, root->path, len) != 0 || real[len] != '/' || real[len + 1] == '\0') {
+		if (strcmp(real, target) == 0)
+			return fail(EPERM, EXIT_REFUSED, "target %s is not under %s", target,
+				    root->path);
+		return fail(EPERM, EXIT_REFUSED, "target %s (resolved to %s) is not under %s",
+			    target, real, root->path);
+	}
+	strcpy(parent, real);
+	*strrchr(parent, '/') = '\0';
+	if (stat(parent, &st) < 0 || st.st_dev != root->dev)
+		return fail(EPERM, EXIT_REFUSED,
+			    "target %s is inside another mounted filesystem, not directly in %s",
+			    target, root->path);
+	return 0;
+}
+
+/*
+ * For a target that does not exist: resolve its parent (which must exist)
+ * and write parent/basename to out. A basename that exists after all (a
+ * dangling symlink) is refused: we never create through a symlink.
+ * Returns 0 or -errno (reason recorded).
+ */
+static int resolve_missing(const char *target, char *out)
+{
+	char buf[PATH_MAX], parent[PATH_MAX], base[NAME_MAX + 1], *slash;
+	struct stat st;
+	size_t len;
+	int n, e;
+
+	strcpy(buf, target);
+	len = strlen(buf);
+	while (len > 1 && buf[len - 1] == '/')
+		buf[--len] = '\0';
+	slash = strrchr(buf, '/');
+	if (strlen(slash + 1) > NAME_MAX)
+		return fail(ENAMETOOLONG, EXIT_REFUSED, "target %s: name too long", target);
+	strcpy(base, slash + 1);
+	if (!base[0] || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+		return fail(EINVAL, EXIT_REFUSED, "target %s does not name a directory", target);
+	/* Cut buf to the parent; for "/x" that is "/" itself. */
+	slash[slash == buf] = '\0';
+	if (!realpath(buf, parent)) {
+		e = errno;
+		return fail(e, EXIT_REFUSED, "parent directory of target %s: %s", target,
+			    strerror(e));
+	}
+	n = snprintf(out, PATH_MAX, "%s/%s", strcmp(parent, "/") ? parent : "", base);
+	if (n < 0 || n >= PATH_MAX)
+		return fail(ENAMETOOLONG, EXIT_REFUSED, "target %s: path too long", target);
+	if (lstat(out, &st) == 0)
+		return fail(ELOOP, EXIT_REFUSED, "target %s is a dangling symlink", target);
+	return 0;
+}
+
+enum target_mode {
+	TARGET_EXISTING,	/* must exist */
+	TARGET_CREATE,		/* created (one level, mode 0755) when missing */
+	TARGET_MAY_BE_MISSING,	/* a missing one is reported, not refused */
+};
+
+enum target_found {
+	TARGET_FOUND,
+	TARGET_CREATED,
+	TARGET_MISSING,
+};
+
+/*
+ * Resolve the user's target to the real directory it names (written to
+ * out, PATH_MAX bytes) and check that it is strictly under root; create it
+ * or accept its absence as mode says. *found says which happened, so that
+ * a caller can remove a directory it created when the mount fails.
+ * Returns 0 or -errno (reason recorded; refusals exit 1).
+ */
+static int resolve_target(const struct mounts_root *root, const char *target,
+			  enum target_mode mode, char *out, enum target_found *found)
+{
+	struct stat st;
+	bool exists;
+	int rc, e;
+
+	if (target[0] != '/')
+		return fail(EINVAL, EXIT_REFUSED, "target %.256s is not an absolute path", target);
+	if (strlen(target) >= PATH_MAX)
+		return fail(ENAMETOOLONG, EXIT_REFUSED, "target path too long");
+	exists = realpath(target, out) != NULL;
+	if (!exists) {
+		e = errno;
+		if (e != ENOENT)
+			return fail(e, EXIT_REFUSED, "target %s: %s", target, strerror(e));
+		if (mode == TARGET_EXISTING)
+			return fail(e, EXIT_REFUSED, "target %s does not exist", target);
+		rc = resolve_missing(target, out);
+		if (rc)
+			return rc;
+	}
+	rc = check_under_root(root, target, out);
+	if (rc)
+		return rc;
+
+	if (exists) {
+		if (stat(out, &st) < 0 || !S_ISDIR(st.st_mode))
+			return fail(ENOTDIR, EXIT_REFUSED, "target %s is not a directory", target);
+		*found = TARGET_FOUND;
+		return 0;
+	}
+	if (mode == TARGET_MAY_BE_MISSING) {
+		*found = TARGET_MISSING;
+		return 0;
+	}
+	if (mkdir(out, 0755) == 0) {
+		*found = TARGET_CREATED;
+		return 0;
+	}
+	e = errno;
+	/* Lost a race with another creator: fine if it made a directory. */
+	if (e == EEXIST && lstat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
+		*found = TARGET_FOUND;
+		return 0;
+	}
+	return fail(e, EXIT_FAILED, "cannot create target %s: %s", out, strerror(e));
+}
+
+/*
+ * Check that source is an absolute path to an existing regular file (when
+ * want is S_IFREG), block device (S_IFBLK), or either (0); fill *st.
+ * Symlinks are followed: /dev/disk/by-id/... are symlinks.
+ */
+static int check_source(const char *source, mode_t want, bool loop, struct stat *st)
+{
+	int e;
+
+	if (source[0] != '/')
+		return fail(EINVAL, EXIT_REFUSED, "source %.256s is not an absolute path", source);
+	if (stat(source, st) < 0) {
+		e = errno;
+		if (e == ENOENT)
+			return fail(e, EXIT_REFUSED, "source %s does not exist", source);
+		return fail(e, EXIT_REFUSED, "source %s: %s", source, strerror(e));
+	}
+	if (want == 0 && !S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode))
+		return fail(EINVAL, EXIT_REFUSED,
+			    "source %s is neither a regular file nor a block device", source);
+	if (want == S_IFREG && !S_ISREG(st->st_mode))
+		return fail(EINVAL, EXIT_REFUSED, "source %s is not a regular file (%s)", source,
+			    loop ? "--loop needs an image file" : "expected an image file");
+	if (want == S_IFBLK && !S_ISBLK(st->st_mode))
+		return fail(EINVAL, EXIT_REFUSED,
+			    "source %s is not a block device (use --loop for an image file)",
+			    source);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Mount table and loop devices
+ */
+
+/*
+ * Read the first line of sysfs attribute attr of block device devno into
+ * buf. -ENOENT means there is no such attribute: for "loop/..." the device
+ * is not an attached loop device. Returns 0 or -errno.
+ */
+static int read_blockdev_attr(dev_t devno, const char *attr, char *buf, size_t len)
+{
+	char path[128];
+	ssize_t n;
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/%s", major(devno), minor(devno),
+		 attr);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	if (n < 0) {
+		rc = -errno;
+		goto out_close_fd;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+out_close_fd:
+	close(fd);
+	return rc;
+}
+
+/* Whether devno is an attached loop device. */
+static bool is_loop(dev_t devno)
+{
+	char buf[PATH_MAX + 16];
+
+	return devno && read_blockdev_attr(devno, "loop/backing_file", buf, sizeof(buf)) == 0;
+}
+
+/* Parse /proc/self/mountinfo into *tb. Returns 0 or -errno. */
+static int load_mount_table(struct libmnt_table **tb)
+{
+	*tb = mnt_new_table_from_file(MOUNTINFO);
+	if (!*tb)
+		return fail(errno ? errno : ENOMEM, EXIT_FAILED, "cannot read %s", MOUNTINFO);
+	return 0;
+}
+
+/*
+ * The topmost mount on target (a resolved path) in tb, or NULL. Backward,
+ * because when mounts are stacked the last one listed is the visible one.
+ */
+static struct libmnt_fs *find_mount(struct libmnt_table *tb, const char *target)
+{
+	return mnt_table_find_target(tb, target, MNT_ITER_BACKWARD);
+}
+
+/*
+ * Open the device of mount table entry fs, checking that the path the table
+ * names really is that device (it may not be: the table records the name
+ * used at mount time). Writes the fd to *fd. Returns 0 or -ENODEV/-errno.
+ */
+static int open_mounted_device(struct libmnt_fs *fs, int flags, int *fd)
+{
+	const char *path = mnt_fs_get_srcpath(fs);
+	struct stat st;
+	int rc = 0;
+
+	if (!path || path[0] != '/')
+		return -ENODEV;
+	*fd = open(path, flags | O_CLOEXEC);
+	if (*fd < 0)
+		return -errno;
+	if (fstat(*fd, &st) < 0 || !S_ISBLK(st.st_mode) || st.st_rdev != mnt_fs_get_devno(fs)) {
+		rc = -ENODEV;
+		goto out_close_fd;
+	}
+	return 0;
+out_close_fd:
+	close(*fd);
+	*fd = -1;
+	return rc;
+}
+
+/*
+ * Whether mount table entry fs is a mount of the source stat'ed in *src:
+ * the same block device or, with loop, a loop device whose backing file is
+ * source. Device and inode numbers (LOOP_GET_STATUS64, as losetup does)
+ * make the answer independent of how either path was spelled: symlinks,
+ * bind mounts, /dev/mapper/x versus /dev/dm-N. Returns 1, 0 or -errno.
+ */
+static int mount_is_of(struct libmnt_fs *fs, const struct stat *src, bool loop)
+{
+	dev_t devno = mnt_fs_get_devno(fs);
+	struct loop_info64 info;
+	int fd, rc;
+
+	if (!loop)
+		return S_ISBLK(src->st_mode) && devno && src->st_rdev == devno;
+	if (!is_loop(devno))
+		return 0;
+	rc = open_mounted_device(fs, O_RDONLY, &fd);
+	if (rc)
+		return rc == -ENODEV ? 0 : rc;
+	if (ioctl(fd, LOOP_GET_STATUS64, &info) < 0) {
+		rc = errno == ENXIO ? 0 : -errno;
+		goto out_close_fd;
+	}
+	rc = info.lo_device == src->st_dev && info.lo_inode == src->st_ino &&
+	     info.lo_offset == 0;
+out_close_fd:
+	close(fd);
+	return rc;
+}
+
+/*
+ * Describe the source of mount table entry fs. For messages: the device,
+ * and for a loop device the file behind it. For status (file_only): what
+ * `mount` was given, i.e. the backing file of a loop device that mount
+ * --loop attached (autoclear), the device otherwise.
+ */
+static void describe_source(struct libmnt_fs *fs, bool file_only, char *buf, size_t len)
+{
+	const char *src = mnt_fs_get_source(fs);
+	dev_t devno = mnt_fs_get_devno(fs);
+	char backing[PATH_MAX + 16], flag[8];
+
+	if (!src)
+		src = "none";
+	if (read_blockdev_attr(devno, "loop/backing_file", backing, sizeof(backing)) != 0)
+		snprintf(buf, len, "%s", src);
+	else if (!file_only)
+		snprintf(buf, len, "%s (loop device for %s)", src, backing);
+	else if (read_blockdev_attr(devno, "loop/autoclear", flag, sizeof(flag)) == 0 &&
+		 strcmp(flag, "1") == 0)
+		snprintf(buf, len, "%s", backing);
+	else
+		snprintf(buf, len, "%s", src);
+}
+
+/* ------------------------------------------------------------------------
+ * Probing
+ */
+
+struct signature {
+	char type[64];		/* TYPE or PTTYPE as libblkid names it */
+	char uuid[64];		/* may be empty */
+	char usage[32];		/* filesystem, raid, crypto, other, or empty */
+	bool partition_table;
+	bool ambiguous;		/* several signatures that contradict */
+};
+
+/*
+ * Probe fd (path names it in messages) for filesystem and other superblocks
+ * (LVM, RAID, LUKS, swap) and, with partitions, partition tables. Returns 1
+ * when something was found (described in *sig), 0 when nothing was, or
+ * -errno (reason recorded).
+ */
+static int probe_signatures(int fd, const char *path, bool partitions, struct signature *sig)
+{
+	const char *v;
+	blkid_probe pr;
+	int rc;
+
+	memset(sig, 0, sizeof(*sig));
+	pr = blkid_new_probe();
+	if (!pr)
+		return fail(ENOMEM, EXIT_FAILED, "cannot probe %s: out of memory", path);
+	if (blkid_probe_set_device(pr, fd, 0, 0) != 0) {
+		rc = fail(EIO, EXIT_FAILED, "cannot probe %s", path);
+		goto out_free_probe;
+	}
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_UUID |
+					      BLKID_SUBLKS_USAGE);
+	blkid_probe_enable_partitions(pr, partitions);
+	if (partitions)
+		blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
+
+	rc = blkid_do_safeprobe(pr);
+	if (rc == 1) {
+		rc = 0;
+	} else if (rc == -2) {
+		sig->ambiguous = true;
+		rc = 1;
+	} else if (rc == 0) {
+		if (blkid_probe_lookup_value(pr, "TYPE", &v, NULL) == 0) {
+			snprintf(sig->type, sizeof(sig->type), "%s", v);
+		} else if (blkid_probe_lookup_value(pr, "PTTYPE", &v, NULL) == 0) {
+			snprintf(sig->type, sizeof(sig->type), "%s", v);
+			sig->partition_table = true;
+		} else {
+			snprintf(sig->type, sizeof(sig->type), "unknown");
+		}
+		if (blkid_probe_lookup_value(pr, "UUID", &v, NULL) == 0)
+			snprintf(sig->uuid, sizeof(sig->uuid), "%s", v);
+		if (blkid_probe_lookup_value(pr, "USAGE", &v, NULL) == 0)
+			snprintf(sig->usage, sizeof(sig->usage), "%s", v);
+		rc = 1;
+	} else {
+		rc = fail(EIO, EXIT_FAILED, "cannot probe %s for existing data", path);
+	}
+out_free_probe:
+	blkid_free_probe(pr);
+	return rc;
+}
+
+/* "an" before ext4, xfs; "a" before btrfs, dos (good enough for fs names). */
+static const char *article(const char *word)
+{
+	return strchr("aeiouxAEIOU", word[0]) && word[0] ? "an" : "a";
+}
+
+/*
+ * Refuse to format source when sig describes something on it: the exit
+ * status 3 and a message naming what was found. Never returns 0.
+ */
+static int refuse_existing(const char *source, const struct signature *sig)
+{
+	if (sig->ambiguous)
+		return fail(EEXIST, EXIT_HAS_FS,
+			    "%s already holds several conflicting signatures; refusing to format",
+			    source);
+	if (sig->partition_table)
+		return fail(EEXIST, EXIT_HAS_FS,
+			    "%s already holds %s %s partition table; refusing to format", source,
+			    article(sig->type), sig->type);
+	return fail(EEXIST, EXIT_HAS_FS, "%s already holds %s %s %s%s%s%s; refusing to format",
+		    source, article(sig->type), sig->type,
+		    strcmp(sig->usage, "filesystem") == 0 ? "filesystem" : "signature",
+		    sig->uuid[0] ? " (UUID " : "", sig->uuid, sig->uuid[0] ? ")" : "");
+}
+
+/*
+ * Check that source holds a filesystem of type fstype before mounting it:
+ * the kernel would only say "wrong fs type, bad option, bad superblock".
+ * An inconclusive probe is left for the kernel to judge.
+ */
+static int check_source_fstype(const char *source, const char *fstype)
+{
+	struct signature sig;
+	int fd, rc;
+
+	fd = open(source, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(errno, EXIT_FAILED, "cannot open %s: %s", source, strerror(errno));
+	rc = probe_signatures(fd, source, false, &sig);
+	if (rc < 0)
+		goto out_close_fd;
+	if (rc == 0)
+		rc = fail(ENOENT, EXIT_FAILED, "%s holds no filesystem (expected %s)", source,
+			  fstype);
+	else if (!sig.ambiguous && strcmp(sig.type, fstype) != 0)
+		rc = fail(EINVAL, EXIT_FAILED, "%s holds %s %s %s, not %s", source,
+			  article(sig.type), sig.type,
+			  strcmp(sig.usage, "filesystem") == 0 ? "filesystem" : "signature",
+			  fstype);
+	else
+		rc = 0;
+out_close_fd:
+	close(fd);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * libmount
+ */
+
+/*
+ * A libmount context with the settings every operation wants: no
+ * /sbin/mount.<type> or umount.<type> helpers (they would run as root but
+ * outside our checks) and no utab writes (nothing needs them, and /run may
+ * be read-only in a container). Returns NULL when out of memory.
+ */
+static struct libmnt_context *new_context(void)
+{
+	struct libmnt_context *cxt = mnt_new_context();
+
+	if (!cxt)
+		return NULL;
+	if (mnt_context_disable_helpers(cxt, 1) != 0 || mnt_context_disable_mtab(cxt, 1) != 0) {
+		mnt_free_context(cxt);
+		return NULL;
+	}
+	return cxt;
+}
+
+/*
+ * The errno and message for a failed libmount call rc on cxt: libmount's
+ * explanation of what the kernel said (it names the device), else strerror.
+ */
+static int context_error(struct libmnt_context *cxt, int rc, char *msg, size_t len)
+{
+	int err;
+
+	msg[0] = '\0';
+	mnt_context_get_excode(cxt, rc, msg, len);
+	err = mnt_context_get_syscall_errno(cxt);
+	if (err <= 0)
+		err = rc < 0 ? -rc : EIO;
+	if (!msg[0])
+		snprintf(msg, len, "%s", strerror(err));
+	return err;
+}
+
+/*
+ * Mount source on target with libmount; options are complete (validated,
+ * with nosuid,nodev and loop added). With loop, libmount attaches a loop
+ * device with autoclear, so that the kernel detaches it at umount.
+ */
+static int do_mount(const char *source, const char *target, const char *fstype,
+		    const char *options)
+{
+	struct libmnt_context *cxt;
+	char msg[512];
+	int rc, err;
+
+	cxt = new_context();
+	if (!cxt)
+		return fail(ENOMEM, EXIT_FAILED, "cannot mount %s: out of memory", source);
+	if (mnt_context_set_source(cxt, source) != 0 || mnt_context_set_target(cxt, target) != 0 ||
+	    mnt_context_set_fstype(cxt, fstype) != 0 ||
+	    mnt_context_set_options(cxt, options) != 0) {
+		rc = fail(ENOMEM, EXIT_FAILED, "cannot mount %s: out of memory", source);
+		goto out_free_ctx;
+	}
+	rc = mnt_context_mount(cxt);
+	if (mnt_context_get_excode(cxt, rc, NULL, 0) == MNT_EX_SUCCESS) {
+		rc = 0;
+		goto out_free_ctx;
+	}
+	err = context_error(cxt, rc, msg, sizeof(msg));
+	rc = fail(err, EXIT_FAILED, "cannot mount %s on %s: %s", source, target, msg);
+out_free_ctx:
+	mnt_free_context(cxt);
+	return rc;
+}
+
+/* Unmount the topmost mount on target with libmount. */
+static int do_umount(const char *target)
+{
+	struct libmnt_context *cxt;
+	char msg[512];
+	int rc, err;
+
+	cxt = new_context();
+	if (!cxt)
+		return fail(ENOMEM, EXIT_FAILED, "cannot unmount %s: out of memory", target);
+	if (mnt_context_set_target(cxt, target) != 0) {
+		rc = fail(ENOMEM, EXIT_FAILED, "cannot unmount %s: out of memory", target);
+		goto out_free_ctx;
+	}
+	rc = mnt_context_umount(cxt);
+	if (mnt_context_get_excode(cxt, rc, NULL, 0) == MNT_EX_SUCCESS) {
+		rc = 0;
+		goto out_free_ctx;
+	}
+	err = context_error(cxt, rc, msg, sizeof(msg));
+	rc = fail(err, EXIT_FAILED, "cannot unmount %s: %s", target, msg);
+out_free_ctx:
+	mnt_free_context(cxt);
+	return rc;
+}
+
+/*
+ * Wait until loop device devno, which had autoclear set, is detached. The
+ * kernel detaches it when its last opener goes away, which can be a moment
+ * after umount returns (udev probes the device after the change). ballastd
+ * may delete the image next, so we wait rather than leave that to chance.
+ * Gives up silently after LOOP_DETACH_WAIT_MS, as the detach is not ours
+ * to force: whoever holds the device open triggers it when they close it.
+ */
+static void wait_loop_detached(dev_t devno)
+{
+	struct timespec tick = { .tv_sec = 0, .tv_nsec = 10 * 1000 * 1000 };
+	struct libmnt_table *tb;
+	bool mounted;
+	int waited;
+
+	/* Still mounted elsewhere (another target): it stays, correctly. */
+	tb = mnt_new_table_from_file(MOUNTINFO);
+	if (!tb)
+		return;
+	mounted = mnt_table_find_devno(tb, devno, MNT_ITER_FORWARD) != NULL;
+	mnt_unref_table(tb);
+	if (mounted)
+		return;
+	for (waited = 0; waited < LOOP_DETACH_WAIT_MS && is_loop(devno); waited += 10)
+		nanosleep(&tick, NULL);
+}
+
+/* ------------------------------------------------------------------------
+ * Commands
+ */
+
+enum {
+	OPT_FSTYPE = 1u << 0,
+	OPT_OPTIONS = 1u << 1,
+	OPT_LOOP = 1u << 2,
+	OPT_MKFS_OPTIONS = 1u << 3,
+	OPT_LABEL = 1u << 4,
+	OPT_STATE_DIR = 1u << 5,
+};
+
+struct command;
+
+struct cmdline {
+	const char *state_dir;
+	const struct command *cmd;
+	const char *fstype;
+	const char *options;
+	const char *mkfs_options;
+	const char *label;
+	bool loop;
+	bool help;
+	const char *args[2];
+	unsigned given;
+};
+
+struct command {
+	const char *name;
+	unsigned allowed;	/* OPT_* bits */
+	unsigned required;	/* OPT_* bits */
+	int nargs;
+	const char *usage;
+	int (*run)(const struct cmdline *cl);
+};
+
+/*
+ * mkfs: format SOURCE, a regular file or block device that holds nothing
+ * libblkid recognises. Never reformats: anything found is exit status 3.
+ */
+static int cmd_mkfs(const struct cmdline *cl)
+{
+	const char *source = cl->args[0];
+	struct signature sig;
+	struct arglist al;
+	char desc[PATH_MAX + 64];
+	struct stat st;
+	unsigned fs;
+	int fd, rc;
+
+	al.argc = 0;
+	al.used = 0;
+	al.argv[0] = NULL;
+	rc = parse_fstype(cl->fstype, &fs);
+	if (rc)
+		return rc;
+	rc = check_source(source, 0, false, &st);
+	if (rc)
+		return rc;
+	if (fs == FS_EXT4)
+		rc = arg_add(&al, "mkfs.ext4") ?: arg_add(&al, "-q") ?: arg_add(&al, "-F");
+	else
+		rc = arg_add(&al, "mkfs.xfs") ?: arg_add(&al, "-q");
+	if (!rc)
+		rc = add_mkfs_options(fs, cl->mkfs_options, &al);
+	if (!rc && cl->label)
+		rc = check_label(fs, cl->label) ?: arg_add(&al, "-L") ?: arg_add(&al, cl->label);
+	if (!rc)
+		rc = arg_add(&al, source);
+	if (rc)
+		return rc;
+
+	/*
+	 * O_EXCL on a block device fails with EBUSY while it is mounted or
+	 * held (by device-mapper, md, ...): in use, whether or not it carries
+	 * a signature we would recognise.
+	 */
+	fd = open(source, O_RDONLY | O_CLOEXEC | (S_ISBLK(st.st_mode) ? O_EXCL : 0));
+	if (fd < 0) {
+		if (errno == EBUSY)
+			return fail(EBUSY, EXIT_FAILED,
+				    "%s is in use (mounted or held by another device); refusing to format",
+				    source);
+		return fail(errno, EXIT_FAILED, "cannot open %s: %s", source, strerror(errno));
+	}
+	rc = probe_signatures(fd, source, true, &sig);
+	close(fd);
+	if (rc < 0)
+		return rc;
+	if (rc > 0)
+		return refuse_existing(source, &sig);
+
+	snprintf(desc, sizeof(desc), "cannot format %s as %s", source, fs_name(fs));
+	return run_tool(&al, desc);
+}
+
+/*
+ * mount: mount SOURCE (a block device, or with --loop an image file) on
+ * TARGET. Already mounted there is success; something else there is not.
+ */
+static int cmd_mount(const struct cmdline *cl)
+{
+	const char *source = cl->args[0];
+	char options[OPTS_MAX + 64], target[PATH_MAX], what[PATH_MAX + 64];
+	enum target_found found = TARGET_FOUND;
+	struct libmnt_table *tb;
+	struct mounts_root root;
+	struct libmnt_fs *mnt;
+	struct stat st;
+	unsigned fs;
+	int rc;
+
+	rc = parse_fstype(cl->fstype, &fs);
+	if (rc)
+		return rc;
+	rc = build_mount_options(fs, cl->options, cl->loop, options, sizeof(options));
+	if (rc)
+		return rc;
+	rc = check_source(source, cl->loop ? S_IFREG : S_IFBLK, cl->loop, &st);
+	if (rc)
+		return rc;
+	rc = find_mounts_root(cl->state_dir, &root);
+	if (rc)
+		return rc;
+	rc = resolve_target(&root, cl->args[1], TARGET_CREATE, target, &found);
+	if (rc)
+		return rc;
+
+	rc = load_mount_table(&tb);
+	if (rc)
+		goto out_rmdir_target;
+	mnt = find_mount(tb, target);
+	if (mnt) {
+		rc = mount_is_of(mnt, &st, cl->loop);
+		if (rc < 0) {
+			rc = fail(rc, EXIT_FAILED, "cannot check what is mounted on %s: %s",
+				  target, strerror(-rc));
+		} else if (rc == 0) {
+			describe_source(mnt, false, what, sizeof(what));
+			rc = fail(EBUSY, EXIT_FAILED, "%s is already a mountpoint of %s", target,
+				  what);
+		} else {
+			rc = 0;
+		}
+		goto out_free_table;
+	}
+	rc = check_source_fstype(source, cl->fstype);
+	if (!rc)
+		rc = do_mount(source, target, cl->fstype, options);
+out_free_table:
+	mnt_unref_table(tb);
+out_rmdir_target:
+	/* Leave no trace of a mount that did not happen. */
+	if (rc && found == TARGET_CREATED)
+		rmdir(target);
+	return rc;
+}
+
+/*
+ * umount: unmount TARGET, every layer if mounts are stacked; not mounted is
+ * success. Loop devices that libmount attached (autoclear) are detached by
+ * the kernel; we wait for that so that it is done when we exit.
+ */
+static int cmd_umount(const struct cmdline *cl)
+{
+	dev_t loops[UMOUNT_MAX_LAYERS];
+	char target[PATH_MAX], flag[8];
+	enum target_found found;
+	struct libmnt_table *tb;
+	struct mounts_root root;
+	struct libmnt_fs *mnt;
+	int rc, layer, nloops = 0, i;
+	dev_t devno;
+
+	rc = find_mounts_root(cl->state_dir, &root);
+	if (rc)
+		return rc;
+	rc = resolve_target(&root, cl->args[0], TARGET_EXISTING, target, &found);
+	if (rc)
+		return rc;
+
+	for (layer = 0; layer < UMOUNT_MAX_LAYERS; layer++) {
+		rc = load_mount_table(&tb);
+		if (rc)
+			return rc;
+		mnt = find_mount(tb, target);
+		devno = mnt ? mnt_fs_get_devno(mnt) : 0;
+		mnt_unref_table(tb);
+		if (!mnt)
+			break;
+		/* Only loop devices set to go away by themselves are waited for. */
+		if (read_blockdev_attr(devno, "loop/autoclear", flag, sizeof(flag)) == 0 &&
+		    strcmp(flag, "1") == 0)
+			loops[nloops++] = devno;
+		rc = do_umount(target);
+		if (rc)
+			return rc;
+	}
+	if (layer == UMOUNT_MAX_LAYERS)
+		return fail(EBUSY, EXIT_FAILED, "%s is still mounted after %d unmounts", target,
+			    UMOUNT_MAX_LAYERS);
+	for (i = 0; i < nloops; i++)
+		wait_loop_detached(loops[i]);
+	return 0;
+}
+
+/*
+ * Whether capability cap is in our effective set. When that cannot be
+ * told, say yes and let the operation itself fail with its own message.
+ */
+static bool has_effective_cap(unsigned cap)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+
+	memset(data, 0, sizeof(data));
+	if (cap >= 64 || syscall(SYS_capget, &hdr, data) < 0)
+		return true;
+	return data[cap / 32].effective & (1u << (cap % 32));
+}
+
+/*
+ * grow: grow the filesystem mounted on TARGET to the size of its device.
+ * For a loop mount the loop device is told first that its file grew.
+ */
+static int cmd_grow(const struct cmdline *cl)
+{
+	char target[PATH_MAX], desc[PATH_MAX + 64];
+	enum target_found found;
+	struct libmnt_table *tb;
+	struct mounts_root root;
+	struct libmnt_fs *mnt;
+	struct arglist al;
+	const char *type, *dev;
+	unsigned fs;
+	int rc, fd;
+
+	al.argc = 0;
+	al.used = 0;
+	al.argv[0] = NULL;
+	rc = parse_fstype(cl->fstype, &fs);
+	if (rc)
+		return rc;
+	rc = find_mounts_root(cl->state_dir, &root);
+	if (rc)
+		return rc;
+	rc = resolve_target(&root, cl->args[0], TARGET_EXISTING, target, &found);
+	if (rc)
+		return rc;
+	rc = load_mount_table(&tb);
+	if (rc)
+		return rc;
+
+	mnt = find_mount(tb, target);
+	if (!mnt) {
+		rc = fail(EINVAL, EXIT_FAILED, "%s is not mounted", target);
+		goto out_free_table;
+	}
+	type = mnt_fs_get_fstype(mnt);
+	if (!type || strcmp(type, fs_name(fs)) != 0) {
+		rc = fail(EINVAL, EXIT_REFUSED, "%s is mounted as %s, not %s", target,
+			  type ? type : "unknown", fs_name(fs));
+		goto out_free_table;
+	}
+	/*
+	 * The kernel refuses an online ext4 resize without CAP_SYS_RESOURCE
+	 * (resize2fs then says only "Permission denied"); a plugin or
+	 * container may well run without it. Check before touching anything.
+	 */
+	if (fs == FS_EXT4 && !has_effective_cap(CAP_SYS_RESOURCE)) {
+		rc = fail(EPERM, EXIT_FAILED,
+			  "cannot grow the ext4 filesystem on %s: online ext4 resize needs CAP_SYS_RESOURCE, which this process lacks",
+			  target);
+		goto out_free_table;
+	}
+	dev = mnt_fs_get_srcpath(mnt);
+	if (is_loop(mnt_fs_get_devno(mnt)) || fs == FS_EXT4) {
+		rc = open_mounted_device(mnt, O_RDONLY, &fd);
+		if (rc) {
+			rc = fail(rc, EXIT_FAILED, "cannot open the device of %s (%s): %s", target,
+				  dev ? dev : "none", strerror(-rc));
+			goto out_free_table;
+		}
+		/* The loop device keeps the file size it saw at attach time. */
+		if (is_loop(mnt_fs_get_devno(mnt)) && ioctl(fd, LOOP_SET_CAPACITY, 0) < 0)
+			rc = fail(errno, EXIT_FAILED, "cannot update the size of %s: %s", dev,
+				  strerror(errno));
+		close(fd);
+		if (rc)
+			goto out_free_table;
+	}
+
+	if (fs == FS_EXT4) {
+		/* resize2fs sees that dev is mounted and resizes online. */
+		rc = arg_add(&al, "resize2fs") ?: arg_add(&al, dev);
+		snprintf(desc, sizeof(desc), "cannot grow the ext4 filesystem on %s", target);
+	} else {
+		rc = arg_add(&al, "xfs_growfs") ?: arg_add(&al, "-d") ?: arg_add(&al, target);
+		snprintf(desc, sizeof(desc), "cannot grow the xfs filesystem on %s", target);
+	}
+	if (!rc)
+		rc = run_tool(&al, desc);
+out_free_table:
+	mnt_unref_table(tb);
+	return rc;
+}
+
+/*
+ * status: print "mounted SOURCE FSTYPE" or "not-mounted" on stdout. SOURCE
+ * is the device, or for a loop device its backing file. A target that does
+ * not exist (but would be under the mounts directory) is not mounted.
+ */
+static int cmd_status(const struct cmdline *cl)
+{
+	char target[PATH_MAX], source[PATH_MAX + 64];
+	enum target_found found;
+	struct libmnt_table *tb = NULL;
+	struct mounts_root root;
+	struct libmnt_fs *mnt = NULL;
+	const char *type;
+	int rc;
+
+	rc = find_mounts_root(cl->state_dir, &root);
+	if (rc)
+		return rc;
+	rc = resolve_target(&root, cl->args[0], TARGET_MAY_BE_MISSING, target, &found);
+	if (rc)
+		return rc;
+	if (found != TARGET_MISSING) {
+		rc = load_mount_table(&tb);
+		if (rc)
+			return rc;
+		mnt = find_mount(tb, target);
+	}
+	if (mnt) {
+		describe_source(mnt, true, source, sizeof(source));
+		type = mnt_fs_get_fstype(mnt);
+		printf("mounted %s %s\n", source, type ? type : "unknown");
+	} else {
+		printf("not-mounted\n");
+	}
+	if (fflush(stdout) != 0 || ferror(stdout))
+		rc = fail(errno ? errno : EIO, EXIT_FAILED, "cannot write the status: %s",
+			  strerror(errno ? errno : EIO));
+	mnt_unref_table(tb);
+	return rc;
+}
+
+static const struct command commands[] = {
+	{ "mkfs", OPT_FSTYPE | OPT_MKFS_OPTIONS | OPT_LABEL, OPT_FSTYPE, 1,
+	  "mkfs --fstype ext4|xfs [--mkfs-options OPTS] [--label L] SOURCE", cmd_mkfs },
+	{ "mount", OPT_FSTYPE | OPT_OPTIONS | OPT_LOOP, OPT_FSTYPE, 2,
+	  "mount --fstype ext4|xfs [--options OPTS] [--loop] SOURCE TARGET", cmd_mount },
+	{ "umount", 0, 0, 1, "umount TARGET", cmd_umount },
+	{ "grow", OPT_FSTYPE, OPT_FSTYPE, 1, "grow --fstype ext4|xfs TARGET", cmd_grow },
+	{ "status", 0, 0, 1, "status TARGET", cmd_status },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* Print the synopsis of every command (for --help). */
+static void print_usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage:\n");
+	for (i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  " PROG " [--state-dir DIR] %s\n", commands[i].usage);
+}
+
+static const struct {
+	const char *name;
+	unsigned bit;
+	bool has_value;
+} option_names[] = {
+	{ "--state-dir", OPT_STATE_DIR, true },
+	{ "--fstype", OPT_FSTYPE, true },
+	{ "--options", OPT_OPTIONS, true },
+	{ "--loop", OPT_LOOP, false },
+	{ "--mkfs-options", OPT_MKFS_OPTIONS, true },
+	{ "--label", OPT_LABEL, true },
+};
+
+/* Store the value of option bit in cl. */
+static void set_option(struct cmdline *cl, unsigned bit, const char *value)
+{
+	switch (bit) {
+	case OPT_STATE_DIR:
+		cl->state_dir = value;
+		break;
+	case OPT_FSTYPE:
+		cl->fstype = value;
+		break;
+	case OPT_OPTIONS:
+		cl->options = value;
+		break;
+	case OPT_LOOP:
+		cl->loop = true;
+		break;
+	case OPT_MKFS_OPTIONS:
+		cl->mkfs_options = value;
+		break;
+	case OPT_LABEL:
+		cl->label = value;
+		break;
+	}
+}
+
+/*
+ * Parse argv[*i] as an option ("--name value" or "--name=value") allowed by
+ * allowed, advancing *i past its value. Returns 0 or -EINVAL.
+ */
+static int parse_option(struct cmdline *cl, int argc, char **argv, int *i, unsigned allowed)
+{
+	const char *arg = argv[*i], *eq = strchr(arg, '='), *value = NULL;
+	size_t len = eq ? (size_t)(eq - arg) : strlen(arg), k;
+	const char *where = cl->cmd ? cl->cmd->name : "mount.ballast";
+
+	for (k = 0; k < sizeof(option_names) / sizeof(option_names[0]); k++)
+		if (strlen(option_names[k].name) == len &&
+		    strncmp(option_names[k].name, arg, len) == 0)
+			break;
+	if (k == sizeof(option_names) / sizeof(option_names[0]) ||
+	    !(option_names[k].bit & allowed))
+		return fail(EINVAL, EXIT_REFUSED, "unknown option '%.64s' for %s", arg, where);
+	if (cl->given & option_names[k].bit)
+		return fail(EINVAL, EXIT_REFUSED, "option %s given twice", option_names[k].name);
+	if (option_names[k].has_value) {
+		if (eq)
+			value = eq + 1;
+		else if (*i + 1 < argc)
+			value = argv[++*i];
+		else
+			return fail(EINVAL, EXIT_REFUSED, "option %s needs a value",
+				    option_names[k].name);
+	} else if (eq) {
+		return fail(EINVAL, EXIT_REFUSED, "option %s takes no value", option_names[k].name);
+	}
+	cl->given |= option_names[k].bit;
+	set_option(cl, option_names[k].bit, value);
+	return 0;
+}
+
+/*
+ * Parse the whole command line into *cl: global options, the command, its
+ * options and its positional arguments (options and arguments may mix;
+ * "--" ends options). Returns 0 or -EINVAL (reason recorded).
+ */
+static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
+{
+	bool only_args = false;
+	int i, nargs = 0, rc;
+	size_t k;
+
+	memset(cl, 0, sizeof(*cl));
+	cl->state_dir = DEFAULT_STATE_DIR;
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			cl->help = true;
+			return 0;
+		}
+		rc = parse_option(cl, argc, argv, &i, OPT_STATE_DIR);
+		if (rc)
+			return rc;
+	}
+	if (i >= argc)
+		return fail(EINVAL, EXIT_REFUSED,
+			    "no command given (expected mkfs, mount, umount, grow or status)");
+	for (k = 0; k < NCOMMANDS; k++)
+		if (strcmp(argv[i], commands[k].name) == 0)
+			cl->cmd = &commands[k];
+	if (!cl->cmd)
+		return fail(EINVAL, EXIT_REFUSED,
+			    "unknown command '%.64s' (expected mkfs, mount, umount, grow or status)",
+			    argv[i]);
+
+	for (i++; i < argc; i++) {
+		if (!only_args && strcmp(argv[i], "--") == 0) {
+			only_args = true;
+		} else if (!only_args && argv[i][0] == '-' && argv[i][1]) {
+			rc = parse_option(cl, argc, argv, &i, cl->cmd->allowed | OPT_STATE_DIR);
+			if (rc)
+				return rc;
+		} else {
+			if (nargs < 2)
+				cl->args[nargs] = argv[i];
+			nargs++;
+		}
+	}
+	if ((cl->given & cl->cmd->required) != cl->cmd->required)
+		return fail(EINVAL, EXIT_REFUSED, "%s needs --fstype ext4|xfs (usage: %s)",
+			    cl->cmd->name, cl->cmd->usage);
+	if (nargs != cl->cmd->nargs)
+		return fail(EINVAL, EXIT_REFUSED, "%s takes %d argument%s, got %d (usage: %s)",
+			    cl->cmd->name, cl->cmd->nargs, cl->cmd->nargs == 1 ? "" : "s", nargs,
+			    cl->cmd->usage);
+	for (i = 0; i < nargs; i++)
+		if (!cl->args[i][0])
+			return fail(EINVAL, EXIT_REFUSED, "%s: empty argument", cl->cmd->name);
+	return 0;
+}
+
+/*
+ * Sanitize, parse, run one command; on failure print the one error line
+ * and exit with its status (see the top of this file).
+ */
+int main(int argc, char **argv)
+{
+	struct cmdline cl;
+	int rc;
+
+	rc = sanitize_process();
+	if (rc) {
+		fprintf(stderr, PROG ": cannot set up the process: %s\n", strerror(-rc));
+		return EXIT_FAILED;
+	}
+	rc = parse_cmdline(argc, argv, &cl);
+	if (!rc && cl.help) {
+		print_usage(stdout);
+		return EXIT_OK;
+	}
+	if (!rc)
+		rc = cl.cmd->run(&cl);
+	if (!rc)
+		return EXIT_OK;
+	return report_failure(cl.cmd ? cl.cmd->name : NULL, rc);
+}

@@ -1,0 +1,307 @@
+#!/bin/bash
+# mount_helper.sh - integration tests for mount.ballast (mount-helper/).
+#
+# Needs root, loop devices, e2fsprogs and xfsprogs. Runs the binary named by
+# $MOUNT_BALLAST (default ${BUILD:-build}/mount.ballast) against a state
+# directory in a fresh temp dir, prints "ok - ..." / "not ok - ..." per test
+# and "# group mount_helper: P passed, F failed"; exits non-zero iff a test
+# failed. Whatever happens, the trap unmounts what it mounted under the temp
+# dir and detaches loop devices backed by its image files.
+set -u
+
+MB=${MOUNT_BALLAST:-${BUILD:-build}/mount.ballast}
+PASS=0
+FAIL=0
+HOLDER_PID=
+
+WORK=$(mktemp -d /tmp/mount_helper.XXXXXX) || exit 1
+STATE=$WORK/state
+MOUNTS=$STATE/mounts
+IMG=$WORK/img
+mkdir -p "$MOUNTS" "$IMG" "$WORK/outside"
+
+cleanup() {
+	local m f
+	[ -n "$HOLDER_PID" ] && kill "$HOLDER_PID" 2>/dev/null && wait "$HOLDER_PID" 2>/dev/null
+	# Deepest first, so that stacked and nested mounts come off.
+	awk -v p="$WORK/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+		while read -r m; do umount -l "$m" 2>/dev/null; done
+	for f in "$IMG"/*; do
+		[ -e "$f" ] || continue
+		losetup -n -O NAME -j "$f" 2>/dev/null | while read -r m; do losetup -d "$m"; done
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok() { echo "ok - $1"; PASS=$((PASS + 1)); }
+not_ok() {
+	echo "not ok - $1"
+	[ -n "${2:-}" ] && printf '#   %s\n' "$2"
+	FAIL=$((FAIL + 1))
+}
+
+# run ARGS...: run mount.ballast with the test state dir; sets RC, OUT, ERR.
+run() {
+	OUT=$("$MB" --state-dir "$STATE" "$@" 2>"$WORK/stderr")
+	RC=$?
+	ERR=$(cat "$WORK/stderr")
+}
+
+# expect_ok DESC ARGS...: exit 0, stdout and stderr empty.
+expect_ok() {
+	local desc=$1
+	shift
+	run "$@"
+	if [ "$RC" -eq 0 ] && [ -z "$ERR" ] && [ -z "$OUT" ]; then
+		ok "$desc"
+	else
+		not_ok "$desc" "rc=$RC stdout: $OUT stderr: $ERR"
+	fi
+}
+
+# expect_fail DESC STATUS PATTERN ARGS...: exit STATUS and exactly one
+# stderr line "mount.ballast: ..." that contains PATTERN (fixed string).
+expect_fail() {
+	local desc=$1 status=$2 pattern=$3 lines
+	shift 3
+	run "$@"
+	lines=$(printf '%s\n' "$ERR" | wc -l)
+	if [ "$RC" -eq "$status" ] && [ "$lines" -eq 1 ] && [[ "$ERR" == "mount.ballast: "* ]] &&
+		[[ "$ERR" == *"$pattern"* ]]; then
+		ok "$desc"
+	else
+		not_ok "$desc" "rc=$RC (want $status), want '$pattern' in stderr: $ERR"
+	fi
+}
+
+# check DESC COMMAND...: a test that is just a shell condition.
+check() {
+	local desc=$1
+	shift
+	if "$@"; then ok "$desc"; else not_ok "$desc" "failed: $*"; fi
+}
+
+fs_uuid() { blkid -p -s UUID -o value "$1" 2>/dev/null; }
+fs_type() { blkid -p -s TYPE -o value "$1" 2>/dev/null; }
+loops_of() { losetup -n -O NAME -j "$1" 2>/dev/null; }
+no_loops() { [ -z "$(loops_of "$1")" ]; }
+mount_count() { awk -v t="$1" '$5 == t' /proc/self/mountinfo | wc -l; }
+is_mounted() { [ "$(mount_count "$1")" -gt 0 ]; }
+not_mounted() { [ "$(mount_count "$1")" -eq 0 ]; }
+size_kb() { df -k --output=size "$1" | tail -n 1 | tr -d ' '; }
+has_cap_sys_resource() {
+	local eff
+	eff=$(awk '/^CapEff:/ { print $2 }' /proc/self/status)
+	(((16#$eff >> 24) & 1))
+}
+
+if [ ! -x "$MB" ]; then
+	not_ok "mount.ballast binary exists at $MB"
+	echo "# group mount_helper: $PASS passed, $FAIL failed"
+	exit 1
+fi
+
+# --- usage ---------------------------------------------------------------
+expect_fail "no command is refused" 1 "no command given"
+expect_fail "unknown command is refused" 1 "unknown command 'frobnicate'" frobnicate
+expect_fail "mkfs without --fstype is refused" 1 "needs --fstype" mkfs "$IMG/none.img"
+expect_fail "unknown option is refused" 1 "unknown option '--force'" mkfs --fstype ext4 --force "$IMG/none.img"
+expect_fail "unsupported fstype is refused" 1 "unsupported filesystem type 'btrfs'" \
+	mkfs --fstype btrfs "$IMG/none.img"
+run status "$MOUNTS/nothing"
+OUT2=$(LIBMOUNT_DEBUG=all LIBBLKID_DEBUG=all "$MB" --state-dir "$STATE" status "$MOUNTS/nothing" 2>&1)
+check "environment is cleared (LIBMOUNT_DEBUG prints nothing)" [ "$OUT2" = "not-mounted" ]
+
+# --- mkfs ----------------------------------------------------------------
+truncate -s 64M "$IMG/e.img"
+truncate -s 320M "$IMG/x.img"
+expect_ok "mkfs ext4 on a sparse file" mkfs --fstype ext4 --label ext-vol "$IMG/e.img"
+check "mkfs ext4 made an ext4 filesystem with the label" \
+	[ "$(fs_type "$IMG/e.img")" = ext4 -a "$(blkid -p -s LABEL -o value "$IMG/e.img")" = ext-vol ]
+expect_ok "mkfs xfs on a sparse 320M file" mkfs --fstype xfs "$IMG/x.img"
+check "mkfs xfs made an xfs filesystem" [ "$(fs_type "$IMG/x.img")" = xfs ]
+
+uuid=$(fs_uuid "$IMG/e.img")
+expect_fail "mkfs refuses an ext4-formatted file (exit 3)" 3 "already holds an ext4 filesystem" \
+	mkfs --fstype ext4 "$IMG/e.img"
+check "refused mkfs left the ext4 UUID unchanged" [ -n "$uuid" -a "$(fs_uuid "$IMG/e.img")" = "$uuid" ]
+uuid=$(fs_uuid "$IMG/x.img")
+expect_fail "mkfs ext4 refuses an xfs-formatted file (exit 3)" 3 "already holds an xfs filesystem" \
+	mkfs --fstype ext4 "$IMG/x.img"
+check "refused mkfs left the xfs UUID unchanged" [ -n "$uuid" -a "$(fs_uuid "$IMG/x.img")" = "$uuid" ]
+truncate -s 64M "$IMG/swap.img"
+mkswap "$IMG/swap.img" >/dev/null 2>&1
+expect_fail "mkfs refuses a file with a swap signature (exit 3)" 3 "already holds a swap signature" \
+	mkfs --fstype xfs "$IMG/swap.img"
+
+truncate -s 64M "$IMG/opts.img"
+expect_ok "mkfs ext4 with whitelisted options" \
+	mkfs --fstype ext4 --mkfs-options "-m 1 -O ^has_journal,quota -E lazy_itable_init=0,nodiscard" "$IMG/opts.img"
+check "mkfs options reached mkfs.ext4 (no journal)" \
+	bash -c "! dumpe2fs -h '$IMG/opts.img' 2>/dev/null | grep -q has_journal"
+truncate -s 64M "$IMG/blank.img"
+expect_fail "mkfs option outside the whitelist is refused" 1 "mkfs option '-T' is not allowed" \
+	mkfs --fstype ext4 --mkfs-options "-T huge" "$IMG/blank.img"
+expect_fail "mkfs option value out of range is refused" 1 "'-m 99'" \
+	mkfs --fstype ext4 --mkfs-options "-m 99" "$IMG/blank.img"
+expect_fail "mkfs option with shell metacharacters is refused" 1 "mkfs option ';'" \
+	mkfs --fstype ext4 --mkfs-options "-m 1 ; rm -rf /" "$IMG/blank.img"
+expect_fail "mkfs option with a path is refused" 1 "mkfs option '/etc/x'" \
+	mkfs --fstype ext4 --mkfs-options "-E /etc/x" "$IMG/blank.img"
+expect_fail "ext4-only mkfs option is refused for xfs" 1 "mkfs option '-O' is not allowed for xfs" \
+	mkfs --fstype xfs --mkfs-options "-O quota" "$IMG/blank.img"
+expect_fail "over-long xfs label is refused" 1 "invalid xfs label" \
+	mkfs --fstype xfs --label thirteen-char "$IMG/blank.img"
+check "refused mkfs left the blank file blank" [ -z "$(fs_type "$IMG/blank.img")" ]
+expect_fail "mkfs tool failure is reported with the tool's message (exit 2)" 2 \
+	"Filesystem must be larger than 300MB" mkfs --fstype xfs "$IMG/blank.img"
+expect_fail "mkfs refuses a character device" 1 "neither a regular file nor a block device" \
+	mkfs --fstype ext4 /dev/null
+expect_fail "mkfs refuses a relative source" 1 "not an absolute path" mkfs --fstype ext4 blank.img
+
+# --- mount / umount (ext4, loop) --------------------------------------------
+T=$MOUNTS/e
+expect_ok "mount --loop ext4 creates the target and mounts" mount --fstype ext4 --loop "$IMG/e.img" "$T"
+check "target is mounted nosuid,nodev" \
+	bash -c "findmnt -n -o OPTIONS '$T' | tr , '\n' | grep -qx nosuid && findmnt -n -o OPTIONS '$T' | tr , '\n' | grep -qx nodev"
+check "a loop device backs the image" [ -n "$(loops_of "$IMG/e.img")" ]
+run status "$T"
+check "status reports the mount" [ "$RC" -eq 0 -a "$OUT" = "mounted $IMG/e.img ext4" -a -z "$ERR" ]
+token=$RANDOM-$RANDOM-$$
+echo "$token" >"$T/data" && sync
+expect_ok "mount is idempotent (same source, same target)" mount --fstype ext4 --loop "$IMG/e.img" "$T"
+check "idempotent mount did not stack a second mount" [ "$(mount_count "$T")" -eq 1 ]
+check "idempotent mount did not attach a second loop device" [ "$(loops_of "$IMG/e.img" | wc -l)" -eq 1 ]
+expect_fail "mount of another source on a used target is refused (exit 2)" 2 "already a mountpoint of" \
+	mount --fstype xfs --loop "$IMG/x.img" "$T"
+expect_ok "umount" umount "$T"
+check "target is unmounted" not_mounted "$T"
+check "loop device detached after umount (losetup -j empty)" no_loops "$IMG/e.img"
+run status "$T"
+check "status reports not-mounted" [ "$RC" -eq 0 -a "$OUT" = "not-mounted" -a -z "$ERR" ]
+expect_ok "umount is idempotent (not mounted)" umount "$T"
+expect_ok "remount with options" mount --fstype ext4 --loop --options noatime,commit=30 "$IMG/e.img" "$T"
+check "remount reads the data back" [ "$(cat "$T/data" 2>/dev/null)" = "$token" ]
+check "mount options applied" bash -c "findmnt -n -o OPTIONS '$T' | tr , '\n' | grep -qx noatime"
+
+# umount while busy: a process with its cwd inside.
+(cd "$T" && exec sleep 30) &
+HOLDER_PID=$!
+sleep 0.3
+expect_fail "umount of a busy target fails with the kernel's reason (exit 2)" 2 "busy" umount "$T"
+check "busy target is still mounted" is_mounted "$T"
+kill "$HOLDER_PID" 2>/dev/null
+wait "$HOLDER_PID" 2>/dev/null
+HOLDER_PID=
+expect_ok "umount after the holder left" umount "$T"
+check "loop device detached after the second umount" no_loops "$IMG/e.img"
+
+expect_fail "mount with the wrong fstype is refused (exit 2)" 2 "holds an ext4 filesystem, not xfs" \
+	mount --fstype xfs --loop "$IMG/e.img" "$MOUNTS/wrongtype"
+check "failed mount removed the target it created" [ ! -e "$MOUNTS/wrongtype" ]
+expect_fail "mount of an image without --loop is refused" 1 "not a block device" \
+	mount --fstype ext4 "$IMG/e.img" "$MOUNTS/noloop"
+expect_fail "mount of an unformatted image fails clearly (exit 2)" 2 "holds no filesystem" \
+	mount --fstype ext4 --loop "$IMG/blank.img" "$MOUNTS/blank"
+check "no loop device left for the unformatted image" no_loops "$IMG/blank.img"
+
+# --- xfs -------------------------------------------------------------------
+X=$MOUNTS/x
+expect_ok "mount --loop xfs with xfs options" mount --fstype xfs --loop --options noatime,inode64 "$IMG/x.img" "$X"
+run status "$X"
+check "status reports the xfs mount" [ "$OUT" = "mounted $IMG/x.img xfs" ]
+echo "$token" >"$X/data" && sync
+expect_ok "umount xfs" umount "$X"
+check "xfs loop device detached" no_loops "$IMG/x.img"
+expect_ok "remount xfs" mount --fstype xfs --loop "$IMG/x.img" "$X"
+check "xfs remount reads the data back" [ "$(cat "$X/data" 2>/dev/null)" = "$token" ]
+
+# --- grow --------------------------------------------------------------------
+before=$(size_kb "$X")
+truncate -s 640M "$IMG/x.img"
+expect_ok "grow xfs after extending the image" grow --fstype xfs "$X"
+after=$(size_kb "$X")
+check "df shows the xfs filesystem bigger ($before -> $after KiB)" [ "$after" -gt "$before" ]
+expect_fail "grow with the wrong fstype is refused" 1 "mounted as xfs, not ext4" grow --fstype ext4 "$X"
+expect_ok "umount grown xfs" umount "$X"
+check "grown xfs loop device detached" no_loops "$IMG/x.img"
+
+expect_ok "mount ext4 for grow" mount --fstype ext4 --loop "$IMG/e.img" "$T"
+before=$(size_kb "$T")
+truncate -s 128M "$IMG/e.img"
+if has_cap_sys_resource; then
+	expect_ok "grow ext4 after extending the image" grow --fstype ext4 "$T"
+	after=$(size_kb "$T")
+	check "df shows the ext4 filesystem bigger ($before -> $after KiB)" [ "$after" -gt "$before" ]
+else
+	# Online ext4 resize needs CAP_SYS_RESOURCE; without it, say so.
+	expect_fail "grow ext4 without CAP_SYS_RESOURCE fails naming the capability" 2 \
+		"needs CAP_SYS_RESOURCE" grow --fstype ext4 "$T"
+	echo "# ext4 online grow not checked: this environment lacks CAP_SYS_RESOURCE"
+fi
+check "ext4 data intact after grow" [ "$(cat "$T/data" 2>/dev/null)" = "$token" ]
+expect_ok "umount ext4 after grow" umount "$T"
+check "ext4 loop device detached after grow" no_loops "$IMG/e.img"
+expect_fail "grow of an unmounted target fails" 2 "is not mounted" grow --fstype ext4 "$T"
+
+# --- a block device source (a loop device we attach ourselves) ------------------
+truncate -s 64M "$IMG/blk.img"
+DEV=$(losetup -f --show "$IMG/blk.img")
+B=$MOUNTS/blk
+if [ -b "$DEV" ]; then
+	expect_ok "mkfs ext4 on a block device" mkfs --fstype ext4 "$DEV"
+	expect_fail "mkfs refuses a formatted block device (exit 3)" 3 "already holds an ext4 filesystem" \
+		mkfs --fstype ext4 "$DEV"
+	expect_ok "mount a block device (no --loop)" mount --fstype ext4 "$DEV" "$B"
+	expect_ok "block device mount is idempotent" mount --fstype ext4 "$DEV" "$B"
+	check "idempotent block device mount did not stack" [ "$(mount_count "$B")" -eq 1 ]
+	run status "$B"
+	check "status names the block device" [ "$OUT" = "mounted $DEV ext4" ]
+	expect_fail "mkfs refuses a mounted block device" 2 "is in use" mkfs --fstype ext4 "$DEV"
+	expect_fail "a block device with --loop is refused" 1 "not a regular file" \
+		mount --fstype ext4 --loop "$DEV" "$MOUNTS/blk2"
+	expect_ok "umount the block device" umount "$B"
+	check "umount left our own loop device attached (not autoclear)" [ -n "$(loops_of "$IMG/blk.img")" ]
+	losetup -d "$DEV"
+else
+	not_ok "losetup attached a loop device for the block device tests"
+fi
+
+# --- targets outside <state-dir>/mounts ----------------------------------------
+ln -s "$WORK/outside" "$MOUNTS/escape"
+mkdir -p "$WORK/x"
+for tgt in / /tmp/x "$WORK/outside" "$MOUNTS/../x" "$MOUNTS/escape" "$MOUNTS/escape/sub" "$MOUNTS"; do
+	expect_fail "mount on $tgt is refused" 1 "" mount --fstype ext4 --loop "$IMG/e.img" "$tgt"
+done
+check "nothing was mounted by the refused mounts" no_loops "$IMG/e.img"
+check "refused mounts created nothing outside" [ ! -e "$WORK/outside/sub" -a ! -e /tmp/x/lost+found ]
+expect_fail "mount through a symlink escape names the resolved path" 1 "resolved to $WORK/outside" \
+	mount --fstype ext4 --loop "$IMG/e.img" "$MOUNTS/escape"
+expect_fail "umount of / is refused" 1 "is not under" umount /
+expect_fail "umount of ../ escape is refused" 1 "is not under" umount "$MOUNTS/../../state"
+expect_fail "umount of a symlink escape is refused" 1 "is not under" umount "$MOUNTS/escape"
+expect_fail "umount of a missing target is refused" 1 "does not exist" umount "$MOUNTS/gone"
+expect_fail "grow of /etc is refused" 1 "is not under" grow --fstype ext4 /etc
+expect_fail "status of /etc is refused" 1 "is not under" status /etc
+expect_fail "relative target is refused" 1 "not an absolute path" status mounts/e
+ln -s "$STATE" "$WORK/statelink"
+OUT=$("$MB" --state-dir "$WORK/statelink" status "$T" 2>&1)
+check "a symlinked state dir is resolved" [ "$OUT" = "not-mounted" ]
+
+# --- mount options ---------------------------------------------------------------
+for opts in suid "exec;rm" rw,dev x=1 "ro nodev" "nosuid,\"dev\"" errors=panic data=journal/x; do
+	name=${opts##*,}
+	expect_fail "mount option '$opts' is refused" 1 "mount option '" \
+		mount --fstype ext4 --loop --options "$opts" "$IMG/e.img" "$MOUNTS/opt"
+done
+check "refused options created no target" [ ! -e "$MOUNTS/opt" ]
+expect_fail "refusal names the bad option" 1 "mount option 'dev' is not allowed" \
+	mount --fstype ext4 --loop --options rw,dev "$IMG/e.img" "$MOUNTS/opt"
+expect_fail "xfs-only option is refused for ext4" 1 "'inode64' is not valid for ext4" \
+	mount --fstype ext4 --loop --options inode64 "$IMG/e.img" "$MOUNTS/opt"
+check "no loop device left by refused options" no_loops "$IMG/e.img"
+
+echo "# group mount_helper: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
