@@ -245,8 +245,13 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	cmd = argv[optind++];
-	/* Options may also follow the command: ballast ls --json. */
+	cmd = argv[optind];
+	/* Options may also follow the command (ballast inspect v1 --json):
+	 * parse again from the command on, with getopt restarted (optind 0)
+	 * so that it permutes instead of stopping at the first operand. */
+	argv += optind;
+	argc -= optind;
+	optind = 0;
 	while ((opt = getopt_long(argc, argv, "s:jh", longopts, NULL)) != -1) {
 		if (opt == 's')
 			sock = optarg;

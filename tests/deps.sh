@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# tests/deps.sh - install every Debian package the build and the tests need.
+#
+# Idempotent: does nothing (and prints nothing) when every package is already
+# installed; runs `apt-get update` only when something is missing. Loud on
+# failure: prints apt's output and exits non-zero.
+set -euo pipefail
+
+PACKAGES=(
+	# runtime of the integration tests
+	docker.io containerd runc busybox-static jq curl
+	e2fsprogs xfsprogs util-linux iproute2 sqlite3
+	# build dependencies
+	build-essential pkg-config
+	libmicrohttpd-dev libjansson-dev libcmocka-dev
+	libmount-dev libblkid-dev libinih-dev
+	libcurl4-openssl-dev libsystemd-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	if [ "$st" != "install ok installed" ]; then
+		missing+=("$p")
+	fi
+done
+
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps.sh: missing packages: ${missing[*]}" >&2
+	echo "deps.sh: run as root to install them" >&2
+	exit 1
+fi
+
+log=$(mktemp /tmp/ballast-deps.XXXXXX)
+trap 'rm -f "$log"' EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+apt_opts=(-q -y -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold)
+
+fail() {
+	echo "deps.sh: $1 failed; missing packages were: ${missing[*]}" >&2
+	cat "$log" >&2
+	exit 1
+}
+
+apt-get "${apt_opts[@]}" update >"$log" 2>&1 || fail "apt-get update"
+apt-get "${apt_opts[@]}" install --no-install-recommends "${missing[@]}" \
+	>>"$log" 2>&1 || fail "apt-get install"
+
+# Check again: apt-get can exit 0 and still leave a package out.
+still=()
+for p in "${missing[@]}"; do
+	st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$st" = "install ok installed" ] || still+=("$p")
+done
+if [ "${#still[@]}" -ne 0 ]; then
+	missing=("${still[@]}")
+	fail "installation"
+fi
+exit 0

@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# tests/integration/local_docker.sh - the local backend driven by a real dockerd.
+#
+# Needs root, the packages of tests/deps.sh and a built tree (build/ballastd,
+# build/ballast, build/mount.ballast). Starts a private dockerd and ballastd
+# under a fresh directory in /tmp; removes it on success, keeps it (and says
+# where) on failure.
+# shellcheck source-path=SCRIPTDIR
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/tap.sh
+. "$HERE/../lib/tap.sh"
+# shellcheck source=../lib/dockerd.sh
+. "$HERE/../lib/dockerd.sh"
+# shellcheck source=../lib/ballastd.sh
+. "$HERE/../lib/ballastd.sh"
+
+t_group local_docker
+PLUGIN=ballast
+
+[ "$(id -u)" -eq 0 ] || t_die "must run as root"
+for c in jq losetup curl docker dockerd; do
+	command -v "$c" >/dev/null || t_die "$c not installed (run tests/deps.sh)"
+done
+
+# dockerd looks for these before any spec file: one would divert our
+# requests to another ballastd (e.g. a `make run` in progress).
+for s in "/run/docker/plugins/$PLUGIN.sock" "/run/docker/plugins/$PLUGIN/$PLUGIN.sock"; do
+	[ -e "$s" ] && t_die "$s exists: dockerd would use it instead of our spec file; stop that ballastd or remove the stale socket"
+done
+
+for b in ballastd ballast mount.ballast; do
+	[ -x "$BALLAST_BUILD/$b" ] || t_die "$BALLAST_BUILD/$b missing: run make"
+done
+
+T=$(mktemp -d /tmp/ballast-it.XXXXXX)
+BD=$T/b
+
+final_cleanup() {
+	local lp
+	ballastd_kill9
+	dockerd_cleanup
+	# loop devices still backed by our images
+	losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$T" 'index($2, d) == 1 { print $1 }' |
+		while IFS= read -r lp; do losetup -d "$lp" 2>/dev/null || true; done
+	_dk_force_clean "$T"
+	if [ "$TAP_FAIL" -eq 0 ] && [ -z "$(dockerd_leftovers "$T")" ]; then
+		rm -rf "$T"
+	else
+		printf '# test directory kept: %s (ballastd log: %s/ballastd.log)\n' "$T" "$BD"
+		if [ -f "$BD/ballastd.log" ]; then
+			printf '# last lines of the ballastd log:\n'
+			ballastd_log_tail 60
+		fi
+	fi
+}
+t_at_exit final_cleanup
+dockerd_trap
+
+# ---------------------------------------------------------------- helpers
+# (`inspect --json NAME`: the documented `inspect NAME --json` order has its
+# own test below, so that a CLI bug there does not hide everything else)
+mcount() { ballast_cli inspect --json "$1" | jq -r '.mount_count'; }
+mpoint() { ballast_cli inspect --json "$1" | jq -r '.mountpoint'; }
+nids() { ballast_cli inspect --json "$1" | jq -r '.mount_ids | length'; }
+# run_c VOL CMD...: a throw-away container with VOL at /data
+run_c() {
+	local v=$1
+	shift
+	dk run --rm --network none --volume-driver "$PLUGIN" -v "$v:/data" local/busybox "$@"
+}
+# start_c NAME VOL: a running container (sleep) with VOL at /data
+start_c() {
+	dk run -d --name "$1" --network none --volume-driver "$PLUGIN" -v "$2:/data" \
+		local/busybox sleep 600
+}
+is_mounted() { awk -v p="$1" '$2 == p { f = 1 } END { exit !f }' /proc/mounts; }
+mounts_under() { awk -v d="$1" 'index($2, d) == 1 { print $2 }' /proc/mounts; }
+loops_of() { losetup -n -j "$1" 2>/dev/null; }
+
+# ---------------------------------------------------------------- setup
+SECONDS=0
+dockerd_start "$T/d" || t_die "dockerd did not start"
+busybox_image || t_die "could not import local/busybox"
+ballastd_start "$BD" || t_die "ballastd did not start"
+plugin_register "$PLUGIN" "$BALLAST_SOCK" || t_die "could not write the plugin spec"
+STATE=$BALLAST_STATE
+ROOT=$STATE/local
+t_diag "setup took $SECONDS s (dir $T)"
+
+# ------------------------------------------- 1. options, write, read back
+t_ok "volume create v1 with uid/gid/mode" \
+	dk volume create -d "$PLUGIN" -o uid=999 -o gid=999 -o mode=0700 v1
+t_eq "ballast inspect v1 --json (documented argument order)" "v1" \
+	"$(ballast_cli inspect v1 --json 2>&1 | jq -r .name 2>&1)"
+t_eq "ballast inspect v1 --json shows the options" '{"gid":"999","mode":"0700","uid":"999"}' \
+	"$(ballast_cli inspect --json v1 2>&1 | jq -cS .options 2>&1)"
+t_ok "container writes a file to v1" \
+	run_c v1 sh -c 'echo hello-from-c1 > /data/hello && sync'
+t_eq "a later container reads it back" "hello-from-c1" "$(run_c v1 cat /data/hello 2>&1)"
+t_eq "volume root is 999:999 mode 700 inside the container" "999:999:700" \
+	"$(run_c v1 stat -c %u:%g:%a /data 2>&1)"
+t_eq "file is in the volume directory on the host" "hello-from-c1" \
+	"$(cat "$ROOT/v1/hello" 2>&1)"
+t_wait_eq "v1 mount_count is 0 after the containers exited" 10 0 mcount v1
+t_eq "v1 mountpoint is empty when not mounted" "" "$(mpoint v1 2>&1)"
+
+# ----------------------------------- 2. --volumes-from, several containers
+t_ok "volume create v2" dk volume create -d "$PLUGIN" v2
+if t_ok "c1 runs with v2" start_c c1 v2; then
+	t_wait_eq "v2 mount_count 1 (c1)" 10 1 mcount v2
+	t_ok "c2 runs with --volumes-from c1" \
+		dk run -d --name c2 --network none --volumes-from c1 local/busybox sleep 600
+	t_wait_eq "v2 mount_count 2 (c1, c2)" 10 2 mcount v2
+	t_ok "c3 runs with -v v2:/data" start_c c3 v2
+	t_wait_eq "v2 mount_count 3 (c1, c2, c3)" 10 3 mcount v2
+	t_eq "v2 has 3 mount IDs" 3 "$(nids v2 2>&1)"
+	mp=$(mpoint v2 2>/dev/null)
+	t_match "v2 mountpoint is an absolute path while mounted" '^/' "$mp"
+	t_ok "c1 writes to v2" dk exec c1 sh -c 'echo shared > /data/s'
+	t_eq "c3 sees what c1 wrote" shared "$(dk exec c3 cat /data/s 2>&1)"
+	t_ok "stop c1" dk rm -f c1
+	t_wait_eq "v2 mount_count 2 after c1 stopped" 10 2 mcount v2
+	t_ne "v2 still mounted after c1 stopped" "" "$(mpoint v2 2>&1)"
+	t_ok "stop c2" dk rm -f c2
+	t_wait_eq "v2 mount_count 1 after c2 stopped" 10 1 mcount v2
+	t_ne "v2 still mounted after c2 stopped" "" "$(mpoint v2 2>&1)"
+	t_ok "stop c3" dk rm -f c3
+	t_wait_eq "v2 mount_count 0 after the last container stopped" 10 0 mcount v2
+	t_eq "v2 has no mount IDs left" 0 "$(nids v2 2>&1)"
+	t_eq "v2 mountpoint empty after the last container stopped" "" "$(mpoint v2 2>&1)"
+fi
+
+# -------------------------------------- 3. docker cp into a running container
+t_ok "volume create v3" dk volume create -d "$PLUGIN" v3
+if t_ok "cp1 runs with v3" start_c cp1 v3; then
+	t_wait_eq "v3 mount_count 1" 10 1 mcount v3
+	printf 'copied-in\n' >"$T/cpfile"
+	t_ok "docker cp a file into cp1:/data" dk cp "$T/cpfile" cp1:/data/cpfile
+	t_eq "the file is visible in the container" "copied-in" \
+		"$(dk exec cp1 cat /data/cpfile 2>&1)"
+	t_eq "the file landed in the volume on the host" "copied-in" \
+		"$(cat "$ROOT/v3/cpfile" 2>&1)"
+	t_ok "docker cp a file out of cp1:/data" dk cp cp1:/data/cpfile "$T/cpout"
+	t_eq "the copied-out file has the content" "copied-in" "$(cat "$T/cpout" 2>&1)"
+	t_wait_eq "v3 mount_count back to 1 after docker cp" 10 1 mcount v3
+	t_ok "stop cp1" dk rm -f cp1
+	t_wait_eq "v3 mount_count 0 after cp1 stopped" 10 0 mcount v3
+fi
+
+# -------------------------------------------- 4. docker volume ls vs ballast ls
+dls=$(dk volume ls --format '{{.Name}}' --filter driver="$PLUGIN" 2>&1 | sort)
+bls=$(ballast_cli ls --json 2>&1 | jq -r '.[].name' 2>&1 | sort)
+t_eq "docker volume ls and ballast ls list the same volumes" "$dls" "$bls"
+t_eq "ballast ls lists v1 v2 v3" "v1 v2 v3" "$(echo "$bls" | tr '\n' ' ' | sed 's/ $//')"
+
+# -------------------------------------------- 5. docker volume inspect Status
+st=$(dk volume inspect v1 --format '{{json .Status}}' 2>&1)
+t_eq "docker volume inspect shows Status.backend local" "local" \
+	"$(jq -r '.backend' <<<"$st" 2>&1)"
+t_eq "docker volume inspect shows the driver" "$PLUGIN" \
+	"$(dk volume inspect v1 --format '{{.Driver}}' 2>&1)"
+created=$(dk volume inspect v1 --format '{{.CreatedAt}}' 2>&1)
+t_match "docker volume inspect shows CreatedAt" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' "$created"
+
+# ---------------------------------- 6. kill -9 of ballastd with a sized volume
+K1_IMG=$ROOT/.images/k1.img
+K1_MNT=$STATE/mounts/k1
+# (a failed create would let `docker run` create k1 implicitly as a plain
+# volume: the rest of the section only makes sense after a good create)
+if t_ok "volume create k1 size=64M" dk volume create -d "$PLUGIN" -o size=64M k1 &&
+	t_ok "k1 image file exists" test -f "$K1_IMG" &&
+	t_ok "k1c runs with k1" start_c k1c k1; then
+	t_wait_eq "k1 mount_count 1" 10 1 mcount k1
+	t_eq "k1 mountpoint is <state>/mounts/k1/data" "$K1_MNT/data" "$(mpoint k1 2>&1)"
+	t_ok "k1 filesystem is mounted at <state>/mounts/k1" is_mounted "$K1_MNT"
+	t_ne "a loop device backs k1's image" "" "$(loops_of "$K1_IMG")"
+	t_ok "k1c writes to k1" dk exec k1c sh -c 'echo before-kill > /data/f && sync'
+	ballastd_kill9
+	t_ok "ballastd restarts after kill -9" ballastd_start "$BD"
+	if ballastd_running; then
+		t_eq "k1 mount_count still 1 after the restart" 1 "$(mcount k1 2>&1)"
+		t_eq "k1c still reads k1 after the restart" "before-kill" \
+			"$(dk exec k1c cat /data/f 2>&1)"
+	fi
+	t_ok "stop k1c" dk rm -f k1c
+	t_wait_eq "k1 mount_count 0 after k1c stopped" 10 0 mcount k1
+	t_fail "k1 filesystem no longer mounted" is_mounted "$K1_MNT"
+	t_fail "k1 .../data no longer mounted" is_mounted "$K1_MNT/data"
+	t_eq "no loop device attached to k1's image" "" "$(loops_of "$K1_IMG")"
+	t_eq "k1 data survives (new container)" "before-kill" "$(run_c k1 cat /data/f 2>&1)"
+	t_eq "no loop device attached to k1's image after that" "" "$(loops_of "$K1_IMG")"
+fi
+
+# ------------------------------------------------------------- 7. sized volume
+if t_ok "volume create s1 size=64M" dk volume create -d "$PLUGIN" -o size=64M s1; then
+	t_ok "write a small file to s1" run_c s1 sh -c 'echo keep-me > /data/keep && sync'
+	dfk=$(run_c s1 df -k /data 2>&1 | awk 'NR == 2 { print $2 }')
+	if [[ $dfk =~ ^[0-9]+$ ]] && [ "$dfk" -gt 32768 ] && [ "$dfk" -le 65536 ]; then
+		t_pass "s1 filesystem size is about 64 MiB ($dfk KiB)"
+	else
+		t_failed "s1 filesystem size is about 64 MiB" "df -k size: '$dfk'"
+	fi
+	out=$(run_c s1 sh -c 'dd if=/dev/zero of=/data/big bs=1M count=100 2>&1; echo "rc=$?"; sync' 2>&1)
+	t_match "writing 100 MiB to s1 fails with ENOSPC" 'No space left' "$out"
+	t_match "dd exits non-zero" 'rc=[1-9]' "$out"
+	t_eq "the small file survives a remount" "keep-me" "$(run_c s1 cat /data/keep 2>&1)"
+	t_ok "remove the big file" run_c s1 rm -f /data/big
+	t_wait_eq "s1 mount_count 0" 10 0 mcount s1
+	t_fail "s1 not mounted" is_mounted "$STATE/mounts/s1"
+	t_eq "no loop device on s1's image" "" "$(loops_of "$ROOT/.images/s1.img")"
+fi
+
+# ------------------------------------------------- 8. rm while in use is refused
+if t_ok "r1 runs with v1" start_c r1 v1; then
+	t_wait_eq "v1 mount_count 1 (r1)" 10 1 mcount v1
+	t_fail "docker volume rm v1 refused while in use" dk volume rm v1
+	t_ok "v1 still known to docker" dk volume inspect v1
+	t_ok "v1 still known to ballast" ballast_cli inspect v1
+	t_eq "v1 data intact" "hello-from-c1" "$(dk exec r1 cat /data/hello 2>&1)"
+	t_ok "stop r1" dk rm -f r1
+	t_wait_eq "v1 mount_count 0 after r1 stopped" 10 0 mcount v1
+fi
+t_ok "docker volume rm v1 works once unused" dk volume rm v1
+t_eq "ballast ls no longer lists v1" "" \
+	"$(ballast_cli ls --json 2>&1 | jq -r '.[] | select(.name == "v1") | .name' 2>&1)"
+t_fail "ballast inspect v1 fails" ballast_cli inspect v1
+t_fail "v1's directory is gone" test -e "$ROOT/v1"
+
+# ----------------------------------------------------------------- 9. cleanup
+for v in k1 s1; do
+	if dk volume inspect "$v" >/dev/null 2>&1; then
+		t_ok "docker volume rm $v" dk volume rm "$v"
+	fi
+	t_fail "$v's image file is gone" test -e "$ROOT/.images/$v.img"
+	t_fail "$v's mount directory is gone" test -e "$STATE/mounts/$v"
+done
+t_ok "docker volume rm v2 v3" dk volume rm v2 v3
+t_eq "ballast ls is empty" "0" "$(ballast_cli ls --json 2>&1 | jq -r 'length' 2>&1)"
+t_ok "ballastd stops on SIGTERM and removes its socket" ballastd_stop
+t_ok "dockerd stops" dockerd_stop
+t_ok "plugin spec removed" plugin_unregister "$PLUGIN"
+t_fail "no $PLUGIN_SPEC_DIR/$PLUGIN.spec" test -e "$PLUGIN_SPEC_DIR/$PLUGIN.spec"
+t_eq "no mounts left under $T" "" "$(mounts_under "$T")"
+t_eq "no loop devices backed by files under $T" "" \
+	"$(losetup -a 2>/dev/null | grep -F "$T")"
+t_eq "no processes left that refer to $T" "" "$(pgrep -a -f -- "$T")"
+t_diag "total time $SECONDS s"

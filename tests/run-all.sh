@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# tests/run-all.sh - run every test group and sum the results.
+#
+#   tests/run-all.sh [NAME...]
+#
+# Groups: every executable BUILD/tests/unit_* (cmocka binaries; their
+# `[  PASSED  ] N test(s).` / `[  FAILED  ] N test(s)` summary lines are
+# counted) and every tests/integration/*.sh (their `# group NAME: P passed,
+# F failed` line is counted). With NAME arguments only the groups whose name
+# (unit_foo, local_docker, ...) is given run.
+#
+# Output: each group's own output, then one `group NAME: P passed, F failed`
+# line per group and a last line `N passed, M failed`. Exits non-zero when
+# M > 0 or nothing ran. A group that exits non-zero without reporting a
+# failure (crash, timeout) counts as one failure.
+#
+# Installing packages is not done here: `make check` runs tests/deps.sh.
+# Environment: BUILD (build directory, default build/, as in the Makefile),
+# BALLAST_BUILD (binaries for the integration tests, default BUILD),
+# UNIT_TIMEOUT (300 s per binary), INTEGRATION_TIMEOUT (1800 s per script).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 2
+
+# The build directory: $BUILD as make passes it (`make check BUILD=dir`),
+# else build/. The integration scripts take it from $BALLAST_BUILD.
+BUILD_DIR=${BUILD:-build}
+case $BUILD_DIR in
+/*) ;;
+*) BUILD_DIR=$ROOT/$BUILD_DIR ;;
+esac
+export BALLAST_BUILD=${BALLAST_BUILD:-$BUILD_DIR}
+
+UNIT_TIMEOUT=${UNIT_TIMEOUT:-300}
+INTEGRATION_TIMEOUT=${INTEGRATION_TIMEOUT:-1800}
+
+LOGDIR=$(mktemp -d /tmp/ballast-run-all.XXXXXX)
+trap 'rm -rf "$LOGDIR"' EXIT
+
+declare -a G_NAME=() G_PASS=() G_FAIL=() G_NOTE=()
+TOTAL_PASS=0
+TOTAL_FAIL=0
+
+wanted() {
+	local n
+	[ "${#SELECT[@]}" -eq 0 ] && return 0
+	for n in "${SELECT[@]}"; do
+		[ "$n" = "$1" ] && return 0
+	done
+	return 1
+}
+
+record() { # NAME PASS FAIL NOTE
+	G_NAME+=("$1")
+	G_PASS+=("$2")
+	G_FAIL+=("$3")
+	G_NOTE+=("$4")
+	TOTAL_PASS=$((TOTAL_PASS + $2))
+	TOTAL_FAIL=$((TOTAL_FAIL + $3))
+}
+
+# run_logged LOG TIMEOUT CMD...: run CMD, show its output and keep a copy;
+# returns CMD's exit status (124 on timeout).
+run_logged() {
+	local log=$1 tmo=$2
+	shift 2
+	timeout -k 10 "$tmo" "$@" </dev/null 2>&1 | tee "$log"
+	return "${PIPESTATUS[0]}"
+}
+
+run_unit() {
+	local bin=$1 name log rc=0 pass fail note=""
+	name=$(basename "$bin")
+	log=$LOGDIR/$name.log
+	echo "=== $name"
+	CMOCKA_MESSAGE_OUTPUT=stdout run_logged "$log" "$UNIT_TIMEOUT" "$bin" || rc=$?
+	pass=$(sed -n 's/^\[  PASSED  \] \([0-9][0-9]*\) test(s)\..*/\1/p' "$log" |
+		awk '{ s += $1 } END { print s + 0 }')
+	fail=$(sed -n 's/^\[  FAILED  \] \([0-9][0-9]*\) test(s).*/\1/p' "$log" |
+		awk '{ s += $1 } END { print s + 0 }')
+	if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+		fail=1
+		note=" (exited with status $rc without reporting a failure)"
+	fi
+	if [ "$rc" -eq 0 ] && ! grep -q '^\[  PASSED  \] [0-9]* test(s)\.' "$log"; then
+		fail=1
+		note=" (no cmocka summary in the output)"
+	fi
+	record "$name" "$pass" "$fail" "$note"
+}
+
+run_script() {
+	local script=$1 name log rc=0 pass fail note="" line
+	name=$(basename "$script" .sh)
+	log=$LOGDIR/$name.log
+	echo "=== $name"
+	run_logged "$log" "$INTEGRATION_TIMEOUT" bash "$script" || rc=$?
+	pass=0
+	fail=0
+	while IFS= read -r line; do
+		if [[ $line =~ ^#\ group\ [^:]*:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+			pass=$((pass + BASH_REMATCH[1]))
+			fail=$((fail + BASH_REMATCH[2]))
+		fi
+	done <"$log"
+	if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+		fail=1
+		note=" (exited with status $rc without reporting a failure)"
+	fi
+	record "$name" "$pass" "$fail" "$note"
+}
+
+SELECT=("$@")
+
+shopt -s nullglob
+for bin in "$BUILD_DIR"/tests/unit_*; do
+	if [ ! -f "$bin" ] || [ ! -x "$bin" ]; then continue; fi
+	wanted "$(basename "$bin")" || continue
+	run_unit "$bin"
+done
+for script in tests/integration/*.sh; do
+	[ -f "$script" ] || continue
+	wanted "$(basename "$script" .sh)" || continue
+	run_script "$script"
+done
+
+echo
+for i in "${!G_NAME[@]}"; do
+	echo "group ${G_NAME[$i]}: ${G_PASS[$i]} passed, ${G_FAIL[$i]} failed"
+	[ -n "${G_NOTE[$i]}" ] && echo "#   ${G_NAME[$i]}:${G_NOTE[$i]}"
+done
+if [ "${#G_NAME[@]}" -eq 0 ]; then
+	echo "no test group ran" >&2
+	TOTAL_FAIL=$((TOTAL_FAIL + 1))
+fi
+echo "$TOTAL_PASS passed, $TOTAL_FAIL failed"
+[ "$TOTAL_FAIL" -eq 0 ]
