@@ -76,7 +76,8 @@ check: deps
 
 # Build and run ballastd in the foreground with the default config (local
 # backend, /run/docker/plugins/ballast.sock), so dockerd finds it at once.
-run: deps
+run:
+	@bash tests/deps.sh --build
 	$(MAKE) all
 	exec $(BUILD)/ballastd
 

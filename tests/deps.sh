@@ -6,16 +6,26 @@
 # failure: prints apt's output and exits non-zero.
 set -euo pipefail
 
-PACKAGES=(
-	# runtime of the integration tests
-	docker.io containerd runc busybox-static jq curl
-	e2fsprogs xfsprogs util-linux iproute2 sqlite3
-	# build dependencies
+# What ballast needs to build and to run (mkfs for sized volumes).
+BUILD_PACKAGES=(
 	build-essential pkg-config
 	libmicrohttpd-dev libjansson-dev libcmocka-dev
 	libmount-dev libblkid-dev libinih-dev
 	libcurl4-openssl-dev libsystemd-dev
+	e2fsprogs xfsprogs util-linux
 )
+# What the tests need on top: the real dockerd and the tools the scripts use.
+TEST_PACKAGES=(
+	docker.io containerd runc busybox-static jq curl iproute2 sqlite3
+)
+
+# --build: only what `make run` needs (a machine that runs Docker already
+# has its own engine, which docker.io could conflict with).
+if [ "${1:-}" = "--build" ]; then
+	PACKAGES=("${BUILD_PACKAGES[@]}")
+else
+	PACKAGES=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}")
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
