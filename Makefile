@@ -25,12 +25,12 @@ ALL_LDFLAGS = -pthread $(LDFLAGS) $(SANFLAGS)
 pc_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 pc_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 
-CORE_SRCS := driver/api.c driver/catalog.c driver/config.c driver/errors.c driver/fsutil.c \
+CORE_SRCS := driver/api.c driver/catalog.c driver/config.c driver/errors.c driver/fsutil.c driver/timeutil.c \
 	driver/helper.c driver/http.c driver/log.c driver/validate.c \
 	backends/registry.c backends/local.c
 DAEMON_SRCS := $(CORE_SRCS) driver/ballastd.c
 CLI_SRCS := driver/ballast.c
-HELPER_SRCS := $(wildcard mount-helper/*.c)
+HELPER_SRCS := mount-helper/mount_ballast.c
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))

@@ -86,6 +86,17 @@ struct backend_ops {
 	/* Extra facts for Status (a new reference or NULL). Must be cheap: no
 	 * cluster calls. */
 	json_t *(*status)(void *ctx, const struct be_volume *vol);
+
+	/*
+	 * Optional, for global backends: every finished volume this backend
+	 * holds in its cluster, as a new JSON array of objects
+	 * {"name": s, "options": {s: s}, "created_at": s (RFC 3339)}.
+	 * Bounded in time by the backend. ballastd calls it from a background
+	 * refresh (never on a request path) so that a volume created or
+	 * removed on another host shows in Get and List without a restart.
+	 * On error the catalog is left as it is.
+	 */
+	int (*list)(void *ctx, json_t **out, struct berr *err);
 };
 
 /* Registry: backends compiled into this daemon. */

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,13 @@ struct api {
 	void *ctx[BACKENDS_MAX];
 	int nbackends;
 	const char *scope;
+
+	/* background refresh of shared backends' lists */
+	pthread_t refresher;
+	pthread_mutex_t refresh_lock;
+	pthread_cond_t refresh_cond;
+	int refresh_running, refresh_stop;
+	unsigned long refresh_interval_s;
 };
 
 struct request {
@@ -46,6 +54,11 @@ int api_new(const struct ballast_config *cfg, struct catalog *cat, struct api **
 	api->cfg = cfg;
 	api->cat = cat;
 	api->scope = "local";
+	pthread_mutex_init(&api->refresh_lock, NULL);
+	pthread_cond_init(&api->refresh_cond, NULL);
+	ret = config_get_uint(cfg, "ballast", "refresh_interval", &api->refresh_interval_s, err);
+	if (ret < 0)
+		goto out_free;
 	for (const struct backend_ops *const *b = backend_all(); *b; b++) {
 		if (api->nbackends == BACKENDS_MAX)
 			break;
@@ -67,8 +80,11 @@ void api_free(struct api *api)
 {
 	if (!api)
 		return;
+	api_stop_refresh(api);
 	for (int i = 0; i < api->nbackends; i++)
 		api->ops[i]->fini(api->ctx[i]);
+	pthread_cond_destroy(&api->refresh_cond);
+	pthread_mutex_destroy(&api->refresh_lock);
 	free(api);
 }
 
@@ -243,6 +259,7 @@ static int h_create(struct api *api, struct request *req)
 	ret = ops->create(ctx, &bv, &req->err);
 	if (ret == 0) {
 		vol->state = VOL_READY;
+		vol->touched_ms = monotonic_ms();
 		ret = catalog_commit(api->cat, vol, &req->err);
 	}
 	if (ret < 0) {
@@ -717,4 +734,150 @@ void api_recover(struct api *api)
 		catalog_release(api->cat, vol);
 	}
 	json_decref(names);
+}
+
+/* Adopt one listed volume into the catalog, unless it is known already. */
+static void adopt(struct api *api, const struct backend_ops *ops, json_t *item)
+{
+	const char *name = json_string_value(json_object_get(item, "name"));
+	const char *created = json_string_value(json_object_get(item, "created_at"));
+	json_t *opts = json_object_get(item, "options");
+	struct berr err = { { 0 } };
+	struct volume *vol;
+
+	if (validate_name(name, &err) < 0 || !json_is_object(opts)) {
+		log_warnx("%s lists a volume ballast cannot use: %s", ops->name, err.msg[0] ? err.msg : "no options");
+		return;
+	}
+	vol = catalog_acquire(api->cat, name, 1);
+	if (!vol)
+		return;
+	if (vol->state == VOL_NEW) {
+		snprintf(vol->backend, sizeof(vol->backend), "%s", ops->name);
+		json_object_update(vol->opts, opts);
+		snprintf(vol->created_at, sizeof(vol->created_at), "%s", created ? created : "");
+		if (!vol->created_at[0])
+			rfc3339_now(vol->created_at, sizeof(vol->created_at));
+		vol->state = VOL_READY;
+		vol->touched_ms = monotonic_ms();
+		if (catalog_commit(api->cat, vol, &err) == 0)
+			log_infox("volume %s (backend %s) appeared in the cluster; now listed", name, ops->name);
+		else
+			vol->state = VOL_NEW;
+	} else if (strcmp(vol->backend, ops->name) != 0) {
+		log_warnx("volume %s exists both in backend %s and here in backend %s; keeping %s", name,
+			  ops->name, vol->backend, vol->backend);
+	}
+	catalog_release(api->cat, vol);
+}
+
+/* Is name among the listed volumes? */
+static int listed(json_t *items, const char *name)
+{
+	json_t *item;
+	size_t i;
+
+	json_array_foreach(items, i, item)
+		if (strcmp(json_string_value(json_object_get(item, "name")) ?: "", name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Drop volumes of ops that left the cluster, if nothing here uses them and
+ * this process did not make them after the list was taken. */
+static void drop_vanished(struct api *api, const struct backend_ops *ops, json_t *items, long since_ms)
+{
+	json_t *names = catalog_names(api->cat);
+	json_t *name;
+	size_t i;
+
+	json_array_foreach(names, i, name) {
+		struct volume *vol = catalog_acquire(api->cat, json_string_value(name), 0);
+		struct berr err = { { 0 } };
+
+		if (!vol)
+			continue;
+		if (vol->state == VOL_READY && strcmp(vol->backend, ops->name) == 0 &&
+		    vol->touched_ms < since_ms && volume_mount_count(vol) == 0 && !listed(items, vol->name)) {
+			vol->state = VOL_GONE;
+			if (catalog_commit(api->cat, vol, &err) == 0)
+				log_infox("volume %s was removed from backend %s elsewhere; dropped", vol->name,
+					  ops->name);
+			else
+				vol->state = VOL_READY;
+		}
+		catalog_release(api->cat, vol);
+	}
+	json_decref(names);
+}
+
+void api_refresh(struct api *api)
+{
+	for (int i = 0; i < api->nbackends; i++) {
+		const struct backend_ops *ops = api->ops[i];
+		struct berr err = { { 0 } };
+		json_t *items = NULL, *item;
+		long since = monotonic_ms();
+		size_t j;
+
+		if (!ops->list)
+			continue;
+		if (ops->list(api->ctx[i], &items, &err) < 0 || !json_is_array(items)) {
+			log_warnx("cannot refresh the volumes of backend %s: %s", ops->name,
+				  err.msg[0] ? err.msg : "no list");
+			json_decref(items);
+			continue;
+		}
+		json_array_foreach(items, j, item)
+			adopt(api, ops, item);
+		drop_vanished(api, ops, items, since);
+		json_decref(items);
+	}
+}
+
+static void *refresh_main(void *arg)
+{
+	struct api *api = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&api->refresh_lock);
+	while (!api->refresh_stop) {
+		pthread_mutex_unlock(&api->refresh_lock);
+		api_refresh(api);
+		pthread_mutex_lock(&api->refresh_lock);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += (time_t)api->refresh_interval_s;
+		while (!api->refresh_stop &&
+		       pthread_cond_timedwait(&api->refresh_cond, &api->refresh_lock, &until) == 0)
+			;
+	}
+	pthread_mutex_unlock(&api->refresh_lock);
+	return NULL;
+}
+
+int api_start_refresh(struct api *api, struct berr *err)
+{
+	int any = 0, ret;
+
+	for (int i = 0; i < api->nbackends; i++)
+		any |= api->ops[i]->list != NULL;
+	if (!any || api->refresh_running)
+		return 0;
+	ret = pthread_create(&api->refresher, NULL, refresh_main, api);
+	if (ret != 0)
+		return berr_set(err, -ret, "cannot start the refresh thread: %s", strerror(ret));
+	api->refresh_running = 1;
+	return 0;
+}
+
+void api_stop_refresh(struct api *api)
+{
+	if (!api->refresh_running)
+		return;
+	pthread_mutex_lock(&api->refresh_lock);
+	api->refresh_stop = 1;
+	pthread_cond_signal(&api->refresh_cond);
+	pthread_mutex_unlock(&api->refresh_lock);
+	pthread_join(api->refresher, NULL);
+	api->refresh_running = 0;
 }

@@ -31,6 +31,20 @@ void api_free(struct api *api);
 void api_recover(struct api *api);
 
 /*
+ * Bring the catalog in line with the volume lists of the backends that
+ * have one (volumes in a cluster, made or removed by other hosts): adopt
+ * new ones, drop ones gone from the cluster that nothing mounts here.
+ * A backend whose list fails is skipped. Blocks for as long as the
+ * backends' time bounds.
+ */
+void api_refresh(struct api *api);
+
+/* Run api_refresh every [ballast] refresh_interval seconds on a thread of
+ * its own, if any backend has a list; api_stop_refresh ends it. */
+int api_start_refresh(struct api *api, struct berr *err);
+void api_stop_refresh(struct api *api);
+
+/*
  * Handle one request: path is the URL path ("/VolumeDriver.Create"), body
  * the raw request body (may be NULL when len is 0). Always produces a JSON
  * body in *resp (caller frees) and returns the HTTP status to send.

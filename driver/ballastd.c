@@ -139,6 +139,8 @@ int main(int argc, char **argv)
 		goto out;
 	api_recover(api);
 	ret = http_start(api, config_get(&cfg, "ballast", "socket"), &srv, &err);
+	if (ret == 0)
+		ret = api_start_refresh(api, &err);
 	if (ret < 0)
 		goto out;
 	log_infox("ballastd %s ready (host %s, state dir %s)", BALLAST_VERSION,

@@ -38,16 +38,6 @@ static unsigned bucket_of(const char *name)
 	return h % CATALOG_BUCKETS;
 }
 
-void rfc3339_now(char *buf, size_t len)
-{
-	struct timespec ts;
-	struct tm tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 long volume_mount_count(const struct volume *vol)
 {
 	const char *id;

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "errors.h"
+#include "timeutil.h"
 #include "validate.h"
 
 enum vol_state {
@@ -37,6 +38,10 @@ struct volume {
 	json_t *opts;   /* object of strings; owned */
 	json_t *mounts; /* object: mount ID -> count; owned */
 	enum vol_state state;
+	/* CLOCK_MONOTONIC ms when this process created or adopted the volume;
+	 * 0 for volumes loaded at start. A refresh that began earlier must
+	 * not drop it. */
+	long touched_ms;
 
 	/* private to catalog.c */
 	pthread_mutex_t lock;
@@ -79,7 +84,5 @@ json_t *catalog_list(struct catalog *cat);
  * start-up reconciliation. */
 json_t *catalog_names(struct catalog *cat);
 
-/* Current time as RFC 3339 UTC into buf (at least 32 bytes). */
-void rfc3339_now(char *buf, size_t len);
 
 #endif

@@ -15,19 +15,12 @@
 
 #include "config.h"
 #include "log.h"
+#include "timeutil.h"
 
 #define HELPER_ARGS_MAX 24
 #define HELPER_EXIT_HAS_FS 3
 
 extern char **environ;
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 /* The last non-empty line of buf, trimmed, into out. */
 static void last_line(const char *buf, char *out, size_t len)
@@ -80,10 +73,10 @@ int helper_run(const struct helper *h, const char *const *args, struct berr *err
 		return berr_set(err, -ret, "cannot run %s: %s", h->path, strerror(ret));
 	}
 
-	deadline = now_ms() + h->timeout_s * 1000L;
+	deadline = monotonic_ms() + h->timeout_s * 1000L;
 	for (;;) {
 		struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
-		long left = deadline - now_ms();
+		long left = deadline - monotonic_ms();
 		char chunk[512];
 		ssize_t n;
 
