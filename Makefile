@@ -81,6 +81,30 @@ run:
 	$(MAKE) all
 	exec $(BUILD)/ballastd
 
+# Install layout: binaries, mount.ballast where mount(8) looks for helpers,
+# an example config (never over an existing one), systemd units, man pages.
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+HELPERDIR ?= /sbin
+SYSCONFDIR ?= /etc
+UNITDIR ?= /lib/systemd/system
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(HELPERDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/ballast
+	install -m 0755 $(BUILD)/ballastd $(DESTDIR)$(SBINDIR)/ballastd
+	install -m 0755 $(BUILD)/ballast $(DESTDIR)$(BINDIR)/ballast
+	install -m 0755 $(BUILD)/mount.ballast $(DESTDIR)$(HELPERDIR)/mount.ballast
+	install -m 0644 man/ballast.1 $(DESTDIR)$(MANDIR)/man1/ballast.1
+	install -m 0644 man/ballastd.8 man/mount.ballast.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 packaging/systemd/ballast.socket $(DESTDIR)$(UNITDIR)/ballast.socket
+	sed 's|@SBINDIR@|$(SBINDIR)|g' packaging/systemd/ballast.service > $(DESTDIR)$(UNITDIR)/ballast.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/ballast.service
+	test -e $(DESTDIR)$(SYSCONFDIR)/ballast/ballast.conf || \
+		install -m 0644 packaging/ballast.conf $(DESTDIR)$(SYSCONFDIR)/ballast/ballast.conf
+
 clean:
 	rm -rf $(BUILD)
 

@@ -14,6 +14,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "../backends/backend.h"
 #include "api.h"
 #include "catalog.h"
 #include "config.h"
@@ -26,7 +27,8 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: ballastd [--config FILE] [--socket PATH] [--state-dir DIR]\n"
 		     "                [--log-level error|warn|info|debug] [--host-id ID]\n"
-		     "       ballastd --version\n"
+		     "       ballastd [--config FILE] --check-config\n"
+		     "       ballastd --version | --list-config-keys | --list-options\n"
 		     "Serves Docker's volume-plugin protocol in the foreground; logs to stderr.\n"
 		     "Default config: " CONFIG_DEFAULT_PATH " (a missing file means all defaults).\n");
 }
@@ -38,11 +40,15 @@ static int parse_args(int argc, char **argv, struct ballast_config *cfg, struct 
 		{ "config", required_argument, NULL, 'c' },  { "socket", required_argument, NULL, 's' },
 		{ "state-dir", required_argument, NULL, 'd' }, { "log-level", required_argument, NULL, 'l' },
 		{ "host-id", required_argument, NULL, 'H' },   { "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },	       { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' },
+		{ "list-config-keys", no_argument, NULL, 'K' },
+		{ "list-options", no_argument, NULL, 'O' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = CONFIG_DEFAULT_PATH;
 	const char *flags[4][2] = { { NULL } };
-	int required = 0, opt, ret;
+	int required = 0, check = 0, opt, ret;
 
 	while ((opt = getopt_long(argc, argv, "c:s:d:l:H:Vh", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -66,11 +72,23 @@ static int parse_args(int argc, char **argv, struct ballast_config *cfg, struct 
 			flags[3][0] = "host_id";
 			flags[3][1] = optarg;
 			break;
+		case 'C':
+			check = 1;
+			break;
 		case 'V':
 			printf("ballastd %s\n", BALLAST_VERSION);
 			exit(0);
 		case 'h':
 			usage(stdout);
+			exit(0);
+		case 'K':
+			for (const struct config_key *k = config_keys(); k->section; k++)
+				printf("%s.%s\n", k->section, k->key);
+			exit(0);
+		case 'O':
+			for (const struct backend_ops *const *b = backend_all(); *b; b++)
+				for (const char *const *o = (*b)->options; *o; o++)
+					printf("%s %s\n", (*b)->name, *o);
 			exit(0);
 		default:
 			usage(stderr);
@@ -85,6 +103,10 @@ static int parse_args(int argc, char **argv, struct ballast_config *cfg, struct 
 			ret = config_set(cfg, "ballast", flags[i][0], flags[i][1]);
 	if (ret == 0)
 		ret = config_finish(cfg);
+	if (ret == 0 && check) {
+		printf("%s: OK\n", cfg->path ? cfg->path : "defaults (no config file)");
+		exit(0);
+	}
 	return ret;
 }
 

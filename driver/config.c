@@ -93,6 +93,14 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 		berr_set(ps->err, -EINVAL, "unknown key \"%s\" in section [%s]", name, section);
 		return 0;
 	}
+	if (!*value) {
+		/* "key =" means the default, as if the line were not there. */
+		int i = key_index(section, name);
+
+		free(ps->cfg->values[i]);
+		ps->cfg->values[i] = NULL;
+		return 1;
+	}
 	if (config_set(ps->cfg, section, name, value) < 0) {
 		berr_set(ps->err, -ENOMEM, "out of memory");
 		return 0;

@@ -49,6 +49,25 @@ static void values_and_derived_defaults(void **state)
 	tmpdir_free(dir);
 }
 
+static void empty_value_means_default(void **state)
+{
+	struct ballast_config cfg = { { NULL }, NULL };
+	struct berr err = { { 0 } };
+	char *dir = tmpdir_new(), path[4096], host[256] = "";
+
+	(void)state;
+	write_text(dir, "c.conf", "[ballast]\nhost_id =\nlog_level =\n[local]\nroot =\n");
+	snprintf(path, sizeof(path), "%s/c.conf", dir);
+	assert_int_equal(config_load(&cfg, path, 1, &err), 0);
+	assert_int_equal(config_finish(&cfg), 0);
+	gethostname(host, sizeof(host) - 1);
+	assert_string_equal(config_get(&cfg, "ballast", "host_id"), host);
+	assert_string_equal(config_get(&cfg, "ballast", "log_level"), "info");
+	assert_string_equal(config_get(&cfg, "local", "root"), "/var/lib/ballast/local");
+	config_free(&cfg);
+	tmpdir_free(dir);
+}
+
 static void errors_name_file_and_line(void **state)
 {
 	static const struct {
@@ -99,6 +118,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(defaults_without_file),      cmocka_unit_test(missing_named_file_is_an_error),
 		cmocka_unit_test(values_and_derived_defaults), cmocka_unit_test(errors_name_file_and_line),
+		cmocka_unit_test(empty_value_means_default),
 		cmocka_unit_test(uint_values),
 	};
 

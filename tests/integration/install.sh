@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# tests/integration/install.sh - what `make install` lays down: binaries,
+# the mount helper where mount(8) finds helpers, an example config that
+# parses, systemd units, and man pages that document every config key and
+# every volume option the code knows. Also ballastd under socket activation
+# (LISTEN_FDS), as the systemd socket unit starts it.
+# shellcheck source-path=SCRIPTDIR
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=../lib/tap.sh
+. "$HERE/../lib/tap.sh"
+
+t_group install
+
+BUILD=${BALLAST_BUILD:-${BUILD:-$ROOT/build}}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+T=$(mktemp -d /tmp/ballast-inst.XXXXXX)
+D=$T/dest
+SA_PID=
+
+cleanup() {
+	[ -n "$SA_PID" ] && kill "$SA_PID" 2>/dev/null
+	pkill -f -- "$T/run.conf" 2>/dev/null
+	rm -rf "$T"
+}
+t_at_exit cleanup
+
+t_ok "make install DESTDIR PREFIX=/usr" \
+	make -s -C "$ROOT" install BUILD="$BUILD" DESTDIR="$D" PREFIX=/usr
+for f in usr/sbin/ballastd usr/bin/ballast sbin/mount.ballast; do
+	t_ok "$f installed and executable" test -x "$D/$f"
+done
+for f in usr/share/man/man8/ballastd.8 usr/share/man/man1/ballast.1 \
+	usr/share/man/man8/mount.ballast.8 etc/ballast/ballast.conf \
+	lib/systemd/system/ballast.socket lib/systemd/system/ballast.service; do
+	t_ok "$f installed" test -s "$D/$f"
+done
+t_eq "ballast.service runs the installed ballastd" \
+	"ExecStart=/usr/sbin/ballastd --config /etc/ballast/ballast.conf" \
+	"$(grep '^ExecStart=' "$D/lib/systemd/system/ballast.service")"
+t_eq "ballast.socket listens where dockerd looks" \
+	"ListenStream=/run/docker/plugins/ballast.sock" \
+	"$(grep '^ListenStream=' "$D/lib/systemd/system/ballast.socket")"
+t_eq "ballast.socket is mode 0660" "SocketMode=0660" \
+	"$(grep '^SocketMode=' "$D/lib/systemd/system/ballast.socket")"
+t_match "ballast.service is ordered before docker.service" 'Before=.*docker\.service' \
+	"$(cat "$D/lib/systemd/system/ballast.service")"
+if command -v systemd-analyze >/dev/null; then
+	# The staging root has no sysinit.target nor docker.service: those
+	# two complaints are about the root, not the units.
+	out=$(systemd-analyze verify --man=no --root="$D" \
+		"$D/lib/systemd/system/ballast.socket" "$D/lib/systemd/system/ballast.service" 2>&1 |
+		grep -v -e 'sysinit.target not found' -e 'docker.service' -e '^$' || true)
+	t_eq "systemd-analyze verify finds nothing wrong in the units" "" "$out"
+fi
+
+# A second install keeps an operator's config.
+echo "# mine" >"$D/etc/ballast/ballast.conf"
+make -s -C "$ROOT" install BUILD="$BUILD" DESTDIR="$D" PREFIX=/usr >/dev/null 2>&1
+t_eq "make install never overwrites an existing config" "# mine" "$(cat "$D/etc/ballast/ballast.conf")"
+
+# The example config parses, commented or with every line uncommented.
+EX=$ROOT/packaging/ballast.conf
+t_ok "the example config parses" "$BUILD/ballastd" --config "$EX" --check-config
+sed 's/^#\(\[\|[a-z_]* =\)/\1/' "$EX" >"$T/uncommented.conf"
+t_ok "the example config parses with every key uncommented" \
+	"$BUILD/ballastd" --config "$T/uncommented.conf" --check-config
+keys=$("$BUILD/ballastd" --list-config-keys)
+missing=""
+for k in $keys; do
+	grep -q "^${k#*.} =" "$T/uncommented.conf" || missing="$missing $k"
+done
+t_eq "the example config shows every config key" "" "${missing# }"
+
+# Every config key is documented in ballastd(8), in its section.
+MAN=$ROOT/man/ballastd.8
+missing=""
+for k in $keys; do
+	sec=${k%%.*} key=${k#*.}
+	awk -v sec="[$sec]" -v key="$key" '
+		/^\.SS / { cur = $2 }
+		cur == sec && $0 == ".B " key { found = 1 }
+		END { exit !found }' "$MAN" || missing="$missing $k"
+done
+t_eq "ballastd(8) documents every config key in its section" "" "${missing# }"
+t_ne "there are config keys to check" "" "$keys"
+
+# Every volume option of every backend is documented.
+missing=""
+while read -r be opt; do
+	awk -v be="$be" -v opt="$opt" '
+		/^\.SH / { in_opts = ($0 == ".SH VOLUME OPTIONS") }
+		in_opts && /^\.SS / { cur = $2 }
+		in_opts && (opt == "backend" || cur == be) && /^\.BR? / {
+			for (i = 2; i <= NF; i++) { f = $i; gsub(/[",]/, "", f); if (f == opt) found = 1 }
+		}
+		END { exit !found }' "$MAN" || missing="$missing $be:$opt"
+done < <("$BUILD/ballastd" --list-options)
+t_eq "ballastd(8) documents every volume option of every backend" "" "${missing# }"
+for page in ballastd.8 ballast.1 mount.ballast.8; do
+	t_eq "man $page renders without warnings" "" \
+		"$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$ROOT/man/$page" 2>&1 >/dev/null)"
+done
+
+# Socket activation: systemd-socket-activate owns the socket (as the
+# socket unit does) and hands it to ballastd through LISTEN_FDS.
+if command -v systemd-socket-activate >/dev/null; then
+	cat >"$T/run.conf" <<CONF
+[ballast]
+socket = $T/unused.sock
+state_dir = $T/state
+helper = $BUILD/mount.ballast
+CONF
+	systemd-socket-activate -l "$T/act.sock" "$BUILD/ballastd" --config "$T/run.conf" \
+		>"$T/act.log" 2>&1 &
+	SA_PID=$!
+	for _ in $(seq 50); do [ -S "$T/act.sock" ] && break; sleep 0.1; done
+	ans=$(curl -s --max-time 10 --unix-socket "$T/act.sock" -X POST http://b/Plugin.Activate)
+	t_eq "ballastd answers on the socket systemd passed" '{"Implements":["VolumeDriver"],"Err":""}' "$ans"
+	t_fail "ballastd did not create its own socket" test -e "$T/unused.sock"
+	t_match "ballastd logs that it took the passed socket" 'socket passed by systemd' "$(cat "$T/act.log")"
+else
+	t_failed "systemd-socket-activate is installed (package systemd)"
+fi
