@@ -41,6 +41,9 @@ struct be_volume {
 struct backend_ops {
 	const char *name;
 	unsigned caps;
+	/* Every Create option the backend takes (NULL-terminated), for
+	 * messages, `ballastd --list-options` and the man page's test. */
+	const char *const *options;
 
 	/*
 	 * Long-lived state (cluster handles). init must not block on a cluster:

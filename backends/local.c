@@ -41,6 +41,8 @@ struct local_ctx {
 	struct helper helper;
 };
 
+extern const struct backend_ops be_local_ops;
+
 static const char *const local_opts[] = { "backend", "fstype", "gid", "mode", "size", "uid", NULL };
 
 /* The owner and mode to give the volume's root, from the options. */
@@ -117,7 +119,7 @@ static int be_local_validate_opts(void *ctx, const json_t *opts, struct berr *er
 	int ret;
 
 	(void)ctx;
-	ret = validate_opt_keys(opts, "local", local_opts, err);
+	ret = validate_opt_keys(opts, be_local_ops.name, be_local_ops.options, err);
 	if (ret == 0)
 		ret = perms_from_opts(opts, &perms, err);
 	if (ret < 0)
@@ -340,6 +342,7 @@ static json_t *be_local_status(void *ctx, const struct be_volume *vol)
 const struct backend_ops be_local_ops = {
 	.name = "local",
 	.caps = BE_CAP_QUOTA,
+	.options = local_opts,
 	.init = be_local_init,
 	.fini = be_local_fini,
 	.validate_opts = be_local_validate_opts,
