@@ -17,6 +17,8 @@ BUILD_PACKAGES=(
 # What the tests need on top: the real dockerd and the tools the scripts use.
 TEST_PACKAGES=(
 	docker.io containerd runc busybox-static jq curl iproute2 sqlite3
+	# building the Debian package
+	debhelper dpkg-dev fakeroot
 )
 
 # --build: only what `make run` needs (a machine that runs Docker already
