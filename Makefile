@@ -26,7 +26,7 @@ pc_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 pc_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 
 CORE_SRCS := driver/api.c driver/catalog.c driver/config.c driver/errors.c driver/fsutil.c driver/timeutil.c \
-	driver/helper.c driver/http.c driver/log.c driver/validate.c \
+	driver/helper.c driver/http.c driver/log.c driver/metrics.c driver/validate.c \
 	backends/registry.c backends/local.c
 DAEMON_SRCS := $(CORE_SRCS) driver/ballastd.c
 CLI_SRCS := driver/ballast.c

@@ -13,6 +13,7 @@
 #include "../backends/backend.h"
 #include "fsutil.h"
 #include "log.h"
+#include "metrics.h"
 #include "validate.h"
 #include "version.h"
 
@@ -257,6 +258,7 @@ static int h_create(struct api *api, struct request *req)
 	bv.name = vol->name;
 	bv.opts = vol->opts;
 	ret = ops->create(ctx, &bv, &req->err);
+	metrics_backend_error(ops->name, ret);
 	if (ret == 0) {
 		vol->state = VOL_READY;
 		vol->touched_ms = monotonic_ms();
@@ -327,6 +329,7 @@ static int h_remove(struct api *api, struct request *req)
 	bv.name = vol->name;
 	bv.opts = vol->opts;
 	ret = ops->remove(ctx, &bv, &req->err);
+	metrics_backend_error(ops->name, ret);
 	if (ret < 0) {
 		struct berr ignored = { { 0 } };
 
@@ -365,6 +368,7 @@ static int h_mount(struct api *api, struct request *req)
 	bv.opts = vol->opts;
 	if (volume_mount_count(vol) == 0 || !vol->mountpoint[0]) {
 		ret = ops->mount(ctx, &bv, vol->mountpoint, sizeof(vol->mountpoint), &req->err);
+		metrics_backend_error(ops->name, ret);
 		if (ret < 0) {
 			vol->mountpoint[0] = '\0';
 			goto out_release;
@@ -432,6 +436,7 @@ static int h_unmount(struct api *api, struct request *req)
 		bv.name = vol->name;
 		bv.opts = vol->opts;
 		ret = ops->unmount(ctx, &bv, &req->err);
+		metrics_backend_error(ops->name, ret);
 		vol->mountpoint[0] = '\0';
 	}
 	{
@@ -600,6 +605,8 @@ int api_handle(struct api *api, const char *path, const char *body, size_t len, 
 	       char **resp)
 {
 	struct request req = { .body = NULL, .resp = json_object(), .err = { { 0 } } };
+	long started = monotonic_us();
+	const char *label = "other";
 	handler_fn fn = NULL;
 	int needs_body = 0;
 	int ret;
@@ -608,6 +615,7 @@ int api_handle(struct api *api, const char *path, const char *body, size_t len, 
 		if (strcmp(routes[i].path, path) == 0) {
 			fn = routes[i].fn;
 			needs_body = routes[i].needs_body;
+			label = routes[i].path + 1;
 		}
 	}
 	if (!fn)
@@ -627,6 +635,7 @@ int api_handle(struct api *api, const char *path, const char *body, size_t len, 
 	} else {
 		json_object_set_new(req.resp, "Err", json_string(""));
 	}
+	metrics_request(label, ret < 0, monotonic_us() - started);
 	*resp = json_dumps(req.resp, JSON_COMPACT);
 	json_decref(req.body);
 	json_decref(req.resp);
@@ -822,7 +831,10 @@ void api_refresh(struct api *api)
 
 		if (!ops->list)
 			continue;
-		if (ops->list(api->ctx[i], &items, &err) < 0 || !json_is_array(items)) {
+		int lret = ops->list(api->ctx[i], &items, &err);
+
+		metrics_backend_error(ops->name, lret);
+		if (lret < 0 || !json_is_array(items)) {
 			log_warnx("cannot refresh the volumes of backend %s: %s", ops->name,
 				  err.msg[0] ? err.msg : "no list");
 			json_decref(items);

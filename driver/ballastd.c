@@ -21,6 +21,7 @@
 #include "fsutil.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "version.h"
 
 static void usage(FILE *out)
@@ -131,6 +132,7 @@ int main(int argc, char **argv)
 {
 	struct ballast_config cfg = { { NULL }, NULL };
 	struct http_server *srv = NULL;
+	struct metrics_server *msrv = NULL;
 	struct catalog *cat = NULL;
 	struct berr err = { { 0 } };
 	struct api *api = NULL;
@@ -162,6 +164,8 @@ int main(int argc, char **argv)
 	api_recover(api);
 	ret = http_start(api, config_get(&cfg, "ballast", "socket"), &srv, &err);
 	if (ret == 0)
+		ret = metrics_start(&cfg, cat, &msrv, &err);
+	if (ret == 0)
 		ret = api_start_refresh(api, &err);
 	if (ret < 0)
 		goto out;
@@ -173,6 +177,7 @@ int main(int argc, char **argv)
 	log_infox("signal %d: stopping", sig);
 	sd_notify(0, "STOPPING=1");
 out:
+	metrics_stop(msrv);
 	http_stop(srv);
 	api_free(api);
 	catalog_close(cat);

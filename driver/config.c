@@ -22,6 +22,7 @@ static const struct config_key keys[] = {
 	{ "ballast", "log_level", "info", "error, warn, info or debug" },
 	{ "ballast", "helper", NULL, "path of mount.ballast (default: next to ballastd, else /sbin/mount.ballast)" },
 	{ "ballast", "helper_timeout", "110", "seconds a mount.ballast run may take" },
+	{ "ballast", "metrics", NULL, "Prometheus listener: unix:/path.sock or ADDRESS:PORT (default: off)" },
 	{ "ballast", "refresh_interval", "15", "seconds between refreshes of shared backends' volume lists" },
 	{ "local", "root", NULL, "where local volumes live (default: <state_dir>/local)" },
 	{ "gluster", "servers", NULL, "volfile servers, comma-separated; the first reachable is used" },

@@ -154,13 +154,13 @@ static int socket_alive(const char *path)
 	return alive;
 }
 
-static int listen_on(struct http_server *srv, const char *path, struct berr *err)
+int unix_listen(const char *path, int *out, struct berr *err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char dir[PATH_MAX];
 	char *slash;
 	mode_t old;
-	int ret;
+	int fd, ret;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return berr_set(err, -ENAMETOOLONG, "socket path %s is too long", path);
@@ -177,22 +177,33 @@ static int listen_on(struct http_server *srv, const char *path, struct berr *err
 		return berr_set(err, -EADDRINUSE, "socket %s is in use by a running daemon", path);
 	if (unlink(path) == 0)
 		log_infox("replaced stale socket %s", path);
-	srv->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (srv->fd < 0)
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
 		return berr_set(err, -errno, "socket: %s", strerror(errno));
 	/* Never world-accessible, not even for the moment between bind
 	 * and chmod. */
 	old = umask(0117);
-	ret = bind(srv->fd, (struct sockaddr *)&sa, sizeof(sa));
+	ret = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
-	if (ret < 0)
-		return berr_set(err, -errno, "cannot bind %s: %s", path, strerror(errno));
-	srv->ours = 1;
-	if (chmod(path, SOCKET_MODE) < 0)
-		return berr_set(err, -errno, "cannot chmod %s: %s", path, strerror(errno));
-	if (listen(srv->fd, LISTEN_BACKLOG) < 0)
-		return berr_set(err, -errno, "cannot listen on %s: %s", path, strerror(errno));
+	if (ret < 0) {
+		ret = berr_set(err, -errno, "cannot bind %s: %s", path, strerror(errno));
+		goto out_close;
+	}
+	if (chmod(path, SOCKET_MODE) < 0) {
+		ret = berr_set(err, -errno, "cannot chmod %s: %s", path, strerror(errno));
+		goto out_unlink;
+	}
+	if (listen(fd, LISTEN_BACKLOG) < 0) {
+		ret = berr_set(err, -errno, "cannot listen on %s: %s", path, strerror(errno));
+		goto out_unlink;
+	}
+	*out = fd;
 	return 0;
+out_unlink:
+	unlink(path);
+out_close:
+	close(fd);
+	return ret;
 }
 
 int http_start(struct api *api, const char *path, struct http_server **out, struct berr *err)
@@ -214,9 +225,10 @@ int http_start(struct api *api, const char *path, struct http_server **out, stru
 		srv->fd = SD_LISTEN_FDS_START;
 		log_infox("serving the socket passed by systemd");
 	} else {
-		ret = listen_on(srv, path, err);
+		ret = unix_listen(path, &srv->fd, err);
 		if (ret < 0)
 			goto out_free;
+		srv->ours = 1;
 		log_infox("serving %s", path);
 	}
 	srv->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |

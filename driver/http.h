@@ -18,6 +18,10 @@ struct http_server;
  */
 int http_start(struct api *api, const char *path, struct http_server **out, struct berr *err);
 
+/* Make a listening unix socket at path: mode 0660 from the start, parent
+ * directories made, a stale socket replaced, a live one refused. */
+int unix_listen(const char *path, int *fd, struct berr *err);
+
 /* Stop serving, wait for requests under way, and remove the socket if we
  * made it. */
 void http_stop(struct http_server *srv);

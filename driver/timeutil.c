@@ -9,6 +9,14 @@ long monotonic_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+long monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000L + ts.tv_nsec / 1000L;
+}
+
 void rfc3339_format(time_t t, char *buf, size_t len)
 {
 	struct tm tm;

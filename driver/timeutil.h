@@ -8,6 +8,9 @@
 /* CLOCK_MONOTONIC in milliseconds: for deadlines and ages. */
 long monotonic_ms(void);
 
+/* CLOCK_MONOTONIC in microseconds: for latencies. */
+long monotonic_us(void);
+
 /* Current time as RFC 3339 UTC ("2026-11-27T10:00:00Z") into buf (at
  * least 21 bytes). */
 void rfc3339_now(char *buf, size_t len);

@@ -19,6 +19,8 @@ TEST_PACKAGES=(
 	docker.io containerd runc busybox-static jq curl iproute2 sqlite3
 	# building the Debian package
 	debhelper dpkg-dev fakeroot
+	# promtool, a real parser of the metrics text
+	prometheus
 )
 
 # --build: only what `make run` needs (a machine that runs Docker already
