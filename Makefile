@@ -8,7 +8,7 @@ PREFIX ?= /usr/local
 VERSION := 0.1.0
 
 DAEMON_PKGS := libmicrohttpd jansson mount inih libsystemd
-CLI_PKGS := libcurl jansson
+CLI_PKGS := libcurl jansson inih
 HELPER_PKGS := mount blkid
 TEST_PKGS := cmocka
 
@@ -29,7 +29,7 @@ CORE_SRCS := driver/api.c driver/catalog.c driver/config.c driver/errors.c drive
 	driver/helper.c driver/http.c driver/log.c driver/metrics.c driver/validate.c \
 	backends/registry.c backends/local.c
 DAEMON_SRCS := $(CORE_SRCS) driver/ballastd.c
-CLI_SRCS := driver/ballast.c
+CLI_SRCS := driver/ballast.c driver/config.c driver/errors.c driver/log.c
 HELPER_SRCS := mount-helper/mount_ballast.c
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 

@@ -100,7 +100,19 @@ struct backend_ops {
 	 * On error the catalog is left as it is.
 	 */
 	int (*list)(void *ctx, json_t **out, struct berr *err);
+
+	/*
+	 * Optional: health checks for `ballast doctor`, as a new JSON array of
+	 * {"check": s, "ok": b, "detail": s}: the cluster reachable, tools and
+	 * mappers present. Bounded in time by the backend; never changes
+	 * anything.
+	 */
+	json_t *(*check)(void *ctx);
 };
+
+/* Append one check result to an array built for backend_ops.check. */
+void backend_check_add(json_t *checks, const char *name, int ok, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* Registry: backends compiled into this daemon. */
 const struct backend_ops *backend_lookup(const char *name);

@@ -339,6 +339,50 @@ static json_t *be_local_status(void *ctx, const struct be_volume *vol)
 	return json_pack("{s:s}", "path", path);
 }
 
+/* Is an executable named tool in the directories mount.ballast searches? */
+static int find_tool(const char *tool, char *path, size_t len)
+{
+	static const char *const dirs[] = { "/usr/sbin", "/usr/bin", "/sbin", "/bin" };
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, len, "%s/%s", dirs[i], tool);
+		if (access(path, X_OK) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static json_t *be_local_check(void *ctx)
+{
+	static const char *const tools[] = { "mkfs.ext4", "mkfs.xfs" };
+	struct local_ctx *lc = ctx;
+	json_t *checks = json_array();
+	char probe[PATH_MAX], path[PATH_MAX];
+	int fd;
+
+	snprintf(probe, sizeof(probe), "%s/.doctor-XXXXXX", lc->root);
+	fd = mkstemp(probe);
+	if (fd >= 0) {
+		close(fd);
+		unlink(probe);
+		backend_check_add(checks, "local root", 1, "%s is writable", lc->root);
+	} else {
+		backend_check_add(checks, "local root", 0, "cannot write in %s: %s", lc->root, strerror(errno));
+	}
+	if (access(lc->helper.path, X_OK) == 0)
+		backend_check_add(checks, "mount helper", 1, "%s", lc->helper.path);
+	else
+		backend_check_add(checks, "mount helper", 0, "%s: %s", lc->helper.path, strerror(errno));
+	for (size_t i = 0; i < sizeof(tools) / sizeof(tools[0]); i++) {
+		if (find_tool(tools[i], path, sizeof(path)))
+			backend_check_add(checks, tools[i], 1, "%s (sized volumes)", path);
+		else
+			backend_check_add(checks, tools[i], 0, "not found: sized %s volumes cannot be made",
+					  strcmp(tools[i], "mkfs.xfs") == 0 ? "xfs" : "ext4");
+	}
+	return checks;
+}
+
 const struct backend_ops be_local_ops = {
 	.name = "local",
 	.caps = BE_CAP_QUOTA,
@@ -352,4 +396,5 @@ const struct backend_ops be_local_ops = {
 	.unmount = be_local_unmount,
 	.is_mounted = be_local_is_mounted,
 	.status = be_local_status,
+	.check = be_local_check,
 };

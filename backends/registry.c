@@ -1,4 +1,6 @@
 /* registry.c - the backends compiled into this daemon. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "backend.h"
@@ -33,4 +35,15 @@ const struct backend_ops *backend_lookup(const char *name)
 const struct backend_ops *const *backend_all(void)
 {
 	return registry;
+}
+
+void backend_check_add(json_t *checks, const char *name, int ok, const char *fmt, ...)
+{
+	char detail[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	json_array_append_new(checks, json_pack("{s:s, s:b, s:s}", "check", name, "ok", ok, "detail", detail));
 }

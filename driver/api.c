@@ -558,6 +558,24 @@ static int h_admin_version(struct api *api, struct request *req)
 	return 0;
 }
 
+static int h_admin_check(struct api *api, struct request *req)
+{
+	json_t *all = json_array();
+
+	for (int i = 0; i < api->nbackends; i++) {
+		json_t *checks;
+
+		if (!api->ops[i]->check)
+			continue;
+		checks = api->ops[i]->check(api->ctx[i]);
+		if (checks)
+			json_array_extend(all, checks);
+		json_decref(checks);
+	}
+	json_object_set_new(req->resp, "Checks", all);
+	return 0;
+}
+
 static const struct {
 	const char *path;
 	handler_fn fn;
@@ -575,6 +593,7 @@ static const struct {
 	{ "/Ballast.List", h_admin_list, 0 },
 	{ "/Ballast.Inspect", h_admin_inspect, 1 },
 	{ "/Ballast.Version", h_admin_version, 0 },
+	{ "/Ballast.Check", h_admin_check, 0 },
 };
 
 /* Parse body into req->body: an object, or (for endpoints that need

@@ -5,12 +5,15 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "config.h"
 #include "version.h"
 
 #define DEFAULT_SOCKET "/run/docker/plugins/ballast.sock"
@@ -45,7 +48,20 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *user)
  * new reference) or NULL after printing why to stderr: the daemon is not
  * running, or it answered with an Err. Takes body's reference.
  */
+static json_t *call_err(const char *sock, const char *method, json_t *body, char *why, size_t whylen);
+
 static json_t *call(const char *sock, const char *method, json_t *body)
+{
+	char why[512];
+	json_t *resp = call_err(sock, method, body, why, sizeof(why));
+
+	if (!resp)
+		fprintf(stderr, "ballast: %s\n", why);
+	return resp;
+}
+
+/* call, with the reason for a NULL answer written to why instead. */
+static json_t *call_err(const char *sock, const char *method, json_t *body, char *why, size_t whylen)
 {
 	char url[128], errbuf[CURL_ERROR_SIZE] = "";
 	struct buf b = { NULL, 0 };
@@ -59,7 +75,7 @@ static json_t *call(const char *sock, const char *method, json_t *body)
 	payload = json_dumps(body, JSON_COMPACT);
 	c = curl_easy_init();
 	if (!payload || !c) {
-		fprintf(stderr, "ballast: out of memory\n");
+		snprintf(why, whylen, "out of memory");
 		goto out;
 	}
 	snprintf(url, sizeof(url), "http://ballast/%s", method);
@@ -75,19 +91,19 @@ static json_t *call(const char *sock, const char *method, json_t *body)
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK) {
-		fprintf(stderr, "ballast: cannot reach ballastd at %s: %s (is ballastd running?)\n", sock,
-			errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		snprintf(why, whylen, "cannot reach ballastd at %s: %s (is ballastd running?)", sock,
+			 errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		goto out;
 	}
 	resp = b.data ? json_loads(b.data, 0, &jerr) : NULL;
 	if (!json_is_object(resp)) {
-		fprintf(stderr, "ballast: ballastd at %s sent an answer that is not JSON\n", sock);
+		snprintf(why, whylen, "ballastd at %s sent an answer that is not JSON", sock);
 		json_decref(resp);
 		resp = NULL;
 		goto out;
 	}
 	if (json_string_length(json_object_get(resp, "Err")) > 0) {
-		fprintf(stderr, "ballast: %s\n", json_string_value(json_object_get(resp, "Err")));
+		snprintf(why, whylen, "%s", json_string_value(json_object_get(resp, "Err")));
 		json_decref(resp);
 		resp = NULL;
 	}
@@ -205,70 +221,166 @@ static int cmd_version(const char *sock)
 	return 0;
 }
 
+/* One line of doctor's report; counts failures. */
+static void report(int *failed, int ok, const char *check, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void report(int *failed, int ok, const char *check, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%-4s %s: ", ok ? "OK" : "FAIL", check);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	if (!ok)
+		(*failed)++;
+}
+
+/*
+ * Check what can be checked from here and ask the daemon for the rest:
+ * the config parses, the socket is there and not world-accessible, the
+ * daemon answers, and each backend's own checks (cluster reachable within
+ * its time bound, tools and mappers present).
+ */
+static int cmd_doctor(const char *sock, int sock_given, const char *config_path, int config_given)
+{
+	struct ballast_config cfg = { { NULL }, NULL };
+	struct berr err = { { 0 } };
+	json_t *resp, *checks, *c;
+	char why[512];
+	struct stat st;
+	int failed = 0;
+	size_t i;
+
+	if (config_load(&cfg, config_path, config_given, &err) == 0) {
+		report(&failed, 1, "config", "%s", cfg.path ? cfg.path : "no file: all defaults");
+		if (!sock_given && !getenv("BALLAST_SOCKET"))
+			sock = config_get(&cfg, "ballast", "socket");
+	} else {
+		report(&failed, 0, "config", "%s", err.msg);
+	}
+	if (stat(sock, &st) < 0)
+		report(&failed, 0, "socket", "%s: %s", sock, strerror(errno));
+	else if (!S_ISSOCK(st.st_mode))
+		report(&failed, 0, "socket", "%s is not a socket", sock);
+	else if (st.st_mode & 0007)
+		report(&failed, 0, "socket", "%s is world-accessible (mode %03o)", sock, st.st_mode & 0777);
+	else
+		report(&failed, 1, "socket", "%s (mode %03o)", sock, st.st_mode & 0777);
+	resp = call_err(sock, "Ballast.Version", json_object(), why, sizeof(why));
+	if (!resp) {
+		report(&failed, 0, "daemon", "%s", why);
+		goto out;
+	}
+	report(&failed, 1, "daemon", "ballastd %s on host %s", json_string_value(json_object_get(resp, "Version")),
+	       json_string_value(json_object_get(resp, "HostID")));
+	json_decref(resp);
+	resp = call_err(sock, "Ballast.Check", json_object(), why, sizeof(why));
+	if (!resp) {
+		report(&failed, 0, "backends", "%s", why);
+		goto out;
+	}
+	checks = json_object_get(resp, "Checks");
+	json_array_foreach(checks, i, c)
+		report(&failed, json_is_true(json_object_get(c, "ok")),
+		       json_string_value(json_object_get(c, "check")), "%s",
+		       json_string_value(json_object_get(c, "detail")));
+	json_decref(resp);
+out:
+	config_free(&cfg);
+	return failed ? 1 : 0;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: ballast [--socket PATH] COMMAND\n"
 		     "  ls [--json]             list volumes\n"
 		     "  inspect NAME [--json]   show one volume\n"
 		     "  version                 versions of ballast and the running ballastd\n"
+		     "  doctor [--config FILE]  check config, socket, daemon and backends\n"
 		     "The socket defaults to $BALLAST_SOCKET, else " DEFAULT_SOCKET ".\n");
 }
 
-int main(int argc, char **argv)
+struct cli_opts {
+	const char *sock;
+	const char *config_path;
+	int sock_given, config_given, as_json;
+};
+
+/* Parse options with getopt_long's optstring; -1 to go on, else the exit
+ * status (after --help or a bad option). */
+static int take_opts(int argc, char **argv, const char *optstring, struct cli_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *sock = getenv("BALLAST_SOCKET");
-	const char *cmd;
-	int as_json = 0, opt, ret;
+	int opt;
 
-	if (!sock || !*sock)
-		sock = DEFAULT_SOCKET;
-	while ((opt = getopt_long(argc, argv, "+s:jh", longopts, NULL)) != -1) {
-		if (opt == 's')
-			sock = optarg;
-		else if (opt == 'j')
-			as_json = 1;
-		else if (opt == 'h') {
+	while ((opt = getopt_long(argc, argv, optstring, longopts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			o->sock = optarg;
+			o->sock_given = 1;
+			break;
+		case 'c':
+			o->config_path = optarg;
+			o->config_given = 1;
+			break;
+		case 'j':
+			o->as_json = 1;
+			break;
+		case 'h':
 			usage(stdout);
 			return 0;
-		} else {
+		default:
 			usage(stderr);
 			return 2;
 		}
 	}
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli_opts o = { .sock = getenv("BALLAST_SOCKET"), .config_path = CONFIG_DEFAULT_PATH };
+	const char *cmd;
+	int ret;
+
+	if (!o.sock || !*o.sock)
+		o.sock = DEFAULT_SOCKET;
+	/* Up to the command ("+": stop at the first operand)... */
+	ret = take_opts(argc, argv, "+s:jc:h", &o);
+	if (ret >= 0)
+		return ret;
 	if (optind >= argc) {
 		usage(stderr);
 		return 2;
 	}
 	cmd = argv[optind];
-	/* Options may also follow the command (ballast inspect v1 --json):
-	 * parse again from the command on, with getopt restarted (optind 0)
-	 * so that it permutes instead of stopping at the first operand. */
+	/* ...then after it (ballast inspect v1 --json): parse again from the
+	 * command on, with getopt restarted (optind 0) so that it permutes
+	 * instead of stopping at the first operand. */
 	argv += optind;
 	argc -= optind;
 	optind = 0;
-	while ((opt = getopt_long(argc, argv, "s:jh", longopts, NULL)) != -1) {
-		if (opt == 's')
-			sock = optarg;
-		else if (opt == 'j')
-			as_json = 1;
-		else {
-			usage(stderr);
-			return 2;
-		}
-	}
+	ret = take_opts(argc, argv, "s:jc:h", &o);
+	if (ret >= 0)
+		return ret;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (strcmp(cmd, "ls") == 0 && optind == argc)
-		ret = cmd_ls(sock, as_json);
+		ret = cmd_ls(o.sock, o.as_json);
 	else if (strcmp(cmd, "inspect") == 0 && optind + 1 == argc)
-		ret = cmd_inspect(sock, argv[optind], as_json);
+		ret = cmd_inspect(o.sock, argv[optind], o.as_json);
 	else if (strcmp(cmd, "version") == 0 && optind == argc)
-		ret = cmd_version(sock);
+		ret = cmd_version(o.sock);
+	else if (strcmp(cmd, "doctor") == 0 && optind == argc)
+		ret = cmd_doctor(o.sock, o.sock_given, o.config_path, o.config_given);
 	else {
 		fprintf(stderr, "ballast: unknown command or wrong arguments: %s\n", cmd);
 		usage(stderr);
