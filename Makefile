@@ -39,7 +39,7 @@ UNIT_BINS := $(patsubst tests/unit/test_%.c,$(BUILD)/tests/unit_%,$(UNIT_SRCS))
 
 BINS := $(BUILD)/ballastd $(BUILD)/ballast $(BUILD)/mount.ballast
 
-.PHONY: all deps check unit run clean install
+.PHONY: all deps check unit run clean install deb plugin
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -104,6 +104,17 @@ install: all
 	chmod 0644 $(DESTDIR)$(UNITDIR)/ballast.service
 	test -e $(DESTDIR)$(SYSCONFDIR)/ballast/ballast.conf || \
 		install -m 0644 packaging/ballast.conf $(DESTDIR)$(SYSCONFDIR)/ballast/ballast.conf
+
+# The Debian package (dpkg-buildpackage -us -uc -b), into $(BUILD)/deb.
+deb:
+	bash packaging/build-deb.sh $(BUILD)/deb
+
+# The managed Docker plugin: assemble its rootfs from the built binaries and
+# the libraries they need, then `docker plugin create` on the local dockerd.
+PLUGIN_NAME ?= ballast:$(VERSION)
+plugin: all
+	bash packaging/docker-plugin/build.sh $(BUILD) $(BUILD)/plugin
+	docker plugin create $(PLUGIN_NAME) $(BUILD)/plugin
 
 clean:
 	rm -rf $(BUILD)

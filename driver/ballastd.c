@@ -47,9 +47,11 @@ static int parse_args(int argc, char **argv, struct ballast_config *cfg, struct 
 		{ "check-config", no_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = CONFIG_DEFAULT_PATH;
+	/* $BALLAST_CONFIG (the managed plugin's settable env) names the file
+	 * like --config does; the flag wins. */
+	const char *path = getenv("BALLAST_CONFIG");
 	const char *flags[4][2] = { { NULL } };
-	int required = 0, check = 0, opt, ret;
+	int required = path && *path, check = 0, opt, ret;
 
 	while ((opt = getopt_long(argc, argv, "c:s:d:l:H:Vh", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -98,6 +100,8 @@ static int parse_args(int argc, char **argv, struct ballast_config *cfg, struct 
 	}
 	if (optind < argc)
 		return berr_set(err, -EINVAL, "unexpected argument \"%s\"", argv[optind]);
+	if (!path || !*path)
+		path = CONFIG_DEFAULT_PATH;
 	ret = config_load(cfg, path, required, err);
 	for (int i = 0; ret == 0 && i < 4; i++)
 		if (flags[i][0])
