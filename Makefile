@@ -16,6 +16,9 @@ CFLAGS ?= -O2 -g
 WARNFLAGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wvla
 BASEFLAGS := -std=gnu11 -D_GNU_SOURCE -DBALLAST_VERSION='"$(VERSION)"' -pthread -MMD -MP
+ifneq ($(CRASHPOINTS),)
+BASEFLAGS += -DBALLAST_CRASH_POINTS
+endif
 ifneq ($(SANITIZE),)
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
@@ -25,7 +28,7 @@ ALL_LDFLAGS = -pthread $(LDFLAGS) $(SANFLAGS)
 pc_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 pc_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 
-CORE_SRCS := driver/api.c driver/catalog.c driver/config.c driver/errors.c driver/fsutil.c driver/timeutil.c \
+CORE_SRCS := driver/api.c driver/catalog.c driver/config.c driver/errors.c driver/fsutil.c driver/timeutil.c driver/crashpoint.c \
 	driver/helper.c driver/http.c driver/log.c driver/metrics.c driver/validate.c \
 	backends/registry.c backends/local.c
 DAEMON_SRCS := $(CORE_SRCS) driver/ballastd.c

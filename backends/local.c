@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../driver/config.h"
+#include "../driver/crashpoint.h"
 #include "../driver/fsutil.h"
 #include "../driver/helper.h"
 #include "../driver/log.h"
@@ -198,10 +199,12 @@ static int create_image(struct local_ctx *lc, const struct be_volume *vol, struc
 	else if (fsync(fd) < 0)
 		ret = berr_set(err, -errno, "fsync of %s failed: %s", img, strerror(errno));
 	close(fd);
+	CRASH_POINT("local.create.after-image");
 	if (ret == 0) {
 		const char *args[] = { "mkfs", "--fstype", fstype ? fstype : LOCAL_DEFAULT_FSTYPE, img, NULL };
 
 		ret = helper_run(&lc->helper, args, err);
+		CRASH_POINT("local.create.after-mkfs");
 	}
 	if (ret < 0)
 		unlink(img);
@@ -296,6 +299,7 @@ static int be_local_mount(void *ctx, const struct be_volume *vol, char *path, si
 	}
 	if (ret < 0)
 		return ret;
+	CRASH_POINT("local.mount.after-mount");
 	/* The data directory is made on first mount, so it gets the
 	 * volume's owner and mode; later a user's chmod is left alone. */
 	snprintf(data, sizeof(data), "%s/data", target);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../backends/backend.h"
+#include "crashpoint.h"
 #include "fsutil.h"
 #include "log.h"
 #include "metrics.h"
@@ -255,14 +256,17 @@ static int h_create(struct api *api, struct request *req)
 		vol->state = VOL_GONE;
 		goto out_release;
 	}
+	CRASH_POINT("create.after-record");
 	bv.name = vol->name;
 	bv.opts = vol->opts;
 	ret = ops->create(ctx, &bv, &req->err);
 	metrics_backend_error(ops->name, ret);
+	CRASH_POINT("create.after-backend");
 	if (ret == 0) {
 		vol->state = VOL_READY;
 		vol->touched_ms = monotonic_ms();
 		ret = catalog_commit(api->cat, vol, &req->err);
+		CRASH_POINT("create.after-commit");
 	}
 	if (ret < 0) {
 		struct berr ignored = { { 0 } };
@@ -326,6 +330,7 @@ static int h_remove(struct api *api, struct request *req)
 		vol->state = VOL_READY;
 		goto out_release;
 	}
+	CRASH_POINT("remove.after-record");
 	bv.name = vol->name;
 	bv.opts = vol->opts;
 	ret = ops->remove(ctx, &bv, &req->err);
@@ -337,6 +342,7 @@ static int h_remove(struct api *api, struct request *req)
 		catalog_commit(api->cat, vol, &ignored);
 		goto out_release;
 	}
+	CRASH_POINT("remove.after-backend");
 	vol->state = VOL_GONE;
 	ret = catalog_commit(api->cat, vol, &req->err);
 	log_infox("removed volume %s", name);
@@ -374,6 +380,7 @@ static int h_mount(struct api *api, struct request *req)
 			goto out_release;
 		}
 		mounted_now = 1;
+		CRASH_POINT("mount.after-backend");
 	}
 	/* Counted per ID, never as a set: docker cp mounts an ID twice. */
 	json_object_set_new(vol->mounts, id,
@@ -392,6 +399,7 @@ static int h_mount(struct api *api, struct request *req)
 		}
 		goto out_release;
 	}
+	CRASH_POINT("mount.after-commit");
 	json_object_set_new(req->resp, "Mountpoint", json_string(vol->mountpoint));
 	log_debugx("mounted %s for %s at %s", name, id, vol->mountpoint);
 out_release:
@@ -435,9 +443,11 @@ static int h_unmount(struct api *api, struct request *req)
 	if (volume_mount_count(vol) == 0) {
 		bv.name = vol->name;
 		bv.opts = vol->opts;
+		CRASH_POINT("unmount.before-backend");
 		ret = ops->unmount(ctx, &bv, &req->err);
 		metrics_backend_error(ops->name, ret);
 		vol->mountpoint[0] = '\0';
+		CRASH_POINT("unmount.after-backend");
 	}
 	{
 		struct berr cerr = { { 0 } };

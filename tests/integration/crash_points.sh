@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# tests/integration/crash_points.sh - kill ballastd (SIGKILL, as kill -9)
+# at every named step of Create, Mount, Unmount and Remove of the local
+# backend, restart it, and check that the operation either completed or
+# left nothing behind, that mount counts match the mount table, and that
+# the operation (or the next one) then works. Uses a build with the crash
+# points compiled in (make CRASHPOINTS=1).
+# shellcheck source-path=SCRIPTDIR
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=../lib/tap.sh
+. "$HERE/../lib/tap.sh"
+
+t_group crash_points
+[ "$(id -u)" -eq 0 ] || t_die "must run as root"
+CB=$ROOT/build/crash
+make -s -C "$ROOT" BUILD="$CB" CRASHPOINTS=1 all >/dev/null 2>&1 || t_die "cannot build with crash points"
+
+T=$(mktemp -d /tmp/ballast-crash.XXXXXX)
+SOCK=$T/b.sock
+STATE=$T/state
+PID=
+printf '[ballast]\nsocket = %s\nstate_dir = %s\nhelper = %s\n' "$SOCK" "$STATE" "$CB/mount.ballast" >"$T/b.conf"
+
+stop() {
+	if [ -n "$PID" ]; then
+		kill -9 "$PID" 2>/dev/null
+		wait "$PID" 2>/dev/null
+		PID=
+	fi
+}
+cleanup() {
+	local lp
+	stop
+	awk -v d="$T" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
+	losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$T" 'index($2, d) == 1 { print $1 }' |
+		while IFS= read -r lp; do losetup -d "$lp"; done
+	if [ "$TAP_FAIL" -eq 0 ]; then rm -rf "$T"; else printf '# test directory kept: %s\n' "$T"; fi
+}
+t_at_exit cleanup
+
+# start [CRASH_AT]: (re)start ballastd on the same state dir.
+start() {
+	stop
+	BALLAST_CRASH_AT=${1:-} "$CB/ballastd" --config "$T/b.conf" >>"$T/log" 2>&1 &
+	PID=$!
+	for _ in $(seq 100); do
+		curl -s --max-time 2 --unix-socket "$SOCK" -X POST http://b/Plugin.Activate >/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+call() { curl -s --max-time 30 --unix-socket "$SOCK" -X POST -d "$2" "http://b/$1"; }
+err() { call "$@" | jq -r '.Err' 2>/dev/null; }
+count() { call Ballast.Inspect "{\"Name\":\"$1\"}" | jq -r '.Volume.mount_count // "none"'; }
+exists() { [ "$(err VolumeDriver.Get "{\"Name\":\"$1\"}")" = "" ]; }
+mounted() { awk -v p="$STATE/mounts/$1" '$2 == p { f = 1 } END { exit !f }' /proc/mounts; }
+loops() { losetup -n -j "$STATE/local/.images/$1.img" 2>/dev/null; }
+died() {
+	local i
+	for i in $(seq 50); do
+		kill -0 "$PID" 2>/dev/null || { wait "$PID" 2>/dev/null; PID=; return 0; }
+		sleep 0.1
+	done
+	return 1
+}
+
+# crash POINT METHOD BODY: arm POINT, send the request, check the daemon
+# died there, restart it without the crash point.
+crash() {
+	start "$1" || t_die "ballastd did not start"
+	call "$2" "$3" >/dev/null 2>&1
+	t_ok "$1: the daemon died at the crash point" died
+	start || t_die "ballastd did not restart"
+}
+
+SIZED='{"size":"32M"}'
+PLAIN='{"mode":"0750"}'
+
+# ------------------------------------------------------------ Create
+for kind in plain sized; do
+	opts=$PLAIN
+	[ $kind = sized ] && opts=$SIZED
+	points="create.after-record create.after-backend"
+	[ $kind = sized ] && points="$points local.create.after-image local.create.after-mkfs"
+	for p in $points; do
+		n="c-$kind-${p//./-}"
+		crash "$p" VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$opts}"
+		t_fail "$p ($kind): the unfinished volume is not listed" exists "$n"
+		t_fail "$p ($kind): its directory is gone" test -e "$STATE/local/$n"
+		t_fail "$p ($kind): its image is gone" test -e "$STATE/local/.images/$n.img"
+		t_fail "$p ($kind): its catalog record is gone" test -e "$STATE/catalog/$n.json"
+		t_eq "$p ($kind): the Create can be retried" "" "$(err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$opts}")"
+		t_ok "$p ($kind): and the volume then exists" exists "$n"
+	done
+	n="c-$kind-after-commit"
+	crash create.after-commit VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$opts}"
+	t_ok "create.after-commit ($kind): the volume exists" exists "$n"
+	t_eq "create.after-commit ($kind): the retried Create succeeds" "" \
+		"$(err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$opts}")"
+done
+
+# ------------------------------------------------------------ Mount
+for p in mount.after-backend local.mount.after-mount; do
+	n="m-${p//./-}"
+	err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}" >/dev/null
+	crash "$p" VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"id1\"}"
+	t_eq "$p: no mount counted" 0 "$(count "$n")"
+	t_fail "$p: the mount no container uses was undone" mounted "$n"
+	t_eq "$p: no loop device left" "" "$(loops "$n")"
+	t_eq "$p: the Mount can be retried" "" "$(err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"id1\"}")"
+	t_eq "$p: then counted once" 1 "$(count "$n")"
+	t_ok "$p: and mounted" mounted "$n"
+	t_ok "$p: with its data directory" test -d "$STATE/mounts/$n/data"
+	t_eq "$p: Unmount works" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"id1\"}")"
+	t_fail "$p: unmounted at the end" mounted "$n"
+done
+n=m-after-commit
+err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}" >/dev/null
+crash mount.after-commit VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"id1\"}"
+t_eq "mount.after-commit: the mount is counted" 1 "$(count "$n")"
+t_ok "mount.after-commit: and still mounted" mounted "$n"
+t_eq "mount.after-commit: Unmount works" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"id1\"}")"
+t_fail "mount.after-commit: then unmounted" mounted "$n"
+t_eq "mount.after-commit: no loop device left" "" "$(loops "$n")"
+
+# ------------------------------------------------------------ Unmount
+n=u-before
+err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}" >/dev/null
+err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"id1\"}" >/dev/null
+crash unmount.before-backend VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"id1\"}"
+t_eq "unmount.before-backend: nothing happened: still counted" 1 "$(count "$n")"
+t_ok "unmount.before-backend: and still mounted" mounted "$n"
+t_eq "unmount.before-backend: the Unmount can be retried" "" \
+	"$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"id1\"}")"
+t_fail "unmount.before-backend: then unmounted" mounted "$n"
+t_eq "unmount.before-backend: count 0" 0 "$(count "$n")"
+n=u-after
+err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}" >/dev/null
+err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"id1\"}" >/dev/null
+crash unmount.after-backend VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"id1\"}"
+t_fail "unmount.after-backend: the unmount completed" mounted "$n"
+t_eq "unmount.after-backend: the stale count was dropped at start" 0 "$(count "$n")"
+t_eq "unmount.after-backend: no loop device left" "" "$(loops "$n")"
+t_eq "unmount.after-backend: the volume mounts again" "" "$(err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"id2\"}")"
+t_eq "unmount.after-backend: and unmounts" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"id2\"}")"
+
+# ------------------------------------------------------------ Remove
+for kind in plain sized; do
+	opts=$PLAIN
+	[ $kind = sized ] && opts=$SIZED
+	for p in remove.after-record remove.after-backend; do
+		n="r-$kind-${p//./-}"
+		err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$opts}" >/dev/null
+		crash "$p" VolumeDriver.Remove "{\"Name\":\"$n\"}"
+		t_fail "$p ($kind): the remove was finished at start" exists "$n"
+		t_fail "$p ($kind): its directory is gone" test -e "$STATE/local/$n"
+		t_fail "$p ($kind): its image is gone" test -e "$STATE/local/.images/$n.img"
+		t_fail "$p ($kind): its catalog record is gone" test -e "$STATE/catalog/$n.json"
+		t_eq "$p ($kind): the name can be used again" "" "$(err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$opts}")"
+	done
+done
+
+stop
+t_eq "no mounts left under the test dir" "" "$(awk -v d="$T" 'index($2, d) == 1' /proc/mounts)"
