@@ -42,7 +42,7 @@ UNIT_BINS := $(patsubst tests/unit/test_%.c,$(BUILD)/tests/unit_%,$(UNIT_SRCS))
 
 BINS := $(BUILD)/ballastd $(BUILD)/ballast $(BUILD)/mount.ballast
 
-.PHONY: all deps check unit run clean install deb plugin
+.PHONY: all deps check unit run clean install deb plugin fuzz sanitize valgrind
 all: $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -73,9 +73,26 @@ unit: $(UNIT_BINS)
 deps:
 	@bash tests/deps.sh
 
+# Everything: unit and integration tests (run-all.sh sums them into one
+# line), then the same groups under ASan/UBSan, valgrind on the unit tests,
+# and a short fuzz run. With SANITIZE set only the sanitized run.
+FUZZ_SECONDS ?= 30
 check: deps
+ifneq ($(SANITIZE),)
+	bash tests/run-sanitized.sh
+else
 	$(MAKE) all unit
-	bash tests/run-all.sh
+	BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/run-all.sh --extras
+endif
+
+fuzz:
+	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+sanitize:
+	bash tests/run-sanitized.sh
+
+valgrind:
+	bash tests/run-valgrind.sh
 
 # Build and run ballastd in the foreground with the default config (local
 # backend, /run/docker/plugins/ballast.sock), so dockerd finds it at once.

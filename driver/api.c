@@ -226,8 +226,10 @@ static int h_create(struct api *api, struct request *req)
 	ret = ops->validate_opts(ctx, opts, &req->err);
 	if (ret < 0)
 		goto out;
-	/* The backend is a column of its own, not an option. */
+	/* The backend is a column of its own, not an option. (This frees
+	 * the string backend points to: use ops->name from here on.) */
 	json_object_del(opts, "backend");
+	backend = NULL;
 
 	vol = catalog_acquire(api->cat, name, 1);
 	if (!vol) {
@@ -237,7 +239,7 @@ static int h_create(struct api *api, struct request *req)
 	if (vol->state == VOL_READY) {
 		/* dockerd may resend a Create, and Swarm nodes each send one:
 		 * the same volume again is success, a different one is not. */
-		if (implicit || (strcmp(vol->backend, backend) == 0 && json_equal(vol->opts, opts)))
+		if (implicit || (strcmp(vol->backend, ops->name) == 0 && json_equal(vol->opts, opts)))
 			ret = 0;
 		else
 			ret = berr_set(&req->err, -EEXIST,

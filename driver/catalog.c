@@ -404,7 +404,8 @@ json_t *catalog_list(struct catalog *cat)
 	}
 out_unlock:
 	pthread_mutex_unlock(&cat->table_lock);
-	qsort(items, n, sizeof(*items), by_name);
+	if (n)
+		qsort(items, n, sizeof(*items), by_name);
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(arr, items[i]);
 	free(items);

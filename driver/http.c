@@ -41,6 +41,8 @@ struct body {
 	int too_large;
 };
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[512];

@@ -21,6 +21,8 @@ TEST_PACKAGES=(
 	debhelper dpkg-dev fakeroot
 	# promtool, a real parser of the metrics text
 	prometheus
+	# hardening: fuzzing (libFuzzer), memcheck, execve tracing
+	clang libclang-rt-14-dev valgrind strace
 )
 
 # --build: only what `make run` needs (a machine that runs Docker already

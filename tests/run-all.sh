@@ -91,19 +91,34 @@ run_unit() {
 }
 
 run_script() {
-	local script=$1 name log rc=0 pass fail note="" line
-	name=$(basename "$script" .sh)
+	run_named "$(basename "$1" .sh)" bash "$1"
+}
+
+# run_named NAME CMD...: run CMD as the group NAME; count the
+# `# group X: P passed, F failed` lines it prints.
+run_named() {
+	local name=$1 log rc=0 pass fail note="" line
+	shift
 	log=$LOGDIR/$name.log
 	echo "=== $name"
-	run_logged "$log" "$INTEGRATION_TIMEOUT" bash "$script" || rc=$?
+	run_logged "$log" "$INTEGRATION_TIMEOUT" "$@" || rc=$?
 	pass=0
 	fail=0
-	while IFS= read -r line; do
-		if [[ $line =~ ^#\ group\ [^:]*:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-			pass=$((pass + BASH_REMATCH[1]))
-			fail=$((fail + BASH_REMATCH[2]))
-		fi
-	done <"$log"
+	# A group that runs others (sanitized) reports its own total in a
+	# line named after it: that one line counts, not the nested ones.
+	if grep -q "^# group $name: [0-9]* passed, [0-9]* failed\$" "$log"; then
+		line=$(grep "^# group $name: " "$log" | tail -n 1)
+		[[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]
+		pass=${BASH_REMATCH[1]}
+		fail=${BASH_REMATCH[2]}
+	else
+		while IFS= read -r line; do
+			if [[ $line =~ ^#\ group\ [^:]*:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+				pass=$((pass + BASH_REMATCH[1]))
+				fail=$((fail + BASH_REMATCH[2]))
+			fi
+		done <"$log"
+	fi
 	if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
 		fail=1
 		note=" (exited with status $rc without reporting a failure)"
@@ -111,6 +126,14 @@ run_script() {
 	record "$name" "$pass" "$fail" "$note"
 }
 
+# --extras: after the groups, the same tests under sanitizers, valgrind on
+# the unit tests and a short fuzz run (FUZZ_SECONDS), each a group of its own,
+# so that the last line covers everything `make check` ran.
+EXTRAS=0
+if [ "${1:-}" = "--extras" ]; then
+	EXTRAS=1
+	shift
+fi
 SELECT=("$@")
 
 shopt -s nullglob
@@ -124,6 +147,12 @@ for script in tests/integration/*.sh; do
 	wanted "$(basename "$script" .sh)" || continue
 	run_script "$script"
 done
+
+if [ "$EXTRAS" = 1 ]; then
+	run_named sanitized bash tests/run-sanitized.sh
+	run_named valgrind bash tests/run-valgrind.sh
+	run_named fuzz bash tests/fuzz/run.sh "${FUZZ_SECONDS:-30}"
+fi
 
 echo
 for i in "${!G_NAME[@]}"; do

@@ -106,6 +106,11 @@ static void handshake(void **state)
 	struct fixture *f = *state;
 	json_t *j;
 
+	/* An empty catalog lists nothing (and sorts nothing). */
+	j = call(f, "/VolumeDriver.List", "{}");
+	assert_int_equal(json_array_size(json_object_get(j, "Volumes")), 0);
+	json_decref(j);
+
 	j = call(f, "/Plugin.Activate", NULL);
 	assert_string_equal(json_string_value(json_array_get(json_object_get(j, "Implements"), 0)),
 			    "VolumeDriver");
@@ -157,6 +162,12 @@ static void create_is_idempotent(void **state)
 
 	assert_string_equal(err_of(f, "/VolumeDriver.Create", body), "");
 	assert_string_equal(err_of(f, "/VolumeDriver.Create", body), "");
+	/* Naming the backend: it is not kept among the options, and a
+	 * resent Create still compares equal. */
+	body = "{\"Name\":\"v2\",\"Opts\":{\"backend\":\"local\",\"mode\":\"0750\"}}";
+	assert_string_equal(err_of(f, "/VolumeDriver.Create", body), "");
+	assert_string_equal(err_of(f, "/VolumeDriver.Create", body), "");
+	body = "{\"Name\":\"v1\",\"Opts\":{\"mode\":\"0750\"}}";
 	/* Implicit create (docker run -v) of an existing volume. */
 	assert_string_equal(err_of(f, "/VolumeDriver.Create", "{\"Name\":\"v1\",\"Opts\":null}"), "");
 	assert_non_null(strstr(err_of(f, "/VolumeDriver.Create", "{\"Name\":\"v1\",\"Opts\":{\"mode\":\"0700\"}}"),
