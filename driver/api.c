@@ -353,6 +353,22 @@ out_release:
 	return ret;
 }
 
+/* Mount and Unmount: the request's Name and ID, checked, and the volume
+ * acquired with its backend. */
+static int acquire_for_id(struct api *api, struct request *req, const char **name, const char **id,
+			  struct volume **vol, const struct backend_ops **ops, void **ctx)
+{
+	int ret = req_name(req, name);
+
+	if (ret == 0)
+		ret = req_string(req, "ID", id);
+	if (ret == 0)
+		ret = validate_mount_id(*id, &req->err);
+	if (ret == 0)
+		ret = acquire_ready(api, req, *name, vol, ops, ctx);
+	return ret;
+}
+
 static int h_mount(struct api *api, struct request *req)
 {
 	const struct backend_ops *ops;
@@ -363,13 +379,7 @@ static int h_mount(struct api *api, struct request *req)
 	void *ctx;
 	int ret;
 
-	ret = req_name(req, &name);
-	if (ret == 0)
-		ret = req_string(req, "ID", &id);
-	if (ret == 0)
-		ret = validate_mount_id(id, &req->err);
-	if (ret == 0)
-		ret = acquire_ready(api, req, name, &vol, &ops, &ctx);
+	ret = acquire_for_id(api, req, &name, &id, &vol, &ops, &ctx);
 	if (ret < 0)
 		return ret;
 	bv.name = vol->name;
@@ -419,13 +429,7 @@ static int h_unmount(struct api *api, struct request *req)
 	void *ctx;
 	int ret;
 
-	ret = req_name(req, &name);
-	if (ret == 0)
-		ret = req_string(req, "ID", &id);
-	if (ret == 0)
-		ret = validate_mount_id(id, &req->err);
-	if (ret == 0)
-		ret = acquire_ready(api, req, name, &vol, &ops, &ctx);
+	ret = acquire_for_id(api, req, &name, &id, &vol, &ops, &ctx);
 	if (ret < 0)
 		return ret;
 	n = json_integer_value(json_object_get(vol->mounts, id));
@@ -466,18 +470,28 @@ out_release:
 	return ret;
 }
 
-static int h_path(struct api *api, struct request *req)
+/* The catalog's view of the request's volume (a new reference), without
+ * waiting for the volume's lock. */
+static int req_view(struct api *api, struct request *req, json_t **view)
 {
 	const char *name;
-	json_t *view;
 	int ret;
 
 	ret = req_name(req, &name);
 	if (ret < 0)
 		return ret;
-	view = catalog_view(api->cat, name);
-	if (!view)
-		return not_found(req, name);
+	*view = catalog_view(api->cat, name);
+	return *view ? 0 : not_found(req, name);
+}
+
+static int h_path(struct api *api, struct request *req)
+{
+	json_t *view;
+	int ret;
+
+	ret = req_view(api, req, &view);
+	if (ret < 0)
+		return ret;
 	json_object_set(req->resp, "Mountpoint", json_object_get(view, "mountpoint"));
 	json_decref(view);
 	return 0;
@@ -497,16 +511,12 @@ static json_t *docker_volume(struct api *api, json_t *view, int with_status)
 
 static int h_get(struct api *api, struct request *req)
 {
-	const char *name;
 	json_t *view;
 	int ret;
 
-	ret = req_name(req, &name);
+	ret = req_view(api, req, &view);
 	if (ret < 0)
 		return ret;
-	view = catalog_view(api->cat, name);
-	if (!view)
-		return not_found(req, name);
 	json_object_set_new(req->resp, "Volume", docker_volume(api, view, 1));
 	json_decref(view);
 	return 0;
@@ -543,16 +553,12 @@ static int h_admin_list(struct api *api, struct request *req)
 
 static int h_admin_inspect(struct api *api, struct request *req)
 {
-	const char *name;
 	json_t *view;
 	int ret;
 
-	ret = req_name(req, &name);
+	ret = req_view(api, req, &view);
 	if (ret < 0)
 		return ret;
-	view = catalog_view(api->cat, name);
-	if (!view)
-		return not_found(req, name);
 	json_object_set_new(view, "status", status_of(api, view));
 	json_object_set_new(req->resp, "Volume", view);
 	return 0;
