@@ -31,6 +31,16 @@ pc_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 CORE_SRCS := driver/api.c driver/catalog.c driver/config.c driver/errors.c driver/fsutil.c driver/timeutil.c driver/crashpoint.c \
 	driver/helper.c driver/http.c driver/log.c driver/metrics.c driver/validate.c \
 	backends/registry.c backends/local.c
+# Shared backends are built when their libraries are there (tests/deps.sh
+# installs them, so `make check` always has them); WITH_GLUSTER=0 leaves one
+# out on purpose.
+WITH_GLUSTER ?= $(shell $(PKG_CONFIG) --exists glusterfs-api && echo 1 || echo 0)
+ifeq ($(WITH_GLUSTER),1)
+CORE_SRCS += backends/gluster.c
+DAEMON_PKGS += glusterfs-api
+BASEFLAGS += -DHAVE_GLUSTER
+endif
+
 DAEMON_SRCS := $(CORE_SRCS) driver/ballastd.c
 CLI_SRCS := driver/ballast.c driver/config.c driver/errors.c driver/log.c
 HELPER_SRCS := mount-helper/mount_ballast.c

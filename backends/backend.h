@@ -38,6 +38,9 @@ struct be_volume {
 	json_t *opts;
 };
 
+/* create's answer for a volume that already existed in a shared cluster. */
+#define BE_ADOPTED 1
+
 struct backend_ops {
 	const char *name;
 	unsigned caps;
@@ -53,6 +56,11 @@ struct backend_ops {
 	int (*init)(const struct ballast_config *cfg, void **ctx, struct berr *err);
 	void (*fini)(void *ctx);
 
+	/* Optional: is the backend set up in the config (a cluster named)?
+	 * An unconfigured shared backend does not make the driver global.
+	 * NULL means always. */
+	int (*configured)(void *ctx);
+
 	/*
 	 * Check the options of a Create before anything is made. opts is the
 	 * raw object (string values already checked); the backend refuses any
@@ -60,9 +68,14 @@ struct backend_ops {
 	 */
 	int (*validate_opts)(void *ctx, const json_t *opts, struct berr *err);
 
-	/* Make the volume. Idempotent: an existing volume made by an earlier,
+	/*
+	 * Make the volume. Idempotent: an existing volume made by an earlier,
 	 * interrupted Create of the same name is completed, not refused. On
-	 * failure it removes whatever it made. */
+	 * failure it removes whatever it made, and nothing else. Returns 0
+	 * when it made the volume, BE_ADOPTED when a shared backend found the
+	 * volume already in its cluster (another host's Create: ballastd never
+	 * rolls that back), or -errno.
+	 */
 	int (*create)(void *ctx, const struct be_volume *vol, struct berr *err);
 
 	/* Delete the volume and its data. Idempotent: a missing volume is 0. */

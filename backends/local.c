@@ -160,15 +160,19 @@ static int create_dir(struct local_ctx *lc, const struct be_volume *vol, struct 
 {
 	struct local_perms perms;
 	char dir[PATH_MAX];
-	int ret;
+	int made, ret;
 
 	ret = perms_from_opts(vol->opts, &perms, err);
 	if (ret < 0)
 		return ret;
 	volume_dir(lc, vol->name, dir, sizeof(dir));
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+	made = mkdir(dir, 0700) == 0;
+	if (!made && errno != EEXIST)
 		return berr_set(err, -errno, "cannot create %s: %s", dir, strerror(errno));
-	return apply_perms(dir, &perms, err);
+	ret = apply_perms(dir, &perms, err);
+	if (ret < 0 && made)
+		rmdir(dir);
+	return ret;
 }
 
 /* Make a sparse image of the volume's size and format it. A leftover image

@@ -68,7 +68,8 @@ int api_new(const struct ballast_config *cfg, struct catalog *cat, struct api **
 		if (ret < 0)
 			goto out_free;
 		api->ops[api->nbackends++] = *b;
-		if ((*b)->caps & BE_CAP_GLOBAL)
+		if (((*b)->caps & BE_CAP_GLOBAL) &&
+		    (!(*b)->configured || (*b)->configured(api->ctx[api->nbackends - 1])))
 			api->scope = "global";
 	}
 	*out = api;
@@ -206,7 +207,7 @@ static int h_create(struct api *api, struct request *req)
 	struct volume *vol = NULL;
 	json_t *opts = NULL;
 	struct be_volume bv;
-	int implicit;
+	int implicit, made;
 	void *ctx;
 	int ret;
 
@@ -261,9 +262,10 @@ static int h_create(struct api *api, struct request *req)
 	CRASH_POINT("create.after-record");
 	bv.name = vol->name;
 	bv.opts = vol->opts;
-	ret = ops->create(ctx, &bv, &req->err);
-	metrics_backend_error(ops->name, ret);
+	made = ops->create(ctx, &bv, &req->err);
+	metrics_backend_error(ops->name, made);
 	CRASH_POINT("create.after-backend");
+	ret = made < 0 ? made : 0;
 	if (ret == 0) {
 		vol->state = VOL_READY;
 		vol->touched_ms = monotonic_ms();
@@ -273,7 +275,11 @@ static int h_create(struct api *api, struct request *req)
 	if (ret < 0) {
 		struct berr ignored = { { 0 } };
 
-		ops->remove(ctx, &bv, &ignored);
+		/* A failed create cleaned up after itself; a volume it made
+		 * that we then could not record is undone here. One it
+		 * adopted is another host's and stays. */
+		if (made == 0)
+			ops->remove(ctx, &bv, &ignored);
 		vol->state = VOL_GONE;
 		catalog_commit(api->cat, vol, &ignored);
 		goto out_release;
@@ -721,6 +727,16 @@ static void recover_volume(struct api *api, struct volume *vol, int rebooted)
 
 	if (find_backend(api, vol->backend, &ops, &ctx, &err) < 0) {
 		log_warnx("volume %s: %s; left as it is", vol->name, err.msg);
+		return;
+	}
+	if (vol->state == VOL_CREATING && (ops->caps & BE_CAP_GLOBAL)) {
+		/* The crashed Create may have been adopting another host's
+		 * volume: forget it here; the cluster's list brings it back
+		 * if it is whole, and a new Create completes it if not. */
+		vol->state = VOL_GONE;
+		if (catalog_commit(api->cat, vol, &err) == 0)
+			log_infox("volume %s: dropped the unfinished create (shared backend %s)", vol->name,
+				  ops->name);
 		return;
 	}
 	if (vol->state == VOL_CREATING || vol->state == VOL_REMOVING) {

@@ -39,6 +39,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -303,6 +304,8 @@ static void exec_child(const char *path, const struct arglist *al, int devnull, 
  * if it fails, the reason is "<desc>: <its error>" (see tool_message). Returns 0
  * if it exited 0, else -EIO (or -errno of our own failure).
  */
+static int run_tool_quiet(const struct arglist *al, const char *desc);
+
 static int run_tool(const struct arglist *al, const char *desc)
 {
 	char path[PATH_MAX], out[TOOL_OUTPUT_MAX], *line;
@@ -369,6 +372,45 @@ out_close_pipe:
 	close(pfd[0]);
 	if (pfd[1] >= 0)
 		close(pfd[1]);
+out_close_devnull:
+	close(devnull);
+	return rc;
+}
+
+/*
+ * Run a tool that leaves a daemon behind (mount.glusterfs starts the FUSE
+ * client): its output goes to /dev/null, since a daemon holding our stderr
+ * would keep ballastd waiting on the pipe long after we exit. Returns 0 if
+ * it exited 0, else -EIO without a reason recorded: the caller knows where
+ * the tool writes its real error.
+ */
+static int run_tool_quiet(const struct arglist *al, const char *desc)
+{
+	char path[PATH_MAX];
+	int devnull, status, rc;
+	pid_t pid;
+
+	rc = find_tool(al->argv[0], path, sizeof(path));
+	if (rc)
+		return rc;
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0)
+		return fail(errno, EXIT_FAILED, "cannot open /dev/null: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0) {
+		rc = fail(errno, EXIT_FAILED, "%s: cannot fork: %s", desc, strerror(errno));
+		goto out_close_devnull;
+	}
+	if (pid == 0)
+		exec_child(path, al, devnull, devnull);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			rc = fail(errno, EXIT_FAILED, "%s: cannot wait for %s: %s", desc, al->argv[0],
+				  strerror(errno));
+			goto out_close_devnull;
+		}
+	}
+	rc = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
 out_close_devnull:
 	close(devnull);
 	return rc;
@@ -1566,6 +1608,213 @@ static int cmd_mkfs(const struct cmdline *cl)
  * mount: mount SOURCE (a block device, or with --loop an image file) on
  * TARGET. Already mounted there is success; something else there is not.
  */
+/* ------------------------------------------------------------------------
+ * GlusterFS (FUSE) mounts
+ *
+ * SOURCE is HOST:/VOLUME[/DIR...] from ballastd's gluster backend; the only
+ * option is backup-volfile-servers=H1:H2. The Gluster client
+ * (mount.glusterfs, then the glusterfs FUSE daemon) logs to
+ * <mounts>/.<name>.glusterfs.log, whose last error line is the reason we
+ * give when the mount fails. A FUSE mount whose server is gone hangs every
+ * stat of its root, so unmounting one never looks at the target itself.
+ */
+#define GLUSTER_FSTYPE "fuse.glusterfs"
+#define GLUSTER_SOURCE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-:/"
+#define GLUSTER_HOST_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-:"
+#define GLUSTER_BACKUP_OPT "backup-volfile-servers="
+
+static bool is_gluster(const char *fstype)
+{
+	return fstype && strcmp(fstype, "glusterfs") == 0;
+}
+
+/* Check SOURCE: HOST:/VOLUME[/DIR...], no "..", no empty component. */
+static int check_gluster_source(const char *src)
+{
+	const char *sep = strstr(src, ":/");
+
+	if (!sep || sep == src || strspn(src, GLUSTER_SOURCE_CHARS) != strlen(src) ||
+	    strspn(src, GLUSTER_HOST_CHARS) < (size_t)(sep - src) || strstr(sep + 1, "//") ||
+	    strstr(sep + 1, "/../") || strstr(sep + 1, "/./") || !sep[2] ||
+	    src[strlen(src) - 1] == '/' ||
+	    (strlen(src) >= 3 && strcmp(src + strlen(src) - 3, "/..") == 0))
+		return fail(EINVAL, EXIT_REFUSED,
+			    "invalid gluster source '%.128s' (expected HOST:/VOLUME/DIR)", src);
+	return 0;
+}
+
+/* The -o list for mount.glusterfs: our log file, then the user's one
+ * allowed option. */
+static int build_gluster_options(const char *opts, const char *log, char *out, size_t len)
+{
+	size_t used = 0;
+
+	appendf(out, len, &used, "log-file=%s", log);
+	if (!opts || !*opts)
+		return 0;
+	if (strncmp(opts, GLUSTER_BACKUP_OPT, strlen(GLUSTER_BACKUP_OPT)) != 0 ||
+	    !opts[strlen(GLUSTER_BACKUP_OPT)] ||
+	    strspn(opts + strlen(GLUSTER_BACKUP_OPT), GLUSTER_HOST_CHARS) !=
+		    strlen(opts + strlen(GLUSTER_BACKUP_OPT)))
+		return fail(EINVAL, EXIT_REFUSED,
+			    "mount option '%.128s' is not allowed for glusterfs (allowed: " GLUSTER_BACKUP_OPT
+			    "HOST:HOST...)",
+			    opts);
+	appendf(out, len, &used, ",%s", opts);
+	if (used >= len - 1)
+		return fail(E2BIG, EXIT_REFUSED, "glusterfs mount options are too long");
+	return 0;
+}
+
+/* The last error line of the Gluster client's log ("[time] E [...] msg"),
+ * reduced to its message, into buf; "" if there is none. */
+static void gluster_log_error(const char *log, char *buf, size_t len)
+{
+	char line[1024];
+	FILE *f = fopen(log, "re");
+
+	buf[0] = '\0';
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *msg;
+
+		if (!strstr(line, "] E ["))
+			continue;
+		msg = strrchr(line, ']');
+		msg = msg ? msg + 1 : line;
+		msg += strspn(msg, " 0-");
+		msg[strcspn(msg, "\n")] = '\0';
+		snprintf(buf, len, "%s", msg);
+	}
+	fclose(f);
+}
+
+static int cmd_mount_gluster(const struct cmdline *cl)
+{
+	const char *source = cl->args[0];
+	char options[OPTS_MAX + PATH_MAX], target[PATH_MAX], log[PATH_MAX + 32], why[512];
+	enum target_found found = TARGET_FOUND;
+	struct arglist al = { .argc = 0 };
+	struct libmnt_table *tb;
+	struct mounts_root root;
+	struct libmnt_fs *mnt;
+	int rc;
+
+	if (cl->loop)
+		return fail(EINVAL, EXIT_REFUSED, "--loop does not apply to glusterfs");
+	rc = check_gluster_source(source);
+	if (rc)
+		return rc;
+	rc = find_mounts_root(cl->state_dir, &root);
+	if (rc)
+		return rc;
+	rc = resolve_target(&root, cl->args[1], TARGET_CREATE, target, &found);
+	if (rc)
+		return rc;
+	snprintf(log, sizeof(log), "%s/.%s.glusterfs.log", root.path, strrchr(target, '/') + 1);
+	rc = build_gluster_options(cl->options, log, options, sizeof(options));
+	if (rc)
+		goto out_rmdir_target;
+	rc = load_mount_table(&tb);
+	if (rc)
+		goto out_rmdir_target;
+	mnt = find_mount(tb, target);
+	if (mnt) {
+		/* Mounted already: the same volume is success, anything else
+		 * is in the way. */
+		if (strcmp(mnt_fs_get_fstype(mnt) ?: "", GLUSTER_FSTYPE) == 0 &&
+		    strcmp(mnt_fs_get_source(mnt) ?: "", source) == 0)
+			rc = 0;
+		else
+			rc = fail(EBUSY, EXIT_FAILED, "%s is already a mountpoint of %s", target,
+				  mnt_fs_get_source(mnt) ?: "something else");
+		mnt_unref_table(tb);
+		goto out_rmdir_target;
+	}
+	mnt_unref_table(tb);
+	/* A fresh log, so that its last error is this mount's. */
+	rc = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (rc >= 0)
+		close(rc);
+	rc = 0;
+	if (arg_add(&al, "mount.glusterfs") || arg_add(&al, source) || arg_add(&al, target) ||
+	    arg_add(&al, "-o") || arg_add(&al, options)) {
+		rc = fail(E2BIG, EXIT_FAILED, "too many arguments for mount.glusterfs");
+		goto out_rmdir_target;
+	}
+	rc = run_tool_quiet(&al, "mount.glusterfs");
+	if (rc && rc != -EIO)
+		goto out_rmdir_target;
+	/* The client daemonizes: believe the mount table, not its status. */
+	if (load_mount_table(&tb) == 0) {
+		mnt = find_mount(tb, target);
+		if (mnt && strcmp(mnt_fs_get_fstype(mnt) ?: "", GLUSTER_FSTYPE) == 0)
+			rc = 0;
+		else
+			rc = -EIO;
+		mnt_unref_table(tb);
+	}
+	if (rc) {
+		gluster_log_error(log, why, sizeof(why));
+		rc = fail(EIO, EXIT_FAILED, "cannot mount %s: %s", source,
+			  why[0] ? why : "the glusterfs client failed without saying why");
+	}
+out_rmdir_target:
+	if (rc && found == TARGET_CREATED)
+		rmdir(target);
+	return rc;
+}
+
+/*
+ * If TARGET is a glusterfs FUSE mount, unmount it without ever looking at
+ * the target itself (its root hangs when the server is gone): the parent
+ * is resolved, the target is found by name in the mount table. *done says
+ * whether it was one. Returns 0 or -errno (reason recorded).
+ */
+static int umount_gluster(const struct mounts_root *root, const char *target, bool *done)
+{
+	char buf[PATH_MAX], parent[PATH_MAX], cand[PATH_MAX];
+	struct libmnt_table *tb;
+	struct libmnt_fs *mnt;
+	char *slash;
+	bool is_fuse;
+	int rc, e;
+
+	*done = false;
+	if (target[0] != '/' || strlen(target) >= sizeof(buf))
+		return 0; /* resolve_target gives the reason */
+	strcpy(buf, target);
+	while (strlen(buf) > 1 && buf[strlen(buf) - 1] == '/')
+		buf[strlen(buf) - 1] = '\0';
+	slash = strrchr(buf, '/');
+	if (slash == buf || !slash[1] || strcmp(slash + 1, "..") == 0 || strcmp(slash + 1, ".") == 0)
+		return 0;
+	*slash = '\0';
+	if (!realpath(buf, parent))
+		return 0;
+	if ((size_t)snprintf(cand, sizeof(cand), "%s/%s", parent, slash + 1) >= sizeof(cand))
+		return 0;
+	rc = load_mount_table(&tb);
+	if (rc)
+		return rc;
+	mnt = find_mount(tb, cand);
+	is_fuse = mnt && strcmp(mnt_fs_get_fstype(mnt) ?: "", GLUSTER_FSTYPE) == 0;
+	mnt_unref_table(tb);
+	if (!is_fuse)
+		return 0;
+	rc = check_under_root(root, target, cand);
+	if (rc)
+		return rc;
+	*done = true;
+	if (umount2(cand, UMOUNT_NOFOLLOW) == 0)
+		return 0;
+	e = errno;
+	if (e == EBUSY && umount2(cand, UMOUNT_NOFOLLOW | MNT_DETACH) == 0)
+		return 0;
+	return fail(e, EXIT_FAILED, "cannot unmount %s: %s", cand, strerror(e));
+}
+
 static int cmd_mount(const struct cmdline *cl)
 {
 	const char *source = cl->args[0];
@@ -1578,6 +1827,8 @@ static int cmd_mount(const struct cmdline *cl)
 	unsigned fs;
 	int rc;
 
+	if (is_gluster(cl->fstype))
+		return cmd_mount_gluster(cl);
 	rc = parse_fstype(cl->fstype, &fs);
 	if (rc)
 		return rc;
@@ -1640,8 +1891,13 @@ static int cmd_umount(const struct cmdline *cl)
 	int rc, layer, nloops = 0, i;
 	dev_t devno;
 
+	bool done;
+
 	rc = find_mounts_root(cl->state_dir, &root);
 	if (rc)
+		return rc;
+	rc = umount_gluster(&root, cl->args[0], &done);
+	if (rc || done)
 		return rc;
 	rc = resolve_target(&root, cl->args[0], TARGET_EXISTING, target, &found);
 	if (rc)
@@ -1818,7 +2074,7 @@ static const struct command commands[] = {
 	{ "mkfs", OPT_FSTYPE | OPT_MKFS_OPTIONS | OPT_LABEL, OPT_FSTYPE, 1,
 	  "mkfs --fstype ext4|xfs [--mkfs-options OPTS] [--label L] SOURCE", cmd_mkfs },
 	{ "mount", OPT_FSTYPE | OPT_OPTIONS | OPT_LOOP, OPT_FSTYPE, 2,
-	  "mount --fstype ext4|xfs [--options OPTS] [--loop] SOURCE TARGET", cmd_mount },
+	  "mount --fstype ext4|xfs|glusterfs [--options OPTS] [--loop] SOURCE TARGET", cmd_mount },
 	{ "umount", 0, 0, 1, "umount TARGET", cmd_umount },
 	{ "grow", OPT_FSTYPE, OPT_FSTYPE, 1, "grow --fstype ext4|xfs TARGET", cmd_grow },
 	{ "status", 0, 0, 1, "status TARGET", cmd_status },

@@ -21,6 +21,8 @@ TEST_PACKAGES=(
 	debhelper dpkg-dev fakeroot
 	# promtool, a real parser of the metrics text
 	prometheus
+	# the gluster backend: gfapi to build, a real glusterd to test against
+	glusterfs-server glusterfs-client libglusterfs-dev
 	# hardening: fuzzing (libFuzzer), memcheck, execve tracing
 	clang libclang-rt-14-dev valgrind strace
 )
