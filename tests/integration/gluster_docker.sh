@@ -268,8 +268,29 @@ t_fail "nothing created in Gluster" in_gluster bad
 t_fail "no facts record in Gluster" in_gluster .ballast/bad.json
 t_eq "not listed" "" "$(gcall a VolumeDriver.List '{}' | jq -r '.Volumes[].Name | select(. == "bad")')"
 
+# --- ballast doctor, live -----------------------------------------------------------------
+# gdoctor HOST: `ballast doctor` against that host's daemon; output in
+# DOC, status in DOC_RC.
+gdoctor() {
+	DOC=$("$BALLAST_BUILD/ballast" doctor --config "$T/$1/ballast.conf" 2>&1)
+	DOC_RC=$?
+}
+doc_line() { printf '%s\n' "$DOC" | grep -qE -- "$1"; }
+gdoctor a
+t_eq "doctor: exit 0 with Gluster up" 0 "$DOC_RC"
+t_ok "doctor: OK gluster volume, naming it and its server" doc_line "^OK +gluster volume: gv0 at $GLUSTER_HOST answers"
+t_ok "doctor: OK glusterd socket" doc_line '^OK +glusterd socket: '
+t_ok "doctor: OK mount.glusterfs" doc_line '^OK +mount.glusterfs: '
+
 # --- Gluster unreachable ---------------------------------------------------------------
 gluster_cut
+t0=${EPOCHREALTIME/./}
+gdoctor a
+ms=$(ms_since "$t0")
+t_eq "doctor: exit 1 with the link down" 1 "$DOC_RC"
+t_ok "doctor: FAIL gluster volume, with the reason" doc_line '^FAIL gluster volume: .*gluster'
+t_ok "doctor: the other checks still pass" doc_line '^OK +daemon: '
+t_ok "doctor: answers within the bound (${ms} ms < ${BOUND} s)" test "$ms" -lt $((BOUND * 1000))
 t0=${EPOCHREALTIME/./}
 e=$(gerr a VolumeDriver.Create '{"Name":"cut1","Opts":{"backend":"gluster"}}')
 ms=$(ms_since "$t0")

@@ -227,6 +227,9 @@ busybox_image() {
 		return 1
 	fi
 	r=$(mktemp -d "${TMPDIR:-/tmp}/bbroot.XXXXXX")
+	# The image's / must be 0755 (mktemp makes 0700): a container running
+	# as another user could not start anything otherwise.
+	chmod 0755 "$r"
 	mkdir -p "$r/bin" "$r/tmp" "$r/etc"
 	chmod 1777 "$r/tmp"
 	cp /bin/busybox "$r/bin/busybox"
