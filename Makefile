@@ -55,7 +55,16 @@ BINS := $(BUILD)/ballastd $(BUILD)/ballast $(BUILD)/mount.ballast
 .PHONY: all deps check unit run clean install deb plugin fuzz sanitize valgrind
 all: $(BINS)
 
-$(BUILD)/obj/%.o: %.c
+# Objects depend on the flags they were built with: a build dir reused with
+# other flags (SANITIZE, CRASHPOINTS, a backend found) is rebuilt.
+FLAGS_STAMP := $(BUILD)/.flags
+FLAGS_TEXT := $(ALL_CFLAGS) $(DAEMON_PKGS)
+ifneq ($(file < $(FLAGS_STAMP)),$(FLAGS_TEXT))
+$(shell mkdir -p $(BUILD))
+$(file > $(FLAGS_STAMP),$(FLAGS_TEXT))
+endif
+
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(call pc_cflags,$(DAEMON_PKGS) $(CLI_PKGS) $(HELPER_PKGS)) -c $< -o $@
 
@@ -68,7 +77,7 @@ $(BUILD)/ballast: $(call obj,$(CLI_SRCS))
 $(BUILD)/mount.ballast: $(call obj,$(HELPER_SRCS))
 	$(CC) $^ -o $@ $(ALL_LDFLAGS) $(call pc_libs,$(HELPER_PKGS))
 
-$(BUILD)/obj/tests/unit/%.o: tests/unit/%.c
+$(BUILD)/obj/tests/unit/%.o: tests/unit/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Wno-format-truncation $(call pc_cflags,$(DAEMON_PKGS) $(TEST_PKGS)) -c $< -o $@
 

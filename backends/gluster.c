@@ -44,6 +44,7 @@
 
 #include "../driver/catalog.h"
 #include "../driver/config.h"
+#include "../driver/crashpoint.h"
 #include "../driver/fsutil.h"
 #include "../driver/helper.h"
 #include "../driver/log.h"
@@ -1519,11 +1520,13 @@ static int be_gluster_create(void *ctx, const struct be_volume *vol, struct berr
 		return berr_set(err, -ENOMEM, "out of memory");
 	ret = gl_run(gc, op_create, vol->name, in, 0, &meta, &made, err);
 	json_decref(in);
+	CRASH_POINT("gluster.create.after-record");
 	if (ret == 0 && !json_is_true(json_object_get(meta, "complete"))) {
 		/* Made here, or by a Create that was interrupted: finish it.
 		 * The quota must hold before anyone can use the volume. */
 		if (bytes)
 			ret = set_quota(gc, vol->name, bytes, err);
+		CRASH_POINT("gluster.create.after-quota");
 		if (ret < 0)
 			berr_set(err, ret, "cannot set quota on volume %s", vol->name);
 		if (ret == 0)
@@ -1580,9 +1583,11 @@ static int be_gluster_remove(void *ctx, const struct be_volume *vol, struct berr
 	}
 	json_decref(meta);
 	meta = NULL;
+	CRASH_POINT("gluster.remove.after-quota");
 	if (ret == 0)
 		ret = gl_run(gc, op_remove, vol->name, NULL, 0, &meta, &moved, err);
 	json_decref(meta);
+	CRASH_POINT("gluster.remove.after-move");
 	if (ret == 0 && moved) {
 		struct berr ignored = { { 0 } };
 
@@ -1641,6 +1646,7 @@ static int be_gluster_unmount(void *ctx, const struct be_volume *vol, struct ber
 
 		ret = helper_run(&gc->helper, args, err);
 	}
+	CRASH_POINT("gluster.unmount.after-umount");
 	if (ret == 0 && rmdir(target) < 0 && errno != ENOENT)
 		log_warn("cannot remove mount point %s", target);
 	if (ret == 0)
@@ -1663,6 +1669,7 @@ static int be_gluster_mount(void *ctx, const struct be_volume *vol, char *path, 
 		return berr_set(err, -ENOMEM, "out of memory");
 	ret = gl_run(gc, op_prepare, vol->name, in, 0, NULL, &held, err);
 	json_decref(in);
+	CRASH_POINT("gluster.mount.after-hold");
 	if (ret < 0) {
 		if (held) /* taken after all, by a call that outlived its wait */
 			mounted_stop(gc, vol->name, 1);
@@ -1704,6 +1711,7 @@ static int be_gluster_mount(void *ctx, const struct be_volume *vol, char *path, 
 			ret = berr_set(err, -EIO, "mount.ballast reported success but %s is not a mount point", target);
 			goto out_rmdir;
 		}
+		CRASH_POINT("gluster.mount.after-mount");
 	}
 	mounted_start(gc, vol->name, is_exclusive(vol));
 	snprintf(path, len, "%s", target);

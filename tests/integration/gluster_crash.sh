@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# tests/integration/gluster_crash.sh - kill ballastd (SIGKILL) at each named
+# step of the gluster backend's Create, Mount, Unmount and Remove, restart
+# it, and check that the operation completed or left nothing that shows,
+# that holders and mounts are right, and that the operation then works.
+# Real glusterd (tests/lib/gluster.sh), a build with crash points
+# (make CRASHPOINTS=1), one ballastd driven through its socket.
+# shellcheck source-path=SCRIPTDIR
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=../lib/tap.sh
+. "$HERE/../lib/tap.sh"
+# shellcheck source=../lib/gluster.sh
+. "$HERE/../lib/gluster.sh"
+
+t_group gluster_crash
+[ "$(id -u)" -eq 0 ] || t_die "must run as root"
+gluster_deps || t_die "cannot install GlusterFS"
+CB=$ROOT/build/crash
+make -s -C "$ROOT" BUILD="$CB" CRASHPOINTS=1 all >/dev/null 2>&1 || t_die "cannot build with crash points"
+"$CB/ballastd" --list-options | grep -q '^gluster ' || t_die "ballastd was built without the gluster backend"
+
+T=$(mktemp -d /tmp/ballast-glcrash.XXXXXX)
+SOCK=$T/b.sock
+STATE=$T/state
+PID=
+stop() {
+	if [ -n "$PID" ]; then
+		kill -9 "$PID" 2>/dev/null
+		wait "$PID" 2>/dev/null
+		PID=
+	fi
+}
+cleanup() {
+	local mp
+	stop
+	awk -v d="$T/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
+		while IFS= read -r mp; do umount -c "$mp" 2>/dev/null || umount -c -l "$mp" 2>/dev/null; done
+	gluster_stop || true
+	if [ "$TAP_FAIL" -eq 0 ]; then rm -rf "$T"; else printf '# test directory kept: %s\n' "$T"; fi
+}
+t_at_exit cleanup
+: >"$T/log"
+
+gluster_start "$T/gl" || t_die "gluster did not start"
+META=$GLUSTER_DIR/brick/ballast/.ballast
+cat >"$T/b.conf" <<CONF
+[ballast]
+socket = $SOCK
+state_dir = $STATE
+host_id = crash-host
+helper = $CB/mount.ballast
+[gluster]
+servers = $GLUSTER_HOST
+volume = $GLUSTER_VOLUME
+timeout = 5
+lease = 6
+glusterd_socket = $GLUSTERD_SOCK
+CONF
+
+start() {
+	stop
+	BALLAST_CRASH_AT=${1:-} "$CB/ballastd" --config "$T/b.conf" >>"$T/log" 2>&1 &
+	PID=$!
+	for _ in $(seq 100); do
+		curl -s --max-time 2 --unix-socket "$SOCK" -X POST http://b/Plugin.Activate >/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+call() { curl -s --max-time 30 --unix-socket "$SOCK" -X POST -d "$2" "http://b/$1"; }
+err() { call "$@" | jq -r '.Err' 2>/dev/null; }
+count() { call Ballast.Inspect "{\"Name\":\"$1\"}" | jq -r '.Volume.mount_count // "none"'; }
+exists() { [ "$(err VolumeDriver.Get "{\"Name\":\"$1\"}")" = "" ]; }
+mounted() { awk -v p="$STATE/mounts/$1" '$2 == p { f = 1 } END { exit !f }' /proc/mounts; }
+# A directory quota is the limit-set xattr glusterd puts on the brick's
+# directory (`quota list` needs an aux mount that a netns server lacks).
+has_quota() {
+	/usr/bin/python3 -c 'import os, sys; os.getxattr(sys.argv[1], "trusted.glusterfs.quota.limit-set.1")' \
+		"$GLUSTER_DIR/brick/ballast/$1" 2>/dev/null
+}
+died() {
+	for _ in $(seq 50); do
+		kill -0 "$PID" 2>/dev/null || { wait "$PID" 2>/dev/null; PID=; return 0; }
+		sleep 0.1
+	done
+	return 1
+}
+crash() {
+	start "$1" || t_die "ballastd did not start"
+	call "$2" "$3" >/dev/null 2>&1
+	t_ok "$1: the daemon died at the crash point" died
+	start || t_die "ballastd did not restart"
+}
+EXCL='{"backend":"gluster","exclusive":"true"}'
+
+# ------------------------------------------------------------ Create
+for p in create.after-record gluster.create.after-record gluster.create.after-quota; do
+	n="c-${p//./-}"
+	body="{\"Name\":\"$n\",\"Opts\":{\"backend\":\"gluster\",\"quota\":\"64M\"}}"
+	crash "$p" VolumeDriver.Create "$body"
+	t_fail "$p: the unfinished volume is not listed" exists "$n"
+	t_fail "$p: no catalog record" test -e "$STATE/catalog/$n.json"
+	t_eq "$p: the Create can be retried" "" "$(err VolumeDriver.Create "$body")"
+	t_ok "$p: the volume then exists" exists "$n"
+	t_ok "$p: with its quota" has_quota "$n"
+	t_ok "$p: and its facts in Gluster" test -e "$META/$n.json"
+done
+
+# ------------------------------------------------------------ Mount (exclusive)
+for p in gluster.mount.after-hold gluster.mount.after-mount; do
+	n="m-${p//./-}"
+	err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$EXCL}" >/dev/null
+	crash "$p" VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"id1\"}"
+	t_eq "$p: no mount counted" 0 "$(count "$n")"
+	t_fail "$p: no mount left that nobody uses" mounted "$n"
+	t_eq "$p: this host mounts it again (its own hold)" "" "$(err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"id1\"}")"
+	t_ok "$p: mounted" mounted "$n"
+	t_eq "$p: Unmount" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"id1\"}")"
+	t_fail "$p: the hold is released" test -e "$META/$n.holder"
+done
+
+# ------------------------------------------------------------ Unmount (exclusive)
+n=u-after-umount
+err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$EXCL}" >/dev/null
+err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"id1\"}" >/dev/null
+crash gluster.unmount.after-umount VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"id1\"}"
+t_fail "unmount.after-umount: the unmount happened" mounted "$n"
+t_eq "unmount.after-umount: the stale count was dropped at start" 0 "$(count "$n")"
+t_eq "unmount.after-umount: the volume mounts again" "" "$(err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"id2\"}")"
+t_eq "unmount.after-umount: and unmounts" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"id2\"}")"
+t_fail "unmount.after-umount: the hold is released" test -e "$META/$n.holder"
+
+# ------------------------------------------------------------ Remove
+for p in remove.after-record gluster.remove.after-quota gluster.remove.after-move; do
+	n="r-${p//./-}"
+	body="{\"Name\":\"$n\",\"Opts\":{\"backend\":\"gluster\",\"quota\":\"64M\"}}"
+	err VolumeDriver.Create "$body" >/dev/null
+	crash "$p" VolumeDriver.Remove "{\"Name\":\"$n\"}"
+	t_fail "$p: the remove was finished at start" exists "$n"
+	t_fail "$p: its facts are gone from Gluster" test -e "$META/$n.json"
+	# (a second removal after a crash finds it gone: "No data available")
+	t_eq "$p: its quota was removed" "" \
+		"$(grep -a "volume $n: quota remove" "$T/log" | grep -v 'No data available')"
+	t_eq "$p: the name can be used again" "" "$(err VolumeDriver.Create "$body")"
+done
+stop
+t_eq "no mounts left under the test dir" "" "$(awk -v d="$T/" 'index($2, d) == 1' /proc/mounts)"
