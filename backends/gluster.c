@@ -30,10 +30,8 @@
 #include <fcntl.h>
 #include <glusterfs/api/glfs.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,12 +59,10 @@
 #define GL_DEFAULT_MODE 0755
 #define GL_DEFAULT_SOCK "/run/glusterd.socket"
 #define GL_LOG_LEVEL 4 /* GF_LOG_WARNING */
-#define GL_CLI_OUT_MAX 2048
 #define GL_PATH_MAX 1024
 #define GL_DIR_MAX 260 /* [gluster] dir */
 #define GL_SUB_MAX (GL_DIR_MAX + 16)
 
-extern char **environ;
 
 enum gl_hstate { GLH_OPENING, GLH_READY, GLH_BROKEN };
 
@@ -1217,12 +1213,8 @@ static int op_list(struct gl_job *job, glfs_t *fs)
 static int gl_cli(struct gl_ctx *gc, const char *const *args, struct berr *err)
 {
 	const char *argv[16];
-	char sockopt[PATH_MAX + 32], out[GL_CLI_OUT_MAX] = "", line[BERR_MSG_MAX] = "";
-	posix_spawn_file_actions_t fa;
-	int pipefd[2], argc = 0, status = 0, killed = 0, ret;
-	size_t used = 0;
-	long deadline;
-	pid_t pid;
+	char sockopt[PATH_MAX + 32], line[BERR_MSG_MAX] = "";
+	int argc = 0, status = 0, ret;
 
 	if (access(gc->sock, F_OK) < 0)
 		return berr_set(err, -ENOTSUP,
@@ -1235,64 +1227,13 @@ static int gl_cli(struct gl_ctx *gc, const char *const *args, struct berr *err)
 	for (int i = 0; args[i] && argc < 15; i++)
 		argv[argc++] = args[i];
 	argv[argc] = NULL;
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return berr_set(err, -errno, "cannot run gluster: %s", strerror(errno));
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDERR_FILENO);
-	ret = posix_spawnp(&pid, "gluster", &fa, NULL, (char *const *)argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(pipefd[1]);
-	if (ret != 0) {
-		close(pipefd[0]);
-		return berr_set(err, -ret, "cannot run gluster (glusterfs-server): %s", strerror(ret));
-	}
-	deadline = monotonic_ms() + gc->timeout_s * 1000L;
-	for (;;) {
-		struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
-		long left = deadline - monotonic_ms();
-		ssize_t n;
-
-		if (left <= 0) {
-			kill(pid, SIGKILL);
-			killed = 1;
-			break;
-		}
-		if (poll(&pfd, 1, (int)left) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (!pfd.revents)
-			continue;
-		if (used >= sizeof(out) - 1)
-			used = 0; /* keep the tail */
-		n = read(pipefd[0], out + used, sizeof(out) - 1 - used);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		used += (size_t)n;
-		out[used] = '\0';
-	}
-	close(pipefd[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	{
-		char *end = out + strlen(out), *start;
-
-		while (end > out && (end[-1] == '\n' || end[-1] == ' '))
-			end--;
-		start = end;
-		while (start > out && start[-1] != '\n')
-			start--;
-		snprintf(line, sizeof(line), "%.*s", (int)(end - start), start);
-	}
-	if (killed) {
+	ret = run_bounded(argv, (int)gc->timeout_s, &status, line, sizeof(line));
+	if (ret == -ETIMEDOUT) {
 		timeout_msg(gc, err);
-		return -ETIMEDOUT;
+		return ret;
 	}
+	if (ret < 0)
+		return berr_set(err, ret, "cannot run gluster (glusterfs-server): %s", strerror(-ret));
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	return berr_set(err, -EIO, "%s", line[0] ? line : "gluster failed without a message");

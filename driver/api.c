@@ -873,8 +873,30 @@ static void drop_vanished(struct api *api, const struct backend_ops *ops, json_t
 	json_decref(names);
 }
 
+/* Finish what start-up recovery could not (a cluster that did not answer
+ * then): a volume still creating or removing that nobody holds is a
+ * leftover, since requests hold a volume for as long as they work on it. */
+static void retry_unfinished(struct api *api)
+{
+	json_t *names = catalog_names(api->cat);
+	json_t *name;
+	size_t i;
+
+	json_array_foreach(names, i, name) {
+		struct volume *vol = catalog_acquire(api->cat, json_string_value(name), 0);
+
+		if (!vol)
+			continue;
+		if (vol->state == VOL_CREATING || vol->state == VOL_REMOVING)
+			recover_volume(api, vol, 0);
+		catalog_release(api->cat, vol);
+	}
+	json_decref(names);
+}
+
 void api_refresh(struct api *api)
 {
+	retry_unfinished(api);
 	for (int i = 0; i < api->nbackends; i++) {
 		const struct backend_ops *ops = api->ops[i];
 		struct berr err = { { 0 } };

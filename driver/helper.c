@@ -36,44 +36,31 @@ static void last_line(const char *buf, char *out, size_t len)
 	snprintf(out, len, "%.*s", (int)(end - start), start);
 }
 
-int helper_run(const struct helper *h, const char *const *args, struct berr *err)
+int run_bounded(const char *const *argv, int timeout_s, int *status, char *line, size_t linelen)
 {
-	const char *argv[HELPER_ARGS_MAX + 4];
 	posix_spawn_file_actions_t fa;
 	char out[2048] = "";
-	char line[BERR_MSG_MAX];
-	size_t used = 0;
 	int pipefd[2] = { -1, -1 };
-	int argc = 0, status = 0, killed = 0;
+	size_t used = 0;
+	int killed = 0, ret;
 	long deadline;
 	pid_t pid;
-	int ret;
-
-	argv[argc++] = h->path;
-	argv[argc++] = "--state-dir";
-	argv[argc++] = h->state_dir;
-	for (int i = 0; args[i]; i++) {
-		if (argc >= HELPER_ARGS_MAX + 3)
-			return berr_set(err, -E2BIG, "internal error: too many helper arguments");
-		argv[argc++] = args[i];
-	}
-	argv[argc] = NULL;
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return berr_set(err, -errno, "cannot run mount.ballast: %s", strerror(errno));
+		return -errno;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDERR_FILENO);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
-	ret = posix_spawn(&pid, h->path, &fa, NULL, (char *const *)argv, environ);
+	ret = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(pipefd[1]);
 	if (ret != 0) {
 		close(pipefd[0]);
-		return berr_set(err, -ret, "cannot run %s: %s", h->path, strerror(ret));
+		return -ret;
 	}
 
-	deadline = monotonic_ms() + h->timeout_s * 1000L;
+	deadline = monotonic_ms() + timeout_s * 1000L;
 	for (;;) {
 		struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
 		long left = deadline - monotonic_ms();
@@ -109,14 +96,37 @@ int helper_run(const struct helper *h, const char *const *args, struct berr *err
 		out[used] = '\0';
 	}
 	close(pipefd[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
 		;
-	last_line(out, line, sizeof(line));
-	if (killed) {
+	last_line(out, line, linelen);
+	return killed ? -ETIMEDOUT : 0;
+}
+
+int helper_run(const struct helper *h, const char *const *args, struct berr *err)
+{
+	const char *argv[HELPER_ARGS_MAX + 4];
+	char line[BERR_MSG_MAX];
+	int argc = 0, status = 0;
+	int ret;
+
+	argv[argc++] = h->path;
+	argv[argc++] = "--state-dir";
+	argv[argc++] = h->state_dir;
+	for (int i = 0; args[i]; i++) {
+		if (argc >= HELPER_ARGS_MAX + 3)
+			return berr_set(err, -E2BIG, "internal error: too many helper arguments");
+		argv[argc++] = args[i];
+	}
+	argv[argc] = NULL;
+
+	ret = run_bounded(argv, h->timeout_s, &status, line, sizeof(line));
+	if (ret == -ETIMEDOUT) {
 		log_errx("%s %s timed out after %d s", h->path, args[0], h->timeout_s);
 		return berr_set(err, -ETIMEDOUT, "mount.ballast %s did not finish within %d s", args[0],
 				h->timeout_s);
 	}
+	if (ret < 0)
+		return berr_set(err, ret, "cannot run %s: %s", h->path, strerror(-ret));
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	log_warnx("mount.ballast %s failed: %s", args[0], line[0] ? line : "(no message)");

@@ -5,6 +5,8 @@
 #ifndef BALLAST_HELPER_H
 #define BALLAST_HELPER_H
 
+#include <stddef.h>
+
 #include "errors.h"
 
 struct helper {
@@ -22,6 +24,15 @@ struct helper {
 int helper_run(const struct helper *h, const char *const *args, struct berr *err);
 
 
+
+/*
+ * Run argv (argv[0] searched in PATH unless it has a slash), stdin from
+ * /dev/null, and wait at most timeout_s seconds, then SIGKILL it. Its last
+ * non-empty line of output goes into line. Returns 0 when it ran (*status
+ * as from waitpid), -ETIMEDOUT when it was killed, or -errno when it could
+ * not be started.
+ */
+int run_bounded(const char *const *argv, int timeout_s, int *status, char *line, size_t linelen);
 
 struct ballast_config;
 
