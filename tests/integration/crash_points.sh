@@ -16,21 +16,13 @@ ROOT=$(cd "$HERE/../.." && pwd)
 t_group crash_points
 [ "$(id -u)" -eq 0 ] || t_die "must run as root"
 CB=$ROOT/build/crash
-make -s -C "$ROOT" BUILD="$CB" CRASHPOINTS=1 all >/dev/null 2>&1 || t_die "cannot build with crash points"
 
 T=$(mktemp -d /tmp/ballast-crash.XXXXXX)
-SOCK=$T/b.sock
-STATE=$T/state
-PID=
+# shellcheck source=../lib/crashd.sh
+. "$HERE/../lib/crashd.sh"
+crashd_build
 printf '[ballast]\nsocket = %s\nstate_dir = %s\nhelper = %s\n' "$SOCK" "$STATE" "$CB/mount.ballast" >"$T/b.conf"
 
-stop() {
-	if [ -n "$PID" ]; then
-		kill -9 "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-		PID=
-	fi
-}
 cleanup() {
 	local lp
 	stop
@@ -40,41 +32,7 @@ cleanup() {
 	if [ "$TAP_FAIL" -eq 0 ]; then rm -rf "$T"; else printf '# test directory kept: %s\n' "$T"; fi
 }
 t_at_exit cleanup
-
-# start [CRASH_AT]: (re)start ballastd on the same state dir.
-start() {
-	stop
-	BALLAST_CRASH_AT=${1:-} "$CB/ballastd" --config "$T/b.conf" >>"$T/log" 2>&1 &
-	PID=$!
-	for _ in $(seq 100); do
-		curl -s --max-time 2 --unix-socket "$SOCK" -X POST http://b/Plugin.Activate >/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
-call() { curl -s --max-time 30 --unix-socket "$SOCK" -X POST -d "$2" "http://b/$1"; }
-err() { call "$@" | jq -r '.Err' 2>/dev/null; }
-count() { call Ballast.Inspect "{\"Name\":\"$1\"}" | jq -r '.Volume.mount_count // "none"'; }
-exists() { [ "$(err VolumeDriver.Get "{\"Name\":\"$1\"}")" = "" ]; }
-mounted() { awk -v p="$STATE/mounts/$1" '$2 == p { f = 1 } END { exit !f }' /proc/mounts; }
 loops() { losetup -n -j "$STATE/local/.images/$1.img" 2>/dev/null; }
-died() {
-	local i
-	for i in $(seq 50); do
-		kill -0 "$PID" 2>/dev/null || { wait "$PID" 2>/dev/null; PID=; return 0; }
-		sleep 0.1
-	done
-	return 1
-}
-
-# crash POINT METHOD BODY: arm POINT, send the request, check the daemon
-# died there, restart it without the crash point.
-crash() {
-	start "$1" || t_die "ballastd did not start"
-	call "$2" "$3" >/dev/null 2>&1
-	t_ok "$1: the daemon died at the crash point" died
-	start || t_die "ballastd did not restart"
-}
 
 SIZED='{"size":"32M"}'
 PLAIN='{"mode":"0750"}'

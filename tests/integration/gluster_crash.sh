@@ -19,20 +19,12 @@ t_group gluster_crash
 [ "$(id -u)" -eq 0 ] || t_die "must run as root"
 gluster_deps || t_die "cannot install GlusterFS"
 CB=$ROOT/build/crash
-make -s -C "$ROOT" BUILD="$CB" CRASHPOINTS=1 all >/dev/null 2>&1 || t_die "cannot build with crash points"
+T=$(mktemp -d /tmp/ballast-glcrash.XXXXXX)
+# shellcheck source=../lib/crashd.sh
+. "$HERE/../lib/crashd.sh"
+crashd_build
 "$CB/ballastd" --list-options | grep -q '^gluster ' || t_die "ballastd was built without the gluster backend"
 
-T=$(mktemp -d /tmp/ballast-glcrash.XXXXXX)
-SOCK=$T/b.sock
-STATE=$T/state
-PID=
-stop() {
-	if [ -n "$PID" ]; then
-		kill -9 "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-		PID=
-	fi
-}
 cleanup() {
 	local mp
 	stop
@@ -61,39 +53,11 @@ lease = 6
 glusterd_socket = $GLUSTERD_SOCK
 CONF
 
-start() {
-	stop
-	BALLAST_CRASH_AT=${1:-} "$CB/ballastd" --config "$T/b.conf" >>"$T/log" 2>&1 &
-	PID=$!
-	for _ in $(seq 100); do
-		curl -s --max-time 2 --unix-socket "$SOCK" -X POST http://b/Plugin.Activate >/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
-call() { curl -s --max-time 30 --unix-socket "$SOCK" -X POST -d "$2" "http://b/$1"; }
-err() { call "$@" | jq -r '.Err' 2>/dev/null; }
-count() { call Ballast.Inspect "{\"Name\":\"$1\"}" | jq -r '.Volume.mount_count // "none"'; }
-exists() { [ "$(err VolumeDriver.Get "{\"Name\":\"$1\"}")" = "" ]; }
-mounted() { awk -v p="$STATE/mounts/$1" '$2 == p { f = 1 } END { exit !f }' /proc/mounts; }
 # A directory quota is the limit-set xattr glusterd puts on the brick's
 # directory (`quota list` needs an aux mount that a netns server lacks).
 has_quota() {
 	/usr/bin/python3 -c 'import os, sys; os.getxattr(sys.argv[1], "trusted.glusterfs.quota.limit-set.1")' \
 		"$GLUSTER_DIR/brick/ballast/$1" 2>/dev/null
-}
-died() {
-	for _ in $(seq 50); do
-		kill -0 "$PID" 2>/dev/null || { wait "$PID" 2>/dev/null; PID=; return 0; }
-		sleep 0.1
-	done
-	return 1
-}
-crash() {
-	start "$1" || t_die "ballastd did not start"
-	call "$2" "$3" >/dev/null 2>&1
-	t_ok "$1: the daemon died at the crash point" died
-	start || t_die "ballastd did not restart"
 }
 EXCL='{"backend":"gluster","exclusive":"true"}'
 

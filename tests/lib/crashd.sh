@@ -1,0 +1,64 @@
+# shellcheck shell=bash
+# tests/lib/crashd.sh - one ballastd built with crash points (make
+# CRASHPOINTS=1), killed at a named point and restarted on the same state.
+#
+# Set before sourcing: T (the test dir), CB (the crash build dir). The
+# config is $T/b.conf (write it after sourcing), the socket $SOCK, the state
+# dir $STATE, the log $T/log.
+#   crashd_build           make CB with crash points (t_die on failure)
+#   start [CRASH_AT]       (re)start ballastd, armed at CRASH_AT if given
+#   stop                   SIGKILL it
+#   crash POINT METHOD BODY   arm POINT, send the request, assert the daemon
+#                          died there, restart it unarmed
+#   call METHOD JSON / err METHOD JSON   the answer / its Err
+#   count NAME / exists NAME / mounted NAME   mount count, Get finds it,
+#                          its <state>/mounts/NAME is mounted
+
+SOCK=$T/b.sock
+STATE=$T/state
+PID=
+
+crashd_build() {
+	make -s -C "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)" BUILD="$CB" CRASHPOINTS=1 all \
+		>/dev/null 2>&1 || t_die "cannot build with crash points"
+}
+
+stop() {
+	if [ -n "$PID" ]; then
+		kill -9 "$PID" 2>/dev/null
+		wait "$PID" 2>/dev/null
+		PID=
+	fi
+}
+
+start() {
+	stop
+	BALLAST_CRASH_AT=${1:-} "$CB/ballastd" --config "$T/b.conf" >>"$T/log" 2>&1 &
+	PID=$!
+	for _ in $(seq 100); do
+		curl -s --max-time 2 --unix-socket "$SOCK" -X POST http://b/Plugin.Activate >/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+call() { curl -s --max-time 30 --unix-socket "$SOCK" -X POST -d "$2" "http://b/$1"; }
+err() { call "$@" | jq -r '.Err' 2>/dev/null; }
+count() { call Ballast.Inspect "{\"Name\":\"$1\"}" | jq -r '.Volume.mount_count // "none"'; }
+exists() { [ "$(err VolumeDriver.Get "{\"Name\":\"$1\"}")" = "" ]; }
+mounted() { awk -v p="$STATE/mounts/$1" '$2 == p { f = 1 } END { exit !f }' /proc/mounts; }
+
+died() {
+	for _ in $(seq 50); do
+		kill -0 "$PID" 2>/dev/null || { wait "$PID" 2>/dev/null; PID=; return 0; }
+		sleep 0.1
+	done
+	return 1
+}
+
+crash() {
+	start "$1" || t_die "ballastd did not start"
+	call "$2" "$3" >/dev/null 2>&1
+	t_ok "$1: the daemon died at the crash point" died
+	start || t_die "ballastd did not restart"
+}
