@@ -33,6 +33,16 @@ static const struct config_key keys[] = {
 	{ "gluster", "glusterd_socket", NULL, "glusterd CLI socket, for quota (default: /run/glusterd.socket)" },
 	{ "gluster", "lease", "30", "seconds a holder of an exclusive volume keeps it without renewing" },
 	{ "gluster", "takeover", "after-lease", "after-lease or never: may another host take a dead holder's volume" },
+	{ "rbd", "conf", "/etc/ceph/ceph.conf", "Ceph config file of the cluster" },
+	{ "rbd", "user", "admin", "cephx id (client.<user>)" },
+	{ "rbd", "keyring", NULL, "keyring file (default: what the Ceph config says)" },
+	{ "rbd", "pool", "rbd", "pool for volumes that name none" },
+	{ "rbd", "timeout", "10", "seconds; bounds every Ceph call" },
+	{ "rbd", "default_size", "10G", "size of volumes created without -o size" },
+	{ "rbd", "default_fstype", "ext4", "ext4 or xfs" },
+	{ "rbd", "mapper", "auto", "auto, krbd, nbd or fuse: how images become block devices" },
+	{ "rbd", "lease", "30", "seconds to wait for a crashed holder's lock to lapse (its watch timeout)" },
+	{ "rbd", "takeover", "after-lease", "after-lease or never: may another host take a dead holder's volume" },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -560,6 +560,8 @@ static const struct rule mount_rules[] = {
 	R_FLAG("noquota", FS_ANY),
 	R_FLAG("barrier", FS_EXT4),
 	R_FLAG("nobarrier", FS_EXT4),
+	R_FLAG("noload", FS_EXT4),
+	R_FLAG("norecovery", FS_XFS),
 	R_CHOICE("data", FS_EXT4, ext4_data_modes),
 	R_CHOICE("errors", FS_EXT4, ext4_error_modes),
 	R_UINT("commit", FS_EXT4, 0, 86400),

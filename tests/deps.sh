@@ -23,6 +23,9 @@ TEST_PACKAGES=(
 	prometheus
 	# the gluster backend: gfapi to build, a real glusterd to test against
 	glusterfs-server glusterfs-client libglusterfs-dev
+	# the rbd backend: librbd/librados and libfuse3 to build, a real Ceph
+	# (one monitor, one OSD) to test against
+	ceph-mon ceph-osd ceph-common librados-dev librbd-dev libfuse3-dev fuse3 rbd-fuse uuid-runtime
 	# hardening: fuzzing (libFuzzer), memcheck, execve tracing
 	clang libclang-rt-14-dev valgrind strace
 )

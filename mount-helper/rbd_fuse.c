@@ -1,0 +1,702 @@
+/*
+ * rbd_fuse.c - ballast-rbd-map: one RBD image served as the regular file
+ * MOUNTDIR/image through FUSE, for machines with neither krbd nor nbd.
+ *
+ *   ballast-rbd-map --conf C --id USER [--keyring K] --pool P --image I
+ *                   --timeout S [--pidfile F] [--holder JSON] [--read-only] MOUNTDIR
+ *
+ * Unlike rbd-fuse it takes the image's exclusive lock EXPLICITLY
+ * (rbd_lock_acquire) before it serves a byte, so that any other librbd
+ * client's write fails with EROFS instead of silently taking the lock over
+ * (the exclusive-lock feature alone hands the lock to whoever writes). If
+ * another client holds the lock, it fails at once naming that owner. A
+ * dead owner's lock (its watch expired, ~30 s after a crash) is broken by
+ * librbd itself, blocklisting the dead client.
+ *
+ * --holder JSON is stored as image metadata ballast.holder once the lock is
+ * held and removed before it is released: only the lock owner can change
+ * image metadata, so the record always names the real holder (another
+ * client's metadata_set would need the lock and fail with EROFS).
+ *
+ * Process shape: the command forks at once; the child does all the work
+ * (librados threads do not survive a fork, so the fork must come first),
+ * starts a session of its own so it outlives whoever started it (ballastd
+ * may be restarted while it serves), and tells the waiting parent through
+ * a pipe when the FUSE mount is up. The parent then exits 0, silently, or
+ * prints the child's one-line error and exits 1 (refused: bad arguments,
+ * the lock is held elsewhere) or 2 (failed). The pid goes to --pidfile,
+ * default MOUNTDIR/../<basename of MOUNTDIR>.pid.
+ *
+ * A second file, MOUNTDIR/size, is the control for resize: reading it gives
+ * the image's size in bytes, writing a larger number grows the image
+ * (rbd_resize by the lock owner: any other client would need the lock).
+ * Shrinking is refused with EINVAL.
+ *
+ * Every librbd error of a read, write or flush (-EROFS the lock was lost,
+ * -ESHUTDOWN this client was blocklisted, -ETIMEDOUT an op timeout) is
+ * handed to the FUSE caller as that errno. SIGTERM, SIGINT or an unmount
+ * end the loop; then it flushes, releases the lock, closes the image and
+ * shuts the cluster handle down.
+ */
+#define FUSE_USE_VERSION 31
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <rados/librados.h>
+#include <rbd/librbd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_REFUSED 1
+#define EXIT_FAILED 2
+#define IMAGE_FILE "image"
+#define SIZE_FILE "size"
+#define MSG_MAX 512
+
+struct map {
+	const char *conf, *id, *keyring, *pool, *image, *pidfile, *mountdir, *holder;
+	unsigned timeout;
+	int read_only;
+	rados_t cluster;
+	rados_ioctx_t io;
+	rbd_image_t img;
+	int locked, holder_set;
+	time_t started;
+	int report_fd; /* write end of the pipe to the waiting parent */
+};
+
+static struct map m = { .report_fd = -1 };
+
+/* Tell the parent how start-up ended: "0" or "<code> <message>". */
+static void report(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report(int code, const char *fmt, ...)
+{
+	char msg[MSG_MAX];
+	va_list ap;
+	int n;
+
+	if (m.report_fd < 0)
+		return;
+	n = snprintf(msg, sizeof(msg), "%d ", code);
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	if (write(m.report_fd, msg, strlen(msg)) < 0) {
+		/* the parent is gone: nobody to tell */
+	}
+	close(m.report_fd);
+	m.report_fd = -1;
+}
+
+/* ---- FUSE operations: "/" holds one file, "image" ---- */
+
+static int is_image(const char *path)
+{
+	return strcmp(path, "/" IMAGE_FILE) == 0;
+}
+
+static int is_size(const char *path)
+{
+	return strcmp(path, "/" SIZE_FILE) == 0;
+}
+
+static int image_size(uint64_t *size)
+{
+	return rbd_get_size(m.img, size);
+}
+
+static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	uint64_t size;
+	int ret;
+
+	(void)fi;
+	memset(st, 0, sizeof(*st));
+	st->st_uid = getuid();
+	st->st_gid = getgid();
+	st->st_atime = st->st_mtime = st->st_ctime = m.started;
+	if (strcmp(path, "/") == 0) {
+		st->st_mode = S_IFDIR | 0700;
+		st->st_nlink = 2;
+		return 0;
+	}
+	if (is_size(path)) {
+		st->st_mode = S_IFREG | (m.read_only ? 0400 : 0600);
+		st->st_nlink = 1;
+		st->st_size = 0; /* served with direct_io: the length is what read returns */
+		return 0;
+	}
+	if (!is_image(path))
+		return -ENOENT;
+	ret = image_size(&size); /* re-read: a grown image is seen */
+	if (ret < 0)
+		return ret;
+	st->st_mode = S_IFREG | (m.read_only ? 0400 : 0600);
+	st->st_nlink = 1;
+	st->st_size = (off_t)size;
+	st->st_blksize = 4096;
+	st->st_blocks = (blkcnt_t)((size + 511) / 512);
+	return 0;
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
+		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	(void)off;
+	(void)fi;
+	(void)flags;
+	if (strcmp(path, "/") != 0)
+		return -ENOTDIR;
+	fill(buf, ".", NULL, 0, 0);
+	fill(buf, "..", NULL, 0, 0);
+	fill(buf, IMAGE_FILE, NULL, 0, 0);
+	fill(buf, SIZE_FILE, NULL, 0, 0);
+	return 0;
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi)
+{
+	if (!is_image(path) && !is_size(path))
+		return strcmp(path, "/") == 0 ? -EISDIR : -ENOENT;
+	if (m.read_only && (fi->flags & O_ACCMODE) != O_RDONLY)
+		return -EROFS;
+	/* No page cache of our own on top of the loop device's and the
+	 * file system's: every read and write reaches librbd. */
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	return 0;
+}
+
+static int op_read(const char *path, char *buf, size_t len, off_t off, struct fuse_file_info *fi)
+{
+	uint64_t size;
+	ssize_t n;
+	int ret;
+
+	(void)fi;
+	ret = image_size(&size);
+	if (ret < 0)
+		return ret;
+	if (is_size(path)) {
+		char num[32];
+		int k = snprintf(num, sizeof(num), "%llu\n", (unsigned long long)size);
+
+		if (off >= k)
+			return 0;
+		k -= (int)off;
+		if ((size_t)k > len)
+			k = (int)len;
+		memcpy(buf, num + off, (size_t)k);
+		return k;
+	}
+	if ((uint64_t)off >= size)
+		return 0;
+	if (len > size - (uint64_t)off)
+		len = (size_t)(size - (uint64_t)off);
+	n = rbd_read(m.img, (uint64_t)off, len, buf);
+	return (int)n; /* bytes, or -errno straight from librbd */
+}
+
+/* A write to "size": grow the image to the number written. */
+static int resize_to(const char *buf, size_t len, off_t off)
+{
+	char num[32], *end;
+	unsigned long long want;
+	uint64_t cur;
+	int ret;
+
+	if (off != 0 || len == 0 || len >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, buf, len);
+	num[len] = '\0';
+	errno = 0;
+	want = strtoull(num, &end, 10);
+	if (errno || end == num || (*end && *end != '\n') || num[0] == '-')
+		return -EINVAL;
+	ret = image_size(&cur);
+	if (ret < 0)
+		return ret;
+	if (want < cur)
+		return -EINVAL; /* shrinking would cut the file system */
+	if (want > cur) {
+		ret = rbd_resize(m.img, want);
+		if (ret < 0)
+			return ret;
+	}
+	return (int)len;
+}
+
+static int op_write(const char *path, const char *buf, size_t len, off_t off,
+		    struct fuse_file_info *fi)
+{
+	uint64_t size;
+	ssize_t n;
+	int ret;
+
+	(void)fi;
+	if (is_size(path))
+		return resize_to(buf, len, off);
+	ret = image_size(&size);
+	if (ret < 0)
+		return ret;
+	if ((uint64_t)off >= size || len > size - (uint64_t)off)
+		return -ENOSPC; /* the image grows by resize, never by writing */
+	n = rbd_write(m.img, (uint64_t)off, len, buf);
+	return (int)n;
+}
+
+static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)datasync;
+	(void)fi;
+	return rbd_flush(m.img);
+}
+
+static int op_flush(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)fi;
+	return m.read_only ? 0 : rbd_flush(m.img);
+}
+
+/* Truncation to the current size is what O_TRUNC-free tools do; anything
+ * else would change the image's size behind ballast's back. */
+static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	uint64_t cur;
+	int ret;
+
+	(void)fi;
+	if (is_size(path))
+		return 0; /* `echo N > size` truncates first */
+	if (!is_image(path))
+		return -EISDIR;
+	ret = image_size(&cur);
+	if (ret < 0)
+		return ret;
+	return (uint64_t)size == cur ? 0 : -EOPNOTSUPP;
+}
+
+static int op_statfs(const char *path, struct statvfs *sv)
+{
+	uint64_t size;
+	int ret;
+
+	(void)path;
+	ret = image_size(&size);
+	if (ret < 0)
+		return ret;
+	memset(sv, 0, sizeof(*sv));
+	sv->f_bsize = sv->f_frsize = 4096;
+	sv->f_blocks = size / 4096;
+	sv->f_files = 2;
+	sv->f_namemax = 255;
+	return 0;
+}
+
+static int op_chmod_chown_ok(void)
+{
+	return 0;
+}
+
+static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)mode;
+	(void)fi;
+	return op_chmod_chown_ok();
+}
+
+static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)tv;
+	(void)fi;
+	return op_chmod_chown_ok();
+}
+
+static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	(void)conn;
+	/* Sizes change under us (resize): never cache attributes. */
+	cfg->attr_timeout = 0;
+	cfg->entry_timeout = 0;
+	cfg->negative_timeout = 0;
+	cfg->use_ino = 0;
+	cfg->direct_io = 1;
+	return NULL;
+}
+
+static const struct fuse_operations ops = {
+	.init = op_init,
+	.getattr = op_getattr,
+	.readdir = op_readdir,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.fsync = op_fsync,
+	.flush = op_flush,
+	.truncate = op_truncate,
+	.statfs = op_statfs,
+	.chmod = op_chmod,
+	.utimens = op_utimens,
+};
+
+/* ---- the cluster side ---- */
+
+/* Connect with every wait bounded by the timeout. Returns 0 or -errno
+ * with the reason in msg. */
+static int cluster_connect(char *msg, size_t len)
+{
+	char t[32];
+	int ret;
+
+	ret = rados_create(&m.cluster, m.id);
+	if (ret < 0) {
+		snprintf(msg, len, "cannot create a cluster handle for client.%s: %s", m.id, strerror(-ret));
+		m.cluster = NULL;
+		return ret;
+	}
+	ret = rados_conf_read_file(m.cluster, m.conf);
+	if (ret < 0) {
+		snprintf(msg, len, "cannot read ceph config %s: %s", m.conf, strerror(-ret));
+		return ret;
+	}
+	snprintf(t, sizeof(t), "%u", m.timeout);
+	if ((ret = rados_conf_set(m.cluster, "client_mount_timeout", t)) < 0 ||
+	    (ret = rados_conf_set(m.cluster, "rados_mon_op_timeout", t)) < 0 ||
+	    (ret = rados_conf_set(m.cluster, "rados_osd_op_timeout", t)) < 0 ||
+	    (m.keyring && (ret = rados_conf_set(m.cluster, "keyring", m.keyring)) < 0)) {
+		snprintf(msg, len, "cannot set cluster options: %s", strerror(-ret));
+		return ret;
+	}
+	ret = rados_connect(m.cluster);
+	if (ret < 0) {
+		snprintf(msg, len, "cannot connect to the Ceph cluster (%s) as client.%s: %s", m.conf, m.id,
+			 strerror(-ret));
+		return ret;
+	}
+	ret = rados_ioctx_create(m.cluster, m.pool, &m.io);
+	if (ret < 0) {
+		snprintf(msg, len, "cannot open pool %s: %s", m.pool, strerror(-ret));
+		m.io = NULL;
+		return ret;
+	}
+	return 0;
+}
+
+/* "owner1, owner2" of the image's exclusive lock into buf; 0 when there
+ * is an owner, -ENOENT when there is none, else -errno. */
+static int lock_owners(char *buf, size_t len)
+{
+	char *owners[8];
+	size_t n = sizeof(owners) / sizeof(owners[0]), off = 0;
+	rbd_lock_mode_t mode;
+	int ret;
+
+	buf[0] = '\0';
+	ret = rbd_lock_get_owners(m.img, &mode, owners, &n);
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; i < n; i++) {
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "", owners[i]);
+		if (off >= len)
+			off = len - 1;
+	}
+	rbd_lock_get_owners_cleanup(owners, n);
+	return n ? 0 : -ENOENT;
+}
+
+/* Open the image and take its lock. Returns 0, or an exit code with the
+ * reason in msg. */
+static int image_open(char *msg, size_t len)
+{
+	char owners[256];
+	uint64_t features;
+	int ret;
+
+	if (m.read_only)
+		ret = rbd_open_read_only(m.io, m.image, &m.img, NULL);
+	else
+		ret = rbd_open(m.io, m.image, &m.img, NULL);
+	if (ret < 0) {
+		snprintf(msg, len, "cannot open image %s/%s: %s", m.pool, m.image, strerror(-ret));
+		m.img = NULL;
+		return ret == -ENOENT ? EXIT_REFUSED : EXIT_FAILED;
+	}
+	if (m.read_only)
+		return 0;
+	ret = rbd_get_features(m.img, &features);
+	if (ret < 0) {
+		snprintf(msg, len, "cannot read the features of %s/%s: %s", m.pool, m.image, strerror(-ret));
+		return EXIT_FAILED;
+	}
+	if (!(features & RBD_FEATURE_EXCLUSIVE_LOCK)) {
+		snprintf(msg, len, "image %s/%s lacks the exclusive-lock feature: one writer cannot be guaranteed",
+			 m.pool, m.image);
+		return EXIT_REFUSED;
+	}
+	/* No look at the owners first: a dead owner's lock is broken by
+	 * acquire, while a live owner refuses at once (EROFS). */
+	ret = rbd_lock_acquire(m.img, RBD_LOCK_MODE_EXCLUSIVE);
+	if (ret < 0) {
+		if (lock_owners(owners, sizeof(owners)) == 0)
+			snprintf(msg, len, "image %s/%s is locked by %s", m.pool, m.image, owners);
+		else
+			snprintf(msg, len, "cannot lock image %s/%s: %s", m.pool, m.image, strerror(-ret));
+		return ret == -EROFS || ret == -EBUSY ? EXIT_REFUSED : EXIT_FAILED;
+	}
+	m.locked = 1;
+	if (m.holder) {
+		ret = rbd_metadata_set(m.img, "ballast.holder", m.holder);
+		if (ret < 0) {
+			snprintf(msg, len, "cannot record the holder of %s/%s: %s", m.pool, m.image, strerror(-ret));
+			return EXIT_FAILED;
+		}
+		m.holder_set = 1;
+	}
+	return 0;
+}
+
+static void cleanup(void)
+{
+	if (m.img) {
+		if (!m.read_only)
+			rbd_flush(m.img);
+		if (m.holder_set)
+			rbd_metadata_remove(m.img, "ballast.holder");
+		m.holder_set = 0;
+		if (m.locked)
+			rbd_lock_release(m.img);
+		m.locked = 0;
+		rbd_close(m.img);
+		m.img = NULL;
+	}
+	if (m.io) {
+		rados_ioctx_destroy(m.io);
+		m.io = NULL;
+	}
+	if (m.cluster) {
+		rados_shutdown(m.cluster);
+		m.cluster = NULL;
+	}
+}
+
+static int write_pidfile(char *msg, size_t len)
+{
+	char tmp[PATH_MAX + 8];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", m.pidfile);
+	f = fopen(tmp, "we");
+	if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0 || rename(tmp, m.pidfile) < 0) {
+		snprintf(msg, len, "cannot write pid file %s: %s", m.pidfile, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* The daemon's life: connect, lock, mount, serve, undo. */
+static int serve(void)
+{
+	char msg[MSG_MAX] = "", fsname[256];
+	char *argv[] = { "ballast-rbd-map", "-o", fsname, NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+	struct fuse *f = NULL;
+	int code = EXIT_FAILED, ret;
+
+	m.started = time(NULL);
+	if (cluster_connect(msg, sizeof(msg)) < 0)
+		goto out_report;
+	code = image_open(msg, sizeof(msg));
+	if (code != 0)
+		goto out_report;
+	code = EXIT_FAILED;
+	snprintf(fsname, sizeof(fsname), "fsname=rbd:%s/%s,subtype=ballast-rbd%s", m.pool, m.image,
+		 m.read_only ? ",ro" : "");
+	f = fuse_new(&args, &ops, sizeof(ops), NULL);
+	if (!f) {
+		snprintf(msg, sizeof(msg), "cannot set up FUSE");
+		goto out_report;
+	}
+	if (fuse_mount(f, m.mountdir) != 0) {
+		snprintf(msg, sizeof(msg), "cannot mount FUSE at %s (is /dev/fuse there?)", m.mountdir);
+		goto out_destroy;
+	}
+	if (fuse_set_signal_handlers(fuse_get_session(f)) != 0) {
+		snprintf(msg, sizeof(msg), "cannot install signal handlers");
+		goto out_unmount;
+	}
+	if (write_pidfile(msg, sizeof(msg)) < 0)
+		goto out_signals;
+	report(0, NULL);
+	/* From here on nobody reads our stderr. */
+	{
+		int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		if (fd >= 0) {
+			dup2(fd, STDIN_FILENO);
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+			close(fd);
+		}
+	}
+	ret = fuse_loop_mt(f, 0);
+	/* a signal ends the loop with its number: a clean stop all the same */
+	code = ret == 0 || fuse_session_exited(fuse_get_session(f)) ? 0 : EXIT_FAILED;
+	unlink(m.pidfile);
+out_signals:
+	fuse_remove_signal_handlers(fuse_get_session(f));
+out_unmount:
+	fuse_unmount(f);
+out_destroy:
+	fuse_destroy(f);
+out_report:
+	fuse_opt_free_args(&args);
+	cleanup();
+	if (msg[0])
+		report(code, "%s", msg);
+	return code;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: ballast-rbd-map --conf C --id USER [--keyring K] --pool P --image I "
+			"--timeout S [--pidfile F] [--holder JSON] [--read-only] MOUNTDIR\n");
+	exit(EXIT_REFUSED);
+}
+
+/* Parent side: wait for the child's report; exit with its verdict. */
+static int wait_report(pid_t child, int fd)
+{
+	char buf[MSG_MAX + 1];
+	ssize_t n;
+	size_t got = 0;
+	int code, status;
+
+	while (got < MSG_MAX && (n = read(fd, buf + got, MSG_MAX - got)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	close(fd);
+	if (got == 0) {
+		waitpid(child, &status, 0);
+		fprintf(stderr, "ballast-rbd-map: the mapper died during start-up\n");
+		return EXIT_FAILED;
+	}
+	code = atoi(buf);
+	if (code != 0) {
+		const char *sp = strchr(buf, ' ');
+
+		waitpid(child, &status, 0);
+		fprintf(stderr, "ballast-rbd-map: %s\n", sp && sp[1] ? sp + 1 : "start-up failed");
+		return code == EXIT_REFUSED ? EXIT_REFUSED : EXIT_FAILED;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "conf", required_argument, NULL, 'c' },   { "id", required_argument, NULL, 'u' },
+		{ "keyring", required_argument, NULL, 'k' }, { "pool", required_argument, NULL, 'p' },
+		{ "image", required_argument, NULL, 'i' },  { "timeout", required_argument, NULL, 't' },
+		{ "pidfile", required_argument, NULL, 'P' }, { "read-only", no_argument, NULL, 'r' },
+		{ "holder", required_argument, NULL, 'H' },  { "state-dir", required_argument, NULL, 'S' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static char pidbuf[PATH_MAX], mountbuf[PATH_MAX];
+	char *end, dirtmp[PATH_MAX], basetmp[PATH_MAX];
+	unsigned long t;
+	int c, fds[2];
+	pid_t pid;
+
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': m.conf = optarg; break;
+		case 'u': m.id = optarg; break;
+		case 'k': m.keyring = optarg; break;
+		case 'p': m.pool = optarg; break;
+		case 'i': m.image = optarg; break;
+		case 'P': m.pidfile = optarg; break;
+		case 'r': m.read_only = 1; break;
+		case 'H': m.holder = optarg; break;
+		case 'S': break; /* accepted for helper_run's sake; unused */
+		case 't':
+			errno = 0;
+			t = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || t == 0 || t > 3600) {
+				fprintf(stderr, "ballast-rbd-map: --timeout %s: expected seconds, 1..3600\n", optarg);
+				return EXIT_REFUSED;
+			}
+			m.timeout = (unsigned)t;
+			break;
+		default: usage();
+		}
+	}
+	if (optind != argc - 1 || !m.conf || !m.id || !m.pool || !m.image || !m.timeout)
+		usage();
+	if (!realpath(argv[optind], mountbuf)) {
+		fprintf(stderr, "ballast-rbd-map: mount directory %s: %s\n", argv[optind], strerror(errno));
+		return EXIT_REFUSED;
+	}
+	m.mountdir = mountbuf;
+	if (!m.pidfile) {
+		snprintf(dirtmp, sizeof(dirtmp), "%s", mountbuf);
+		snprintf(basetmp, sizeof(basetmp), "%s", mountbuf);
+		if ((size_t)snprintf(pidbuf, sizeof(pidbuf), "%s/%s.pid", dirname(dirtmp), basename(basetmp)) >=
+		    sizeof(pidbuf)) {
+			fprintf(stderr, "ballast-rbd-map: mount directory path too long\n");
+			return EXIT_REFUSED;
+		}
+		m.pidfile = pidbuf;
+	}
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		fprintf(stderr, "ballast-rbd-map: pipe: %s\n", strerror(errno));
+		return EXIT_FAILED;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "ballast-rbd-map: fork: %s\n", strerror(errno));
+		return EXIT_FAILED;
+	}
+	if (pid > 0) {
+		close(fds[1]);
+		return wait_report(pid, fds[0]);
+	}
+	close(fds[0]);
+	m.report_fd = fds[1];
+	setsid();
+	{
+		/* whoever started us may have blocked SIGTERM: we need it */
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+	}
+	if (chdir("/") < 0) {
+		/* harmless: every path we use is absolute */
+	}
+	return serve();
+}

@@ -1,0 +1,382 @@
+#!/usr/bin/env bash
+# tests/integration/rbd_docker.sh - the rbd backend on a real one-node Ceph
+# cluster (tests/lib/ceph.sh), driven by a real dockerd on "host A" and by
+# plain requests on a second ballastd, "host B" (own state dir, socket and
+# host id, same cluster).
+#
+# Needs root, the packages of tests/deps.sh plus ceph_deps (installed here),
+# and a tree built with the rbd backend (build/ballastd with rbd compiled in,
+# build/ballast-rbd-map, build/tests/rbd_writer, build/mount.ballast).
+# Removes its directory on success, keeps it (and says where) on failure.
+#
+# Covers: create through dockerd with size/fstype/uid/gid/mode, write and
+# read back by later containers; one writer (a plain librbd client gets
+# EROFS while mounted); two hosts on one cluster (B lists, is refused naming
+# A while A holds it, mounts and reads after A releases; A refused naming B;
+# Create of an existing volume is adoption); online grow through the
+# mapper's size file; shared=ro readers; a dead host's volume taken over
+# once its watch lapses; kill -9 of ballastd with a mounted volume (the
+# mapper survives, Unmount and Remove work, nothing left mapped); every bad
+# option refused with no image left; foreign images untouched; the cluster
+# gone (Create/Mount fail within the bound, Get/List/docker volume ls answer,
+# a fresh ballastd starts). Prints the timings it measured as # lines.
+# shellcheck source-path=SCRIPTDIR
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/tap.sh
+. "$HERE/../lib/tap.sh"
+# shellcheck source=../lib/dockerd.sh
+. "$HERE/../lib/dockerd.sh"
+# shellcheck source=../lib/ballastd.sh
+. "$HERE/../lib/ballastd.sh"
+# shellcheck source=../lib/ceph.sh
+. "$HERE/../lib/ceph.sh"
+
+t_group rbd_docker
+PLUGIN=ballast
+B=$BALLAST_BUILD
+RBD_TIMEOUT=5
+
+[ "$(id -u)" -eq 0 ] || t_die "must run as root"
+for c in jq losetup curl docker dockerd fusermount3; do
+	command -v "$c" >/dev/null || t_die "$c not installed (run tests/deps.sh)"
+done
+for s in "/run/docker/plugins/$PLUGIN.sock" "/run/docker/plugins/$PLUGIN/$PLUGIN.sock"; do
+	[ -e "$s" ] && t_die "$s exists: dockerd would use it instead of our spec file"
+done
+ceph_deps || t_die "cannot install the Ceph packages"
+for b in ballastd ballast mount.ballast ballast-rbd-map tests/rbd_writer; do
+	[ -x "$B/$b" ] || t_die "$B/$b missing: build with the rbd backend (make, with librbd-dev installed)"
+done
+
+T=$(mktemp -d /tmp/ballast-rbd.XXXXXX)
+declare -A BD_PID=()
+
+# ---------------------------------------------------------------- ballastd A and B
+# bd_conf X HOSTID: the config of host X (a or b), rbd as default backend
+bd_conf() {
+	local x=$1 d=$T/$1
+	mkdir -p "$d"
+	cat >"$d/ballast.conf" <<-EOF
+		[ballast]
+		socket = $d/ballast.sock
+		state_dir = $d/state
+		helper = $B/mount.ballast
+		log_level = debug
+		host_id = $2
+		default_backend = rbd
+		refresh_interval = 1
+		[rbd]
+		conf = $T/ceph/ceph.conf
+		user = admin
+		timeout = $RBD_TIMEOUT
+		lease = 35
+	EOF
+}
+# bd_start X: start (or restart) ballastd X, wait until Activate answers
+bd_start() {
+	local x=$1 d=$T/$1 i
+	printf -- '--- start %s\n' "$(date -u +%FT%TZ)" >>"$d/ballastd.log"
+	"$B/ballastd" --config "$d/ballast.conf" >>"$d/ballastd.log" 2>&1 </dev/null &
+	BD_PID[$x]=$!
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "${BD_PID[$x]}" 2>/dev/null || break
+		if curl -s --max-time 2 --unix-socket "$d/ballast.sock" -X POST http://b/Plugin.Activate 2>/dev/null |
+			grep -q VolumeDriver; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	printf '# ballastd %s did not start; log:\n' "$x"
+	tail -n 20 "$d/ballastd.log" | sed 's/^/#   /'
+	return 1
+}
+bd_kill9() {
+	local x=$1
+	[ -n "${BD_PID[$x]:-}" ] || return 0
+	kill -KILL "${BD_PID[$x]}" 2>/dev/null || true
+	wait "${BD_PID[$x]}" 2>/dev/null || true
+	BD_PID[$x]=""
+}
+# bd X METHOD JSON: POST to ballastd X, print the body
+bd() {
+	curl -s --max-time 130 --unix-socket "$T/$1/ballast.sock" -X POST --data-binary "$3" "http://b/$2"
+}
+# bd_err X METHOD JSON: the Err of the answer ("" on success)
+bd_err() { bd "$@" | jq -r '.Err // ""' 2>&1; }
+# elapsed CMD...: run CMD, print its wall time in ms on fd 3
+ms_now() { echo $((${EPOCHREALTIME/./} / 1000)); }
+
+run_c() {
+	local v=$1
+	shift
+	dk run --rm --network none --volume-driver "$PLUGIN" -v "$v:/data" local/busybox "$@"
+}
+start_c() {
+	dk run -d --name "$1" --network none --volume-driver "$PLUGIN" -v "$2:/data" \
+		local/busybox sleep 600
+}
+image_exists() { timeout 20 rbd ls rbd 2>/dev/null | grep -qx "$1"; }
+mapper_of() { pgrep -f -- "--image $1 .*$T" 2>/dev/null || true; }
+mounts_under() { awk -v d="$1" 'index($2, d) == 1 { print $2 }' /proc/mounts; }
+loops_under() { losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$1" 'index($2, d) == 1 { print $1 }'; }
+
+final_cleanup() {
+	local p f lp
+	for x in a b; do bd_kill9 "$x"; done
+	dockerd_cleanup
+	# mappers: by the pids in their pid files (they outlive ballastd)
+	for f in "$T"/*/state/rbd/*.pid; do
+		[ -f "$f" ] || continue
+		p=$(cat "$f" 2>/dev/null)
+		if [ -n "$p" ]; then kill -KILL "$p" 2>/dev/null || true; fi
+	done
+	mounts_under "$T" | sort -r | while IFS= read -r mp; do umount -l "$mp" 2>/dev/null || true; done
+	loops_under "$T" | while IFS= read -r lp; do losetup -d "$lp" 2>/dev/null || true; done
+	_dk_force_clean "$T"
+	ceph_stop
+	if [ "$TAP_FAIL" -eq 0 ] && [ -z "$(dockerd_leftovers "$T")" ]; then
+		rm -rf "$T"
+	else
+		printf '# test directory kept: %s\n' "$T"
+		for x in a b; do
+			[ -f "$T/$x/ballastd.log" ] || continue
+			printf '# last lines of ballastd %s log:\n' "$x"
+			tail -n 40 "$T/$x/ballastd.log" | sed 's/^/#   /'
+		done
+	fi
+}
+t_at_exit final_cleanup
+dockerd_trap
+
+# ---------------------------------------------------------------- setup
+SECONDS=0
+ceph_start "$T/ceph" || t_die "the Ceph cluster did not start"
+t_diag "Ceph cluster (1 mon, 1 OSD, pool rbd) up in ${CEPH_START_SECONDS} s"
+dockerd_start "$T/d" || t_die "dockerd did not start"
+busybox_image || t_die "could not import local/busybox"
+bd_conf a host-a
+bd_conf b host-b
+bd_start a || t_die "ballastd A did not start (is rbd compiled in and [rbd] known to config.c?)"
+bd_start b || t_die "ballastd B did not start"
+[[ $(bd a Ballast.Version '{}' | jq -r '.Backends | index("rbd")') =~ ^[0-9]+$ ]] ||
+	t_die "ballastd has no rbd backend: build with librbd-dev installed"
+plugin_register "$PLUGIN" "$T/a/ballast.sock" || t_die "could not write the plugin spec"
+t_diag "setup took $SECONDS s (dir $T)"
+A_MNT=$T/a/state/mounts
+B_MNT=$T/b/state/mounts
+
+# ------------------------------------------------- 1. create, write, read back
+t_eq "Capabilities scope is global" global \
+	"$(bd a VolumeDriver.Capabilities '{}' | jq -r .Capabilities.Scope)"
+t0=$(ms_now)
+t_ok "docker volume create r1 size=1G fstype=ext4 uid/gid 999" \
+	dk volume create -d "$PLUGIN" -o backend=rbd -o size=1G -o fstype=ext4 -o uid=999 -o gid=999 \
+	-o mode=0750 r1
+t_create=$(($(ms_now) - t0))
+t_ok "image r1 exists in pool rbd" image_exists r1
+t_eq "image r1 is 1 GiB" 1073741824 "$(timeout 20 rbd info --format json r1 | jq -r .size)"
+t_eq "ballast.fstype stored with the image" ext4 "$(timeout 20 rbd image-meta get r1 ballast.fstype)"
+t0=$(ms_now)
+t_ok "a container writes to r1" run_c r1 sh -c 'echo hello-rbd > /data/hello && sync'
+t_first=$(($(ms_now) - t0))
+t0=$(ms_now)
+t_eq "a later container reads it back" hello-rbd "$(run_c r1 cat /data/hello 2>&1)"
+t_again=$(($(ms_now) - t0))
+t_eq "the volume root is 999:999 mode 750 in the container" "999:999:750" \
+	"$(run_c r1 stat -c %u:%g:%a /data 2>&1)"
+t_eq "lost+found is not in the container's directory" "hello" "$(run_c r1 ls /data 2>&1)"
+t_eq "nothing of r1 stays mapped after the containers" "" "$(mapper_of r1)$(mounts_under "$A_MNT")"
+st=$(dk volume inspect r1 --format '{{json .Status}}' 2>&1)
+t_eq "docker volume inspect shows mapper fuse" fuse "$(jq -r .mapper <<<"$st" 2>&1)"
+t_eq "docker volume inspect shows the pool" rbd "$(jq -r .pool <<<"$st" 2>&1)"
+# The plugin's own calls, without dockerd's container set-up around them
+t0=$(ms_now)
+bd a VolumeDriver.Mount '{"Name":"r1","ID":"lat"}' >/dev/null
+t_mount=$(($(ms_now) - t0))
+t0=$(ms_now)
+bd a VolumeDriver.Unmount '{"Name":"r1","ID":"lat"}' >/dev/null
+t_umount=$(($(ms_now) - t0))
+t0=$(ms_now)
+t_ok "a container writes 64 MiB with fsync" run_c r1 dd if=/dev/zero of=/data/big bs=1M count=64 conv=fsync
+t_dd=$(($(ms_now) - t0))
+run_c r1 rm -f /data/big >/dev/null 2>&1
+t_diag "docker run + 64 MiB dd conv=fsync: ${t_dd} ms (~$((64000 / (t_dd > 0 ? t_dd : 1))) MB/s including the container's start)"
+t_diag "1 GiB ext4: Create ${t_create} ms (docker volume create), first docker run ${t_first} ms," \
+	"next docker run ${t_again} ms; plugin Mount ${t_mount} ms, Unmount ${t_umount} ms"
+
+# ------------------------------------------------- 2. one writer while mounted
+if t_ok "container c1 runs with r1" start_c c1 r1; then
+	t_ne "a mapper serves r1" "" "$(mapper_of r1)"
+	t_eq "ballast.holder names host-a" host-a \
+		"$(timeout 20 rbd image-meta get r1 ballast.holder | jq -r .host)"
+	t_eq "a plain librbd client's write gets EROFS" "rbd_write: -30 Read-only file system" \
+		"$(timeout 60 "$B/tests/rbd_writer" "$CEPH_CONF" rbd r1 "$RBD_TIMEOUT" 2>&1)"
+	t_eq "c1 still writes after that" ok \
+		"$(dk exec c1 sh -c 'echo c1 > /data/c1 && sync && echo ok' 2>&1)"
+	t_wait_eq "host B lists r1 (catalog refresh from the cluster)" 15 r1 \
+		bash -c "curl -s --max-time 10 --unix-socket $T/b/ballast.sock -X POST -d '{\"Name\":\"r1\"}' http://b/VolumeDriver.Get | jq -r '.Volume.Name // empty'"
+	t0=$(ms_now)
+	err=$(bd_err b VolumeDriver.Mount '{"Name":"r1","ID":"b1"}')
+	t_match "host B's Mount is refused naming host-a and since when" \
+		'^volume r1 is in use on host-a since [0-9]{4}-[0-9]{2}-[0-9]{2}T' "$err"
+	t_match "and at once (< 2 s)" '^[01]$' "$((($(ms_now) - t0) / 1000))"
+	t_fail "docker volume rm of a volume in use is refused" dk volume rm r1
+	t_ok "stop c1" dk rm -f c1
+fi
+t_wait_eq "r1 released on A: no mapper" 10 "" mapper_of r1
+
+# ----------------------------------------- 3. the volume follows to host B
+err=$(bd_err b VolumeDriver.Mount '{"Name":"r1","ID":"b1"}')
+t_eq "host B mounts r1 after A released it" "" "$err"
+t_eq "host B reads what host A's container wrote" hello-rbd "$(cat "$B_MNT/r1/data/hello" 2>&1)"
+t_eq "and what c1 wrote while mounted" c1 "$(cat "$B_MNT/r1/data/c1" 2>&1)"
+t_ok "host B writes" sh -c "echo from-b > '$B_MNT/r1/data/b' && sync"
+err=$(dk run --rm --network none --volume-driver "$PLUGIN" -v r1:/data local/busybox true 2>&1)
+t_match "host A's docker run is refused while B holds r1" 'in use on host-b since' "$err"
+t_match "host A's Remove is refused while B holds r1" 'in use on host-b since' \
+	"$(bd_err a VolumeDriver.Remove '{"Name":"r1"}')"
+t_ok "and the image is kept" image_exists r1
+t_eq "host B unmounts" "" "$(bd_err b VolumeDriver.Unmount '{"Name":"r1","ID":"b1"}')"
+t_eq "host A's container reads what B wrote" from-b "$(run_c r1 cat /data/b 2>&1)"
+
+# -------------------------------- 3b. Create of an existing volume (Swarm)
+t_eq "host B's Create of r1 with the same options succeeds" "" \
+	"$(bd_err b VolumeDriver.Create '{"Name":"r1","Opts":{"backend":"rbd","size":"1G","fstype":"ext4","uid":"999","gid":"999","mode":"0750"}}')"
+t_match "host B's Create of r1 with other options is refused" 'already exists' \
+	"$(bd_err b VolumeDriver.Create '{"Name":"r1","Opts":{"size":"2G"}}')"
+t_ok "and the image is still there" image_exists r1
+t_eq "with its data" hello-rbd "$(run_c r1 cat /data/hello 2>&1)"
+
+# ------------------------- 3e. shared=ro: readers beside the one writer
+# (needs mount.ballast to allow noload for ext4 and norecovery for xfs with ro)
+if t_ok "volume create s1 shared=ro" dk volume create -d "$PLUGIN" -o size=256M -o shared=ro s1 &&
+	t_ok "writer container s1w runs on host A" start_c s1w s1; then
+	t_ok "the writer writes" dk exec s1w sh -c 'echo written-by-a > /data/f && sync'
+	t_wait_eq "host B lists s1" 15 s1 \
+		bash -c "curl -s --max-time 10 --unix-socket $T/b/ballast.sock -X POST -d '{\"Name\":\"s1\"}' http://b/VolumeDriver.Get | jq -r '.Volume.Name // empty'"
+	t_eq "host B mounts s1 read-only while A writes" "" "$(bd_err b VolumeDriver.Mount '{"Name":"s1","ID":"r"}')"
+	t_eq "host B reads the writer's data" written-by-a "$(cat "$B_MNT/s1/data/f" 2>&1)"
+	t_match "host B cannot write" 'Read-only file system' \
+		"$(sh -c "echo x > '$B_MNT/s1/data/x'" 2>&1)"
+	t_eq "the writer still writes" ok "$(dk exec s1w sh -c 'echo more > /data/g && sync && echo ok' 2>&1)"
+	t_eq "host B unmounts s1" "" "$(bd_err b VolumeDriver.Unmount '{"Name":"s1","ID":"r"}')"
+	t_eq "the writer's lock is untouched" host-a \
+		"$(timeout 20 rbd image-meta get s1 ballast.holder | jq -r .host)"
+	t_ok "stop s1w" dk rm -f s1w
+fi
+
+# ------------------------------------ 3c. grow a mounted volume online
+# (the mapper's size file and mount.ballast grow: what a Resize does while
+# mounted; the API endpoint is the lead's to wire)
+# (xfs: online ext4 growth needs CAP_SYS_RESOURCE, which containers often lack)
+if t_ok "volume create g1 size=512M fstype=xfs" dk volume create -d "$PLUGIN" -o size=512M -o fstype=xfs g1 &&
+	t_ok "container g1c runs with g1" start_c g1c g1; then
+	before=$(dk exec g1c df -k /data 2>&1 | awk 'NR == 2 { print $2 }')
+	t_ok "the mapper grows the image to 1G" sh -c "echo 1073741824 > '$T/a/state/rbd/g1.map/size'"
+	t_fail "and refuses to shrink it" sh -c "echo 1048576 > '$T/a/state/rbd/g1.map/size'"
+	t_ok "mount.ballast grow" "$B/mount.ballast" --state-dir "$T/a/state" grow --fstype xfs "$A_MNT/g1"
+	after=$(dk exec g1c df -k /data 2>&1 | awk 'NR == 2 { print $2 }')
+	t_match "the container sees the new size ($before -> $after KiB)" '^[0-9]+$' \
+		"$( ((after > before + 400000)) && echo "$after")"
+	t_eq "image g1 is 1 GiB" 1073741824 "$(timeout 20 rbd info --format json g1 | jq -r .size)"
+	t_ok "stop g1c" dk rm -f g1c
+fi
+
+# ---------------------------- 3d. host A dies holding a volume; B takes over
+if t_ok "volume create h1" dk volume create -d "$PLUGIN" -o size=256M h1 &&
+	t_eq "host A mounts h1" "" "$(bd_err a VolumeDriver.Mount '{"Name":"h1","ID":"h"}')"; then
+	t_ok "host A writes" sh -c "echo from-dead-a > '$A_MNT/h1/data/f' && sync"
+	t_wait_eq "host B lists h1" 15 h1 \
+		bash -c "curl -s --max-time 10 --unix-socket $T/b/ballast.sock -X POST -d '{\"Name\":\"h1\"}' http://b/VolumeDriver.Get | jq -r '.Volume.Name // empty'"
+	hpid=$(mapper_of h1)
+	bd_kill9 a
+	[ -n "$hpid" ] && kill -KILL "$hpid" 2>/dev/null
+	t0=$(ms_now)
+	err=$(bd_err b VolumeDriver.Mount '{"Name":"h1","ID":"hb"}')
+	dt=$((($(ms_now) - t0) / 1000))
+	t_eq "host B takes h1 over once the dead holder's watch lapses" "" "$err"
+	t_diag "takeover of a dead host's volume took ${dt} s"
+	t_eq "host B reads what the dead host A wrote" from-dead-a "$(cat "$B_MNT/h1/data/f" 2>&1)"
+	t_eq "ballast.holder names host-b" host-b \
+		"$(timeout 20 rbd image-meta get h1 ballast.holder | jq -r .host)"
+	t_ok "ballastd A comes back" bd_start a
+	t_eq "host A's Unmount cleans its side up" "" \
+		"$(bd_err a VolumeDriver.Unmount '{"Name":"h1","ID":"h"}')"
+	t_eq "without touching B's hold" host-b \
+		"$(timeout 20 rbd image-meta get h1 ballast.holder | jq -r .host)"
+	t_eq "nothing of h1 left on A" "" "$(mounts_under "$A_MNT/h1")"
+	t_eq "host B unmounts h1" "" "$(bd_err b VolumeDriver.Unmount '{"Name":"h1","ID":"hb"}')"
+	t_ok "docker volume rm h1" dk volume rm h1
+fi
+
+# ---------------------------------------------- 4. kill -9 of ballastd A
+if t_ok "volume create k1" dk volume create -d "$PLUGIN" -o size=256M k1 &&
+	t_ok "container k1c runs with k1" start_c k1c k1; then
+	t_ok "k1c writes" dk exec k1c sh -c 'echo before-kill > /data/f && sync'
+	mpid=$(mapper_of k1)
+	bd_kill9 a
+	t_ok "ballastd A restarts after kill -9" bd_start a
+	t_eq "the mapper outlived ballastd (same pid)" "$mpid" "$(mapper_of k1)"
+	t_eq "k1c still reads k1" before-kill "$(dk exec k1c cat /data/f 2>&1)"
+	t_ok "k1c still writes" dk exec k1c sh -c 'echo after-kill > /data/g && sync'
+	t_ok "stop k1c (Unmount)" dk rm -f k1c
+	t_wait_eq "no mapper left for k1" 15 "" mapper_of k1
+	t_eq "no mount left under A's mounts" "" "$(mounts_under "$A_MNT")"
+	t_eq "no loop device left" "" "$(loops_under "$T")"
+	t_eq "k1 lock released" "" "$(timeout 20 rbd lock ls --format json k1 | jq -r '.[]?' 2>&1)"
+	t_ok "docker volume rm k1 (Remove)" dk volume rm k1
+	t_fail "image k1 is gone" image_exists k1
+fi
+
+# ---------------------------------------------- 5. bad options leave nothing
+bad() {
+	local desc=$1 name=$2
+	shift 2
+	t_fail "refused: $desc" dk volume create -d "$PLUGIN" "$@" "$name"
+	t_fail "no image left after: $desc" image_exists "$name"
+}
+bad "unknown option" bad1 -o size=1G -o colour=blue
+bad "bad size" bad2 -o size=12Q
+bad "size too small" bad3 -o size=1M
+bad "bad fstype" bad4 -o size=1G -o fstype=ntfs
+bad "mount-options injection" bad5 -o size=1G -o 'mount-options=noatime;reboot'
+bad "mount-options not whitelisted" bad6 -o size=1G -o mount-options=suid
+bad "mkfs-options not whitelisted" bad7 -o size=1G -o mkfs-options=--bogus
+bad "features without exclusive-lock" bad8 -o size=1G -o features=layering
+bad "no such pool" bad9 -o size=1G -o pool=nopool
+t_ok "an image ballast did not make" timeout 20 rbd create --size 64M foreign
+t_fail "is not adopted by Create" dk volume create -d "$PLUGIN" -o size=64M foreign
+t_ok "and not deleted by that failure" image_exists foreign
+t_eq "and not listed" "" "$(bd a VolumeDriver.List '{}' | jq -r '.Volumes[].Name' | grep -x foreign)"
+
+# ---------------------------------------------- 6. the cluster goes away
+ceph_kill_all
+bound=$((2 * RBD_TIMEOUT + 2))
+t0=$(ms_now)
+err=$(bd_err a VolumeDriver.Create '{"Name":"down1","Opts":{"size":"1G"}}')
+dt=$((($(ms_now) - t0) / 1000))
+t_ne "Create fails with the cluster down" "" "$err"
+t_match "within the bound (${dt}s <= ${bound}s)" '^[0-9]+$' "$( ((dt <= bound)) && echo $dt)"
+t_diag "Create with the cluster down: ${dt} s: $err"
+t0=$(ms_now)
+err=$(bd_err a VolumeDriver.Mount '{"Name":"r1","ID":"down"}')
+dt=$((($(ms_now) - t0) / 1000))
+t_ne "Mount fails with the cluster down" "" "$err"
+t_match "within the bound (${dt}s <= ${bound}s)" '^[0-9]+$' "$( ((dt <= bound)) && echo $dt)"
+t_diag "Mount with the cluster down: ${dt} s: $err"
+t_eq "Get still answers for r1" r1 "$(bd a VolumeDriver.Get '{"Name":"r1"}' | jq -r '.Volume.Name')"
+t_eq "List still answers" r1 "$(bd a VolumeDriver.List '{}' | jq -r '.Volumes[].Name' | grep -x r1)"
+t_eq "docker volume ls still answers" r1 \
+	"$(DK_TIMEOUT=60 dk volume ls -q --filter driver="$PLUGIN" 2>&1 | grep -x r1)"
+bd_kill9 b
+t0=$(ms_now)
+t_ok "a fresh ballastd starts and answers Activate with the cluster down" bd_start b
+t_match "at once (< 2 s)" '^[01]$' "$((($(ms_now) - t0) / 1000))"
+t0=$(ms_now)
+err=$(bd_err b VolumeDriver.Create '{"Name":"down2","Opts":{"size":"1G"}}')
+dt=$((($(ms_now) - t0) / 1000))
+t_match "its Create fails clearly within the bound (${dt}s)" 'cannot connect to the Ceph cluster' "$err"
+t_diag "Create on a fresh ballastd with the cluster down: ${dt} s: $err"
+t_match "(${dt}s <= ${bound}s)" '^[0-9]+$' "$( ((dt <= bound)) && echo $dt)"
