@@ -115,6 +115,13 @@ struct backend_ops {
 	int (*list)(void *ctx, json_t **out, struct berr *err);
 
 	/*
+	 * Optional: grow the volume to bytes, and its file system with it,
+	 * online when it is mounted here; shrinking is refused. Bounded in
+	 * time by the backend. For `ballast resize`.
+	 */
+	int (*resize)(void *ctx, const struct be_volume *vol, uint64_t bytes, struct berr *err);
+
+	/*
 	 * Optional: health checks for `ballast doctor`, as a new JSON array of
 	 * {"check": s, "ok": b, "detail": s}: the cluster reachable, tools and
 	 * mappers present. Bounded in time by the backend; never changes

@@ -1302,10 +1302,8 @@ static json_t *be_rbd_status(void *ctx, const struct be_volume *vol)
  * system online. Not mounted anywhere: ballastd grows the image itself,
  * then maps and mounts it once to grow the file system, so that the next
  * Mount finds it full size. Held by another host: refused, naming it.
- * Proposed as backend_ops.resize (see the report); exported until then.
  */
-int be_rbd_resize(void *ctx, const struct be_volume *vol, uint64_t bytes, struct berr *err);
-int be_rbd_resize(void *ctx, const struct be_volume *vol, uint64_t bytes, struct berr *err)
+static int be_rbd_resize(void *ctx, const struct be_volume *vol, uint64_t bytes, struct berr *err)
 {
 	struct rbd_ctx *rc = ctx;
 	const char *pool = vol_pool(rc, vol->opts), *fstype;
@@ -1573,4 +1571,5 @@ const struct backend_ops be_rbd_ops = {
 	.status = be_rbd_status,
 	.list = be_rbd_list,
 	.check = be_rbd_check,
+	.resize = be_rbd_resize,
 };

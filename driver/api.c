@@ -582,6 +582,43 @@ static int h_admin_version(struct api *api, struct request *req)
 	return 0;
 }
 
+static int h_admin_resize(struct api *api, struct request *req)
+{
+	const struct backend_ops *ops;
+	const char *name, *size;
+	struct volume *vol;
+	struct be_volume bv;
+	uint64_t bytes;
+	void *ctx;
+	int ret;
+
+	ret = req_name(req, &name);
+	if (ret == 0)
+		ret = req_string(req, "Size", &size);
+	if (ret == 0)
+		ret = parse_size(size, &bytes, &req->err);
+	if (ret == 0)
+		ret = acquire_ready(api, req, name, &vol, &ops, &ctx);
+	if (ret < 0)
+		return ret;
+	if (!ops->resize) {
+		ret = berr_set(&req->err, -ENOTSUP, "volume %s: backend %s cannot resize volumes", name, ops->name);
+		goto out_release;
+	}
+	bv.name = vol->name;
+	bv.opts = vol->opts;
+	ret = ops->resize(ctx, &bv, bytes, &req->err);
+	metrics_backend_error(ops->name, ret);
+	if (ret < 0)
+		goto out_release;
+	vol->resized_bytes = bytes;
+	ret = catalog_commit(api->cat, vol, &req->err);
+	log_infox("resized volume %s to %s", name, size);
+out_release:
+	catalog_release(api->cat, vol);
+	return ret;
+}
+
 static int h_admin_check(struct api *api, struct request *req)
 {
 	json_t *all = json_array();
@@ -618,6 +655,7 @@ static const struct {
 	{ "/Ballast.Inspect", h_admin_inspect, 1 },
 	{ "/Ballast.Version", h_admin_version, 0 },
 	{ "/Ballast.Check", h_admin_check, 0 },
+	{ "/Ballast.Resize", h_admin_resize, 1 },
 };
 
 /* Parse body into req->body: an object, or (for endpoints that need

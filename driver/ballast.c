@@ -221,6 +221,17 @@ static int cmd_version(const char *sock)
 	return 0;
 }
 
+static int cmd_resize(const char *sock, const char *name, const char *size)
+{
+	json_t *resp = call(sock, "Ballast.Resize", json_pack("{s:s, s:s}", "Name", name, "Size", size));
+
+	if (!resp)
+		return 1;
+	printf("resized %s to %s\n", name, size);
+	json_decref(resp);
+	return 0;
+}
+
 /* One line of doctor's report; counts failures. */
 static void report(int *failed, int ok, const char *check, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -299,6 +310,7 @@ static void usage(FILE *out)
 		     "  ls [--json]             list volumes\n"
 		     "  inspect NAME [--json]   show one volume\n"
 		     "  version                 versions of ballast and the running ballastd\n"
+		     "  resize NAME SIZE        grow a volume and its file system (online if mounted)\n"
 		     "  doctor [--config FILE]  check config, socket, daemon and backends\n"
 		     "The socket defaults to $BALLAST_SOCKET, else " DEFAULT_SOCKET ".\n");
 }
@@ -379,6 +391,8 @@ int main(int argc, char **argv)
 		ret = cmd_inspect(o.sock, argv[optind], o.as_json);
 	else if (strcmp(cmd, "version") == 0 && optind == argc)
 		ret = cmd_version(o.sock);
+	else if (strcmp(cmd, "resize") == 0 && optind + 2 == argc)
+		ret = cmd_resize(o.sock, argv[optind], argv[optind + 1]);
 	else if (strcmp(cmd, "doctor") == 0 && optind == argc)
 		ret = cmd_doctor(o.sock, o.sock_given, o.config_path, o.config_given);
 	else {

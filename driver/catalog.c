@@ -80,9 +80,13 @@ static void volume_free(struct volume *vol)
 /* The on-disk record: everything needed to rebuild the volume. */
 static json_t *volume_record(const struct volume *vol)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:O, s:O, s:s}", "name", vol->name, "backend",
-			 vol->backend, "created_at", vol->created_at, "state", state_names[vol->state],
-			 "options", vol->opts, "mount_ids", vol->mounts, "mountpoint", vol->mountpoint);
+	json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:O, s:O, s:s}", "name", vol->name, "backend",
+				vol->backend, "created_at", vol->created_at, "state", state_names[vol->state],
+				"options", vol->opts, "mount_ids", vol->mounts, "mountpoint", vol->mountpoint);
+
+	if (rec && vol->resized_bytes)
+		json_object_set_new(rec, "resized_bytes", json_integer((json_int_t)vol->resized_bytes));
+	return rec;
 }
 
 /* The public view: what Get, List and `ballast ls --json` show. */
@@ -95,7 +99,10 @@ static json_t *volume_view(const struct volume *vol)
 	if (!v)
 		return NULL;
 	json_object_set_new(v, "mount_count", json_integer(volume_mount_count(vol)));
-	if (size && parse_size(size, &bytes, NULL) == 0)
+	json_object_del(v, "resized_bytes");
+	if (vol->resized_bytes)
+		json_object_set_new(v, "size_bytes", json_integer((json_int_t)vol->resized_bytes));
+	else if (size && parse_size(size, &bytes, NULL) == 0)
 		json_object_set_new(v, "size_bytes", json_integer((json_int_t)bytes));
 	else
 		json_object_set_new(v, "size_bytes", json_null());
@@ -177,6 +184,7 @@ static int load_record(struct catalog *cat, const char *file)
 	snprintf(vol->backend, sizeof(vol->backend), "%s", backend);
 	snprintf(vol->created_at, sizeof(vol->created_at), "%s", created);
 	snprintf(vol->mountpoint, sizeof(vol->mountpoint), "%s", mp);
+	vol->resized_bytes = (uint64_t)json_integer_value(json_object_get(rec, "resized_bytes"));
 	if (state_parse(state, &vol->state) < 0)
 		vol->state = VOL_CREATING; /* unknown: treat as unfinished */
 	json_object_update(vol->opts, opts);
@@ -291,6 +299,7 @@ struct volume *catalog_acquire(struct catalog *cat, const char *name, int create
 		json_object_clear(vol->opts);
 		json_object_clear(vol->mounts);
 		vol->mountpoint[0] = '\0';
+		vol->resized_bytes = 0;
 	}
 	return vol;
 }

@@ -38,6 +38,7 @@ struct volume {
 	json_t *opts;   /* object of strings; owned */
 	json_t *mounts; /* object: mount ID -> count; owned */
 	enum vol_state state;
+	uint64_t resized_bytes; /* size after `ballast resize`; 0: as created */
 	/* CLOCK_MONOTONIC ms when this process created or adopted the volume;
 	 * 0 for volumes loaded at start. A refresh that began earlier must
 	 * not drop it. */

@@ -39,6 +39,8 @@ static void last_line(const char *buf, char *out, size_t len)
 int run_bounded(const char *const *argv, int timeout_s, int *status, char *line, size_t linelen)
 {
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, deflt;
 	char out[2048] = "";
 	int pipefd[2] = { -1, -1 };
 	size_t used = 0;
@@ -52,7 +54,19 @@ int run_bounded(const char *const *argv, int timeout_s, int *status, char *line,
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDERR_FILENO);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
-	ret = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+	/* ballastd blocks SIGTERM and SIGINT (sigwait) and ignores SIGPIPE;
+	 * a child must not inherit either, or it could not be stopped. */
+	sigemptyset(&none);
+	sigemptyset(&deflt);
+	sigaddset(&deflt, SIGTERM);
+	sigaddset(&deflt, SIGINT);
+	sigaddset(&deflt, SIGPIPE);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &deflt);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	ret = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, environ);
+	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	close(pipefd[1]);
 	if (ret != 0) {

@@ -22,7 +22,7 @@ static const char *const endpoints[] = {
 	"Plugin.Activate",	 "VolumeDriver.Capabilities", "VolumeDriver.Create", "VolumeDriver.Remove",
 	"VolumeDriver.Mount",	 "VolumeDriver.Unmount",      "VolumeDriver.Path",   "VolumeDriver.Get",
 	"VolumeDriver.List",	 "Ballast.List",	      "Ballast.Inspect",     "Ballast.Version",
-	"Ballast.Check",
+	"Ballast.Check",	 "Ballast.Resize",
 	"other",
 };
 #define N_ENDPOINTS (sizeof(endpoints) / sizeof(endpoints[0]))

@@ -268,20 +268,29 @@ if t_ok "volume create s1 shared=ro" dk volume create -d "$PLUGIN" -o size=256M 
 fi
 
 # ------------------------------------ 3c. grow a mounted volume online
-# (the mapper's size file and mount.ballast grow: what a Resize does while
-# mounted; the API endpoint is the lead's to wire)
-# (xfs: online ext4 growth needs CAP_SYS_RESOURCE, which containers often lack)
+# `ballast resize`: the mapper (which holds the lock) grows the image and
+# mount.ballast grows the mounted file system.
+# (xfs: online ext4 growth needs CAP_SYS_RESOURCE, which this machine lacks)
 if t_ok "volume create g1 size=512M fstype=xfs" dk volume create -d "$PLUGIN" -o size=512M -o fstype=xfs g1 &&
 	t_ok "container g1c runs with g1" start_c g1c g1; then
 	before=$(dk exec g1c df -k /data 2>&1 | awk 'NR == 2 { print $2 }')
-	t_ok "the mapper grows the image to 1G" sh -c "echo 1073741824 > '$T/a/state/rbd/g1.map/size'"
-	t_fail "and refuses to shrink it" sh -c "echo 1048576 > '$T/a/state/rbd/g1.map/size'"
-	t_ok "mount.ballast grow" "$B/mount.ballast" --state-dir "$T/a/state" grow --fstype xfs "$A_MNT/g1"
+	t_eq "ballast resize g1 1G" "resized g1 to 1G" \
+		"$("$B/ballast" --socket "$T/a/ballast.sock" resize g1 1G 2>&1)"
 	after=$(dk exec g1c df -k /data 2>&1 | awk 'NR == 2 { print $2 }')
 	t_match "the container sees the new size ($before -> $after KiB)" '^[0-9]+$' \
 		"$( ((after > before + 400000)) && echo "$after")"
 	t_eq "image g1 is 1 GiB" 1073741824 "$(timeout 20 rbd info --format json g1 | jq -r .size)"
+	t_eq "ballast inspect shows the new size" 1073741824 \
+		"$("$B/ballast" --socket "$T/a/ballast.sock" inspect g1 --json | jq -r .size_bytes)"
+	t_match "shrinking is refused" 'shrinking is refused|smaller' \
+		"$("$B/ballast" --socket "$T/a/ballast.sock" resize g1 100M 2>&1)"
+	t_match "host B's resize is refused while A holds it" 'in use on host-a' \
+		"$(bd_err b Ballast.Resize '{"Name":"g1","Size":"2G"}')"
 	t_ok "stop g1c" dk rm -f g1c
+	t_eq "resize while unmounted" "resized g1 to 1536M" \
+		"$("$B/ballast" --socket "$T/a/ballast.sock" resize g1 1536M 2>&1)"
+	t_match "and the next container sees that size" '^1[45][0-9]{5}$' \
+		"$(run_c g1 df -k /data 2>&1 | awk 'NR == 2 { print $2 }')"
 fi
 
 # ---------------------------- 3d. host A dies holding a volume; B takes over
