@@ -62,7 +62,7 @@ ifeq ($(RBD),1)
 BINS += $(BUILD)/ballast-rbd-map $(BUILD)/tests/rbd_writer
 endif
 
-.PHONY: all deps check unit run clean install deb plugin fuzz sanitize valgrind
+.PHONY: all deps check unit run clean install deb plugin fuzz sanitize valgrind bench
 all: $(BINS)
 
 # Objects depend on the flags they were built with: a build dir reused with
@@ -175,6 +175,16 @@ PLUGIN_NAME ?= ballast:$(VERSION)
 plugin: all
 	bash packaging/docker-plugin/build.sh $(BUILD) $(BUILD)/plugin
 	docker plugin create $(PLUGIN_NAME) $(BUILD)/plugin
+
+# Benchmarks: a private dockerd and ballastd, every comparison interleaved
+# over BENCH_ROUNDS rounds; prints a table and writes bench/results/latest.json.
+# Needs root and the set-up of `make check`.
+$(BUILD)/bench/loadgen: bench/loadgen.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -D_GNU_SOURCE -pthread $(WARNFLAGS) $(CFLAGS) $< -o $@
+
+bench: deps all $(BUILD)/bench/loadgen
+	BUILD=$(BUILD) bash bench/run.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -46,6 +46,7 @@
 #include "../driver/fsutil.h"
 #include "../driver/helper.h"
 #include "../driver/log.h"
+#include "../driver/metrics.h"
 #include "../driver/timeutil.h"
 #include "../driver/validate.h"
 #include "backend.h"
@@ -1800,6 +1801,8 @@ static void *renewer_thread(void *arg)
 					if (!failing && !gc->stopping)
 						log_errx("volume %s: lease not renewed: %s", vname, err.msg);
 					failed = 1;
+				} else {
+					metrics_lease_renewal(be_gluster_ops.name);
 				}
 			}
 			if (failing && !failed)

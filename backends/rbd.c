@@ -90,6 +90,7 @@ struct rbd_ctx {
 	pthread_mutex_t lock; /* guards cluster, state, attempt, last_err */
 	pthread_cond_t changed;
 	rados_t cluster;
+	int requested; /* an [rbd] section in the config */
 	enum conn_state state;
 	unsigned long attempt;	    /* connect attempts finished */
 	char last_err[BERR_MSG_MAX]; /* why the last one failed */
@@ -188,6 +189,7 @@ static int be_rbd_init(const struct ballast_config *cfg, void **ctx, struct berr
 		return berr_set(err, -ENOMEM, "out of memory");
 	pthread_mutex_init(&rc->lock, NULL);
 	pthread_cond_init(&rc->changed, NULL);
+	rc->requested = config_section_given(cfg, "rbd");
 	ret = cfg_copy(rc->conf, sizeof(rc->conf), "conf", cfg_str(cfg, "conf", RBD_DEFAULT_CONF), err);
 	if (!ret)
 		ret = cfg_copy(rc->user, sizeof(rc->user), "user", cfg_str(cfg, "user", RBD_DEFAULT_USER), err);
@@ -259,13 +261,14 @@ out_free:
 	return ret;
 }
 
-/* Set up when there is a Ceph config to read: on a host without one the
- * rbd backend does not make the driver global. */
+/* Set up when the config has an [rbd] section or there is a Ceph config
+ * to read: on a host with neither the rbd backend is unused, and does not
+ * make the driver global. */
 static int be_rbd_configured(void *ctx)
 {
 	const struct rbd_ctx *rc = ctx;
 
-	return access(rc->conf, R_OK) == 0;
+	return rc->requested || access(rc->conf, R_OK) == 0;
 }
 
 static void be_rbd_fini(void *ctx)
@@ -1393,6 +1396,11 @@ static json_t *be_rbd_check(void *ctx)
 	int krbd = access("/sys/bus/rbd", F_OK) == 0;
 	int nbd = access("/sys/block/nbd0", F_OK) == 0;
 
+	if (!be_rbd_configured(ctx)) {
+		/* Compiled in but unused: nothing to check, nothing wrong. */
+		backend_check_add(checks, "rbd", 1, "not configured (no [rbd] section, no %s): unused", rc->conf);
+		return checks;
+	}
 	if (access(rc->conf, R_OK) == 0)
 		backend_check_add(checks, "ceph config", 1, "%s", rc->conf);
 	else

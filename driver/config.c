@@ -174,6 +174,14 @@ const char *config_get(const struct ballast_config *cfg, const char *section, co
 	return cfg->values[i] ? cfg->values[i] : keys[i].def;
 }
 
+int config_section_given(const struct ballast_config *cfg, const char *section)
+{
+	for (int i = 0; keys[i].section; i++)
+		if (strcmp(keys[i].section, section) == 0 && cfg->values[i])
+			return 1;
+	return 0;
+}
+
 int config_get_uint(const struct ballast_config *cfg, const char *section, const char *key,
 		    unsigned long *out, struct berr *err)
 {

@@ -46,6 +46,9 @@ int config_finish(struct ballast_config *cfg);
  * NULL for keys whose default is set; NULL for unset optional keys. */
 const char *config_get(const struct ballast_config *cfg, const char *section, const char *key);
 
+/* Was any key of section set (in the file or by a flag)? */
+int config_section_given(const struct ballast_config *cfg, const char *section);
+
 /* Parse a positive whole number value of section.key into *out. */
 int config_get_uint(const struct ballast_config *cfg, const char *section, const char *key,
 		    unsigned long *out, struct berr *err);

@@ -26,6 +26,8 @@ TEST_PACKAGES=(
 	# the rbd backend: librbd/librados and libfuse3 to build, a real Ceph
 	# (one monitor, one OSD) to test against
 	ceph-mon ceph-osd ceph-common librados-dev librbd-dev libfuse3-dev fuse3 rbd-fuse uuid-runtime
+	# benchmarks: fio inside containers, the persistent dockerd API client
+	fio python3
 	# hardening: fuzzing (libFuzzer), memcheck, execve tracing
 	clang libclang-rt-14-dev valgrind strace
 )

@@ -61,6 +61,7 @@ gd_start() {
 		helper = $BALLAST_HELPER
 		log_level = debug
 		refresh_interval = 2
+		metrics = unix:$d/metrics.sock
 		[gluster]
 		servers = $GLUSTER_HOST
 		volume = $GLUSTER_VOLUME
@@ -236,6 +237,9 @@ t_match "B cannot remove it either" "in use on host host-a" "$(gerr b VolumeDriv
 sleep $((LEASE + 2))
 t_match "still refused after the lease time (A renews)" "in use on host host-a" \
 	"$(gerr b VolumeDriver.Mount '{"Name":"ex","ID":"b1"}')"
+renewals=$(curl -s --max-time 10 --unix-socket "$T/a/metrics.sock" http://b/metrics |
+	awk '$1 == "ballast_lease_renewals_total{backend=\"gluster\"}" { print $2 }')
+t_match "A's renewals show in its metrics (${renewals:-none})" '^[1-9][0-9]*$' "$renewals"
 t_eq "A unmounts (releases)" "" "$(gerr a VolumeDriver.Unmount '{"Name":"ex","ID":"a1"}')"
 t_eq "B mounts it now" "" "$(gerr b VolumeDriver.Mount '{"Name":"ex","ID":"b1"}')"
 t_match "and A is refused, naming B" "in use on host host-b" \

@@ -389,3 +389,11 @@ dt=$((($(ms_now) - t0) / 1000))
 t_match "its Create fails clearly within the bound (${dt}s)" 'cannot connect to the Ceph cluster' "$err"
 t_diag "Create on a fresh ballastd with the cluster down: ${dt} s: $err"
 t_match "(${dt}s <= ${bound}s)" '^[0-9]+$' "$( ((dt <= bound)) && echo $dt)"
+
+# ---------------------------------------------------------------- secrets
+# Every ballastd and mapper here logged at debug level: none of it may hold
+# the cephx key the cluster handed out.
+key=$(awk '$1 == "key" { print $3 }' "$T/ceph/ceph.client.admin.keyring" 2>/dev/null)
+t_ne "the test knows the cephx key" "" "$key"
+t_eq "no log of ballastd or its mappers holds the cephx key" "" \
+	"$(grep -rlF -- "$key" "$T/a" "$T/b" 2>/dev/null)"

@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+"""bench/report.py RAW.jsonl OUT.json - turn run.sh's raw records into the table and the JSON.
+
+Every figure is a median over the rounds with its min..max spread. A
+comparison (ratio) is computed per round, from the two sides measured in that
+same round, and the ratios are then summarised: the ratio's spread says how
+far the noise of this run could move it.
+"""
+import json
+import statistics
+import sys
+
+
+def summary(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "n": len(values), "values": values}
+
+
+def pct(values, p):
+    s = sorted(values)
+    k = max(1, min(len(s), int(p / 100.0 * len(s) + 0.999999)))
+    return s[k - 1]
+
+
+class Report:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, section, metric, unit, values, kind="value", better=None, **detail):
+        s = summary(values)
+        if s is None:
+            return
+        row = {"section": section, "metric": metric, "unit": unit, "kind": kind}
+        if better:
+            row["better"] = better
+        row.update(s)
+        row.update(detail)
+        self.rows.append(row)
+
+
+def by_round(recs, key):
+    return [r[key] for r in sorted(recs, key=lambda r: r.get("round", 0))]
+
+
+def main():
+    raw, out = sys.argv[1], sys.argv[2]
+    recs = []
+    with open(raw) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                recs.append(json.loads(line))
+    meta = {}
+    for r in recs:
+        if r.get("section") == "meta":
+            meta.update({k: v for k, v in r.items() if k != "section"})
+    rep = Report()
+
+    def sel(section, row, **kw):
+        return [r for r in recs if r.get("section") == section and r.get("row") == row
+                and all(r.get(k) == v for k, v in kw.items())]
+
+    # a. through dockerd
+    names = {"volume_cycle": "docker volume create+inspect+rm",
+             "run_rm": "docker run --rm -v VOL (create/start/wait/rm)"}
+    for row, label in names.items():
+        rs = sorted(sel("dockerd", row), key=lambda r: r["round"])
+        if not rs:
+            continue
+        a_med = [statistics.median(r["a_ms"]) for r in rs]
+        b_med = [statistics.median(r["b_ms"]) for r in rs]
+        rep.add("dockerd", label + ": ballast/built-in", "ratio",
+                [a / b for a, b in zip(a_med, b_med)], kind="ratio", better="lower",
+                a_ms=summary(a_med), b_ms=summary(b_med),
+                a_p99_ms=pct([x for r in rs for x in r["a_ms"]], 99),
+                b_p99_ms=pct([x for r in rs for x in r["b_ms"]], 99),
+                per_round_ops=len(rs[0]["a_ms"]))
+
+    # b. straight to the socket
+    for mode, what in (("get", "VolumeDriver.Get"), ("cycle", "Create/Mount/Unmount/Remove cycle")):
+        for c in (1, 64):
+            rs = sorted(sel("socket", "%s_c%d" % (mode, c)), key=lambda r: r["round"])
+            if not rs:
+                continue
+            d = [r["data"] for r in rs]
+            label = "%s, %d conn%s" % (what, c, "" if c == 1 else "s")
+            rep.add("socket", label + ": requests/s", "req/s", [x["req_per_s"] for x in d], better="higher",
+                    errors=sum(x["errors"] for x in d))
+            unit_note = " per cycle" if mode == "cycle" else ""
+            extra = {}
+            if mode == "cycle":
+                extra["ops_p50_ms"] = {op: statistics.median(x["ops"][op]["p50_ms"] for x in d)
+                                       for op in ("create", "mount", "unmount", "remove")}
+            rep.add("socket", label + ": p50" + unit_note, "ms", [x["p50_ms"] for x in d], better="lower",
+                    **extra)
+            rep.add("socket", label + ": p99" + unit_note, "ms", [x["p99_ms"] for x in d], better="lower")
+
+    # c. memory and scale
+    se = sel("scale", "start_empty")
+    sk = sel("scale", "start_10k")
+    rep.add("scale", "idle RSS (empty catalog, 1 s after start)", "MiB",
+            [r["rss_kib"] / 1024.0 for r in se], better="lower")
+    rep.add("scale", "start to Activate, empty catalog", "ms", [r["ms"] for r in se], better="lower")
+    n = sk[0].get("volumes", 10000) if sk else 10000
+    rep.add("scale", "start to Activate, %d volumes (catalog recovery)" % n, "ms",
+            [r["ms"] for r in sk], better="lower")
+    em = {r["round"]: r["ms"] for r in se}
+    rep.add("scale", "start time, %d volumes / empty" % n, "ratio",
+            [r["ms"] / em[r["round"]] for r in sk if em.get(r["round"])], kind="ratio")
+    rep.add("scale", "RSS with %d volumes, 1 s after start" % n, "MiB",
+            [r["rss_kib"] / 1024.0 for r in sk], better="lower")
+    rep.add("scale", "RSS with %d volumes, after the Lists" % n, "MiB",
+            [r["rss_kib"] / 1024.0 for r in sel("scale", "rss_after_list")], better="lower")
+    for method in ("VolumeDriver.List", "Ballast.List"):
+        rs = sel("scale", "list", method=method)
+        rep.add("scale", "%s of %d volumes: p50" % (method, n), "ms", [r["data"]["p50_ms"] for r in rs],
+                better="lower")
+        rep.add("scale", "%s of %d volumes: p99" % (method, n), "ms", [r["data"]["p99_ms"] for r in rs],
+                better="lower")
+    cr = sel("scale", "create")
+    if cr:
+        rep.add("scale", "Create of %d volumes through the socket (%d conns, once)" % (
+            cr[0]["data"]["done"], cr[0]["data"]["conns"]), "req/s", [cr[0]["data"]["req_per_s"]],
+            better="higher")
+
+    # d. data path
+    variants = (("dir", "ballast local dir"), ("image", "ballast local sized image"))
+    def per_round(rs):
+        """{round: median MiB/s of that round's repetitions}"""
+        out = {}
+        for r in rs:
+            out.setdefault(r["round"], []).append(r["mib_s"])
+        return {k: statistics.median(v) for k, v in out.items()}
+
+    for op in ("write", "read"):
+        host = per_round(sel("data", op, variant="host"))
+        for v, label in variants:
+            rs = sel("data", op, variant=v)
+            if not rs:
+                continue
+            mine = per_round(rs)
+            verb = "overwrite+fsync" if op == "write" else "cold read"
+            rep.add("data", "seq %s %s, %s/host dir" % (verb, rs[0].get("size", ""), label), "ratio",
+                    [mine[k] / host[k] for k in sorted(mine) if host.get(k)], kind="ratio",
+                    better="higher", tool=rs[0].get("tool", "?"), a_mib_s=summary(list(mine.values())),
+                    b_mib_s=summary(list(host.values())))
+
+    # e. rbd / gluster rows: records with section rbd or gluster, already as
+    # {"metric", "unit", "value"} per round (see run.sh's hooks)
+    for section in ("rbd", "gluster"):
+        metrics = {}
+        for r in recs:
+            if r.get("section") == section:
+                metrics.setdefault((r["metric"], r.get("unit", "")), []).append(r["value"])
+        for (m, u), vals in metrics.items():
+            rep.add(section, m, u, vals, kind="ratio" if u == "ratio" else "value")
+
+    result = {"meta": meta, "rows": rep.rows}
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1, sort_keys=False)
+        f.write("\n")
+
+    # the table
+    def fmt(v, unit):
+        if unit == "ratio":
+            return "%.2fx" % v
+        if unit == "req/s":
+            return "%.0f" % v
+        if v >= 100:
+            return "%.0f" % v
+        if v >= 10:
+            return "%.1f" % v
+        return "%.3g" % v
+
+    print("%-8s %-72s %10s  %-21s %s" % ("section", "metric", "median", "min..max", "notes"))
+    for r in rep.rows:
+        unit = r["unit"]
+        note = "" if unit == "ratio" else unit
+        if "a_ms" in r:
+            note = "ballast %s ms, built-in %s ms (p99 %s / %s)" % (
+                fmt(r["a_ms"]["median"], "ms"), fmt(r["b_ms"]["median"], "ms"),
+                fmt(r["a_p99_ms"], "ms"), fmt(r["b_p99_ms"], "ms"))
+        if "a_mib_s" in r:
+            note = "%s MiB/s vs host %s MiB/s (%s)" % (fmt(r["a_mib_s"]["median"], "MiB/s"),
+                                                      fmt(r["b_mib_s"]["median"], "MiB/s"), r["tool"])
+        if "ops_p50_ms" in r:
+            note = "ms; p50 per call: " + ", ".join("%s %s" % (k, fmt(v, "ms")) for k, v in r["ops_p50_ms"].items())
+        if r.get("errors"):
+            note += " ERRORS: %d" % r["errors"]
+        lo, hi = fmt(r["min"], unit), fmt(r["max"], unit)
+        spread = "%s..%s" % (lo.rstrip("x"), hi.rstrip("x")) if r["n"] > 1 else "(1 run)"
+        print("%-8s %-72s %10s  %-21s %s" % (r["section"], r["metric"], fmt(r["median"], unit), spread, note))
+    print("# rounds: %s; ratios are per round (same-round A and B), then median and min..max over rounds"
+          % meta.get("rounds", "?"))
+
+
+if __name__ == "__main__":
+    main()
