@@ -22,7 +22,7 @@ endif
 ifneq ($(SANITIZE),)
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
-ALL_CFLAGS = $(BASEFLAGS) $(WARNFLAGS) $(RBD_CFLAGS) $(CFLAGS) $(SANFLAGS)
+ALL_CFLAGS = $(BASEFLAGS) $(WARNFLAGS) $(CFLAGS) $(SANFLAGS)
 ALL_LDFLAGS = -pthread $(LDFLAGS) $(SANFLAGS)
 
 pc_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
@@ -41,13 +41,15 @@ DAEMON_PKGS += glusterfs-api
 BASEFLAGS += -DHAVE_GLUSTER
 endif
 
-# The rbd backend and its FUSE mapper, when librbd is there (make RBD=0 to leave it out).
-RBD ?= $(shell test -e /usr/include/rbd/librbd.h && test -e /usr/include/fuse3/fuse.h && echo 1 || echo 0)
-ifeq ($(RBD),1)
+# The rbd backend and its FUSE mapper, when librbd is there (WITH_RBD=0 leaves it out).
+WITH_RBD ?= $(shell test -e /usr/include/rbd/librbd.h && test -e /usr/include/fuse3/fuse.h && echo 1 || echo 0)
+ifeq ($(WITH_RBD),1)
 CORE_SRCS += backends/rbd.c
-RBD_CFLAGS := -DHAVE_RBD
+BASEFLAGS += -DHAVE_RBD
 RBD_LIBS := -lrbd -lrados
 endif
+# What ballastd and everything linked with its core objects need.
+DAEMON_LIBS = $(call pc_libs,$(DAEMON_PKGS)) $(RBD_LIBS)
 DAEMON_SRCS := $(CORE_SRCS) driver/ballastd.c
 CLI_SRCS := driver/ballast.c driver/config.c driver/errors.c driver/log.c
 HELPER_SRCS := mount-helper/mount_ballast.c
@@ -58,7 +60,7 @@ CORE_OBJS := $(call obj,$(CORE_SRCS))
 UNIT_BINS := $(patsubst tests/unit/test_%.c,$(BUILD)/tests/unit_%,$(UNIT_SRCS))
 
 BINS := $(BUILD)/ballastd $(BUILD)/ballast $(BUILD)/mount.ballast
-ifeq ($(RBD),1)
+ifeq ($(WITH_RBD),1)
 BINS += $(BUILD)/ballast-rbd-map $(BUILD)/tests/rbd_writer
 endif
 
@@ -79,7 +81,7 @@ $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	$(CC) $(ALL_CFLAGS) $(call pc_cflags,$(DAEMON_PKGS) $(CLI_PKGS) $(HELPER_PKGS)) -c $< -o $@
 
 $(BUILD)/ballastd: $(call obj,$(DAEMON_SRCS))
-	$(CC) $^ -o $@ $(ALL_LDFLAGS) $(call pc_libs,$(DAEMON_PKGS)) $(RBD_LIBS)
+	$(CC) $^ -o $@ $(ALL_LDFLAGS) $(DAEMON_LIBS)
 
 $(BUILD)/ballast: $(call obj,$(CLI_SRCS))
 	$(CC) $^ -o $@ $(ALL_LDFLAGS) $(call pc_libs,$(CLI_PKGS))
@@ -90,7 +92,7 @@ $(BUILD)/mount.ballast: $(call obj,$(HELPER_SRCS))
 $(BUILD)/ballast-rbd-map: $(BUILD)/obj/mount-helper/rbd_fuse.o
 	$(CC) $^ -o $@ $(ALL_LDFLAGS) $(call pc_libs,fuse3) -lrbd -lrados
 
-$(BUILD)/obj/mount-helper/rbd_fuse.o: mount-helper/rbd_fuse.c
+$(BUILD)/obj/mount-helper/rbd_fuse.o: mount-helper/rbd_fuse.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(call pc_cflags,fuse3) -c $< -o $@
 
@@ -104,7 +106,7 @@ $(BUILD)/obj/tests/unit/%.o: tests/unit/%.c $(FLAGS_STAMP)
 
 $(BUILD)/tests/unit_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $^ -o $@ $(ALL_LDFLAGS) $(call pc_libs,$(DAEMON_PKGS) $(TEST_PKGS)) $(RBD_LIBS)
+	$(CC) $^ -o $@ $(ALL_LDFLAGS) $(DAEMON_LIBS) $(call pc_libs,$(TEST_PKGS))
 
 unit: $(UNIT_BINS)
 

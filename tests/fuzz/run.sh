@@ -65,7 +65,7 @@ mkvars() { # print a Makefile variable, evaluated with our BUILD
 }
 OBJS=$(mkvars CORE_OBJS)
 LIBS=$(make -s --no-print-directory -f Makefile -f - BUILD="$B" _fuzz_libs <<-'MK'
-	_fuzz_libs: ; @echo $(call pc_libs,$(DAEMON_PKGS))
+	_fuzz_libs: ; @echo $(DAEMON_LIBS)
 MK
 )
 CFL=$(make -s --no-print-directory -f Makefile -f - BUILD="$B" _fuzz_cflags <<-'MK'
