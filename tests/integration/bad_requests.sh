@@ -73,18 +73,24 @@ check_err_reply() {
 	t_diag "Err: $err"
 }
 
-# expect_err DESC METHOD BODYFILE
+# expect_err DESC METHOD BODYFILE [CLASS]: an error reply; with CLASS (an
+# ERE) its Err must also say that kind of error.
 expect_err() {
-	local desc=$1 method=$2 body=$3 code rc=0
+	local desc=$1 method=$2 body=$3 class=${4:-} code rc=0 err
 	code=$(ballast_post "$method" "$body" "$T/out") || rc=$?
 	if [ "$rc" -ne 0 ]; then
 		t_failed "$desc" "curl failed with status $rc (HTTP $code)"
 		return 1
 	fi
-	check_err_reply "$desc" "$code" "$T/out"
+	check_err_reply "$desc" "$code" "$T/out" || return 1
+	if [ -n "$class" ]; then
+		err=$(jq -r '.Err' "$T/out")
+		t_match "$desc: the error says /$class/" "$class" "$err"
+	fi
 }
 
 catalog() { ballast_cli ls --json | jq -S .; }
+mount_list() { awk -v d="$T" 'index($2, d) == 1 { print $1, $2, $3 }' /proc/mounts | sort; }
 state_list() { find "$BD" -path "$BD/ballastd.log" -prune -o -print | sort; }
 
 HEX64=$(printf '%064d' 0 | tr 0 a)
@@ -104,47 +110,81 @@ t_eq "the 128-character volume is removed" "" "$(jq -r '.Err // ""' "$T/out" 2>&
 
 cat_before=$(catalog 2>&1)
 state_before=$(state_list)
+mounts_before=$(mount_list)
 t_eq "catalog holds exactly exists1" "exists1" "$(jq -r '.[].name' <<<"$cat_before" 2>&1)"
 
 # ------------------------------------------------------------ the table
-# METHOD|DESCRIPTION|BODY   (BODY given to printf %s, no trailing newline)
-while IFS='|' read -r method desc body; do
+# METHOD|DESCRIPTION|BODY|CLASS   (BODY given to printf %s, no trailing
+# newline; CLASS an ERE the Err must match, the kind of error)
+while IFS='|' read -r method desc body class; do
 	[ -z "$method" ] && continue
-	expect_err "$method: $desc" "$method" "$(body_file "$body")"
+	expect_err "$method: $desc" "$method" "$(body_file "$body")" "$class"
 done <<EOF
-VolumeDriver.Create|bad JSON|{"Name":
-VolumeDriver.Create|JSON array instead of object|["v"]
-VolumeDriver.Create|empty body|
-VolumeDriver.Create|missing Name|{"Opts":{}}
-VolumeDriver.Create|Name null|{"Name":null}
-VolumeDriver.Create|Name a number|{"Name":42}
-VolumeDriver.Create|empty name|{"Name":""}
-VolumeDriver.Create|name with a slash|{"Name":"a/b"}
-VolumeDriver.Create|name ..|{"Name":".."}
-VolumeDriver.Create|name .|{"Name":"."}
-VolumeDriver.Create|name ../escape|{"Name":"../escape"}
-VolumeDriver.Create|name ../../escape|{"Name":"../../escape"}
-VolumeDriver.Create|name with a NUL escape|{"Name":"a\u0000b"}
-VolumeDriver.Create|name of 129 characters|{"Name":"$NAME129"}
-VolumeDriver.Create|unknown option foo=bar|{"Name":"okname","Opts":{"foo":"bar"}}
-VolumeDriver.Create|size=0|{"Name":"okname","Opts":{"size":"0"}}
-VolumeDriver.Create|size=-1|{"Name":"okname","Opts":{"size":"-1"}}
-VolumeDriver.Create|size=10Q|{"Name":"okname","Opts":{"size":"10Q"}}
-VolumeDriver.Create|size=1e30|{"Name":"okname","Opts":{"size":"1e30"}}
-VolumeDriver.Create|non-string option value|{"Name":"okname","Opts":{"size":64}}
-VolumeDriver.Create|Opts a string|{"Name":"okname","Opts":"size=1G"}
-VolumeDriver.Unmount|unknown ID on an existing volume|{"Name":"exists1","ID":"$HEX64"}
-VolumeDriver.Mount|unknown volume|{"Name":"nosuchvol","ID":"$HEX64"}
-VolumeDriver.Mount|name ../escape|{"Name":"../escape","ID":"$HEX64"}
-VolumeDriver.Mount|bad JSON|{"Name":"exists1","ID":
-VolumeDriver.Unmount|unknown volume|{"Name":"nosuchvol","ID":"$HEX64"}
-VolumeDriver.Get|unknown volume|{"Name":"nosuchvol"}
-VolumeDriver.Get|name ../escape|{"Name":"../escape"}
-VolumeDriver.Path|unknown volume|{"Name":"nosuchvol"}
-VolumeDriver.Remove|name with a slash|{"Name":"a/b"}
-VolumeDriver.Remove|missing Name|{}
-VolumeDriver.Frobnicate|unknown endpoint|{}
-nonsense|unknown path|{}
+VolumeDriver.Create|bad JSON|{"Name":|invalid JSON
+VolumeDriver.Create|JSON array instead of object|["v"]|must be a JSON object
+VolumeDriver.Create|empty body||body is empty
+VolumeDriver.Create|missing Name|{"Opts":{}}|no Name
+VolumeDriver.Create|Name null|{"Name":null}|Name must be a string
+VolumeDriver.Create|Name a number|{"Name":42}|Name must be a string
+VolumeDriver.Create|empty name|{"Name":""}|name is empty
+VolumeDriver.Create|name with a slash|{"Name":"a/b"}|invalid volume name
+VolumeDriver.Create|name ..|{"Name":".."}|invalid volume name
+VolumeDriver.Create|name .|{"Name":"."}|invalid volume name
+VolumeDriver.Create|name ../escape|{"Name":"../escape"}|invalid volume name
+VolumeDriver.Create|name ../../escape|{"Name":"../../escape"}|invalid volume name
+VolumeDriver.Create|name with a NUL escape|{"Name":"a\u0000b"}|invalid JSON
+VolumeDriver.Create|name of 129 characters|{"Name":"$NAME129"}|129 characters
+VolumeDriver.Create|unknown option foo=bar|{"Name":"okname","Opts":{"foo":"bar"}}|unknown option "foo".*valid options
+VolumeDriver.Create|size=0|{"Name":"okname","Opts":{"size":"0"}}|is zero
+VolumeDriver.Create|size=-1|{"Name":"okname","Opts":{"size":"-1"}}|invalid size
+VolumeDriver.Create|size=10Q|{"Name":"okname","Opts":{"size":"10Q"}}|invalid size
+VolumeDriver.Create|size=1e30|{"Name":"okname","Opts":{"size":"1e30"}}|invalid size
+VolumeDriver.Create|non-string option value|{"Name":"okname","Opts":{"size":64}}|must be a string
+VolumeDriver.Create|Opts a string|{"Name":"okname","Opts":"size=1G"}|Opts must be an object
+VolumeDriver.Unmount|unknown ID on an existing volume|{"Name":"exists1","ID":"$HEX64"}|no mount with ID
+VolumeDriver.Mount|unknown volume|{"Name":"nosuchvol","ID":"$HEX64"}|not found
+VolumeDriver.Mount|name ../escape|{"Name":"../escape","ID":"$HEX64"}|invalid volume name
+VolumeDriver.Mount|bad JSON|{"Name":"exists1","ID":|invalid JSON
+VolumeDriver.Unmount|unknown volume|{"Name":"nosuchvol","ID":"$HEX64"}|not found
+VolumeDriver.Get|unknown volume|{"Name":"nosuchvol"}|not found
+VolumeDriver.Get|name ../escape|{"Name":"../escape"}|invalid volume name
+VolumeDriver.Path|unknown volume|{"Name":"nosuchvol"}|not found
+VolumeDriver.Remove|name with a slash|{"Name":"a/b"}|invalid volume name
+VolumeDriver.Remove|missing Name|{}|no Name
+VolumeDriver.Frobnicate|unknown endpoint|{}|unknown endpoint
+nonsense|unknown path|{}|unknown endpoint
+VolumeDriver.Create|duplicate keys|{"Name":"okname","Name":"other"}|invalid JSON
+VolumeDriver.Create|Name an array|{"Name":["a"]}|Name must be a string
+VolumeDriver.Create|Name an object|{"Name":{"x":1}}|Name must be a string
+VolumeDriver.Create|name with a space|{"Name":"a b"}|invalid volume name
+VolumeDriver.Create|name starting with -|{"Name":"-rf"}|must start with a letter or digit
+VolumeDriver.Create|name starting with .|{"Name":".hidden"}|must start with a letter or digit
+VolumeDriver.Create|unicode name|{"Name":"v\u00e9"}|invalid volume name
+VolumeDriver.Create|name with a newline|{"Name":"a\nb"}|invalid volume name
+VolumeDriver.Create|absolute path as name|{"Name":"/etc/passwd"}|invalid volume name
+VolumeDriver.Create|option injection mount-options|{"Name":"okname","Opts":{"mount-options":"rw,exec;rm -rf /"}}|unknown option "mount-options"
+VolumeDriver.Create|option injection in size|{"Name":"okname","Opts":{"size":"1G;reboot"}}|invalid size
+VolumeDriver.Create|size with a fraction|{"Name":"okname","Opts":{"size":"1.5G"}}|invalid size
+VolumeDriver.Create|size overflowing 64 bits|{"Name":"okname","Opts":{"size":"99999999999999999999"}}|too large
+VolumeDriver.Create|size too small for ext4|{"Name":"okname","Opts":{"size":"1M"}}|too small
+VolumeDriver.Create|fstype btrfs|{"Name":"okname","Opts":{"size":"1G","fstype":"btrfs"}}|invalid fstype
+VolumeDriver.Create|fstype without size|{"Name":"okname","Opts":{"fstype":"xfs"}}|needs option size
+VolumeDriver.Create|uid not a number|{"Name":"okname","Opts":{"uid":"root"}}|invalid uid
+VolumeDriver.Create|gid negative|{"Name":"okname","Opts":{"gid":"-5"}}|invalid gid
+VolumeDriver.Create|mode not octal|{"Name":"okname","Opts":{"mode":"0999"}}|invalid mode
+VolumeDriver.Create|unknown backend|{"Name":"okname","Opts":{"backend":"nfs"}}|unknown backend
+VolumeDriver.Create|backend not a string|{"Name":"okname","Opts":{"backend":1}}|must be a string
+VolumeDriver.Create|Opts an array|{"Name":"okname","Opts":["size=1G"]}|Opts must be an object
+VolumeDriver.Mount|missing ID|{"Name":"exists1"}|no ID
+VolumeDriver.Mount|ID a number|{"Name":"exists1","ID":7}|ID must be a string
+VolumeDriver.Mount|empty ID|{"Name":"exists1","ID":""}|mount ID
+VolumeDriver.Mount|ID with a space|{"Name":"exists1","ID":"a b"}|mount ID
+VolumeDriver.Unmount|missing ID|{"Name":"exists1"}|no ID
+VolumeDriver.Path|missing Name|{}|no Name
+VolumeDriver.Capabilities|bad JSON|{|invalid JSON
+Ballast.Inspect|unknown volume|{"Name":"nosuchvol"}|not found
+Ballast.Resize|local volumes cannot grow|{"Name":"exists1","Size":"1G"}|cannot resize
+Ballast.Resize|bad size|{"Name":"exists1","Size":"lots"}|invalid size
 EOF
 
 # a raw NUL byte inside a JSON string (not valid JSON)
@@ -176,6 +216,7 @@ t_match "... and refused for its option, not its size" 'option' "$(jq -r .Err "$
 t_ok "ballastd still alive after the bad requests" ballastd_running
 t_eq "catalog unchanged" "$cat_before" "$(catalog 2>&1)"
 t_eq "state directory unchanged" "$state_before" "$(state_list)"
+t_eq "mount table unchanged" "$mounts_before" "$(mount_list)"
 t_fail "nothing escaped the state dir" test -e "$T/escape"
 t_fail "nothing escaped the state dir (2)" test -e "$BD/escape"
 
