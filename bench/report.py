@@ -149,14 +149,18 @@ def main():
                     b_mib_s=summary(list(host.values())))
 
     # e. rbd / gluster rows: records with section rbd or gluster, already as
-    # {"metric", "unit", "value"} per round (see run.sh's hooks)
+    # {"metric", "unit", "value", "round"[, "better"]} (run.sh's emit_metric);
+    # rows in the order of their first record
     for section in ("rbd", "gluster"):
         metrics = {}
-        for r in recs:
-            if r.get("section") == section:
-                metrics.setdefault((r["metric"], r.get("unit", "")), []).append(r["value"])
+        better = {}
+        for r in sorted((r for r in recs if r.get("section") == section), key=lambda r: r.get("round", 0)):
+            key = (r["metric"], r.get("unit", ""))
+            metrics.setdefault(key, []).append(r["value"])
+            if r.get("better"):
+                better[key] = r["better"]
         for (m, u), vals in metrics.items():
-            rep.add(section, m, u, vals, kind="ratio" if u == "ratio" else "value")
+            rep.add(section, m, u, vals, kind="ratio" if u == "ratio" else "value", better=better.get((m, u)))
 
     result = {"meta": meta, "rows": rep.rows}
     with open(out, "w") as f:
@@ -193,8 +197,11 @@ def main():
         lo, hi = fmt(r["min"], unit), fmt(r["max"], unit)
         spread = "%s..%s" % (lo.rstrip("x"), hi.rstrip("x")) if r["n"] > 1 else "(1 run)"
         print("%-8s %-72s %10s  %-21s %s" % (r["section"], r["metric"], fmt(r["median"], unit), spread, note))
-    print("# rounds: %s; ratios are per round (same-round A and B), then median and min..max over rounds"
-          % meta.get("rounds", "?"))
+    cl = ""
+    if any(r["section"] in ("rbd", "gluster") for r in rep.rows):
+        cl = " (rbd, gluster: %s)" % meta.get("cluster_rounds", "?")
+    print("# rounds: %s%s; ratios are per round (same-round A and B), then median and min..max over rounds"
+          % (meta.get("rounds", "?"), cl))
 
 
 if __name__ == "__main__":

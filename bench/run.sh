@@ -16,7 +16,12 @@
 #   d. data:     sequential overwrite (fsync at the end) and cold-cache read inside
 #                a container on a ballast plain-dir volume and a sized-image
 #                volume vs a host directory bind-mounted into the container
-#   e. rbd / gluster: hooks only (BENCH_RBD=1 / BENCH_GLUSTER=1)
+#   e. rbd / gluster: on a throw-away 1-mon 1-OSD Ceph cluster and a private
+#                glusterd (the integration tests' recipes), through the socket
+#                of a ballastd of their own: Create + first Mount, Unmount and
+#                remount latency; sequential write+fsync on a mounted volume vs
+#                the engine's own reference on the same cluster (rbd bench; a
+#                plain `mount -t glusterfs`), over BENCH_CLUSTER_ROUNDS rounds
 # then prints the table and writes the same figures to bench/results/latest.json
 # (bench/report.py). Nothing is asserted: figures are reported, not judged.
 #
@@ -27,7 +32,11 @@
 #   BENCH_IO_REPS (3)       data-path measurements per variant per round (median)
 #   BENCH_GET_SECONDS (3), BENCH_CYCLE_SECONDS (4)   loadgen time per row per round
 #   BENCH_VOLUME_CYCLES (100), BENCH_RUNS (20)   dockerd operations per driver per round
-#   BENCH_SECTIONS ("dockerd socket scale data")   which sections to run
+#   BENCH_SECTIONS ("dockerd socket scale data rbd gluster")   which sections
+#                           to run (spaces or commas)
+#   BENCH_RBD (1), BENCH_GLUSTER (1)   0 or empty: skip that section
+#   BENCH_CLUSTER_ROUNDS (BENCH_ROUNDS)   rounds of the rbd and gluster rows
+#   BENCH_CLUSTER_IO (256M)    size of their sequential writes
 #   BENCH_PLUGIN (ballastbench)   the plugin name registered with our dockerd
 #   BENCH_OUT (bench/results/latest.json)
 #   BENCH_FORCE_DD=1        use dd even when fio is there
@@ -54,7 +63,10 @@ GET_S=${BENCH_GET_SECONDS:-3}
 CYCLE_S=${BENCH_CYCLE_SECONDS:-4}
 VOL_CYCLES=${BENCH_VOLUME_CYCLES:-100}
 RUNS=${BENCH_RUNS:-20}
-SECTIONS=${BENCH_SECTIONS:-dockerd socket scale data}
+SECTIONS=${BENCH_SECTIONS:-dockerd socket scale data rbd gluster}
+SECTIONS=${SECTIONS//,/ }
+CL_ROUNDS=${BENCH_CLUSTER_ROUNDS:-$ROUNDS}
+CL_IO=${BENCH_CLUSTER_IO:-256M}
 PLUGIN=${BENCH_PLUGIN:-ballastbench}
 OUT=${BENCH_OUT:-$HERE/results/latest.json}
 PY=/usr/bin/python3
@@ -71,6 +83,48 @@ die() {
 	exit 1
 }
 has_section() { [[ " $SECTIONS " == *" $1 "* ]]; }
+
+# The rbd and gluster sections: on unless BENCH_RBD / BENCH_GLUSTER is 0 or
+# empty, or the section is not in BENCH_SECTIONS; their cluster libraries are
+# sourced here (cleanup() needs their stop functions).
+RUN_RBD=0
+RUN_GLUSTER=0
+if has_section rbd && [ "${BENCH_RBD-1}" != 0 ] && [ -n "${BENCH_RBD-1}" ]; then
+	[ -f "$ROOT/tests/lib/ceph.sh" ] || die "tests/lib/ceph.sh missing (set BENCH_RBD=0)"
+	# a port range apart from the rbd tests' (16789..19789), in case they
+	# run at the same time
+	CEPH_PORT_MIN=${CEPH_PORT_MIN:-20789}
+	CEPH_PORT_MAX=${CEPH_PORT_MAX:-23789}
+	# shellcheck source=../tests/lib/ceph.sh
+	. "$ROOT/tests/lib/ceph.sh"
+	RUN_RBD=1
+fi
+if has_section gluster && [ "${BENCH_GLUSTER-1}" != 0 ] && [ -n "${BENCH_GLUSTER-1}" ]; then
+	[ -f "$ROOT/tests/lib/gluster.sh" ] || die "tests/lib/gluster.sh missing (set BENCH_GLUSTER=0)"
+	# Names and addresses of our own, so that a gluster test running at the
+	# same time (netns ballast-gl, 10.231.0.0/24, volume gv0) is not
+	# touched: gluster_start removes a leftover netns of its name.
+	GL_NS=${BENCH_GL_NS:-bbench-gl}
+	GL_VETH_HOST=bbgl0
+	GL_VETH_NS=bbgl1
+	GL_HOST_ADDR=10.231.7.1
+	GL_ADDR=10.231.7.2
+	GL_VOLUME=gvbench
+	# shellcheck source=../tests/lib/gluster.sh
+	. "$ROOT/tests/lib/gluster.sh"
+	# No quota on our Gluster volume (these rows set none): its quotad
+	# would listen on /var/run/gluster/quotad.socket, the one path every
+	# glusterd on this machine uses, and take it from a test's glusterd.
+	eval "_bench_gluster_cli() $(declare -f gluster_cli | tail -n +2)"
+	gluster_cli() {
+		case "$1 $2" in
+		"volume quota") return 0 ;;
+		"volume set") case ${4:-} in features.hard-timeout | features.soft-timeout) return 0 ;; esac ;;
+		esac
+		_bench_gluster_cli "$@"
+	}
+	RUN_GLUSTER=1
+fi
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (dockerd, mounts, loop devices)"
 for c in dockerd containerd docker curl jq losetup gcc; do
@@ -117,8 +171,46 @@ T=$(mktemp -d /tmp/ballast-bench.XXXXXX)
 RAW=$T/raw.jsonl
 : >"$RAW"
 SCALE_PID=""
+CL_PID="" # the ballastd of the rbd or gluster rows
 FAILED=1
 SECONDS=0
+
+# cl_cleanup: what the rbd and gluster rows leave when they fail: their
+# ballastd, the volumes' mounts, loop devices and rbd mappers, the glusterfs
+# mounts, then the clusters themselves. Called by cleanup() and at the end of
+# each backend's rows.
+# shellcheck disable=SC2317 # also called through the EXIT trap
+cl_cleanup() {
+	local d f p mp lp
+	if [ -n "$CL_PID" ]; then
+		bench_ballastd_term "$CL_PID"
+		CL_PID=""
+	fi
+	for d in "$T/rbd" "$T/glb"; do
+		[ -d "$d" ] || continue
+		# the file systems first (an rbd volume's ext4 sits on a loop
+		# device over its mapper's FUSE file), then the loops, then the
+		# mappers (by their pid files: they outlive ballastd)
+		awk -v d="$d/state/mounts/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
+			while IFS= read -r mp; do umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null; done
+		losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$d/" 'index($2, d) == 1 { print $1 }' |
+			while IFS= read -r lp; do losetup -d "$lp" 2>/dev/null; done
+		for f in "$d"/state/rbd/*.pid; do
+			[ -f "$f" ] || continue
+			p=$(cat "$f" 2>/dev/null)
+			[ -n "$p" ] && kill -KILL "$p" 2>/dev/null
+		done
+		awk -v d="$d/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
+			while IFS= read -r mp; do umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null; done
+	done
+	if [ -n "${CEPH_DIR:-}" ]; then
+		ceph_stop
+	fi
+	if [ -n "${GL_DIR:-}" ]; then
+		gluster_stop >/dev/null 2>&1 || say "gluster_stop left something behind"
+	fi
+	return 0
+}
 
 # Cleanup, in an order that cannot leave anything behind: containers and
 # dockerd first (they hold mounts of our volumes), then the daemons, then
@@ -141,6 +233,7 @@ cleanup() {
 		SCALE_PID=""
 	fi
 	ballastd_stop >/dev/null 2>&1 || ballastd_kill9
+	cl_cleanup
 	awk -v d="$T" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
 		while IFS= read -r mp; do umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null; done
 	losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$T" 'index($2, d) == 1 { print $1 }' |
@@ -159,12 +252,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 emit() { printf '%s\n' "$1" >>"$RAW"; }
-# emit_metric SECTION METRIC UNIT VALUE ROUND: a record for the generic rows
-# (the rbd and gluster hooks use it).
-# shellcheck disable=SC2317 # unused until the hooks are filled in
+# emit_metric SECTION METRIC UNIT VALUE ROUND [BETTER]: a record for the
+# generic rows (rbd, gluster); BETTER is lower or higher.
 emit_metric() {
-	emit "$(jq -cn --arg s "$1" --arg m "$2" --arg u "$3" --argjson v "$4" --argjson r "$5" \
-		'{section: $s, metric: $m, unit: $u, value: $v, round: $r}')"
+	emit "$(jq -cn --arg s "$1" --arg m "$2" --arg u "$3" --argjson v "$4" --argjson r "$5" --arg b "${6:-}" \
+		'{section: $s, metric: $m, unit: $u, value: $v, round: $r} + (if $b == "" then {} else {better: $b} end)')"
 }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
@@ -213,15 +305,17 @@ bench_ballastd_term() {
 }
 
 # ------------------------------------------------------------------ set up
-say "work directory $T; rounds $ROUNDS; sections: $SECTIONS; io tool $IO_TOOL"
+say "work directory $T; rounds $ROUNDS ($CL_ROUNDS for rbd, gluster); sections: $SECTIONS; io tool $IO_TOOL"
 emit "$(jq -cn --arg date "$(date -u +%FT%TZ)" --arg commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
 	--arg dirty "$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -qv '^??' && echo yes || echo no)" \
 	--arg kernel "$(uname -r)" --argjson cpus "$(nproc)" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
 	--arg dockerd "$(dockerd --version 2>/dev/null)" --argjson rounds "$ROUNDS" --argjson volumes "$NVOL" \
-	--arg io "$IO_TOOL" --arg io_size "$FIO_SIZE" \
+	--arg io "$IO_TOOL" --arg io_size "$FIO_SIZE" --argjson cl_rounds "$CL_ROUNDS" --arg cl_io "$CL_IO" \
+	--arg sections "$SECTIONS" \
 	'{section: "meta", date: $date, commit: $commit, uncommitted_changes: $dirty, kernel: $kernel,
 	  cpus: $cpus, loadavg_start: $load, dockerd: $dockerd, rounds: $rounds, volumes: $volumes,
-	  io_tool: $io, io_size: $io_size}')"
+	  io_tool: $io, io_size: $io_size, cluster_rounds: $cl_rounds, cluster_io_size: $cl_io,
+	  sections: $sections}')"
 
 need_docker=0
 { has_section dockerd || has_section data; } && need_docker=1
@@ -391,41 +485,205 @@ if has_section data; then
 fi
 
 # ------------------------------------------------------------------ e. rbd, gluster
-# HOOKS, not implemented yet. Each is called only when its variable is set and
-# the cluster library exists. When the backend lands, fill the function in:
-#   - start the cluster (ceph_start "$T/ceph" / gluster_start "$T/gl", whose
-#     stop must then be added to cleanup()), restart the main ballastd with the
-#     backend's config section, register nothing new (the plugin stays $PLUGIN);
-#   - per round r, interleaved: create + first mount and remount latency of a
-#     1 GiB volume (dk volume create -o size=1G -o backend=rbd|gluster, then
-#     two dk run on it), and filesystem throughput on the volume vs the engine's
-#     own tool on the same cluster (`rbd bench --io-type write`, a gfapi or
-#     FUSE-mount direct write);
-#   - emit each figure with: emit_metric rbd|gluster "METRIC" UNIT VALUE r
-#     (UNIT "ratio" for a same-round ratio); report.py makes the rows.
+# Each backend gets a throw-away cluster of its own (the integration tests'
+# recipes: tests/lib/ceph.sh, tests/lib/gluster.sh) and a ballastd of its own
+# with just that backend configured ($T/rbd, $T/glb; the main ballastd is not
+# touched), started when its rows begin and stopped when they end. Every call
+# is a POST to that ballastd's socket, timed by curl (time_total: connect to
+# last byte, not curl's start-up). Per round r, in this order:
+#   1. latency: Create of a fresh volume (rbd: 1 GiB ext4 image), its first
+#      Mount, Unmount, Mount again (remount), then Unmount and Remove (untimed);
+#   2. throughput, BENCH_IO_REPS pairs of the two sides back to back (order
+#      flipped every time; per round the median of each side, and their ratio):
+#      dd bs=4M conv=fsync,notrunc of CL_IO over a file laid out once,
+#      untimed, in the data directory of a volume mounted through the socket
+#      for all rounds (wall clock around dd, the final fsync included) vs the
+#      engine's reference on the same cluster:
+#        rbd:     rbd bench --io-type write --io-size 4M --io-total CL_IO on a
+#                 plain 1 GiB image (its own bytes/sec; default 16 I/O threads)
+#        gluster: the same dd into a plain `mount -t glusterfs` of the same
+#                 Gluster volume (default options), outside ballast's dir.
+# Figures go out with emit_metric; report.py makes the rows.
+CL_CURL_TIMEOUT=180
+
+# cl_call SOCK METHOD JSON: POST; CALL_MS (curl's time_total in ms) and
+# CALL_BODY; fails (saying why) on a transport error or a non-empty Err.
+cl_call() {
+	local t err
+	CALL_BODY="" CALL_MS=""
+	t=$(curl -s --max-time "$CL_CURL_TIMEOUT" --unix-socket "$1" -X POST --data-binary "$3" \
+		-o "$T/call.out" -w '%{time_total}' "http://ballast/$2") || {
+		say "$2 $3: curl failed (exit $?)"
+		return 1
+	}
+	CALL_BODY=$(cat "$T/call.out")
+	err=$(jq -r '.Err // ""' <<<"$CALL_BODY" 2>&1) || err="not JSON: $CALL_BODY"
+	if [ -n "$err" ]; then
+		say "$2 $3: $err"
+		return 1
+	fi
+	CALL_MS=$(awk -v t="$t" 'BEGIN { printf "%.1f", t * 1000 }')
+}
+
+# cl_dd DIR: dd CL_IO (bs 4M) over DIR/bench.io ending in fsync; MiB/s
+# from the wall clock around it.
+cl_dd() {
+	local t0 t1 n
+	n=$(($(numfmt --from=iec "$CL_IO") / 4194304))
+	t0=${EPOCHREALTIME/./}
+	dd if=/dev/zero of="$1/bench.io" bs=4M count="$n" conv=fsync,notrunc status=none || return 1
+	t1=${EPOCHREALTIME/./}
+	awk -v b="$((n * 4194304))" -v us="$((t1 - t0))" 'BEGIN { printf "%.3f\n", b / 1048576 / (us / 1e6) }'
+}
+
+# cl_latency SECTION SOCK NAME OPTS_JSON R: the latency rows of round R.
+cl_latency() {
+	local sec=$1 sock=$2 name=$3 opts=$4 r=$5 c_ms m_ms
+	cl_call "$sock" VolumeDriver.Create "{\"Name\":\"$name\",\"Opts\":$opts}" || return 1
+	c_ms=$CALL_MS
+	cl_call "$sock" VolumeDriver.Mount "{\"Name\":\"$name\",\"ID\":\"lat\"}" || return 1
+	m_ms=$CALL_MS
+	emit_metric "$sec" "Create" ms "$c_ms" "$r" lower
+	emit_metric "$sec" "first Mount" ms "$m_ms" "$r" lower
+	emit_metric "$sec" "Create + first Mount" ms "$(awk -v a="$c_ms" -v b="$m_ms" 'BEGIN { print a + b }')" "$r" lower
+	cl_call "$sock" VolumeDriver.Unmount "{\"Name\":\"$name\",\"ID\":\"lat\"}" || return 1
+	emit_metric "$sec" "Unmount" ms "$CALL_MS" "$r" lower
+	cl_call "$sock" VolumeDriver.Mount "{\"Name\":\"$name\",\"ID\":\"lat\"}" || return 1
+	emit_metric "$sec" "remount (Mount after Unmount)" ms "$CALL_MS" "$r" lower
+	cl_call "$sock" VolumeDriver.Unmount "{\"Name\":\"$name\",\"ID\":\"lat\"}" || return 1
+	cl_call "$sock" VolumeDriver.Remove "{\"Name\":\"$name\"}" || return 1
+}
+
+# cl_ballastd DIR SECTION-TEXT: start the backend's own ballastd on DIR.
+cl_ballastd() {
+	bench_ballastd_conf "$1"
+	printf '%s\n' "$2" >>"$1/ballast.conf"
+	bench_ballastd_launch "$1" || return 1
+	CL_PID=$LAUNCH_PID
+}
+
+# median X...: the median of the numbers
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# rbd bench's "bytes/sec: 116 MiB/s" (last line) in MiB/s
+rbd_bench_mib_s() {
+	awk '/^elapsed:/ { for (i = 1; i < NF; i++) if ($i == "bytes/sec:") { v = $(i + 1); u = $(i + 2) } }
+		END {
+			if (v == "") exit 1
+			f = 1 / 1048576
+			if (u ~ /^KiB/) f = 1 / 1024; else if (u ~ /^MiB/) f = 1; else if (u ~ /^GiB/) f = 1024
+			printf "%.3f\n", v * f
+		}'
+}
+
 bench_rbd() {
-	say "e. rbd rows: hook only, not implemented yet (bench_rbd in bench/run.sh)"
+	local sock=$T/rbd/ballast.sock r v mp order vol eng out rep vols engs
+	local rbd_cmd=(timeout -k 5 300 rbd bench --io-type write --io-size 4M --io-total "$CL_IO" rbd/benchref)
+	say "e. rbd: starting a 1-mon 1-OSD Ceph cluster"
+	ceph_deps || die "cannot install the Ceph packages"
+	[ -x "$BUILD/ballast-rbd-map" ] || die "$BUILD/ballast-rbd-map missing: build with librbd-dev installed"
+	ceph_start "$T/ceph" || die "the Ceph cluster did not start"
+	say "e. rbd: cluster up in $CEPH_START_SECONDS s; $CL_ROUNDS rounds"
+	cl_ballastd "$T/rbd" "$(printf '[rbd]\nconf = %s\nuser = admin\ntimeout = 60\n' "$CEPH_CONF")" ||
+		die "ballastd (rbd) did not start"
+	jq -e '.Backends | index("rbd")' <<<"$(curl -s --max-time 10 --unix-socket "$sock" -X POST \
+		http://ballast/Ballast.Version)" >/dev/null || die "ballastd has no rbd backend"
+	# untimed set-up: the throughput volume (whose Create also opens
+	# ballastd's cluster handle, so round 0's Create does not pay for it),
+	# the reference image, and both files laid out once
+	cl_call "$sock" VolumeDriver.Create '{"Name":"rbdtp","Opts":{"backend":"rbd","size":"1G"}}' ||
+		die "rbd: Create rbdtp failed"
+	cl_call "$sock" VolumeDriver.Mount '{"Name":"rbdtp","ID":"tp"}' || die "rbd: Mount rbdtp failed"
+	mp=$(jq -r .Mountpoint <<<"$CALL_BODY")
+	[ -d "$mp" ] || die "rbd: Mountpoint $mp is not a directory"
+	timeout -k 2 30 rbd create --size 1G rbd/benchref >>"$T/rbd/bench.log" 2>&1 || die "rbd create benchref failed"
+	cl_dd "$mp" >/dev/null || die "rbd: layout write on the volume failed"
+	"${rbd_cmd[@]}" >>"$T/rbd/bench.log" 2>&1 || die "rbd bench (layout) failed"
+	for ((r = 0; r < CL_ROUNDS; r++)); do
+		cl_latency rbd "$sock" "rbdlat$r" '{"backend":"rbd","size":"1G"}' "$r" || die "rbd: latency round $r failed"
+		vols=() engs=()
+		for ((rep = 0; rep < IO_REPS; rep++)); do
+			order=(vol eng)
+			[ $(((r + rep) % 2)) -eq 1 ] && order=(eng vol)
+			for v in "${order[@]}"; do
+				if [ "$v" = vol ]; then
+					vols+=("$(cl_dd "$mp")") || die "rbd: dd on the volume failed"
+				else
+					out=$("${rbd_cmd[@]}" 2>&1) || die "rbd bench failed: $out"
+					printf '%s\n' "$out" >>"$T/rbd/bench.log"
+					engs+=("$(rbd_bench_mib_s <<<"$out")") || die "cannot read rbd bench's output: $out"
+				fi
+			done
+		done
+		vol=$(median "${vols[@]}")
+		eng=$(median "${engs[@]}")
+		emit_metric rbd "seq write+fsync $CL_IO, volume (dd bs=4M)" MiB/s "$vol" "$r" higher
+		emit_metric rbd "rbd bench write 4M x $CL_IO (16 threads)" MiB/s "$eng" "$r" higher
+		emit_metric rbd "seq write $CL_IO: volume/rbd bench" ratio "$(awk -v a="$vol" -v b="$eng" 'BEGIN { print a / b }')" "$r" higher
+	done
+	rm -f "$mp/bench.io"
+	cl_call "$sock" VolumeDriver.Unmount '{"Name":"rbdtp","ID":"tp"}' || die "rbd: Unmount rbdtp failed"
+	cl_call "$sock" VolumeDriver.Remove '{"Name":"rbdtp"}' || die "rbd: Remove rbdtp failed"
+	cl_cleanup
+	say "e. rbd done at $SECONDS s"
 }
+
 bench_gluster() {
-	say "e. gluster rows: hook only, not implemented yet (bench_gluster in bench/run.sh)"
+	local sock=$T/glb/ballast.sock r v mp order vol direct_mib dir direct=$T/gldirect rep vols dirs
+	say "e. gluster: starting glusterd (netns $GL_NS, $GL_ADDR) with volume $GL_VOLUME"
+	gluster_deps || die "cannot install GlusterFS"
+	gluster_start "$T/gl" || die "glusterd did not start"
+	say "e. gluster: up in $GL_START_MS ms; $CL_ROUNDS rounds"
+	cl_ballastd "$T/glb" "$(printf '[gluster]\nservers = %s\nvolume = %s\ndir = /ballast\ntimeout = 30\nglusterd_socket = %s\nlog = %s\n' \
+		"$GLUSTER_HOST" "$GLUSTER_VOLUME" "$GLUSTERD_SOCK" "$T/glb/gfapi.log")" ||
+		die "ballastd (gluster) did not start"
+	jq -e '.Backends | index("gluster")' <<<"$(curl -s --max-time 10 --unix-socket "$sock" -X POST \
+		http://ballast/Ballast.Version)" >/dev/null || die "ballastd has no gluster backend"
+	cl_call "$sock" VolumeDriver.Create '{"Name":"gltp","Opts":{"backend":"gluster"}}' ||
+		die "gluster: Create gltp failed"
+	cl_call "$sock" VolumeDriver.Mount '{"Name":"gltp","ID":"tp"}' || die "gluster: Mount gltp failed"
+	mp=$(jq -r .Mountpoint <<<"$CALL_BODY")
+	[ -d "$mp" ] || die "gluster: Mountpoint $mp is not a directory"
+	mkdir -p "$direct"
+	timeout -k 5 60 mount -t glusterfs "$GLUSTER_HOST:/$GLUSTER_VOLUME" "$direct" >>"$T/glb/bench.log" 2>&1 ||
+		die "mount -t glusterfs $GLUSTER_HOST:/$GLUSTER_VOLUME failed"
+	dir=$direct/bench-direct
+	mkdir -p "$dir" || die "cannot make $dir"
+	cl_dd "$mp" >/dev/null || die "gluster: layout write on the volume failed"
+	cl_dd "$dir" >/dev/null || die "gluster: layout write on the direct mount failed"
+	for ((r = 0; r < CL_ROUNDS; r++)); do
+		cl_latency gluster "$sock" "gllat$r" '{"backend":"gluster"}' "$r" || die "gluster: latency round $r failed"
+		vols=() dirs=()
+		for ((rep = 0; rep < IO_REPS; rep++)); do
+			order=(vol dir)
+			[ $(((r + rep) % 2)) -eq 1 ] && order=(dir vol)
+			for v in "${order[@]}"; do
+				if [ "$v" = vol ]; then
+					vols+=("$(cl_dd "$mp")") || die "gluster: dd on the volume failed"
+				else
+					dirs+=("$(cl_dd "$dir")") || die "gluster: dd on the direct mount failed"
+				fi
+			done
+		done
+		vol=$(median "${vols[@]}")
+		direct_mib=$(median "${dirs[@]}")
+		emit_metric gluster "seq write+fsync $CL_IO, volume (dd bs=4M)" MiB/s "$vol" "$r" higher
+		emit_metric gluster "seq write+fsync $CL_IO, plain mount -t glusterfs" MiB/s "$direct_mib" "$r" higher
+		emit_metric gluster "seq write $CL_IO: volume/plain mount" ratio "$(awk -v a="$vol" -v b="$direct_mib" 'BEGIN { print a / b }')" "$r" higher
+	done
+	rm -rf "$dir" "$mp/bench.io"
+	umount "$direct" 2>/dev/null || umount -l "$direct"
+	cl_call "$sock" VolumeDriver.Unmount '{"Name":"gltp","ID":"tp"}' || die "gluster: Unmount gltp failed"
+	cl_call "$sock" VolumeDriver.Remove '{"Name":"gltp"}' || die "gluster: Remove gltp failed"
+	cl_cleanup
+	say "e. gluster done at $SECONDS s"
 }
-if [ -n "${BENCH_RBD:-}" ]; then
-	if [ -f "$ROOT/tests/lib/ceph.sh" ]; then
-		# shellcheck source=../tests/lib/ceph.sh
-		. "$ROOT/tests/lib/ceph.sh"
-		bench_rbd
-	else
-		say "BENCH_RBD set but tests/lib/ceph.sh is missing: no rbd rows"
-	fi
+
+if [ "$RUN_RBD" -eq 1 ]; then
+	bench_rbd
 fi
-if [ -n "${BENCH_GLUSTER:-}" ]; then
-	if [ -f "$ROOT/tests/lib/gluster.sh" ]; then
-		# shellcheck source=../tests/lib/gluster.sh
-		. "$ROOT/tests/lib/gluster.sh"
-		bench_gluster
-	else
-		say "BENCH_GLUSTER set but tests/lib/gluster.sh is missing: no gluster rows"
-	fi
+if [ "$RUN_GLUSTER" -eq 1 ]; then
+	bench_gluster
 fi
 
 # ------------------------------------------------------------------ report

@@ -87,12 +87,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (!b)
 			return MHD_NO;
 		*con_cls = b;
+		/* An oversized body is read and dropped, then refused: a
+		 * client still sending would see its connection reset if we
+		 * answered first. Only a huge one is refused at once (and
+		 * the connection closed) rather than read. */
 		if (cl && strtoull(cl, NULL, 10) > API_MAX_BODY)
 			b->too_large = 1;
-		if (!b->too_large)
+		if (!cl || strtoull(cl, NULL, 10) <= DISCARD_MAX)
 			return MHD_YES;
-		/* Answer at once; libmicrohttpd closes the connection
-		 * instead of reading a body we would drop. */
 	}
 	if (*upload_size) {
 		b->seen += *upload_size;
