@@ -284,6 +284,8 @@ if t_ok "volume create g1 size=512M fstype=xfs" dk volume create -d "$PLUGIN" -o
 		"$("$B/ballast" --socket "$T/a/ballast.sock" inspect g1 --json | jq -r .size_bytes)"
 	t_match "shrinking is refused" 'shrinking is refused|smaller' \
 		"$("$B/ballast" --socket "$T/a/ballast.sock" resize g1 100M 2>&1)"
+	t_wait_eq "host B lists g1 (refresh)" 30 g1 \
+		sh -c "curl -s --max-time 10 --unix-socket '$T/b/ballast.sock' -X POST -d '{\"Name\":\"g1\"}' http://b/VolumeDriver.Get | jq -r '.Volume.Name // empty'"
 	t_match "host B's resize is refused while A holds it" 'in use on host-a' \
 		"$(bd_err b Ballast.Resize '{"Name":"g1","Size":"2G"}')"
 	t_ok "stop g1c" dk rm -f g1c
