@@ -46,6 +46,7 @@
 #include "../driver/fsutil.h"
 #include "../driver/helper.h"
 #include "../driver/log.h"
+#include "../driver/perms.h"
 #include "../driver/metrics.h"
 #include "../driver/timeutil.h"
 #include "../driver/validate.h"
@@ -57,7 +58,6 @@
 #define GL_TRASH ".ballast/trash"
 #define GL_USERS ".ballast/users"
 #define GL_META_MAX (64 * 1024)
-#define GL_DEFAULT_MODE 0755
 #define GL_DEFAULT_SOCK "/run/glusterd.socket"
 #define GL_LOG_LEVEL 4 /* GF_LOG_WARNING */
 #define GL_PATH_MAX 1024
@@ -1358,22 +1358,6 @@ static void be_gluster_fini(void *ctx)
 }
 
 /* Options to the owner, group and mode of the volume's directory. */
-static int perms_from_opts(const json_t *opts, uint32_t *uid, uint32_t *gid, mode_t *mode, struct berr *err)
-{
-	const char *v;
-	int ret = 0;
-
-	*uid = 0;
-	*gid = 0;
-	*mode = GL_DEFAULT_MODE;
-	if ((v = opt_get(opts, "uid")))
-		ret = parse_id("uid", v, uid, err);
-	if (!ret && (v = opt_get(opts, "gid")))
-		ret = parse_id("gid", v, gid, err);
-	if (!ret && (v = opt_get(opts, "mode")))
-		ret = parse_mode(v, mode, err);
-	return ret;
-}
 
 static int not_configured(struct berr *err)
 {
@@ -1384,15 +1368,14 @@ static int not_configured(struct berr *err)
 static int be_gluster_validate_opts(void *ctx, const json_t *opts, struct berr *err)
 {
 	struct gl_ctx *gc = ctx;
+	struct vol_perms perms;
 	const char *v;
-	uint32_t uid, gid;
 	uint64_t bytes;
-	mode_t mode;
 	int ret;
 
 	ret = validate_opt_keys(opts, be_gluster_ops.name, be_gluster_ops.options, err);
 	if (ret == 0)
-		ret = perms_from_opts(opts, &uid, &gid, &mode, err);
+		ret = parse_perms(opts, &perms, err);
 	if (ret < 0)
 		return ret;
 	if ((v = opt_get(opts, "exclusive")) && strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
@@ -1443,21 +1426,20 @@ static int be_gluster_create(void *ctx, const struct be_volume *vol, struct berr
 	struct gl_ctx *gc = ctx;
 	char created[40];
 	json_t *in, *meta = NULL;
-	uint32_t uid, gid;
+	struct vol_perms perms;
 	uint64_t bytes = 0;
-	mode_t mode;
 	int made = 0, ret;
 
 	if (!gc->configured)
 		return not_configured(err);
-	ret = perms_from_opts(vol->opts, &uid, &gid, &mode, err);
+	ret = parse_perms(vol->opts, &perms, err);
 	if (ret == 0 && opt_get(vol->opts, "quota"))
 		ret = parse_size(opt_get(vol->opts, "quota"), &bytes, err);
 	if (ret < 0)
 		return ret;
 	rfc3339_now(created, sizeof(created));
 	in = json_pack("{s:O, s:s, s:I, s:I, s:I}", "options", vol->opts, "created_at", created, "uid",
-		       (json_int_t)uid, "gid", (json_int_t)gid, "mode", (json_int_t)mode);
+		       (json_int_t)perms.uid, "gid", (json_int_t)perms.gid, "mode", (json_int_t)perms.mode);
 	if (!in)
 		return berr_set(err, -ENOMEM, "out of memory");
 	ret = gl_run(gc, op_create, vol->name, in, 0, &meta, &made, err);

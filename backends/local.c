@@ -23,11 +23,11 @@
 #include "../driver/fsutil.h"
 #include "../driver/helper.h"
 #include "../driver/log.h"
+#include "../driver/perms.h"
 #include "../driver/validate.h"
 #include "backend.h"
 
 #define LOCAL_IMAGES ".images"
-#define LOCAL_DEFAULT_MODE 0755
 #define LOCAL_DEFAULT_FSTYPE "ext4"
 /* mkfs.ext4 needs a few MiB; mkfs.xfs refuses anything under 300 MiB. */
 #define LOCAL_MIN_EXT4 (16ULL << 20)
@@ -46,36 +46,7 @@ extern const struct backend_ops be_local_ops;
 
 static const char *const local_opts[] = { "backend", "fstype", "gid", "mode", "size", "uid", NULL };
 
-/* The owner and mode to give the volume's root, from the options. */
-struct local_perms {
-	uint32_t uid, gid;
-	mode_t mode;
-};
 
-static int perms_from_opts(const json_t *opts, struct local_perms *p, struct berr *err)
-{
-	const char *v;
-	int ret = 0;
-
-	p->uid = 0;
-	p->gid = 0;
-	p->mode = LOCAL_DEFAULT_MODE;
-	if ((v = opt_get(opts, "uid")))
-		ret = parse_id("uid", v, &p->uid, err);
-	if (!ret && (v = opt_get(opts, "gid")))
-		ret = parse_id("gid", v, &p->gid, err);
-	if (!ret && (v = opt_get(opts, "mode")))
-		ret = parse_mode(v, &p->mode, err);
-	return ret;
-}
-
-/* Give dir the volume's owner and mode. */
-static int apply_perms(const char *dir, const struct local_perms *p, struct berr *err)
-{
-	if (chown(dir, p->uid, p->gid) < 0 || chmod(dir, p->mode) < 0)
-		return berr_set(err, -errno, "cannot set owner and mode of %s: %s", dir, strerror(errno));
-	return 0;
-}
 
 static int be_local_init(const struct ballast_config *cfg, void **ctx, struct berr *err)
 {
@@ -115,14 +86,14 @@ static int be_local_validate_opts(void *ctx, const json_t *opts, struct berr *er
 {
 	const char *size = opt_get(opts, "size");
 	const char *fstype = opt_get(opts, "fstype");
-	struct local_perms perms;
+	struct vol_perms perms;
 	uint64_t bytes, min;
 	int ret;
 
 	(void)ctx;
 	ret = validate_opt_keys(opts, be_local_ops.name, be_local_ops.options, err);
 	if (ret == 0)
-		ret = perms_from_opts(opts, &perms, err);
+		ret = parse_perms(opts, &perms, err);
 	if (ret < 0)
 		return ret;
 	if (fstype && strcmp(fstype, "ext4") != 0 && strcmp(fstype, "xfs") != 0)
@@ -158,11 +129,11 @@ static void mount_target(const struct local_ctx *lc, const char *name, char *buf
 
 static int create_dir(struct local_ctx *lc, const struct be_volume *vol, struct berr *err)
 {
-	struct local_perms perms;
+	struct vol_perms perms;
 	char dir[PATH_MAX];
 	int made, ret;
 
-	ret = perms_from_opts(vol->opts, &perms, err);
+	ret = parse_perms(vol->opts, &perms, err);
 	if (ret < 0)
 		return ret;
 	volume_dir(lc, vol->name, dir, sizeof(dir));
@@ -273,7 +244,7 @@ static int be_local_mount(void *ctx, const struct be_volume *vol, char *path, si
 	struct local_ctx *lc = ctx;
 	const char *fstype = opt_get(vol->opts, "fstype");
 	char target[PATH_MAX], img[PATH_MAX], data[PATH_MAX + 8];
-	struct local_perms perms;
+	struct vol_perms perms;
 	struct stat st;
 	int ret;
 
@@ -283,7 +254,7 @@ static int be_local_mount(void *ctx, const struct be_volume *vol, char *path, si
 			return berr_set(err, -ENOENT, "the directory of volume %s (%s) is missing", vol->name, path);
 		return 0;
 	}
-	ret = perms_from_opts(vol->opts, &perms, err);
+	ret = parse_perms(vol->opts, &perms, err);
 	if (ret < 0)
 		return ret;
 	image_path(lc, vol->name, img, sizeof(img));

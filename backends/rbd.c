@@ -51,6 +51,7 @@
 #include "../driver/fsutil.h"
 #include "../driver/helper.h"
 #include "../driver/log.h"
+#include "../driver/perms.h"
 #include "../driver/timeutil.h"
 #include "../driver/validate.h"
 #include "backend.h"
@@ -67,7 +68,6 @@ extern char **environ;
 #define RBD_DEFAULT_LEASE "30"
 #define RBD_DEFAULT_TAKEOVER "after-lease"
 #define RBD_DEFAULT_FEATURES "layering,exclusive-lock"
-#define RBD_DEFAULT_MODE 0755
 #define RBD_MAPPER_BIN "ballast-rbd-map"
 /* mkfs.ext4 needs a few MiB; mkfs.xfs refuses anything under 300 MiB. */
 #define RBD_MIN_EXT4 (16ULL << 20)
@@ -465,27 +465,6 @@ static int in_use(const char *name, const char *holder, const char *owners, stru
 
 /* ---- options ---- */
 
-struct rbd_perms {
-	uint32_t uid, gid;
-	mode_t mode;
-};
-
-static int perms_from_opts(const json_t *opts, struct rbd_perms *p, struct berr *err)
-{
-	const char *v;
-	int ret = 0;
-
-	p->uid = 0;
-	p->gid = 0;
-	p->mode = RBD_DEFAULT_MODE;
-	if ((v = opt_get(opts, "uid")))
-		ret = parse_id("uid", v, &p->uid, err);
-	if (!ret && (v = opt_get(opts, "gid")))
-		ret = parse_id("gid", v, &p->gid, err);
-	if (!ret && (v = opt_get(opts, "mode")))
-		ret = parse_mode(v, &p->mode, err);
-	return ret;
-}
 
 /* Pool names go into argv and error messages: keep them plain. */
 static int check_pool_name(const char *what, const char *v, struct berr *err)
@@ -531,13 +510,13 @@ static int be_rbd_validate_opts(void *ctx, const json_t *opts, struct berr *err)
 {
 	struct rbd_ctx *rc = ctx;
 	const char *fstype = vol_fstype(rc, opts), *v;
-	struct rbd_perms perms;
+	struct vol_perms perms;
 	uint64_t bytes, features, min;
 	int ret;
 
 	ret = validate_opt_keys(opts, "rbd", rbd_opts, err);
 	if (ret == 0)
-		ret = perms_from_opts(opts, &perms, err);
+		ret = parse_perms(opts, &perms, err);
 	if (ret == 0)
 		ret = vol_features(opts, &features, err);
 	if (ret < 0)
@@ -903,12 +882,6 @@ static int run_helper(struct rbd_ctx *rc, const char *const *args, struct berr *
 	return helper_run(&rc->helper, args, err);
 }
 
-static int apply_perms(const char *dir, const struct rbd_perms *p, struct berr *err)
-{
-	if (chown(dir, p->uid, p->gid) < 0 || chmod(dir, p->mode) < 0)
-		return berr_set(err, -errno, "cannot set owner and mode of %s: %s", dir, strerror(errno));
-	return 0;
-}
 
 /* Unmount the file system (if mounted) and stop the mapper. Idempotent. */
 static int detach(struct rbd_ctx *rc, const char *name, struct berr *err)
@@ -940,7 +913,7 @@ static int detach(struct rbd_ctx *rc, const char *name, struct berr *err)
  * inputs. On failure nothing stays mapped.
  */
 static int attach(struct rbd_ctx *rc, const char *name, const char *pool, const char *fstype,
-		  const char *mount_opts, int read_only, const struct rbd_perms *perms, struct berr *err)
+		  const char *mount_opts, int read_only, const struct vol_perms *perms, struct berr *err)
 {
 	char target[PATH_MAX], image[PATH_MAX + 8], data[PATH_MAX + 8], opts[256];
 	struct berr ignored = { { 0 } };
@@ -1048,7 +1021,7 @@ static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *er
 	char *opts_json = NULL, created[40];
 	rbd_image_options_t io_opts = NULL;
 	rados_ioctx_t io = NULL;
-	struct rbd_perms perms;
+	struct vol_perms perms;
 	struct rbd_meta m;
 	uint64_t bytes, features;
 	int ret;
@@ -1057,7 +1030,7 @@ static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *er
 	if (ret == 0)
 		ret = vol_features(vol->opts, &features, err);
 	if (ret == 0)
-		ret = perms_from_opts(vol->opts, &perms, err);
+		ret = parse_perms(vol->opts, &perms, err);
 	if (ret == 0)
 		ret = ioctx_open(rc, pool, &io, err);
 	if (ret < 0)
