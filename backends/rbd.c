@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "../driver/config.h"
+#include "../driver/crashpoint.h"
 #include "../driver/fsutil.h"
 #include "../driver/helper.h"
 #include "../driver/log.h"
@@ -898,6 +899,7 @@ static int detach(struct rbd_ctx *rc, const char *name, struct berr *err)
 		ret = run_helper(rc, args, err);
 	}
 	t1 = monotonic_ms();
+	CRASH_POINT("rbd.detach.after-umount");
 	if (ret == 0) {
 		ret = mapper_stop(rc, name, err);
 		if (rmdir(target) < 0 && errno != ENOENT)
@@ -930,6 +932,7 @@ static int attach(struct rbd_ctx *rc, const char *name, const char *pool, const 
 	ret = mapper_start(rc, name, pool, read_only, err);
 	if (ret < 0)
 		goto out_rmdir;
+	CRASH_POINT("rbd.attach.after-map");
 	/* Read-only beside a live writer: its journal is never clean, and
 	 * replaying it would need write access. */
 	snprintf(opts, sizeof(opts), "%s%s%s",
@@ -1014,6 +1017,61 @@ out:
  * given); -EEXIST for another volume of that name, which is left alone.
  * On failure everything this call made is removed.
  */
+/*
+ * The reservation of a Create: a RADOS object "ballast.creating.<name>" in
+ * the pool, written before the image is made and removed once the image
+ * carries its metadata. An image with no ballast metadata but this host's
+ * reservation is what a crash between rbd_create4 and the first
+ * rbd_metadata_set leaves, and the next Create may replace it; any other
+ * image without metadata is someone else's and is never touched.
+ */
+#define RESERVATION_PREFIX "ballast.creating."
+/* Another host's reservation this old is from a Create that died. */
+#define RESERVATION_STALE_S 600
+
+static void reservation_oid(const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, RESERVATION_PREFIX "%s", name);
+}
+
+static int reservation_write(struct rbd_ctx *rc, rados_ioctx_t io, const char *name)
+{
+	char oid[VOLUME_NAME_MAX + 32], body[256];
+	int n;
+
+	reservation_oid(name, oid, sizeof(oid));
+	n = snprintf(body, sizeof(body), "{\"host\":\"%s\",\"time\":%lld}", rc->host_id, (long long)time(NULL));
+	return rados_write_full(io, oid, body, (size_t)n);
+}
+
+static void reservation_remove(rados_ioctx_t io, const char *name)
+{
+	char oid[VOLUME_NAME_MAX + 32];
+
+	reservation_oid(name, oid, sizeof(oid));
+	rados_remove(io, oid);
+}
+
+/* Is there a reservation of name that this host may take over: its own,
+ * or another host's that is stale? */
+static int reservation_ours(struct rbd_ctx *rc, rados_ioctx_t io, const char *name)
+{
+	char oid[VOLUME_NAME_MAX + 32], body[256] = "";
+	json_t *j;
+	int n, ours;
+
+	reservation_oid(name, oid, sizeof(oid));
+	n = rados_read(io, oid, body, sizeof(body) - 1, 0);
+	if (n <= 0)
+		return 0;
+	body[n] = '\0';
+	j = json_loads(body, 0, NULL);
+	ours = strcmp(json_string_value(json_object_get(j, "host")) ?: "", rc->host_id) == 0 ||
+	       time(NULL) - (time_t)json_integer_value(json_object_get(j, "time")) > RESERVATION_STALE_S;
+	json_decref(j);
+	return ours;
+}
+
 static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *err)
 {
 	struct rbd_ctx *rc = ctx;
@@ -1040,7 +1098,15 @@ static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *er
 	 * success; another volume of that name is refused and kept. */
 	ret = meta_read(io, pool, vol->name, &m, err);
 	if (ret == 0) {
-		if (!m.options) {
+		if (!m.options && !m.locked && reservation_ours(rc, io, vol->name)) {
+			/* Our own Create died between making the image and
+			 * labelling it: the image holds nothing yet. */
+			log_infox("volume %s: replacing the unlabelled image of an interrupted create", vol->name);
+			ret = rbd_remove(io, vol->name);
+			if (ret < 0)
+				berr_set(err, ret, "cannot replace image %s/%s of an interrupted create: %s", pool,
+					 vol->name, strerror(-ret));
+		} else if (!m.options) {
 			ret = berr_set(err, -EEXIST, "image %s/%s exists and was not made by ballast", pool,
 				       vol->name);
 		} else if (strcmp(m.state, "ready") == 0) {
@@ -1065,6 +1131,11 @@ static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *er
 		goto out_io;
 	}
 
+	ret = reservation_write(rc, io, vol->name);
+	if (ret < 0) {
+		berr_set(err, ret, "cannot reserve volume %s in pool %s: %s", vol->name, pool, strerror(-ret));
+		goto out_io;
+	}
 	io_opts = NULL;
 	rbd_image_options_create(&io_opts);
 	rbd_image_options_set_uint64(io_opts, RBD_IMAGE_OPTION_FORMAT, 2);
@@ -1075,8 +1146,10 @@ static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *er
 	rbd_image_options_destroy(io_opts);
 	if (ret < 0) {
 		berr_set(err, ret, "cannot create image %s/%s: %s", pool, vol->name, strerror(-ret));
+		reservation_remove(io, vol->name);
 		goto out_io;
 	}
+	CRASH_POINT("rbd.create.after-image");
 	opts_json = json_dumps(vol->opts, JSON_COMPACT | JSON_SORT_KEYS);
 	rfc3339_now(created, sizeof(created));
 	{
@@ -1112,6 +1185,7 @@ static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *er
 	}
 	if (ret < 0)
 		goto out_remove;
+	CRASH_POINT("rbd.create.after-mkfs");
 	ret = attach(rc, vol->name, pool, fstype, opt_get(vol->opts, "mount-options"), 0, &perms, err);
 	if (ret == 0)
 		ret = detach(rc, vol->name, err);
@@ -1122,6 +1196,7 @@ static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *er
 	}
 	if (ret < 0)
 		goto out_remove;
+	reservation_remove(io, vol->name);
 	log_infox("created image %s/%s (%llu MiB, %s)", pool, vol->name, (unsigned long long)(bytes >> 20),
 		  fstype);
 	goto out_io;
@@ -1133,6 +1208,8 @@ out_remove:
 		if (remove_image(rc, io, pool, vol->name, &ignored) < 0)
 			log_warnx("cannot remove image %s/%s after a failed create: %s", pool, vol->name,
 				  ignored.msg);
+		else
+			reservation_remove(io, vol->name);
 	}
 out_io:
 	free(opts_json);
@@ -1227,8 +1304,10 @@ static int be_rbd_mount(void *ctx, const struct be_volume *vol, char *path, size
 		else if (ret < 0)
 			berr_set(err, ret, "%s", aerr.msg);
 	}
-	if (ret == 0)
+	if (ret == 0) {
+		CRASH_POINT("rbd.mount.after-mount");
 		snprintf(path, len, "%s", data);
+	}
 out_meta:
 	meta_free(&m);
 out_io:

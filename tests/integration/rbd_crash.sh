@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# tests/integration/rbd_crash.sh - kill ballastd (SIGKILL) at each named
+# step of the rbd backend's Create, Mount, Unmount and Remove, restart it,
+# and check that the operation completed or left nothing that shows, that
+# no mapper or lock is left behind, and that the operation then works.
+# Real Ceph (tests/lib/ceph.sh), a build with crash points (make
+# CRASHPOINTS=1), one ballastd driven through its socket.
+# shellcheck source-path=SCRIPTDIR
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=../lib/tap.sh
+. "$HERE/../lib/tap.sh"
+# shellcheck source=../lib/ceph.sh
+. "$HERE/../lib/ceph.sh"
+
+t_group rbd_crash
+[ "$(id -u)" -eq 0 ] || t_die "must run as root"
+ceph_deps || t_die "cannot install Ceph"
+CB=$ROOT/build/crash
+T=$(mktemp -d /tmp/ballast-rbdcrash.XXXXXX)
+# shellcheck source=../lib/crashd.sh
+. "$HERE/../lib/crashd.sh"
+crashd_build
+"$CB/ballastd" --list-options | grep -q '^rbd ' || t_die "ballastd was built without the rbd backend"
+
+cleanup() {
+	local mp lp
+	stop
+	pkill -f -- "ballast-rbd-map.*$T" 2>/dev/null
+	awk -v d="$T/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
+		while IFS= read -r mp; do umount -l "$mp" 2>/dev/null; done
+	losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$T" 'index($2, d) == 1 { print $1 }' |
+		while IFS= read -r lp; do losetup -d "$lp"; done
+	ceph_stop || true
+	if [ "$TAP_FAIL" -eq 0 ]; then rm -rf "$T"; else printf '# test directory kept: %s\n' "$T"; fi
+}
+t_at_exit cleanup
+: >"$T/log"
+
+ceph_start "$T/ceph" || t_die "ceph did not start"
+cat >"$T/b.conf" <<CONF
+[ballast]
+socket = $SOCK
+state_dir = $STATE
+host_id = crash-host
+helper = $CB/mount.ballast
+default_backend = rbd
+refresh_interval = 1
+[rbd]
+conf = $CEPH_CONF
+user = admin
+timeout = 10
+CONF
+
+mapper_of() { pgrep -f -- "--image $1 .*$T" 2>/dev/null || true; }
+image_exists() { timeout 20 rbd info "$1" >/dev/null 2>&1; }
+reservation_exists() { timeout 20 rados -p rbd stat "ballast.creating.$1" >/dev/null 2>&1; }
+# No client holds the image open (no watcher: no mapper, no lock). Not
+# tested by writing: that would clobber the file system.
+unlocked() {
+	[ "$(timeout 20 rbd status --format json "$1" 2>/dev/null | jq -r '.watchers | length')" = 0 ]
+}
+SIZED='{"size":"256M"}'
+
+# ------------------------------------------------------------ Create
+for p in create.after-record rbd.create.after-image rbd.create.after-mkfs; do
+	n="c-${p//./-}"
+	body="{\"Name\":\"$n\",\"Opts\":$SIZED}"
+	crash "$p" VolumeDriver.Create "$body"
+	t_fail "$p: the unfinished volume is not listed" exists "$n"
+	t_eq "$p: no mapper left" "" "$(mapper_of "$n")"
+	t_eq "$p: the Create can be retried" "" "$(err VolumeDriver.Create "$body")"
+	t_ok "$p: the volume then exists" exists "$n"
+	t_fail "$p: its reservation is gone" reservation_exists "$n"
+	t_eq "$p: it mounts" "" "$(err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"i1\"}")"
+	t_ok "$p: with its data directory" test -d "$STATE/mounts/$n/data"
+	t_eq "$p: and unmounts" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"i1\"}")"
+done
+
+# An image ballast did not make is never replaced, reservation or not.
+timeout 20 rbd create --size 64M foreign >/dev/null 2>&1
+t_match "a foreign image of the same name is refused" 'not made by ballast' \
+	"$(err VolumeDriver.Create "{\"Name\":\"foreign\",\"Opts\":$SIZED}")"
+t_ok "and kept" image_exists foreign
+
+# ------------------------------------------------------------ Mount
+for p in rbd.attach.after-map rbd.mount.after-mount; do
+	n="m-${p//./-}"
+	err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}" >/dev/null
+	crash "$p" VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"i1\"}"
+	t_eq "$p: no mount counted" 0 "$(count "$n")"
+	t_fail "$p: nothing left mounted" mounted "$n"
+	t_eq "$p: no mapper left" "" "$(mapper_of "$n")"
+	t_ok "$p: nobody holds the image (no watcher)" unlocked "$n"
+	t_eq "$p: the Mount can be retried" "" "$(err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"i1\"}")"
+	t_ok "$p: mounted" mounted "$n"
+	t_eq "$p: Unmount" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"i1\"}")"
+done
+
+# ------------------------------------------------------------ Unmount
+n=u-after-umount
+err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}" >/dev/null
+err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"i1\"}" >/dev/null
+crash rbd.detach.after-umount VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"i1\"}"
+t_fail "detach.after-umount: the unmount happened" mounted "$n"
+t_eq "detach.after-umount: the stale count was dropped at start" 0 "$(count "$n")"
+t_eq "detach.after-umount: the mapper was stopped at start" "" "$(mapper_of "$n")"
+t_ok "detach.after-umount: the lock is free" unlocked "$n"
+t_eq "detach.after-umount: the volume mounts again" "" "$(err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"i2\"}")"
+t_eq "detach.after-umount: and unmounts" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"i2\"}")"
+
+# ------------------------------------------------------------ Remove
+n=r-after-record
+err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}" >/dev/null
+crash remove.after-record VolumeDriver.Remove "{\"Name\":\"$n\"}"
+t_fail "remove.after-record: the volume is not listed" exists "$n"
+t_wait_eq "remove.after-record: the image is gone (at start or by the refresh)" 60 gone \
+	sh -c "timeout 20 rbd info '$n' >/dev/null 2>&1 && echo present || echo gone"
+t_eq "remove.after-record: the name can be used again" "" "$(err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}")"
+
+stop
+t_eq "no mounts left under the test dir" "" "$(awk -v d="$T/" 'index($2, d) == 1' /proc/mounts)"
+t_eq "no mapper left" "" "$(pgrep -f -- "ballast-rbd-map.*$T" || true)"
