@@ -68,6 +68,8 @@ extern char **environ;
 #define RBD_DEFAULT_MAPPER "auto"
 #define RBD_DEFAULT_LEASE "30"
 #define RBD_DEFAULT_TAKEOVER "after-lease"
+/* How long a Remove waits for passing or dead watchers of an image. */
+#define RBD_REMOVE_WAIT_S 40
 #define RBD_DEFAULT_FEATURES "layering,exclusive-lock"
 #define RBD_MAPPER_BIN "ballast-rbd-map"
 /* mkfs.ext4 needs a few MiB; mkfs.xfs refuses anything under 300 MiB. */
@@ -994,7 +996,18 @@ static int remove_image(struct rbd_ctx *rc, rados_ioctx_t io, const char *pool, 
 		ret = in_use(name, m.holder, m.owners, err);
 		goto out;
 	}
-	ret = rbd_remove(io, name);
+	/*
+	 * -EBUSY: someone has the image open. Not a holder (checked above):
+	 * another host's refresh reading the metadata for a moment, or the
+	 * watch of a client that died (a killed ballastd), which Ceph drops
+	 * after ~30 s. Both pass: wait for them, within dockerd's minute.
+	 */
+	for (long until = monotonic_ms() + RBD_REMOVE_WAIT_S * 1000L;;) {
+		ret = rbd_remove(io, name);
+		if (ret != -EBUSY || monotonic_ms() >= until)
+			break;
+		sleep(1);
+	}
 	if (ret == -ENOENT)
 		ret = 0;
 	else if (ret == -EBUSY)
