@@ -292,6 +292,52 @@ static int be_local_mount(void *ctx, const struct be_volume *vol, char *path, si
 	return 0;
 }
 
+/*
+ * Grow a sized volume's image to bytes and its file system with it: online
+ * when mounted, else by mounting it once now, so that the next Mount finds
+ * it full size. Plain directories have no size; shrinking is refused.
+ */
+static int be_local_resize(void *ctx, const struct be_volume *vol, uint64_t bytes, struct berr *err)
+{
+	struct local_ctx *lc = ctx;
+	const char *fstype = opt_get(vol->opts, "fstype");
+	char img[PATH_MAX], target[PATH_MAX], path[PATH_MAX];
+	struct berr ignored = { { 0 } };
+	int mounted, ret;
+	struct stat st;
+
+	if (!opt_get(vol->opts, "size"))
+		return berr_set(err, -ENOTSUP, "volume %s is a plain directory: it has no size to grow", vol->name);
+	image_path(lc, vol->name, img, sizeof(img));
+	if (stat(img, &st) < 0)
+		return berr_set(err, -errno, "the image of volume %s (%s): %s", vol->name, img, strerror(errno));
+	if (bytes < (uint64_t)st.st_size)
+		return berr_set(err, -EINVAL, "volume %s is %lld bytes; shrinking is refused", vol->name,
+				(long long)st.st_size);
+	if (truncate(img, (off_t)bytes) < 0)
+		return berr_set(err, -errno, "cannot grow %s to %llu bytes: %s", img, (unsigned long long)bytes,
+				strerror(errno));
+	mount_target(lc, vol->name, target, sizeof(target));
+	mounted = is_mountpoint(target) == 1;
+	if (!mounted) {
+		ret = be_local_mount(ctx, vol, path, sizeof(path), err);
+		if (ret < 0)
+			return ret;
+	}
+	{
+		const char *args[] = { "grow", "--fstype", fstype ? fstype : LOCAL_DEFAULT_FSTYPE, target, NULL };
+
+		ret = helper_run(&lc->helper, args, err);
+	}
+	if (!mounted) {
+		int uret = be_local_unmount(ctx, vol, ret < 0 ? &ignored : err);
+
+		if (ret == 0)
+			ret = uret;
+	}
+	return ret;
+}
+
 static int be_local_is_mounted(void *ctx, const struct be_volume *vol)
 {
 	struct local_ctx *lc = ctx;
@@ -376,4 +422,5 @@ const struct backend_ops be_local_ops = {
 	.is_mounted = be_local_is_mounted,
 	.status = be_local_status,
 	.check = be_local_check,
+	.resize = be_local_resize,
 };

@@ -183,7 +183,7 @@ VolumeDriver.Unmount|missing ID|{"Name":"exists1"}|no ID
 VolumeDriver.Path|missing Name|{}|no Name
 VolumeDriver.Capabilities|bad JSON|{|invalid JSON
 Ballast.Inspect|unknown volume|{"Name":"nosuchvol"}|not found
-Ballast.Resize|local volumes cannot grow|{"Name":"exists1","Size":"1G"}|cannot resize
+Ballast.Resize|a plain directory cannot grow|{"Name":"exists1","Size":"1G"}|no size to grow
 Ballast.Resize|bad size|{"Name":"exists1","Size":"lots"}|invalid size
 EOF
 

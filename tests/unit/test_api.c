@@ -257,7 +257,7 @@ static void bad_requests_change_nothing(void **state)
 		{ "/VolumeDriver.Mount", "{\"Name\":\"v1\",\"ID\":\"\"}", "mount ID" },
 		{ "/VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"never\"}", "no mount with ID never" },
 		{ "/VolumeDriver.Remove", "{\"Name\":\"nope\"}", "not found" },
-		{ "/Ballast.Resize", "{\"Name\":\"v1\",\"Size\":\"1G\"}", "backend local cannot resize" },
+		{ "/Ballast.Resize", "{\"Name\":\"v1\",\"Size\":\"1G\"}", "plain directory: it has no size to grow" },
 		{ "/Ballast.Resize", "{\"Name\":\"v1\",\"Size\":\"big\"}", "invalid size" },
 		{ "/Ballast.Resize", "{\"Name\":\"v1\"}", "no Size" },
 		{ "/VolumeDriver.Nope", "{}", "unknown endpoint" },

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# tests/integration/local_resize.sh - `ballast resize` of local volumes: a
+# sized (xfs) volume grows online while mounted and offline while not, its
+# data intact; shrinking, plain directories and bad sizes are refused.
+# (xfs: online ext4 growth needs CAP_SYS_RESOURCE, which this machine lacks.)
+# shellcheck source-path=SCRIPTDIR
+set -u
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../lib/tap.sh
+. "$HERE/../lib/tap.sh"
+# shellcheck source=../lib/ballastd.sh
+. "$HERE/../lib/ballastd.sh"
+
+t_group local_resize
+[ "$(id -u)" -eq 0 ] || t_die "must run as root"
+T=$(mktemp -d /tmp/ballast-resize.XXXXXX)
+BD=$T/b
+cleanup() {
+	local lp
+	ballastd_kill9
+	awk -v d="$T" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
+	losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$T" 'index($2, d) == 1 { print $1 }' |
+		while IFS= read -r lp; do losetup -d "$lp"; done
+	if [ "$TAP_FAIL" -eq 0 ]; then rm -rf "$T"; else printf '# test directory kept: %s\n' "$T"; fi
+}
+t_at_exit cleanup
+
+ballastd_start "$BD" || t_die "ballastd did not start"
+err() { ballast_call "$1" "$2" | jq -r '.Err'; }
+# size_kib: the mounted file system's size in KiB
+size_kib() { df -k --output=size "$BALLAST_STATE/mounts/g1" 2>/dev/null | tail -n 1 | tr -d ' '; }
+
+t_eq "create g1 (xfs, 320M)" "" "$(err VolumeDriver.Create '{"Name":"g1","Opts":{"size":"320M","fstype":"xfs"}}')"
+mp=$(ballast_call VolumeDriver.Mount '{"Name":"g1","ID":"i1"}' | jq -r .Mountpoint)
+t_match "g1 mounts" '/mounts/g1/data$' "$mp"
+echo keep-me >"$mp/f"
+before=$(size_kib)
+t_eq "ballast resize g1 640M (mounted)" "resized g1 to 640M" "$(ballast_cli resize g1 640M 2>&1)"
+after=$(size_kib)
+t_match "the mounted file system grew ($before -> $after KiB)" '^[0-9]+$' "$( ((after > before + 250000)) && echo "$after")"
+t_eq "the image is 640 MiB" $((640 << 20)) "$(stat -c %s "$BALLAST_STATE/local/.images/g1.img")"
+t_eq "ballast inspect shows the new size" $((640 << 20)) "$(ballast_cli inspect g1 --json | jq -r .size_bytes)"
+t_eq "the data is intact" keep-me "$(cat "$mp/f" 2>&1)"
+t_match "shrinking is refused" 'shrinking is refused' "$(ballast_cli resize g1 400M 2>&1)"
+t_eq "Unmount" "" "$(err VolumeDriver.Unmount '{"Name":"g1","ID":"i1"}')"
+t_eq "ballast resize g1 1G (not mounted)" "resized g1 to 1G" "$(ballast_cli resize g1 1G 2>&1)"
+t_eq "nothing left mounted by the offline resize" "" "$(awk -v d="$T" 'index($2, d) == 1' /proc/mounts)"
+mp=$(ballast_call VolumeDriver.Mount '{"Name":"g1","ID":"i2"}' | jq -r .Mountpoint)
+t_match "the next mount sees about 1 GiB ($(size_kib) KiB)" '^[0-9]+$' "$( (($(size_kib) > 900000)) && size_kib)"
+t_eq "the data is still intact" keep-me "$(cat "$mp/f" 2>&1)"
+t_eq "Unmount" "" "$(err VolumeDriver.Unmount '{"Name":"g1","ID":"i2"}')"
+t_eq "create p1 (plain)" "" "$(err VolumeDriver.Create '{"Name":"p1"}')"
+t_match "a plain directory is refused" 'no size to grow' "$(ballast_cli resize p1 1G 2>&1)"
+t_match "a bad size is refused" 'invalid size' "$(ballast_cli resize g1 huge 2>&1)"
+t_match "an unknown volume is refused" 'not found' "$(ballast_cli resize nope 1G 2>&1)"
+t_ok "ballastd stops on SIGTERM" ballastd_stop
