@@ -855,6 +855,18 @@ out_close:
 	return ret;
 }
 
+/* meta_read of a volume the catalog knows, where a missing image is the
+ * user's error to read about, not a quiet -ENOENT. */
+static int meta_read_volume(rados_ioctx_t io, const char *pool, const char *name, struct rbd_meta *m,
+			    struct berr *err)
+{
+	int ret = meta_read(io, pool, name, m, err);
+
+	if (ret == -ENOENT)
+		ret = berr_set(err, -ENOENT, "volume %s: image %s/%s does not exist", name, pool, name);
+	return ret;
+}
+
 /* Set key=value on image name (takes and drops the lock cooperatively:
  * only while nobody holds it explicitly). */
 static int meta_set(rados_ioctx_t io, const char *pool, const char *name, const char *const *kv,
@@ -1270,9 +1282,7 @@ static int be_rbd_mount(void *ctx, const struct be_volume *vol, char *path, size
 		ret = ioctx_open(rc, pool, &io, err);
 	if (ret < 0)
 		return ret;
-	ret = meta_read(io, pool, vol->name, &m, err);
-	if (ret == -ENOENT)
-		ret = berr_set(err, -ENOENT, "volume %s: image %s/%s does not exist", vol->name, pool, vol->name);
+	ret = meta_read_volume(io, pool, vol->name, &m, err);
 	if (ret < 0)
 		goto out_io;
 	if (!m.options || strcmp(m.state, "ready") != 0) {
@@ -1385,9 +1395,7 @@ static int be_rbd_resize(void *ctx, const struct be_volume *vol, uint64_t bytes,
 	ret = ioctx_open(rc, pool, &io, err);
 	if (ret < 0)
 		return ret;
-	ret = meta_read(io, pool, vol->name, &m, err);
-	if (ret == -ENOENT)
-		ret = berr_set(err, -ENOENT, "volume %s: image %s/%s does not exist", vol->name, pool, vol->name);
+	ret = meta_read_volume(io, pool, vol->name, &m, err);
 	if (ret < 0)
 		goto out_io;
 	fstype = m.fstype[0] ? m.fstype : vol_fstype(rc, vol->opts);

@@ -42,42 +42,10 @@ SIZED_EVERY=4 # volume i is sized when i % SIZED_EVERY == 0
 NNAMES=50
 SOCK_PAR=50
 
-[ "$(id -u)" -eq 0 ] || t_die "must run as root"
-for c in jq losetup curl docker dockerd xargs shuf; do
-	command -v "$c" >/dev/null || t_die "$c not installed (run tests/deps.sh)"
-done
-
-# dockerd looks for these before any spec file: one would divert our
-# requests to another ballastd.
-for s in "/run/docker/plugins/$PLUGIN.sock" "/run/docker/plugins/$PLUGIN/$PLUGIN.sock"; do
-	[ -e "$s" ] && t_die "$s exists: dockerd would use it instead of our spec file; stop that ballastd or remove the stale socket"
-done
-for b in ballastd ballast mount.ballast; do
-	[ -x "$BALLAST_BUILD/$b" ] || t_die "$BALLAST_BUILD/$b missing: run make"
-done
-
-T=$(mktemp -d /tmp/ballast-cc.XXXXXX)
-BD=$T/b
-
-final_cleanup() {
-	local lp
-	ballastd_kill9
-	dockerd_cleanup
-	losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$T" 'index($2, d) == 1 { print $1 }' |
-		while IFS= read -r lp; do losetup -d "$lp" 2>/dev/null || true; done
-	_dk_force_clean "$T"
-	if [ "$TAP_FAIL" -eq 0 ] && [ -z "$(dockerd_leftovers "$T")" ]; then
-		rm -rf "$T"
-	else
-		printf '# test directory kept: %s (ballastd log: %s/ballastd.log)\n' "$T" "$BD"
-		if [ -f "$BD/ballastd.log" ]; then
-			printf '# last lines of the ballastd log:\n'
-			ballastd_log_tail 60
-		fi
-	fi
-}
-t_at_exit final_cleanup
-dockerd_trap
+# shellcheck source=../lib/suite.sh
+. "$HERE/../lib/suite.sh"
+suite_preflight "$PLUGIN" jq losetup curl docker dockerd xargs shuf
+suite_dir ballast-cc
 
 # ---------------------------------------------------------------- helpers
 vname() { printf 'cv%02d' "$1"; }

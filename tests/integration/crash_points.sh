@@ -9,28 +9,16 @@
 set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck source=../lib/tap.sh
 . "$HERE/../lib/tap.sh"
 
 t_group crash_points
 [ "$(id -u)" -eq 0 ] || t_die "must run as root"
-CB=$ROOT/build/crash
-
-T=$(mktemp -d /tmp/ballast-crash.XXXXXX)
 # shellcheck source=../lib/crashd.sh
 . "$HERE/../lib/crashd.sh"
-crashd_build
+crashd_init ballast-crash
 printf '[ballast]\nsocket = %s\nstate_dir = %s\nhelper = %s\n' "$SOCK" "$STATE" "$CB/mount.ballast" >"$T/b.conf"
-
-cleanup() {
-	local lp
-	stop
-	awk -v d="$T" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
-	losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$T" 'index($2, d) == 1 { print $1 }' |
-		while IFS= read -r lp; do losetup -d "$lp"; done
-	if [ "$TAP_FAIL" -eq 0 ]; then rm -rf "$T"; else printf '# test directory kept: %s\n' "$T"; fi
-}
+cleanup() { crashd_cleanup; }
 t_at_exit cleanup
 loops() { losetup -n -j "$STATE/local/.images/$1.img" 2>/dev/null; }
 

@@ -9,7 +9,6 @@
 set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck source=../lib/tap.sh
 . "$HERE/../lib/tap.sh"
 # shellcheck source=../lib/gluster.sh
@@ -18,23 +17,11 @@ ROOT=$(cd "$HERE/../.." && pwd)
 t_group gluster_crash
 [ "$(id -u)" -eq 0 ] || t_die "must run as root"
 gluster_deps || t_die "cannot install GlusterFS"
-CB=$ROOT/build/crash
-T=$(mktemp -d /tmp/ballast-glcrash.XXXXXX)
 # shellcheck source=../lib/crashd.sh
 . "$HERE/../lib/crashd.sh"
-crashd_build
-"$CB/ballastd" --list-options | grep -q '^gluster ' || t_die "ballastd was built without the gluster backend"
-
-cleanup() {
-	local mp
-	stop
-	awk -v d="$T/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
-		while IFS= read -r mp; do umount -c "$mp" 2>/dev/null || umount -c -l "$mp" 2>/dev/null; done
-	gluster_stop || true
-	if [ "$TAP_FAIL" -eq 0 ]; then rm -rf "$T"; else printf '# test directory kept: %s\n' "$T"; fi
-}
+crashd_init ballast-glcrash gluster
+cleanup() { crashd_cleanup gluster_stop; }
 t_at_exit cleanup
-: >"$T/log"
 
 gluster_start "$T/gl" || t_die "gluster did not start"
 META=$GLUSTER_DIR/brick/ballast/.ballast

@@ -19,44 +19,10 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 t_group local_docker
 PLUGIN=ballast
 
-[ "$(id -u)" -eq 0 ] || t_die "must run as root"
-for c in jq losetup curl docker dockerd; do
-	command -v "$c" >/dev/null || t_die "$c not installed (run tests/deps.sh)"
-done
-
-# dockerd looks for these before any spec file: one would divert our
-# requests to another ballastd (e.g. a `make run` in progress).
-for s in "/run/docker/plugins/$PLUGIN.sock" "/run/docker/plugins/$PLUGIN/$PLUGIN.sock"; do
-	[ -e "$s" ] && t_die "$s exists: dockerd would use it instead of our spec file; stop that ballastd or remove the stale socket"
-done
-
-for b in ballastd ballast mount.ballast; do
-	[ -x "$BALLAST_BUILD/$b" ] || t_die "$BALLAST_BUILD/$b missing: run make"
-done
-
-T=$(mktemp -d /tmp/ballast-it.XXXXXX)
-BD=$T/b
-
-final_cleanup() {
-	local lp
-	ballastd_kill9
-	dockerd_cleanup
-	# loop devices still backed by our images
-	losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$T" 'index($2, d) == 1 { print $1 }' |
-		while IFS= read -r lp; do losetup -d "$lp" 2>/dev/null || true; done
-	_dk_force_clean "$T"
-	if [ "$TAP_FAIL" -eq 0 ] && [ -z "$(dockerd_leftovers "$T")" ]; then
-		rm -rf "$T"
-	else
-		printf '# test directory kept: %s (ballastd log: %s/ballastd.log)\n' "$T" "$BD"
-		if [ -f "$BD/ballastd.log" ]; then
-			printf '# last lines of the ballastd log:\n'
-			ballastd_log_tail 60
-		fi
-	fi
-}
-t_at_exit final_cleanup
-dockerd_trap
+# shellcheck source=../lib/suite.sh
+. "$HERE/../lib/suite.sh"
+suite_preflight "$PLUGIN" jq losetup curl docker dockerd
+suite_dir ballast-it
 
 # ---------------------------------------------------------------- helpers
 # (`inspect --json NAME`: the documented `inspect NAME --json` order has its

@@ -9,7 +9,6 @@
 set -u
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck source=../lib/tap.sh
 . "$HERE/../lib/tap.sh"
 # shellcheck source=../lib/ceph.sh
@@ -18,26 +17,15 @@ ROOT=$(cd "$HERE/../.." && pwd)
 t_group rbd_crash
 [ "$(id -u)" -eq 0 ] || t_die "must run as root"
 ceph_deps || t_die "cannot install Ceph"
-CB=$ROOT/build/crash
-T=$(mktemp -d /tmp/ballast-rbdcrash.XXXXXX)
 # shellcheck source=../lib/crashd.sh
 . "$HERE/../lib/crashd.sh"
-crashd_build
-"$CB/ballastd" --list-options | grep -q '^rbd ' || t_die "ballastd was built without the rbd backend"
-
+crashd_init ballast-rbdcrash rbd
 cleanup() {
-	local mp lp
 	stop
 	pkill -f -- "ballast-rbd-map.*$T" 2>/dev/null
-	awk -v d="$T/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
-		while IFS= read -r mp; do umount -l "$mp" 2>/dev/null; done
-	losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$T" 'index($2, d) == 1 { print $1 }' |
-		while IFS= read -r lp; do losetup -d "$lp"; done
-	ceph_stop || true
-	if [ "$TAP_FAIL" -eq 0 ]; then rm -rf "$T"; else printf '# test directory kept: %s\n' "$T"; fi
+	crashd_cleanup ceph_stop
 }
 t_at_exit cleanup
-: >"$T/log"
 
 ceph_start "$T/ceph" || t_die "ceph did not start"
 cat >"$T/b.conf" <<CONF

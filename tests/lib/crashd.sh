@@ -2,10 +2,14 @@
 # tests/lib/crashd.sh - one ballastd built with crash points (make
 # CRASHPOINTS=1), killed at a named point and restarted on the same state.
 #
-# Set before sourcing: T (the test dir), CB (the crash build dir). The
-# config is $T/b.conf (write it after sourcing), the socket $SOCK, the state
+#   crashd_init PREFIX [BACKEND]   make the test dir $T (/tmp/PREFIX.*), build
+#                          $CB (build/crash) with crash points, check that
+#                          BACKEND was built in (t_die otherwise)
+#   crashd_cleanup [CMD...]   stop ballastd, undo every mount and loop device
+#                          under $T, run CMD (the engine's stop), remove $T
+#                          unless something failed
+# The config is $T/b.conf (the test writes it), the socket $SOCK, the state
 # dir $STATE, the log $T/log.
-#   crashd_build           make CB with crash points (t_die on failure)
 #   start [CRASH_AT]       (re)start ballastd, armed at CRASH_AT if given
 #   stop                   SIGKILL it
 #   crash POINT METHOD BODY   arm POINT, send the request, assert the daemon
@@ -14,13 +18,35 @@
 #   count NAME / exists NAME / mounted NAME   mount count, Get finds it,
 #                          its <state>/mounts/NAME is mounted
 
-SOCK=$T/b.sock
-STATE=$T/state
+CB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/crash
 PID=
 
 crashd_build() {
 	make -s -C "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)" BUILD="$CB" CRASHPOINTS=1 all \
 		>/dev/null 2>&1 || t_die "cannot build with crash points"
+}
+
+crashd_init() {
+	T=$(mktemp -d "/tmp/$1.XXXXXX")
+	SOCK=$T/b.sock
+	STATE=$T/state
+	: >"$T/log"
+	crashd_build
+	if [ -n "${2:-}" ] && ! "$CB/ballastd" --list-options | grep -q "^$2 "; then
+		t_die "ballastd was built without the $2 backend"
+	fi
+}
+
+crashd_cleanup() {
+	local mp lp
+	stop
+	# -c: never stat a target (a FUSE root hangs when its server is gone)
+	awk -v d="$T/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r |
+		while IFS= read -r mp; do umount -c "$mp" 2>/dev/null || umount -c -l "$mp" 2>/dev/null; done
+	losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$T" 'index($2, d) == 1 { print $1 }' |
+		while IFS= read -r lp; do losetup -d "$lp"; done
+	[ $# -gt 0 ] && { "$@" || true; }
+	if [ "$TAP_FAIL" -eq 0 ]; then rm -rf "$T"; else printf '# test directory kept: %s\n' "$T"; fi
 }
 
 stop() {
