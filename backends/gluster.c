@@ -101,6 +101,9 @@ struct gl_ctx {
 	struct helper helper;
 
 	pthread_mutex_t mu;
+	/* Held across one renewal and across a release, so that a renewal
+	 * already under way cannot write back a hold just released. */
+	pthread_mutex_t renew_mu;
 	pthread_cond_t cv; /* any job finished, a handle opened, or stopping */
 	struct gl_handle *cur;
 	struct gl_handle *handles; /* all live ones: current, hung, closing */
@@ -1256,6 +1259,7 @@ static int be_gluster_init(const struct ballast_config *cfg, void **ctx, struct 
 	if (!gc)
 		return berr_set(err, -ENOMEM, "out of memory");
 	pthread_mutex_init(&gc->mu, NULL);
+	pthread_mutex_init(&gc->renew_mu, NULL);
 	pthread_cond_init(&gc->cv, NULL);
 	ret = config_get_uint(cfg, "gluster", "timeout", &n, err);
 	if (ret < 0)
@@ -1320,6 +1324,7 @@ static int be_gluster_init(const struct ballast_config *cfg, void **ctx, struct 
 out_free:
 	pthread_cond_destroy(&gc->cv);
 	pthread_mutex_destroy(&gc->mu);
+	pthread_mutex_destroy(&gc->renew_mu);
 	free(gc);
 	return ret;
 }
@@ -1354,6 +1359,7 @@ static void be_gluster_fini(void *ctx)
 	names_free(&gc->mounted);
 	pthread_cond_destroy(&gc->cv);
 	pthread_mutex_destroy(&gc->mu);
+	pthread_mutex_destroy(&gc->renew_mu);
 	free(gc);
 }
 
@@ -1550,11 +1556,13 @@ static void mounted_stop(struct gl_ctx *gc, const char *name, int exclusive)
 	struct berr err = { { 0 } };
 	json_t *in = json_pack("{s:b}", "exclusive", exclusive);
 
+	pthread_mutex_lock(&gc->renew_mu);
 	pthread_mutex_lock(&gc->mu);
 	names_del(&gc->mounted, name);
 	pthread_mutex_unlock(&gc->mu);
 	if (gl_run(gc, op_release, name, in, 0, NULL, NULL, &err) < 0)
 		log_warnx("volume %s: %s (the lease will run out)", name, err.msg);
+	pthread_mutex_unlock(&gc->renew_mu);
 	json_decref(in);
 }
 
@@ -1773,13 +1781,22 @@ static void *renewer_thread(void *arg)
 			json_t *name;
 
 			json_array_foreach(names, i, name) {
-				struct berr err = { { 0 } };
-				int lost = 0;
-
-				/* Logged once per outage, not every period. */
 				const char *vname = json_string_value(json_object_get(name, "name"));
+				struct berr err = { { 0 } };
+				int lost = 0, still, rret = 0;
 
-				if (gl_run(gc, op_renew, vname, name, 0, NULL, &lost, &err) < 0) {
+				/* Released since the list was taken: leave it. */
+				pthread_mutex_lock(&gc->renew_mu);
+				pthread_mutex_lock(&gc->mu);
+				still = names_has(gc->mounted, vname);
+				pthread_mutex_unlock(&gc->mu);
+				if (still)
+					rret = gl_run(gc, op_renew, vname, name, 0, NULL, &lost, &err);
+				pthread_mutex_unlock(&gc->renew_mu);
+				if (!still)
+					continue;
+				if (rret < 0) {
+					/* Logged once per outage, not every period. */
 					if (!failing && !gc->stopping)
 						log_errx("volume %s: lease not renewed: %s", vname, err.msg);
 					failed = 1;
