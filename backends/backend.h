@@ -128,6 +128,24 @@ struct backend_ops {
 	 * anything.
 	 */
 	json_t *(*check)(void *ctx);
+
+	/*
+	 * Optional, for backends where one host at a time holds a volume: who
+	 * holds vol, as a new object {"host": s, "since": s, "expires": s,
+	 * "expires_unix": i, "lease": i, "expired": b, ...} (what the backend
+	 * knows; more keys allowed), or *out = NULL when nobody does or the
+	 * volume is not exclusive. Bounded in time. For `ballast holders`.
+	 */
+	int (*holder)(void *ctx, const struct be_volume *vol, json_t **out, struct berr *err);
+
+	/*
+	 * Optional: break another host's hold of vol by hand, fencing that
+	 * host first so that it can never write to the volume again. Without
+	 * force only an expired lease is broken; a hold by this host is
+	 * refused (unmount instead). 0 also when nobody held it. Bounded in
+	 * time. For `ballast release`.
+	 */
+	int (*release)(void *ctx, const struct be_volume *vol, int force, struct berr *err);
 };
 
 /* Append one check result to an array built for backend_ops.check. */

@@ -9,7 +9,10 @@
  *   ballast.fstype      ext4 or xfs
  *   ballast.created_at  RFC 3339
  *   ballast.state       "creating" until Create finished, then "ready"
- *   ballast.holder      {"host","since","pid"} while a host has it mounted
+ *   ballast.holder      {"host","since","pid","lease"} while a host has it
+ *                       mounted
+ *   ballast.lease       {"client","lease","expires","expires_unix"}, renewed
+ *                       every lease/3 s by the holder's mapper
  * Images without ballast.options were not made by ballast: never listed,
  * adopted or deleted.
  *
@@ -21,7 +24,16 @@
  * client's write fails with EROFS, and it writes ballast.holder itself:
  * only the lock owner may change image metadata while the lock is held.
  * Its mount directory is <state_dir>/rbd/<name>.map, its pid file
- * <state_dir>/rbd/<name>.map.pid.
+ * <state_dir>/rbd/<name>.map.pid; <name>.map.fenced appears when it finds
+ * itself fenced.
+ *
+ * Leases and fencing: while another host's lease is fresh, Mount is
+ * refused at once, naming that host. Once it has expired (the holder is
+ * dead or cut off from the cluster) and takeover is allowed ([rbd]
+ * takeover, or the volume's -o takeover), the holder is fenced before this
+ * host maps: rbd_lock_break blocklists its Ceph client (its writes then
+ * fail in the OSDs, even after it comes back) and breaks its lock. The
+ * mapper also stops writing by itself once its lease has lapsed locally.
  *
  * One rados_t for the daemon's life, connected on first use (init does no
  * network I/O so ballastd answers Activate while Ceph is down), with
@@ -83,6 +95,7 @@ extern char **environ;
 #define META_CREATED "ballast.created_at"
 #define META_STATE "ballast.state"
 #define META_HOLDER "ballast.holder"
+#define META_LEASE "ballast.lease"
 
 /* Room for "/rbd/<name>.map.pid" and "/mounts/<name>/data" below state_dir. */
 #define RBD_BASE_MAX (PATH_MAX - VOLUME_NAME_MAX - 64)
@@ -116,7 +129,7 @@ struct rbd_ctx {
 
 static const char *const rbd_opts[] = { "backend",	 "data-pool", "features", "fstype", "gid",
 					"mkfs-options", "mode",	     "mount-options", "pool", "shared",
-					"size",		 "uid",	      NULL };
+					"size",		 "takeover",  "uid",	  NULL };
 
 /* ---- configuration ---- */
 
@@ -447,22 +460,30 @@ static int lock_owned(rbd_image_t img, char *buf, size_t len)
 	return n > 0;
 }
 
-/* "volume NAME is in use on HOST since TIME" from a ballast.holder record
- * (or the lock owner's address when there is none). */
-static int in_use(const char *name, const char *holder, const char *owners, struct berr *err)
+/* "volume NAME is in use on HOST since TIME (lease until T)" from the
+ * ballast.holder and ballast.lease records (or the lock owner's address
+ * when there is no holder record). */
+static int in_use(const char *name, const char *holder, const char *lease, const char *owners,
+		  struct berr *err)
 {
 	json_t *h = holder[0] ? json_loads(holder, 0, NULL) : NULL;
+	json_t *l = lease[0] ? json_loads(lease, 0, NULL) : NULL;
 	const char *host = json_string_value(json_object_get(h, "host"));
 	const char *since = json_string_value(json_object_get(h, "since"));
+	const char *until = json_string_value(json_object_get(l, "expires"));
+	char tail[80] = "";
 	int ret;
 
+	if (until)
+		snprintf(tail, sizeof(tail), " (lease until %s)", until);
 	if (host)
-		ret = berr_set(err, -EBUSY, "volume %s is in use on %s since %s", name, host,
-			       since ? since : "(unknown)");
+		ret = berr_set(err, -EBUSY, "volume %s is in use on %s since %s%s", name, host,
+			       since ? since : "(unknown)", tail);
 	else
-		ret = berr_set(err, -EBUSY, "volume %s is in use by Ceph client %s", name,
-			       owners[0] ? owners : "(unknown)");
+		ret = berr_set(err, -EBUSY, "volume %s is in use by Ceph client %s%s", name,
+			       owners[0] ? owners : "(unknown)", tail);
 	json_decref(h);
+	json_decref(l);
 	return ret;
 }
 
@@ -532,6 +553,8 @@ static int be_rbd_validate_opts(void *ctx, const json_t *opts, struct berr *err)
 		return ret;
 	if ((v = opt_get(opts, "shared")) && strcmp(v, "ro") != 0 && strcmp(v, "no") != 0)
 		return berr_set(err, -EINVAL, "invalid shared \"%.40s\": use ro or no", v);
+	if ((v = opt_get(opts, "takeover")) && strcmp(v, "after-lease") != 0 && strcmp(v, "never") != 0)
+		return berr_set(err, -EINVAL, "invalid takeover \"%.40s\": use after-lease or never", v);
 	/* mkfs-options and mount-options are checked by mount.ballast's own
 	 * whitelist when Create formats and mounts the volume once. Here only
 	 * what could never pass: */
@@ -564,6 +587,20 @@ static void map_dir(const struct rbd_ctx *rc, const char *name, char *buf, size_
 static void map_pidfile(const struct rbd_ctx *rc, const char *name, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/%s.map.pid", rc->mapdir, name);
+}
+
+/* Created by the mapper when it finds itself fenced. */
+static void map_fencedfile(const struct rbd_ctx *rc, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s.map.fenced", rc->mapdir, name);
+}
+
+static int map_fenced(const struct rbd_ctx *rc, const char *name)
+{
+	char path[PATH_MAX];
+
+	map_fencedfile(rc, name, path, sizeof(path));
+	return access(path, F_OK) == 0;
 }
 
 static void mount_target(const struct rbd_ctx *rc, const char *name, char *buf, size_t len)
@@ -627,7 +664,7 @@ static pid_t mapper_pid(const struct rbd_ctx *rc, const char *name)
 static int mapper_start(struct rbd_ctx *rc, const char *name, const char *pool, int read_only,
 			struct berr *err)
 {
-	char dir[PATH_MAX], pidfile[PATH_MAX], t[16], holder[512], since[40];
+	char dir[PATH_MAX], pidfile[PATH_MAX], t[16], lease[16], holder[512], since[40];
 	const char *argv[24];
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -649,8 +686,8 @@ static int mapper_start(struct rbd_ctx *rc, const char *name, const char *pool, 
 		return berr_set(err, ret, "cannot create %s: %s", dir, strerror(-ret));
 	rfc3339_now(since, sizeof(since));
 	{
-		json_t *h = json_pack("{s:s, s:s, s:I}", "host", rc->host_id, "since", since, "pid",
-				      (json_int_t)getpid());
+		json_t *h = json_pack("{s:s, s:s, s:I, s:I}", "host", rc->host_id, "since", since, "pid",
+				      (json_int_t)getpid(), "lease", (json_int_t)rc->lease);
 		char *s = h ? json_dumps(h, JSON_COMPACT) : NULL;
 
 		snprintf(holder, sizeof(holder), "%s", s ? s : "{}");
@@ -658,6 +695,7 @@ static int mapper_start(struct rbd_ctx *rc, const char *name, const char *pool, 
 		json_decref(h);
 	}
 	snprintf(t, sizeof(t), "%u", rc->timeout);
+	snprintf(lease, sizeof(lease), "%u", rc->lease);
 	argv[argc++] = rc->map_bin;
 	argv[argc++] = "--conf";
 	argv[argc++] = rc->conf;
@@ -680,6 +718,8 @@ static int mapper_start(struct rbd_ctx *rc, const char *name, const char *pool, 
 	} else {
 		argv[argc++] = "--holder";
 		argv[argc++] = holder;
+		argv[argc++] = "--lease";
+		argv[argc++] = lease;
 	}
 	argv[argc++] = dir;
 	argv[argc] = NULL;
@@ -786,6 +826,8 @@ static int mapper_stop(struct rbd_ctx *rc, const char *name, struct berr *err)
 	if (is_mountpoint(dir) == 1 && umount2(dir, MNT_DETACH) < 0)
 		log_warn("cannot unmount %s", dir);
 	unlink(pidfile);
+	map_fencedfile(rc, name, pidfile, sizeof(pidfile));
+	unlink(pidfile);
 	if (rmdir(dir) < 0 && errno != ENOENT)
 		log_warn("cannot remove %s", dir);
 	return ret;
@@ -798,7 +840,7 @@ static int mapper_stop(struct rbd_ctx *rc, const char *name, struct berr *err)
 struct rbd_meta {
 	json_t *options;
 	char fstype[16], created[40], state[16];
-	char holder[512];
+	char holder[512], lease[512];
 	char owners[256];
 	int locked;
 };
@@ -840,6 +882,8 @@ static int meta_read(rados_ioctx_t io, const char *pool, const char *name, struc
 	if ((ret = meta_get(img, META_STATE, m->state, sizeof(m->state))) < 0 && ret != -ENOENT)
 		goto out_err;
 	if ((ret = meta_get(img, META_HOLDER, m->holder, sizeof(m->holder))) < 0 && ret != -ENOENT)
+		goto out_err;
+	if ((ret = meta_get(img, META_LEASE, m->lease, sizeof(m->lease))) < 0 && ret != -ENOENT)
 		goto out_err;
 	ret = lock_owned(img, m->owners, sizeof(m->owners));
 	if (ret < 0)
@@ -886,6 +930,48 @@ static int meta_set(rados_ioctx_t io, const char *pool, const char *name, const 
 			break;
 		}
 	}
+	rbd_close(img);
+	return ret;
+}
+
+/*
+ * Fence whoever holds image name's exclusive lock: rbd_lock_break
+ * blocklists each owner's Ceph client (its writes fail in the OSDs from
+ * then on, even once it reaches the cluster again) and breaks the lock.
+ * 0 when nobody holds it.
+ */
+static int fence(rados_ioctx_t io, const char *pool, const char *name, struct berr *err)
+{
+	char *owners[8];
+	size_t n = sizeof(owners) / sizeof(owners[0]);
+	rbd_lock_mode_t mode;
+	rbd_image_t img = NULL;
+	int ret;
+
+	ret = rbd_open(io, name, &img, NULL);
+	if (ret < 0)
+		return berr_set(err, ret, "cannot open image %s/%s: %s", pool, name, strerror(-ret));
+	ret = rbd_lock_get_owners(img, &mode, owners, &n);
+	if (ret == -ENOENT) {
+		ret = 0;
+		n = 0;
+	} else if (ret < 0) {
+		berr_set(err, ret, "cannot read the lock owners of %s/%s: %s", pool, name, strerror(-ret));
+		n = 0;
+	}
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		ret = rbd_lock_break(img, mode, owners[i]);
+		if (ret == -ENOENT)
+			ret = 0; /* released meanwhile */
+		if (ret < 0)
+			berr_set(err, ret, "cannot fence Ceph client %s of %s/%s: %s", owners[i], pool, name,
+				 strerror(-ret));
+		else
+			log_warnx("image %s/%s: Ceph client %s fenced (blocklisted) and its lock broken", pool,
+				  name, owners[i]);
+	}
+	if (n)
+		rbd_lock_get_owners_cleanup(owners, n);
 	rbd_close(img);
 	return ret;
 }
@@ -1005,7 +1091,7 @@ static int remove_image(struct rbd_ctx *rc, rados_ioctx_t io, const char *pool, 
 		goto out;
 	}
 	if (m.locked) {
-		ret = in_use(name, m.holder, m.owners, err);
+		ret = in_use(name, m.holder, m.lease, m.owners, err);
 		goto out;
 	}
 	/*
@@ -1273,11 +1359,15 @@ static int be_rbd_mount(void *ctx, const struct be_volume *vol, char *path, size
 	snprintf(data, sizeof(data), "%s/data", target);
 	/* Left mounted by an earlier run (ballastd restarted while it was in
 	 * use, or a crash before the mount was recorded): reuse it. */
-	if (is_mountpoint(target) == 1 && mapper_pid(rc, vol->name) > 0 && access(data, F_OK) == 0) {
+	if (is_mountpoint(target) == 1 && mapper_pid(rc, vol->name) > 0 && access(data, F_OK) == 0 &&
+	    !map_fenced(rc, vol->name)) {
 		snprintf(path, len, "%s", data);
 		return 0;
 	}
-	ret = detach(rc, vol->name, err); /* leftovers of a crash */
+	if (map_fenced(rc, vol->name))
+		log_warnx("volume %s: this host was fenced from it (another host took it over); dropping the "
+			  "stale mapping", vol->name);
+	ret = detach(rc, vol->name, err); /* leftovers of a crash, or of a fence */
 	if (ret == 0)
 		ret = ioctx_open(rc, pool, &io, err);
 	if (ret < 0)
@@ -1291,31 +1381,47 @@ static int be_rbd_mount(void *ctx, const struct be_volume *vol, char *path, size
 		goto out_meta;
 	}
 	/*
-	 * Held (locked) or last held by another host. A live holder's mapper
-	 * refuses our mapper's lock request at once; a dead one's lock is
-	 * broken (and that client blocklisted) by librbd once its watch
-	 * lapses, so trying is both the liveness test and the takeover. There
-	 * is no telling the two apart before that: look-ups alone would
-	 * refuse a dead host's volume forever.
+	 * Held (locked) or last held by another host. A fresh lease of another
+	 * host refuses at once. An expired one (or a lock our own dead mapper
+	 * left) is broken after fencing its client, unless takeover is
+	 * "never". A lock with no lease record (a mapper killed before its
+	 * first lease) is left to the mapper's lock request: a live owner
+	 * refuses it, a dead one's is broken by librbd once its watch lapses.
 	 */
 	{
 		const char *shared = opt_get(m.options, "shared");
+		const char *vt = opt_get(m.options, "takeover");
+		int never = strcmp(vt ? vt : rc->takeover, "never") == 0;
 		json_t *h = m.holder[0] ? json_loads(m.holder, 0, NULL) : NULL;
+		json_t *l = m.lease[0] ? json_loads(m.lease, 0, NULL) : NULL;
+		json_t *until = json_object_get(l, "expires_unix");
+		int has_lease = json_is_integer(until);
+		int fresh = has_lease && json_integer_value(until) >= (json_int_t)time(NULL);
 		char host[128] = "";
 		int other;
 
 		snprintf(host, sizeof(host), "%s", json_string_value(json_object_get(h, "host")) ?: "");
 		json_decref(h);
+		json_decref(l);
 		other = host[0] && strcmp(host, rc->host_id) != 0;
 		if (m.locked && shared && strcmp(shared, "ro") == 0) {
 			read_only = 1;
-		} else if ((m.locked || other) && strcmp(rc->takeover, "never") == 0) {
-			ret = in_use(vol->name, m.holder, m.owners, err);
+		} else if (other && (fresh || never)) {
+			ret = in_use(vol->name, m.holder, m.lease, m.owners, err);
 			goto out_meta;
-		}
-		if (m.locked && !read_only)
+		} else if (m.locked && never) {
+			ret = in_use(vol->name, m.holder, m.lease, m.owners, err);
+			goto out_meta;
+		} else if (m.locked && ((has_lease && !fresh) || (host[0] && !other))) {
+			log_warnx("volume %s: the lease of %s expired; fencing Ceph client %s before taking over",
+				  vol->name, host[0] ? host : "its holder", m.owners);
+			ret = fence(io, pool, vol->name, err);
+			if (ret < 0)
+				goto out_meta;
+		} else if (m.locked) {
 			log_infox("volume %s is locked by %s (%s): taking it over if that holder is dead", vol->name,
 				  m.owners, host[0] ? host : "no holder record");
+		}
 	}
 	{
 		struct berr aerr = { { 0 } };
@@ -1323,7 +1429,7 @@ static int be_rbd_mount(void *ctx, const struct be_volume *vol, char *path, size
 		ret = attach(rc, vol->name, pool, m.fstype[0] ? m.fstype : vol_fstype(rc, m.options),
 			     opt_get(m.options, "mount-options"), read_only, NULL, &aerr);
 		if (ret == -EBUSY && m.holder[0])
-			in_use(vol->name, m.holder, m.owners, err);
+			in_use(vol->name, m.holder, m.lease, m.owners, err);
 		else if (ret < 0)
 			berr_set(err, ret, "%s", aerr.msg);
 	}
@@ -1418,7 +1524,7 @@ static int be_rbd_resize(void *ctx, const struct be_volume *vol, uint64_t bytes,
 		goto out_meta;
 	}
 	if (m.locked) {
-		ret = in_use(vol->name, m.holder, m.owners, err);
+		ret = in_use(vol->name, m.holder, m.lease, m.owners, err);
 		goto out_meta;
 	}
 	ret = rbd_open(io, vol->name, &img, NULL);
@@ -1636,6 +1742,123 @@ out_free:
 	return ret;
 }
 
+/* The hold of one image as an object for `ballast holders`, or NULL. */
+static json_t *holder_view(const struct rbd_meta *m)
+{
+	json_t *h = m->holder[0] ? json_loads(m->holder, 0, NULL) : NULL;
+	json_t *l = m->lease[0] ? json_loads(m->lease, 0, NULL) : NULL;
+	json_t *out;
+
+	if (!m->locked && !h) {
+		json_decref(l);
+		return NULL;
+	}
+	out = json_is_object(h) ? json_deep_copy(h) : json_object();
+	json_decref(h);
+	json_object_del(out, "pid");
+	if (json_is_object(l)) {
+		json_t *until = json_object_get(l, "expires_unix");
+
+		json_object_update(out, l);
+		json_object_set_new(out, "expired",
+				    json_boolean(json_integer_value(until) < (json_int_t)time(NULL)));
+	}
+	json_object_set_new(out, "locked", json_boolean(m->locked));
+	if (m->owners[0])
+		json_object_set_new(out, "owner", json_string(m->owners));
+	json_decref(l);
+	return out;
+}
+
+static int be_rbd_holder(void *ctx, const struct be_volume *vol, json_t **out, struct berr *err)
+{
+	struct rbd_ctx *rc = ctx;
+	const char *pool = vol_pool(rc, vol->opts);
+	rados_ioctx_t io = NULL;
+	struct rbd_meta m;
+	int ret;
+
+	*out = NULL;
+	ret = ioctx_open(rc, pool, &io, err);
+	if (ret < 0)
+		return ret;
+	ret = meta_read_volume(io, pool, vol->name, &m, err);
+	if (ret == 0) {
+		*out = holder_view(&m);
+		meta_free(&m);
+	}
+	rados_ioctx_destroy(io);
+	return ret;
+}
+
+/*
+ * Break another host's hold by hand: fence its client (blocklist, break
+ * the lock), then drop the holder and lease records so that the next
+ * Mount anywhere goes ahead.
+ */
+static int be_rbd_release(void *ctx, const struct be_volume *vol, int force, struct berr *err)
+{
+	struct rbd_ctx *rc = ctx;
+	const char *pool = vol_pool(rc, vol->opts);
+	rados_ioctx_t io = NULL;
+	rbd_image_t img = NULL;
+	struct rbd_meta m;
+	json_t *view;
+	int ret, expired, mine;
+
+	ret = ioctx_open(rc, pool, &io, err);
+	if (ret < 0)
+		return ret;
+	ret = meta_read_volume(io, pool, vol->name, &m, err);
+	if (ret < 0)
+		goto out_io;
+	view = holder_view(&m);
+	if (!view) {
+		log_infox("volume %s: release asked, but nobody holds it", vol->name);
+		goto out_meta;
+	}
+	expired = json_is_true(json_object_get(view, "expired"));
+	mine = json_string_value(json_object_get(view, "host")) &&
+	       strcmp(json_string_value(json_object_get(view, "host")), rc->host_id) == 0;
+	if (mine && mapper_pid(rc, vol->name) > 0) {
+		ret = berr_set(err, -EBUSY, "volume %s is held by this host (%s): unmount it instead", vol->name,
+			       rc->host_id);
+	} else if (!force && !expired && m.locked) {
+		char msg[BERR_MSG_MAX];
+		struct berr busy = { { 0 } };
+
+		in_use(vol->name, m.holder, m.lease, m.owners, &busy);
+		snprintf(msg, sizeof(msg), "%s", busy.msg);
+		ret = berr_set(err, -EBUSY, "%s; its lease is fresh: --force fences that host and breaks its hold",
+			       msg);
+	} else {
+		log_warnx("volume %s: releasing the hold of %s by hand%s", vol->name,
+			  json_string_value(json_object_get(view, "host")) ?: m.owners, force ? " (forced)" : "");
+		ret = fence(io, pool, vol->name, err);
+		if (ret == 0 && (ret = rbd_open(io, vol->name, &img, NULL)) < 0)
+			berr_set(err, ret, "cannot open image %s/%s: %s", pool, vol->name, strerror(-ret));
+		if (ret == 0) {
+			const char *keys[] = { META_LEASE, META_HOLDER };
+
+			for (size_t i = 0; i < 2 && ret == 0; i++) {
+				ret = rbd_metadata_remove(img, keys[i]);
+				if (ret == -ENOENT)
+					ret = 0;
+				if (ret < 0)
+					berr_set(err, ret, "cannot drop %s of %s/%s: %s", keys[i], pool, vol->name,
+						 strerror(-ret));
+			}
+			rbd_close(img);
+		}
+	}
+	json_decref(view);
+out_meta:
+	meta_free(&m);
+out_io:
+	rados_ioctx_destroy(io);
+	return ret;
+}
+
 const struct backend_ops be_rbd_ops = {
 	.name = "rbd",
 	.caps = BE_CAP_GLOBAL | BE_CAP_RESIZE,
@@ -1653,4 +1876,6 @@ const struct backend_ops be_rbd_ops = {
 	.list = be_rbd_list,
 	.check = be_rbd_check,
 	.resize = be_rbd_resize,
+	.holder = be_rbd_holder,
+	.release = be_rbd_release,
 };

@@ -637,6 +637,81 @@ static int h_admin_check(struct api *api, struct request *req)
 	return 0;
 }
 
+/* Who holds what: every volume whose backend knows holders, asked now
+ * (bounded by each backend's timeout). A volume whose backend cannot be
+ * reached is listed under Errors, the others still answer. */
+static int h_admin_holders(struct api *api, struct request *req)
+{
+	json_t *all = catalog_list(api->cat), *out = json_array(), *errs = json_array(), *view;
+	size_t i;
+
+	if (!all || !out || !errs) {
+		json_decref(all);
+		json_decref(out);
+		json_decref(errs);
+		return berr_set(&req->err, -ENOMEM, "out of memory");
+	}
+	json_array_foreach(all, i, view) {
+		const struct backend_ops *ops;
+		struct berr err = { { 0 } };
+		struct be_volume bv;
+		json_t *h = NULL;
+		void *ctx;
+
+		if (find_backend(api, json_string_value(json_object_get(view, "backend")), &ops, &ctx, NULL) < 0 ||
+		    !ops->holder)
+			continue;
+		bv.name = json_string_value(json_object_get(view, "name"));
+		bv.opts = json_object_get(view, "options");
+		if (ops->holder(ctx, &bv, &h, &err) < 0) {
+			json_array_append_new(errs, json_pack("{s:s, s:s}", "name", bv.name, "error", err.msg));
+			continue;
+		}
+		if (!h)
+			continue;
+		json_object_set_new(h, "name", json_string(bv.name));
+		json_object_set_new(h, "backend", json_string(ops->name));
+		json_array_append_new(out, h);
+	}
+	json_decref(all);
+	json_object_set_new(req->resp, "Holders", out);
+	json_object_set_new(req->resp, "Errors", errs);
+	return 0;
+}
+
+/* Break another host's stale hold by hand, fencing it ({"Name", "Force"}). */
+static int h_admin_release(struct api *api, struct request *req)
+{
+	const struct backend_ops *ops;
+	json_t *force = json_object_get(req->body, "Force");
+	const char *name;
+	struct volume *vol;
+	struct be_volume bv;
+	void *ctx;
+	int ret;
+
+	ret = req_name(req, &name);
+	if (ret == 0 && force && !json_is_boolean(force))
+		ret = berr_set(&req->err, -EINVAL, "Force must be true or false");
+	if (ret == 0)
+		ret = acquire_ready(api, req, name, &vol, &ops, &ctx);
+	if (ret < 0)
+		return ret;
+	if (!ops->release) {
+		ret = berr_set(&req->err, -ENOTSUP, "volume %s: backend %s has no holders to release", name,
+			       ops->name);
+	} else {
+		bv.name = vol->name;
+		bv.opts = vol->opts;
+		ret = ops->release(ctx, &bv, json_is_true(force), &req->err);
+		metrics_backend_error(ops->name, ret);
+		if (ret == 0)
+			log_infox("volume %s: hold released by hand%s", name, json_is_true(force) ? " (forced)" : "");
+	}
+	catalog_release(api->cat, vol);
+	return ret;
+}
+
 static const struct {
 	const char *path;
 	handler_fn fn;
@@ -656,6 +731,8 @@ static const struct {
 	{ "/Ballast.Version", h_admin_version, 0 },
 	{ "/Ballast.Check", h_admin_check, 0 },
 	{ "/Ballast.Resize", h_admin_resize, 1 },
+	{ "/Ballast.Holders", h_admin_holders, 0 },
+	{ "/Ballast.Release", h_admin_release, 1 },
 };
 
 /* Parse body into req->body: an object, or (for endpoints that need

@@ -232,6 +232,54 @@ static int cmd_resize(const char *sock, const char *name, const char *size)
 	return 0;
 }
 
+/* Who holds which exclusive volume, and until when. Exit 1 when some
+ * volume's holder could not be read (its cluster unreachable). */
+static int cmd_holders(const char *sock, int as_json)
+{
+	json_t *resp = call(sock, "Ballast.Holders", json_object());
+	json_t *holders, *errs, *h;
+	size_t i;
+	int ret;
+
+	if (!resp)
+		return 1;
+	holders = json_object_get(resp, "Holders");
+	errs = json_object_get(resp, "Errors");
+	if (as_json) {
+		ret = print_json(resp);
+		ret = ret ? ret : json_array_size(errs) ? 1 : 0;
+		goto out;
+	}
+	printf("%-32s %-8s %-20s %-20s %-20s %s\n", "NAME", "BACKEND", "HOST", "SINCE", "LEASE UNTIL", "STATE");
+	json_array_foreach(holders, i, h) {
+		const char *host = json_string_value(json_object_get(h, "host"));
+		const char *until = json_string_value(json_object_get(h, "expires"));
+
+		printf("%-32s %-8s %-20s %-20s %-20s %s\n", json_string_value(json_object_get(h, "name")),
+		       json_string_value(json_object_get(h, "backend")), host ? host : "-",
+		       json_string_value(json_object_get(h, "since")) ?: "-", until ? until : "-",
+		       !until ? "held" : json_is_true(json_object_get(h, "expired")) ? "expired" : "held");
+	}
+	json_array_foreach(errs, i, h)
+		fprintf(stderr, "ballast: %s: %s\n", json_string_value(json_object_get(h, "name")),
+			json_string_value(json_object_get(h, "error")));
+	ret = json_array_size(errs) ? 1 : 0;
+out:
+	json_decref(resp);
+	return ret;
+}
+
+static int cmd_release(const char *sock, const char *name, int force)
+{
+	json_t *resp = call(sock, "Ballast.Release", json_pack("{s:s, s:b}", "Name", name, "Force", force));
+
+	if (!resp)
+		return 1;
+	printf("released %s%s\n", name, force ? " (its holder fenced)" : "");
+	json_decref(resp);
+	return 0;
+}
+
 /* One line of doctor's report; counts failures. */
 static void report(int *failed, int ok, const char *check, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -311,6 +359,9 @@ static void usage(FILE *out)
 		     "  inspect NAME [--json]   show one volume\n"
 		     "  version                 versions of ballast and the running ballastd\n"
 		     "  resize NAME SIZE        grow a volume and its file system (online if mounted)\n"
+		     "  holders [--json]        who holds which exclusive volume, and until when\n"
+		     "  release NAME [--force]  break another host's expired hold (--force: even a\n"
+		     "                          fresh one), fencing that host first\n"
 		     "  doctor [--config FILE]  check config, socket, daemon and backends\n"
 		     "The socket defaults to $BALLAST_SOCKET, else " DEFAULT_SOCKET ".\n");
 }
@@ -318,7 +369,7 @@ static void usage(FILE *out)
 struct cli_opts {
 	const char *sock;
 	const char *config_path;
-	int sock_given, config_given, as_json;
+	int sock_given, config_given, as_json, force;
 };
 
 /* Parse options with getopt_long's optstring; -1 to go on, else the exit
@@ -330,6 +381,7 @@ static int take_opts(int argc, char **argv, const char *optstring, struct cli_op
 		{ "json", no_argument, NULL, 'j' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "force", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -346,6 +398,9 @@ static int take_opts(int argc, char **argv, const char *optstring, struct cli_op
 			break;
 		case 'j':
 			o->as_json = 1;
+			break;
+		case 'f':
+			o->force = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -393,6 +448,10 @@ int main(int argc, char **argv)
 		ret = cmd_version(o.sock);
 	else if (strcmp(cmd, "resize") == 0 && optind + 2 == argc)
 		ret = cmd_resize(o.sock, argv[optind], argv[optind + 1]);
+	else if (strcmp(cmd, "holders") == 0 && optind == argc)
+		ret = cmd_holders(o.sock, o.as_json);
+	else if (strcmp(cmd, "release") == 0 && optind + 1 == argc)
+		ret = cmd_release(o.sock, argv[optind], o.force);
 	else if (strcmp(cmd, "doctor") == 0 && optind == argc)
 		ret = cmd_doctor(o.sock, o.sock_given, o.config_path, o.config_given);
 	else {

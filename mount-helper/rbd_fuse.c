@@ -3,7 +3,8 @@
  * MOUNTDIR/image through FUSE, for machines with neither krbd nor nbd.
  *
  *   ballast-rbd-map --conf C --id USER [--keyring K] --pool P --image I
- *                   --timeout S [--pidfile F] [--holder JSON] [--read-only] MOUNTDIR
+ *                   --timeout S [--pidfile F] [--holder JSON [--lease S]] [--read-only]
+ *                   MOUNTDIR
  *
  * Unlike rbd-fuse it takes the image's exclusive lock EXPLICITLY
  * (rbd_lock_acquire) before it serves a byte, so that any other librbd
@@ -17,6 +18,18 @@
  * held and removed before it is released: only the lock owner can change
  * image metadata, so the record always names the real holder (another
  * client's metadata_set would need the lock and fail with EROFS).
+ *
+ * --lease S: the hold is a lease. Once the lock is held, image metadata
+ * ballast.lease = {"client","lease","expires","expires_unix"} is written
+ * and renewed every S/3 seconds. Another host takes the volume over only
+ * after that expiry has passed, and then only after blocklisting this
+ * client and breaking its lock (the fence), so this client's writes from
+ * then on fail in the OSDs. Two more safeties here: once no renewal has
+ * succeeded for S seconds, writes are refused (EIO) without asking the
+ * cluster, since another host may be about to take over; and once a renewal
+ * is refused for good (-ESHUTDOWN/-EBLOCKLISTED: fenced, -EROFS: the lock is
+ * gone) the file <pidfile>.fenced is created, for ballastd, and every write
+ * is refused.
  *
  * Process shape: the command forks at once; the child does all the work
  * (librados threads do not survive a fork, so the fork must come first),
@@ -44,6 +57,7 @@
 #include <fuse.h>
 #include <fuse_lowlevel.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <libgen.h>
 #include <limits.h>
 #include <rados/librados.h>
@@ -67,17 +81,49 @@
 
 struct map {
 	const char *conf, *id, *keyring, *pool, *image, *pidfile, *mountdir, *holder;
-	unsigned timeout;
+	unsigned timeout, lease;
 	int read_only;
 	rados_t cluster;
 	rados_ioctx_t io;
 	rbd_image_t img;
-	int locked, holder_set;
+	int locked, holder_set, lease_set;
 	time_t started;
+	/* the lease: renewed by renew_main; lease_ok_ms is the monotonic time
+	 * until which the last successful renewal covers writes */
+	pthread_t renewer;
+	int renewer_running, stopping;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	long lease_ok_ms;
+	int fenced;
 	int report_fd; /* write end of the pipe to the waiting parent */
 };
 
-static struct map m = { .report_fd = -1 };
+static struct map m = {
+	.report_fd = -1, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+};
+
+static long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* May this client still write? Not once fenced, nor while its lease is
+ * lapsed here (another host may be taking the volume over). */
+static int may_write(void)
+{
+	int ok;
+
+	if (!m.lease)
+		return 1;
+	pthread_mutex_lock(&m.mu);
+	ok = !m.fenced && mono_ms() < m.lease_ok_ms;
+	pthread_mutex_unlock(&m.mu);
+	return ok;
+}
 
 /* Tell the parent how start-up ended: "0" or "<code> <message>". */
 static void report(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -248,6 +294,8 @@ static int op_write(const char *path, const char *buf, size_t len, off_t off,
 	int ret;
 
 	(void)fi;
+	if (!may_write())
+		return -EIO;
 	if (is_size(path))
 		return resize_to(buf, len, off);
 	ret = image_size(&size);
@@ -264,6 +312,8 @@ static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	(void)path;
 	(void)datasync;
 	(void)fi;
+	if (!m.read_only && !may_write())
+		return -EIO;
 	return rbd_flush(m.img);
 }
 
@@ -271,7 +321,9 @@ static int op_flush(const char *path, struct fuse_file_info *fi)
 {
 	(void)path;
 	(void)fi;
-	return m.read_only ? 0 : rbd_flush(m.img);
+	if (m.read_only)
+		return 0;
+	return may_write() ? rbd_flush(m.img) : -EIO;
 }
 
 /* Truncation to the current size is what O_TRUNC-free tools do; anything
@@ -422,6 +474,30 @@ static int lock_owners(char *buf, size_t len)
 	return n ? 0 : -ENOENT;
 }
 
+/* Write (or renew) ballast.lease; on success the lease covers writes
+ * until lease seconds after the call began. */
+static int lease_write(void)
+{
+	char rec[256], exp[40];
+	long start = mono_ms();
+	time_t until = time(NULL) + (time_t)m.lease;
+	struct tm tm;
+	int ret;
+
+	gmtime_r(&until, &tm);
+	strftime(exp, sizeof(exp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(rec, sizeof(rec),
+		 "{\"client\":\"client.%llu\",\"lease\":%u,\"expires\":\"%s\",\"expires_unix\":%lld}",
+		 (unsigned long long)rados_get_instance_id(m.cluster), m.lease, exp, (long long)until);
+	ret = rbd_metadata_set(m.img, "ballast.lease", rec);
+	if (ret == 0) {
+		pthread_mutex_lock(&m.mu);
+		m.lease_ok_ms = start + (long)m.lease * 1000L;
+		pthread_mutex_unlock(&m.mu);
+	}
+	return ret;
+}
+
 /* Open the image and take its lock. Returns 0, or an exit code with the
  * reason in msg. */
 static int image_open(char *msg, size_t len)
@@ -470,18 +546,99 @@ static int image_open(char *msg, size_t len)
 		}
 		m.holder_set = 1;
 	}
+	if (m.lease) {
+		ret = lease_write();
+		if (ret < 0) {
+			snprintf(msg, len, "cannot record the lease of %s/%s: %s", m.pool, m.image, strerror(-ret));
+			return EXIT_FAILED;
+		}
+		m.lease_set = 1;
+	}
 	return 0;
+}
+
+/* <pidfile without .pid>.fenced: tells ballastd this mapper was fenced. */
+static void fenced_path(char *buf, size_t len)
+{
+	size_t n = strlen(m.pidfile);
+
+	if (n > 4 && strcmp(m.pidfile + n - 4, ".pid") == 0)
+		n -= 4;
+	snprintf(buf, len, "%.*s.fenced", (int)n, m.pidfile);
+}
+
+static void mark_fenced(int why)
+{
+	char path[PATH_MAX + 8];
+	int fd;
+
+	pthread_mutex_lock(&m.mu);
+	m.fenced = 1;
+	pthread_mutex_unlock(&m.mu);
+	fenced_path(path, sizeof(path));
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		dprintf(fd, "%s\n", strerror(-why));
+		close(fd);
+	}
+}
+
+/* Renew the lease every lease/3 seconds until stopped or fenced. */
+static void *renew_main(void *arg)
+{
+	long period_ms = (long)m.lease * 1000L / 3;
+
+	(void)arg;
+	if (period_ms < 200)
+		period_ms = 200;
+	pthread_mutex_lock(&m.mu);
+	while (!m.stopping && !m.fenced) {
+		struct timespec ts;
+		int ret;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += period_ms / 1000;
+		ts.tv_nsec += (period_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&m.cv, &m.mu, &ts);
+		if (m.stopping)
+			break;
+		pthread_mutex_unlock(&m.mu);
+		ret = lease_write();
+		/* blocklisted (EBLOCKLISTED is ESHUTDOWN) or the lock is gone:
+		 * another host has the volume; never write again */
+		if (ret == -ESHUTDOWN || ret == -EROFS)
+			mark_fenced(ret);
+		pthread_mutex_lock(&m.mu);
+	}
+	pthread_mutex_unlock(&m.mu);
+	return NULL;
 }
 
 static void cleanup(void)
 {
+	if (m.renewer_running) {
+		pthread_mutex_lock(&m.mu);
+		m.stopping = 1;
+		pthread_cond_broadcast(&m.cv);
+		pthread_mutex_unlock(&m.mu);
+		pthread_join(m.renewer, NULL);
+		m.renewer_running = 0;
+	}
 	if (m.img) {
-		if (!m.read_only)
+		/* Fenced: the volume is another host's now; touch nothing. */
+		if (!m.read_only && !m.fenced)
 			rbd_flush(m.img);
-		if (m.holder_set)
+		if (m.lease_set && !m.fenced)
+			rbd_metadata_remove(m.img, "ballast.lease");
+		m.lease_set = 0;
+		if (m.holder_set && !m.fenced)
 			rbd_metadata_remove(m.img, "ballast.holder");
 		m.holder_set = 0;
-		if (m.locked)
+		if (m.locked && !m.fenced)
 			rbd_lock_release(m.img);
 		m.locked = 0;
 		rbd_close(m.img);
@@ -544,6 +701,19 @@ static int serve(void)
 	}
 	if (write_pidfile(msg, sizeof(msg)) < 0)
 		goto out_signals;
+	{
+		char fp[PATH_MAX + 8];
+
+		fenced_path(fp, sizeof(fp));
+		unlink(fp); /* a fence of an earlier mapper of this volume */
+	}
+	if (m.lease_set) {
+		if (pthread_create(&m.renewer, NULL, renew_main, NULL) != 0) {
+			snprintf(msg, sizeof(msg), "cannot start the lease renewal thread");
+			goto out_signals;
+		}
+		m.renewer_running = 1;
+	}
 	report(0, NULL);
 	/* From here on nobody reads our stderr. */
 	{
@@ -577,7 +747,7 @@ out_report:
 static void usage(void)
 {
 	fprintf(stderr, "usage: ballast-rbd-map --conf C --id USER [--keyring K] --pool P --image I "
-			"--timeout S [--pidfile F] [--holder JSON] [--read-only] MOUNTDIR\n");
+			"--timeout S [--pidfile F] [--holder JSON [--lease S]] [--read-only] MOUNTDIR\n");
 	exit(EXIT_REFUSED);
 }
 
@@ -623,6 +793,7 @@ int main(int argc, char **argv)
 		{ "image", required_argument, NULL, 'i' },  { "timeout", required_argument, NULL, 't' },
 		{ "pidfile", required_argument, NULL, 'P' }, { "read-only", no_argument, NULL, 'r' },
 		{ "holder", required_argument, NULL, 'H' },  { "state-dir", required_argument, NULL, 'S' },
+		{ "lease", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static char pidbuf[PATH_MAX], mountbuf[PATH_MAX];
@@ -642,6 +813,15 @@ int main(int argc, char **argv)
 		case 'r': m.read_only = 1; break;
 		case 'H': m.holder = optarg; break;
 		case 'S': break; /* accepted for helper_run's sake; unused */
+		case 'L':
+			errno = 0;
+			t = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || t == 0 || t > 86400) {
+				fprintf(stderr, "ballast-rbd-map: --lease %s: expected seconds, 1..86400\n", optarg);
+				return EXIT_REFUSED;
+			}
+			m.lease = (unsigned)t;
+			break;
 		case 't':
 			errno = 0;
 			t = strtoul(optarg, &end, 10);
@@ -656,6 +836,10 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1 || !m.conf || !m.id || !m.pool || !m.image || !m.timeout)
 		usage();
+	if (m.lease && (!m.holder || m.read_only)) {
+		fprintf(stderr, "ballast-rbd-map: --lease needs --holder (and a writable mapping)\n");
+		return EXIT_REFUSED;
+	}
 	if (!realpath(argv[optind], mountbuf)) {
 		fprintf(stderr, "ballast-rbd-map: mount directory %s: %s\n", argv[optind], strerror(errno));
 		return EXIT_REFUSED;

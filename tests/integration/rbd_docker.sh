@@ -37,6 +37,7 @@ t_group rbd_docker
 PLUGIN=ballast
 B=$BALLAST_BUILD
 RBD_TIMEOUT=5
+RBD_LEASE=10
 
 [ "$(id -u)" -eq 0 ] || t_die "must run as root"
 for c in jq losetup curl docker dockerd fusermount3; do
@@ -71,7 +72,7 @@ bd_conf() {
 		conf = $T/ceph/ceph.conf
 		user = admin
 		timeout = $RBD_TIMEOUT
-		lease = 35
+		lease = $RBD_LEASE
 	EOF
 }
 # bd_start X: start (or restart) ballastd X, wait until Activate answers
@@ -306,9 +307,15 @@ if t_ok "volume create h1" dk volume create -d "$PLUGIN" -o size=256M h1 &&
 	[ -n "$hpid" ] && kill -KILL "$hpid" 2>/dev/null
 	t0=$(ms_now)
 	err=$(bd_err b VolumeDriver.Mount '{"Name":"h1","ID":"hb"}')
+	t_match "while A's lease is fresh, B is refused at once naming host-a and the lease" \
+		'^volume h1 is in use on host-a since .* \(lease until .*Z\)$' "$err"
+	t_ok "... within a second" test $(($(ms_now) - t0)) -lt 1500
+	t_wait_eq "host B takes h1 over once A's lease ($RBD_LEASE s) expired" $((RBD_LEASE + 15)) "" \
+		bd_err b VolumeDriver.Mount '{"Name":"h1","ID":"hb"}'
 	dt=$((($(ms_now) - t0) / 1000))
-	t_eq "host B takes h1 over once the dead holder's watch lapses" "" "$err"
-	t_diag "takeover of a dead host's volume took ${dt} s"
+	t_diag "takeover of a dead host's volume took ${dt} s after its death (lease $RBD_LEASE s)"
+	t_match "A's Ceph client was fenced (blocklisted) on the way" 'blocklisted' \
+		"$(grep 'h1: Ceph client .* fenced' "$T/b/ballastd.log" | tail -n 1)"
 	t_eq "host B reads what the dead host A wrote" from-dead-a "$(cat "$B_MNT/h1/data/f" 2>&1)"
 	t_eq "ballast.holder names host-b" host-b \
 		"$(timeout 20 rbd image-meta get h1 ballast.holder | jq -r .host)"
