@@ -30,11 +30,13 @@
 #include <fcntl.h>
 #include <glusterfs/api/glfs.h>
 #include <limits.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -94,6 +96,7 @@ struct gl_ctx {
 	char log[PATH_MAX];
 	char sock[PATH_MAX];
 	char host_id[256];
+	char addr[64]; /* local_addr's answer, once found (under mu) */
 	char mounts[PATH_MAX - VOLUME_NAME_MAX - 2]; /* <state_dir>/mounts */
 	int timeout_s;
 	int lease_s;
@@ -133,7 +136,7 @@ struct gl_job {
 
 extern const struct backend_ops be_gluster_ops;
 
-static const char *const gl_opts[] = { "backend", "exclusive", "gid", "mode", "quota", "uid", NULL };
+static const char *const gl_opts[] = { "backend", "exclusive", "gid", "mode", "quota", "takeover", "uid", NULL };
 
 /* Keeps what fini deliberately does not free reachable, so that leak
  * checkers do not report it: a handle (glfs_fini would block exit for 10 s)
@@ -681,15 +684,53 @@ static int gfs_rm_rf(glfs_t *fs, const char *path)
 
 /* --- holder records ------------------------------------------------------ */
 
+/*
+ * This host's address as the Gluster servers see it (the source address
+ * of a route to the first server), for fencing: "" when unknown. Found
+ * once; a UDP connect sends nothing.
+ */
+static void local_addr(struct gl_ctx *gc, char *buf, size_t len)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *ai = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char port[8];
+	int fd = -1;
+
+	pthread_mutex_lock(&gc->mu);
+	snprintf(buf, len, "%s", gc->addr);
+	pthread_mutex_unlock(&gc->mu);
+	if (buf[0])
+		return;
+	snprintf(port, sizeof(port), "%d", GL_PORT);
+	if (getaddrinfo(gc->servers[0], port, &hints, &ai) != 0 || !ai)
+		return;
+	fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+	    getnameinfo((struct sockaddr *)&ss, sl, buf, (socklen_t)len, NULL, 0, NI_NUMERICHOST) == 0) {
+		pthread_mutex_lock(&gc->mu);
+		snprintf(gc->addr, sizeof(gc->addr), "%s", buf);
+		pthread_mutex_unlock(&gc->mu);
+	} else {
+		buf[0] = '\0';
+	}
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+}
+
 static json_t *holder_record(struct gl_ctx *gc, const char *since)
 {
 	time_t now = time(NULL);
-	char nowbuf[40], exp[40];
+	char nowbuf[40], exp[40], addr[64];
 
 	rfc3339_format(now, nowbuf, sizeof(nowbuf));
 	rfc3339_format(now + gc->lease_s, exp, sizeof(exp));
-	return json_pack("{s:s, s:s, s:s, s:I}", "host", gc->host_id, "since", since ? since : nowbuf,
-			 "expires", exp, "expires_unix", (json_int_t)(now + gc->lease_s));
+	local_addr(gc, addr, sizeof(addr));
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:s}", "host", gc->host_id, "since", since ? since : nowbuf,
+			 "expires", exp, "expires_unix", (json_int_t)(now + gc->lease_s), "lease",
+			 (json_int_t)gc->lease_s, "addr", addr);
 }
 
 static int holder_is_ours(struct gl_ctx *gc, json_t *rec)
@@ -761,7 +802,10 @@ static int hold_take(struct gl_job *job, glfs_t *fs)
 				berr_set(&job->err, ret, "cannot renew the holder of %s: %s", job->name, strerror(-ret));
 			goto out;
 		}
-		if (!holder_expired(rec) || !gc->takeover) {
+		/* Taken over only once its holder was fenced: the very record
+		 * the caller read and fenced (not one renewed since). */
+		if (!holder_expired(rec) || !json_is_true(json_object_get(job->in, "takeover")) ||
+		    !json_equal(rec, json_object_get(job->in, "fenced"))) {
 			ret = in_use_msg(job, rec);
 			goto out;
 		}
@@ -942,6 +986,95 @@ static int op_release(struct gl_job *job, glfs_t *fs)
 
 		ret = ret ? ret : hret;
 	}
+	return ret;
+}
+
+/* The holder record of job->name into job->out (none: NULL). */
+static int op_holder(struct gl_job *job, glfs_t *fs)
+{
+	char path[GL_PATH_MAX];
+	int ret;
+
+	meta_path(job->gc, job->name, "holder", path, sizeof(path));
+	ret = gfs_read_json(fs, path, &job->out);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret < 0)
+		berr_set(&job->err, ret, "cannot read the holder of %s: %s", job->name, strerror(-ret));
+	return ret;
+}
+
+/* Drop the holder record of job->name, but only if it is still the one
+ * in job->in "expect" (moved aside, compared, then deleted or put back). */
+static int op_unhold(struct gl_job *job, glfs_t *fs)
+{
+	char path[GL_PATH_MAX], tomb[GL_PATH_MAX + 64];
+	json_t *moved = NULL;
+	int ret;
+
+	meta_path(job->gc, job->name, "holder", path, sizeof(path));
+	if ((size_t)snprintf(tomb, sizeof(tomb), "%s.broken.%ld", path, (long)time(NULL)) >= sizeof(tomb))
+		return berr_set(&job->err, -ENAMETOOLONG, "path too long");
+	if (glfs_rename(fs, path, tomb) < 0)
+		return errno == ENOENT ? 0 : berr_set(&job->err, -errno, "cannot break the hold of %s: %s", job->name,
+						       strerror(errno));
+	ret = gfs_read_json(fs, tomb, &moved);
+	if (ret == 0 && !json_equal(moved, json_object_get(job->in, "expect"))) {
+		if (glfs_link(fs, tomb, path) < 0)
+			log_errx("volume %s: lost a holder record while releasing another", job->name);
+		ret = in_use_msg(job, moved);
+	} else {
+		ret = 0;
+	}
+	glfs_unlink(fs, tomb);
+	json_decref(moved);
+	return ret;
+}
+
+/* The fence note of job->name ({addr: {"host","at"}}) into job->out. */
+static int op_fence_read(struct gl_job *job, glfs_t *fs)
+{
+	char path[GL_PATH_MAX];
+	int ret;
+
+	meta_path(job->gc, job->name, "fence", path, sizeof(path));
+	ret = gfs_read_json(fs, path, &job->out);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret < 0)
+		berr_set(&job->err, ret, "cannot read the fence note of %s: %s", job->name, strerror(-ret));
+	return ret;
+}
+
+/* Add (in "add") or drop in "addr" in the fence note of job->name. */
+static int op_fence_note(struct gl_job *job, glfs_t *fs)
+{
+	const char *addr = json_string_value(json_object_get(job->in, "addr"));
+	char path[GL_PATH_MAX], at[40];
+	json_t *note = NULL;
+	int ret;
+
+	meta_path(job->gc, job->name, "fence", path, sizeof(path));
+	ret = gfs_read_json(fs, path, &note);
+	if (ret == -ENOENT || ret == -EBADMSG) {
+		note = json_object();
+		ret = 0;
+	}
+	if (ret < 0)
+		return berr_set(&job->err, ret, "cannot read the fence note of %s: %s", job->name, strerror(-ret));
+	rfc3339_format(time(NULL), at, sizeof(at));
+	if (json_is_true(json_object_get(job->in, "add")))
+		json_object_set_new(note, addr, json_pack("{s:O, s:s, s:s}", "host", json_object_get(job->in, "host"),
+							   "by", job->gc->host_id, "at", at));
+	else
+		json_object_del(note, addr);
+	if (json_object_size(note))
+		ret = gfs_replace(job->gc, fs, path, note);
+	else if (glfs_unlink(fs, path) < 0 && errno != ENOENT)
+		ret = -errno;
+	json_decref(note);
+	if (ret < 0)
+		berr_set(&job->err, ret, "cannot write the fence note of %s: %s", job->name, strerror(-ret));
 	return ret;
 }
 
@@ -1214,7 +1347,9 @@ static int op_list(struct gl_job *job, glfs_t *fs)
 
 /* Run `gluster --mode=script --glusterd-sock=SOCK args...` with the time
  * bound; its last output line becomes the error. */
-static int gl_cli(struct gl_ctx *gc, const char *const *args, struct berr *err)
+/* Run the gluster CLI through glusterd's socket; its last output line
+ * into out (when given). */
+static int gl_cli_out(struct gl_ctx *gc, const char *const *args, char *out, size_t outlen, struct berr *err)
 {
 	const char *argv[16];
 	char sockopt[PATH_MAX + 32], line[BERR_MSG_MAX] = "";
@@ -1222,7 +1357,7 @@ static int gl_cli(struct gl_ctx *gc, const char *const *args, struct berr *err)
 
 	if (access(gc->sock, F_OK) < 0)
 		return berr_set(err, -ENOTSUP,
-				"quotas need glusterd's CLI socket %s, which is missing on this host: set [gluster] glusterd_socket",
+				"quotas and fencing need glusterd's CLI socket %s, which is missing on this host: set [gluster] glusterd_socket",
 				gc->sock);
 	snprintf(sockopt, sizeof(sockopt), "--glusterd-sock=%s", gc->sock);
 	argv[argc++] = "gluster";
@@ -1238,9 +1373,151 @@ static int gl_cli(struct gl_ctx *gc, const char *const *args, struct berr *err)
 	}
 	if (ret < 0)
 		return berr_set(err, ret, "cannot run gluster (glusterfs-server): %s", strerror(-ret));
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		if (out)
+			snprintf(out, outlen, "%s", line);
 		return 0;
+	}
 	return berr_set(err, -EIO, "%s", line[0] ? line : "gluster failed without a message");
+}
+
+static int gl_cli(struct gl_ctx *gc, const char *const *args, struct berr *err)
+{
+	return gl_cli_out(gc, args, NULL, 0, err);
+}
+
+/* --- fencing: auth.reject of one host's address for one directory ------- */
+
+/*
+ * The bricks refuse a client whose address auth.reject lists for the
+ * directory it mounted ("/ballast/pgdata(10.0.0.5|10.0.0.6),..."), and
+ * cut such a client at once when the option is set: its writes fail with
+ * ENOTCONN, never reaching the brick, and it unmounts itself when it
+ * reconnects. Other hosts, and the fenced host's mounts of other
+ * directories, are untouched. The option is one string per Gluster
+ * volume: read, edit, write, read back (a concurrent edit by another
+ * host is retried).
+ */
+static int reject_get(struct gl_ctx *gc, char *val, size_t len, struct berr *err)
+{
+	const char *args[] = { "volume", "get", gc->volume, "auth.reject", NULL };
+	char line[BERR_MSG_MAX];
+	const char *p = line;
+	int ret = gl_cli_out(gc, args, line, sizeof(line), err);
+
+	if (ret < 0)
+		return ret;
+	if (strncmp(p, "auth.reject", 11) != 0)
+		return berr_set(err, -EIO, "unexpected answer to gluster volume get %s auth.reject: %.80s", gc->volume,
+				line);
+	/* "auth.reject   VALUE   ", an unset one "(null) (DEFAULT)": the
+	 * value is the first word (it never holds a space) */
+	p += 11;
+	p += strspn(p, " \t");
+	line[(size_t)(p - line) + strcspn(p, " \t\r\n")] = '\0';
+	if (strcmp(p, "(null)") == 0 || strcmp(p, "none") == 0)
+		p = "";
+	if (strlen(p) >= len)
+		return berr_set(err, -E2BIG, "auth.reject of %s is too long", gc->volume);
+	snprintf(val, len, "%s", p);
+	return 0;
+}
+
+/* Is addr in the list of path's entry of auth.reject value val? */
+static int reject_has(const char *val, const char *path, const char *addr)
+{
+	size_t pl = strlen(path), al = strlen(addr);
+
+	for (const char *e = val; e && *e; e = strchr(e, ',') ? strchr(e, ',') + 1 : NULL) {
+		const char *l, *end;
+
+		if (strncmp(e, path, pl) != 0 || e[pl] != '(')
+			continue;
+		end = strchr(e, ')');
+		for (l = e + pl + 1; l && end && l < end; l = strchr(l, '|') ? strchr(l, '|') + 1 : NULL) {
+			if (strncmp(l, addr, al) == 0 && (l[al] == '|' || l[al] == ')'))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* val with addr added to (add) or taken from path's entry, into out. */
+static int reject_edit(const char *val, const char *path, const char *addr, int add, char *out, size_t len)
+{
+	size_t pl = strlen(path), al = strlen(addr), off = 0;
+	int found = 0;
+
+	out[0] = '\0';
+	for (const char *e = val; e && *e;) {
+		const char *next = strchr(e, ',');
+		size_t elen = next ? (size_t)(next - e) : strlen(e);
+		char ent[1024], list[1024] = "";
+		size_t loff = 0;
+
+		if (elen >= sizeof(ent))
+			return -E2BIG;
+		memcpy(ent, e, elen);
+		ent[elen] = '\0';
+		e = next ? next + 1 : NULL;
+		if (strncmp(ent, path, pl) == 0 && ent[pl] == '(' && ent[elen - 1] == ')') {
+			char *tok, *save = NULL;
+
+			found = 1;
+			ent[elen - 1] = '\0';
+			for (tok = strtok_r(ent + pl + 1, "|", &save); tok; tok = strtok_r(NULL, "|", &save)) {
+				if (strcmp(tok, addr) == 0)
+					continue;
+				loff += (size_t)snprintf(list + loff, sizeof(list) - loff, "%s%s", loff ? "|" : "", tok);
+			}
+			if (add)
+				loff += (size_t)snprintf(list + loff, sizeof(list) - loff, "%s%.*s", loff ? "|" : "",
+							 (int)al, addr);
+			if (loff >= sizeof(list))
+				return -E2BIG;
+			if (!list[0])
+				continue; /* nobody left to refuse there */
+			off += (size_t)snprintf(out + off, len > off ? len - off : 0, "%s%s(%s)", off ? "," : "", path,
+						list);
+		} else {
+			off += (size_t)snprintf(out + off, len > off ? len - off : 0, "%s%s", off ? "," : "", ent);
+		}
+	}
+	if (add && !found)
+		off += (size_t)snprintf(out + off, len > off ? len - off : 0, "%s%s(%s)", off ? "," : "", path, addr);
+	return off < len ? 0 : -E2BIG;
+}
+
+/* Add addr to (add) or lift it from the fence of volume name. */
+static int fence_set(struct gl_ctx *gc, const char *name, const char *addr, int add, struct berr *err)
+{
+	char path[GL_PATH_MAX], cur[4096], next[4096];
+	int ret = 0;
+
+	vol_path(gc, name, path, sizeof(path));
+	for (int attempt = 0; attempt < 4; attempt++) {
+		ret = reject_get(gc, cur, sizeof(cur), err);
+		if (ret < 0)
+			return ret;
+		if (reject_has(cur, path, addr) == add)
+			return 0; /* as wanted (perhaps after a retry) */
+		if (attempt == 3)
+			break;
+		if (reject_edit(cur, path, addr, add, next, sizeof(next)) < 0)
+			return berr_set(err, -E2BIG, "auth.reject of %s would be too long", gc->volume);
+		if (next[0]) {
+			const char *args[] = { "volume", "set", gc->volume, "auth.reject", next, NULL };
+
+			ret = gl_cli(gc, args, err);
+		} else {
+			const char *args[] = { "volume", "reset", gc->volume, "auth.reject", NULL };
+
+			ret = gl_cli(gc, args, err);
+		}
+		if (ret < 0)
+			return ret;
+	}
+	return berr_set(err, -EAGAIN, "auth.reject of %s keeps changing under us; retry", gc->volume);
 }
 
 /* --- the ops -------------------------------------------------------------- */
@@ -1386,6 +1663,8 @@ static int be_gluster_validate_opts(void *ctx, const json_t *opts, struct berr *
 		return ret;
 	if ((v = opt_get(opts, "exclusive")) && strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
 		return berr_set(err, -EINVAL, "invalid exclusive \"%.40s\": use true or false", v);
+	if ((v = opt_get(opts, "takeover")) && strcmp(v, "after-lease") != 0 && strcmp(v, "never") != 0)
+		return berr_set(err, -EINVAL, "invalid takeover \"%.40s\": use after-lease or never", v);
 	if ((v = opt_get(opts, "quota"))) {
 		ret = parse_size(v, &bytes, err);
 		if (ret < 0)
@@ -1403,6 +1682,15 @@ static int is_exclusive(const struct be_volume *vol)
 	const char *v = opt_get(vol->opts, "exclusive");
 
 	return v && strcmp(v, "true") == 0;
+}
+
+/* May another host's expired hold of vol be taken over: the volume's
+ * -o takeover, else [gluster] takeover. */
+static int may_take_over(const struct gl_ctx *gc, const struct be_volume *vol)
+{
+	const char *v = opt_get(vol->opts, "takeover");
+
+	return v ? strcmp(v, "after-lease") == 0 : gc->takeover;
 }
 
 /* Set (or, with bytes == 0, remove) the quota of name's directory. */
@@ -1482,6 +1770,30 @@ static int mount_target(const struct gl_ctx *gc, const char *name, char *buf, si
 	return (size_t)snprintf(buf, len, "%s/%s", gc->mounts, name) < len ? 0 : -ENAMETOOLONG;
 }
 
+/* A removed volume's fences go with it (a new volume of the same name
+ * starts with none). Best effort: what is left is logged. */
+static void unfence_all(struct gl_ctx *gc, const char *name)
+{
+	struct berr err = { { 0 } };
+	json_t *note = NULL, *v;
+	const char *addr;
+
+	if (gl_run(gc, op_fence_read, name, NULL, 0, &note, NULL, &err) < 0) {
+		log_warnx("volume %s: %s", name, err.msg);
+		return;
+	}
+	json_object_foreach(note, addr, v) {
+		json_t *in = json_pack("{s:s, s:b}", "addr", addr, "add", 0);
+
+		if (fence_set(gc, name, addr, 0, &err) < 0 ||
+		    gl_run(gc, op_fence_note, name, in, 0, NULL, NULL, &err) < 0)
+			log_warnx("volume %s: the fence of %s stays in auth.reject of %s: %s", name, addr, gc->volume,
+				  err.msg);
+		json_decref(in);
+	}
+	json_decref(note);
+}
+
 static int be_gluster_remove(void *ctx, const struct be_volume *vol, struct berr *err)
 {
 	struct gl_ctx *gc = ctx;
@@ -1525,6 +1837,8 @@ static int be_gluster_remove(void *ctx, const struct be_volume *vol, struct berr
 		 * up this request nor count as a hung server. */
 		gl_run(gc, op_purge, vol->name, NULL, 1, NULL, NULL, &ignored);
 	}
+	if (ret == 0)
+		unfence_all(gc, vol->name);
 	if (rmdir(target) < 0 && errno != ENOENT && errno != ENOTDIR)
 		log_warn("cannot remove mount point %s", target);
 	pthread_mutex_lock(&gc->mu);
@@ -1586,6 +1900,103 @@ static int be_gluster_unmount(void *ctx, const struct be_volume *vol, struct ber
 	return ret;
 }
 
+/*
+ * Fence the host of holder record rec from volume name: its address goes
+ * into auth.reject for the volume's directory, so that its Gluster client
+ * is cut at once and can never write there again, and a note of it into
+ * <dir>/.ballast/<name>.fence, so that the host lifts its own fence once
+ * it holds the volume again.
+ */
+static int fence_host(struct gl_ctx *gc, const char *name, json_t *rec, struct berr *err)
+{
+	const char *addr = json_string_value(json_object_get(rec, "addr"));
+	const char *host = json_string_value(json_object_get(rec, "host"));
+	struct berr ferr = { { 0 } };
+	json_t *in;
+	int ret;
+
+	if (!addr || !addr[0])
+		return berr_set(err, -EBUSY,
+				"volume %s: the hold of %s names no address to fence (an older ballastd?); not taking it "
+				"over",
+				name, host ? host : "?");
+	ret = fence_set(gc, name, addr, 1, &ferr);
+	if (ret < 0)
+		return berr_set(err, ret, "volume %s: cannot fence %s (%s), so not taking it over: %s", name,
+				host ? host : "?", addr, ferr.msg);
+	log_warnx("volume %s: %s (%s) fenced: the bricks refuse its client for %s%s/%s", name, host ? host : "?",
+		  addr, gc->volume, gc->dir, name);
+	in = json_pack("{s:s, s:s, s:b}", "addr", addr, "host", host ? host : "", "add", 1);
+	ret = in ? gl_run(gc, op_fence_note, name, in, 0, NULL, NULL, err) : -ENOMEM;
+	json_decref(in);
+	return ret;
+}
+
+/*
+ * This host holds name now: if it was fenced from it earlier (its address
+ * in the fence note), lift that fence before mounting. Its old client is
+ * gone by then (the volume is not mounted here).
+ */
+static int unfence_self(struct gl_ctx *gc, const char *name, struct berr *err)
+{
+	json_t *note = NULL, *in;
+	char addr[64];
+	int ret;
+
+	local_addr(gc, addr, sizeof(addr));
+	if (!addr[0])
+		return 0;
+	ret = gl_run(gc, op_fence_read, name, NULL, 0, &note, NULL, err);
+	if (ret < 0 || !json_object_get(note, addr)) {
+		json_decref(note);
+		return ret;
+	}
+	json_decref(note);
+	{
+		struct berr ferr = { { 0 } };
+
+		ret = fence_set(gc, name, addr, 0, &ferr);
+		if (ret < 0)
+			return berr_set(err, ret,
+					"volume %s: this host (%s) was fenced from it and cannot lift the fence: %s", name,
+					addr, ferr.msg);
+	}
+	log_infox("volume %s: lifted the fence of this host (%s): it holds the volume again", name, addr);
+	in = json_pack("{s:s, s:b}", "addr", addr, "add", 0);
+	ret = in ? gl_run(gc, op_fence_note, name, in, 0, NULL, NULL, err) : -ENOMEM;
+	json_decref(in);
+	return ret;
+}
+
+/*
+ * Before an exclusive volume held by another host is taken over: read its
+ * holder record; if that host's lease expired and takeover is allowed,
+ * fence it (fence_host) and put the fenced record into in["fenced"], the
+ * only record op_prepare will then break. A fresh or absent record needs
+ * nothing here (op_prepare refuses or takes it).
+ */
+static int fence_expired(struct gl_ctx *gc, const struct be_volume *vol, json_t *in, struct berr *err)
+{
+	json_t *rec = NULL;
+	int ret;
+
+	ret = gl_run(gc, op_holder, vol->name, NULL, 0, &rec, NULL, err);
+	if (ret < 0 || !rec)
+		return ret;
+	if (!holder_is_ours(gc, rec) && holder_expired(rec) && may_take_over(gc, vol)) {
+		log_warnx("volume %s: the lease of %s expired at %s; fencing it before taking over", vol->name,
+			  json_string_value(json_object_get(rec, "host")),
+			  json_string_value(json_object_get(rec, "expires")));
+		ret = fence_host(gc, vol->name, rec, err);
+		if (ret == 0) {
+			json_object_set_new(in, "takeover", json_true());
+			json_object_set(in, "fenced", rec);
+		}
+	}
+	json_decref(rec);
+	return ret;
+}
+
 static int be_gluster_mount(void *ctx, const struct be_volume *vol, char *path, size_t len,
 			    struct berr *err)
 {
@@ -1599,6 +2010,13 @@ static int be_gluster_mount(void *ctx, const struct be_volume *vol, char *path, 
 	in = json_pack("{s:b}", "exclusive", is_exclusive(vol));
 	if (!in)
 		return berr_set(err, -ENOMEM, "out of memory");
+	if (is_exclusive(vol)) {
+		ret = fence_expired(gc, vol, in, err);
+		if (ret < 0) {
+			json_decref(in);
+			return ret;
+		}
+	}
 	ret = gl_run(gc, op_prepare, vol->name, in, 0, NULL, &held, err);
 	json_decref(in);
 	CRASH_POINT("gluster.mount.after-hold");
@@ -1618,6 +2036,9 @@ static int be_gluster_mount(void *ctx, const struct be_volume *vol, char *path, 
 	if (is_mountpoint(target) != 1) {
 		struct helper h = gc->helper;
 		size_t off;
+
+		if (is_exclusive(vol) && (ret = unfence_self(gc, vol->name, err)) < 0)
+			goto out_rmdir;
 
 		snprintf(source, sizeof(source), "%s:/%s%s/%s", gc->servers[0], gc->volume, gc->dir, vol->name);
 		off = (size_t)snprintf(options, sizeof(options), "%s", gc->nservers > 1 ? "backup-volfile-servers=" : "");
@@ -1816,6 +2237,62 @@ static void *renewer_thread(void *arg)
 	return NULL;
 }
 
+static int be_gluster_holder(void *ctx, const struct be_volume *vol, json_t **out, struct berr *err)
+{
+	struct gl_ctx *gc = ctx;
+	int ret;
+
+	*out = NULL;
+	if (!gc->configured)
+		return not_configured(err);
+	if (!is_exclusive(vol))
+		return 0;
+	ret = gl_run(gc, op_holder, vol->name, NULL, 0, out, NULL, err);
+	if (ret == 0 && *out)
+		json_object_set_new(*out, "expired", json_boolean(holder_expired(*out)));
+	return ret;
+}
+
+/* Break another host's hold by hand: fence that host, then drop its
+ * record (only if it is still the one fenced). */
+static int be_gluster_release(void *ctx, const struct be_volume *vol, int force, struct berr *err)
+{
+	struct gl_ctx *gc = ctx;
+	json_t *rec = NULL, *in;
+	int ret, mounted;
+
+	if (!gc->configured)
+		return not_configured(err);
+	if (!is_exclusive(vol))
+		return berr_set(err, -EINVAL, "volume %s is not exclusive: nobody holds it", vol->name);
+	ret = gl_run(gc, op_holder, vol->name, NULL, 0, &rec, NULL, err);
+	if (ret < 0 || !rec)
+		return ret;
+	pthread_mutex_lock(&gc->mu);
+	mounted = names_has(gc->mounted, vol->name);
+	pthread_mutex_unlock(&gc->mu);
+	if (holder_is_ours(gc, rec) && mounted) {
+		ret = berr_set(err, -EBUSY, "volume %s is held by this host (%s): unmount it instead", vol->name,
+			       gc->host_id);
+	} else if (!force && !holder_expired(rec)) {
+		ret = berr_set(err, -EBUSY,
+			       "volume %s is held by %s until %s; its lease is fresh: --force fences that host and "
+			       "breaks its hold",
+			       vol->name, json_string_value(json_object_get(rec, "host")),
+			       json_string_value(json_object_get(rec, "expires")));
+	} else {
+		log_warnx("volume %s: releasing the hold of %s by hand%s", vol->name,
+			  json_string_value(json_object_get(rec, "host")), force ? " (forced)" : "");
+		ret = holder_is_ours(gc, rec) ? 0 : fence_host(gc, vol->name, rec, err);
+		in = ret == 0 ? json_pack("{s:O}", "expect", rec) : NULL;
+		if (in)
+			ret = gl_run(gc, op_unhold, vol->name, in, 0, NULL, NULL, err);
+		json_decref(in);
+	}
+	json_decref(rec);
+	return ret;
+}
+
 static int be_gluster_configured(void *ctx)
 {
 	return ((struct gl_ctx *)ctx)->configured;
@@ -1837,4 +2314,6 @@ const struct backend_ops be_gluster_ops = {
 	.status = be_gluster_status,
 	.list = be_gluster_list,
 	.check = be_gluster_check,
+	.holder = be_gluster_holder,
+	.release = be_gluster_release,
 };

@@ -1455,6 +1455,12 @@ static int be_rbd_is_mounted(void *ctx, const struct be_volume *vol)
 	char target[PATH_MAX];
 	int ret;
 
+	if (map_fenced(rc, vol->name)) {
+		log_warnx("volume %s: this host was fenced from it (another host took it over): its mount here is "
+			  "dead",
+			  vol->name);
+		return 0;
+	}
 	mount_target(rc, vol->name, target, sizeof(target));
 	ret = is_mountpoint(target);
 	if (ret == 1 && mapper_pid(rc, vol->name) == 0)

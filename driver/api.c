@@ -390,6 +390,14 @@ static int h_mount(struct api *api, struct request *req)
 		return ret;
 	bv.name = vol->name;
 	bv.opts = vol->opts;
+	/* In use already, but its mount may be gone under us (fenced by the
+	 * host that took the volume over, or unmounted by hand): never hand
+	 * out a dead path (a gluster mount point is then a plain local
+	 * directory); mount again, which the backend may refuse. */
+	if (volume_mount_count(vol) > 0 && vol->mountpoint[0] && ops->is_mounted(ctx, &bv) == 0) {
+		log_warnx("volume %s: its mount at %s is gone; mounting it again", name, vol->mountpoint);
+		vol->mountpoint[0] = '\0';
+	}
 	if (volume_mount_count(vol) == 0 || !vol->mountpoint[0]) {
 		ret = ops->mount(ctx, &bv, vol->mountpoint, sizeof(vol->mountpoint), &req->err);
 		metrics_backend_error(ops->name, ret);

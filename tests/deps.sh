@@ -26,6 +26,8 @@ TEST_PACKAGES=(
 	# the rbd backend: librbd/librados and libfuse3 to build, a real Ceph
 	# (one monitor, one OSD) to test against
 	ceph-mon ceph-osd ceph-common librados-dev librbd-dev libfuse3-dev fuse3 rbd-fuse uuid-runtime
+	# the kernel mappers' error paths (mount.ballast map --mapper nbd)
+	rbd-nbd
 	# benchmarks: fio inside containers, the persistent dockerd API client
 	fio python3
 	# hardening: fuzzing (libFuzzer), memcheck, execve tracing

@@ -264,7 +264,7 @@ for o in '"color":"red"' '"exclusive":"maybe"' '"quota":"lots"' '"mode":"99999"'
 	e=$(gerr a VolumeDriver.Create "{\"Name\":\"bad\",\"Opts\":{\"backend\":\"gluster\",$o}}")
 	t_ne "option {$o} refused" "" "$e"
 done
-t_match "unknown option named with the valid ones" 'unknown option "color".*valid options: backend, exclusive, gid, mode, quota, uid' \
+t_match "unknown option named with the valid ones" 'unknown option "color".*valid options: backend, exclusive, gid, mode, quota, takeover, uid' \
 	"$(gerr a VolumeDriver.Create '{"Name":"bad","Opts":{"backend":"gluster","color":"red"}}')"
 t_fail "docker volume create with a bad option fails" \
 	dk volume create -d "$PLUGIN" -o backend=gluster -o colour=blue bad

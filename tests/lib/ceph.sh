@@ -16,6 +16,13 @@
 #   ceph_kill_all      SIGKILL the mon and the OSD, keep DIR (nothing listens)
 #   ceph_log_tail [N]  the last N lines of the mon and OSD logs, prefixed '#'
 #
+# Optional: CEPH_ADDR (default 127.0.0.1) is the address the mon and the OSD
+# bind to (`mon host`, `public addr`, `cluster addr`); with CEPH_NETNS set
+# they run in that network namespace (nsenter --net: same files and mounts),
+# which must already hold CEPH_ADDR, and the clients of this library (and
+# of the test) reach it from the root namespace by a route of the caller's
+# (tests/lib/hosts.sh sets both).
+#
 # Every ceph/rbd command run here is bounded by a timeout: a sick cluster
 # makes the test fail, never hang. Must run in the main shell of the script.
 
@@ -24,6 +31,8 @@ CEPH_PORT=""
 CEPH_PORT_MIN=${CEPH_PORT_MIN:-16789}
 CEPH_PORT_MAX=${CEPH_PORT_MAX:-19789}
 CEPH_START_TIMEOUT=${CEPH_START_TIMEOUT:-60}
+CEPH_ADDR=${CEPH_ADDR:-127.0.0.1}
+CEPH_NETNS=${CEPH_NETNS:-}
 CEPH_PKGS=(ceph-mon ceph-osd ceph-common librados-dev librbd-dev libfuse3-dev fuse3 rbd-fuse uuid-runtime)
 
 _ceph_log() { printf '# ceph.sh: %s\n' "$*" >&2; }
@@ -97,10 +106,10 @@ _ceph_write_conf() {
 	cat >"$d/ceph.conf" <<-EOF
 		[global]
 		fsid = $fsid
-		mon host = [v2:127.0.0.1:$port]
+		mon host = [v2:$CEPH_ADDR:$port]
 		mon initial members = a
-		public addr = 127.0.0.1
-		cluster addr = 127.0.0.1
+		public addr = $CEPH_ADDR
+		cluster addr = $CEPH_ADDR
 		ms bind msgr1 = false
 		ms bind port min = $((port + 1))
 		ms bind port max = $((port + 40))
@@ -146,7 +155,9 @@ _ceph_write_conf() {
 # _ceph_try_start DIR PORT: one attempt; 0 when the mon and OSD are up,
 # 2 on a port clash (retry elsewhere), 1 on anything else.
 _ceph_try_start() {
-	local d=$1 port=$2 fsid osd_uuid i TMO=(timeout -k 2 20)
+	local d=$1 port=$2 fsid osd_uuid i TMO=(timeout -k 2 20) NS=()
+	# the daemons (not the tools) run in CEPH_NETNS when set
+	[ -z "$CEPH_NETNS" ] || NS=(nsenter --net="/run/netns/$CEPH_NETNS" --)
 	fsid=$(uuidgen)
 	osd_uuid=$(uuidgen)
 	rm -rf "$d" && mkdir -p "$d/run" "$d/mon" "$d/osd" || return 1
@@ -159,11 +170,11 @@ _ceph_try_start() {
 			ceph-authtool --create-keyring "$d/mkfs.keyring" --gen-key -n mon. --cap mon 'allow *' &&
 			ceph-authtool "$d/mkfs.keyring" --import-keyring "$d/ceph.client.admin.keyring" &&
 			ceph-authtool "$d/mkfs.keyring" --import-keyring "$d/osd/keyring" &&
-			monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$port]" "$d/monmap" &&
+			monmaptool --create --fsid "$fsid" --addv a "[v2:$CEPH_ADDR:$port]" "$d/monmap" &&
 			"${TMO[@]}" ceph-mon -c "$d/ceph.conf" -i a --mkfs --monmap "$d/monmap" \
 				--keyring "$d/mkfs.keyring"
 	} >>"$d/setup.log" 2>&1 || return 1
-	if ! "${TMO[@]}" ceph-mon -c "$d/ceph.conf" -i a >>"$d/setup.log" 2>&1; then
+	if ! "${TMO[@]}" "${NS[@]}" ceph-mon -c "$d/ceph.conf" -i a >>"$d/setup.log" 2>&1; then
 		grep -q 'Address already in use\|unable to bind' "$d/mon.log" 2>/dev/null && return 2
 		return 1
 	fi
@@ -177,9 +188,9 @@ _ceph_try_start() {
 		grep -q 'Address already in use\|unable to bind' "$d/mon.log" 2>/dev/null && return 2
 		return 1
 	fi
-	"${TMO[@]}" ceph-osd -c "$d/ceph.conf" -i 0 --mkfs --osd-uuid "$osd_uuid" --monmap "$d/monmap" \
+	"${TMO[@]}" "${NS[@]}" ceph-osd -c "$d/ceph.conf" -i 0 --mkfs --osd-uuid "$osd_uuid" --monmap "$d/monmap" \
 		>>"$d/setup.log" 2>&1 || return 1
-	"${TMO[@]}" ceph-osd -c "$d/ceph.conf" -i 0 >>"$d/setup.log" 2>&1 || return 1
+	"${TMO[@]}" "${NS[@]}" ceph-osd -c "$d/ceph.conf" -i 0 >>"$d/setup.log" 2>&1 || return 1
 	return 0
 }
 

@@ -29,6 +29,14 @@
 # GL_ADDR is reserved for this library: every glusterfs mount whose source
 # starts with "$GL_ADDR:" is ours and is unmounted by gluster_stop.
 #
+# A namespace of the caller's: with GL_NS_PROVIDED non-empty, GL_NS is an
+# existing network namespace that already holds GL_ADDR and is reachable from
+# the root namespace (tests/lib/hosts.sh's bsrv). Then no veth is made and
+# gluster_stop deletes nothing but our Gluster processes in it (other
+# servers may share it); gluster_cut / gluster_restore refuse (cut the links
+# of the namespace's owner), gluster_freeze / gluster_thaw stop only the
+# Gluster processes.
+#
 # Must run in the main shell of the script (it keeps state in variables).
 # shellcheck disable=SC2015 # `a && b && c || fail`: fail on any step
 
@@ -38,6 +46,7 @@ GL_VETH_NS=${GL_VETH_NS:-vbgl1}
 GL_HOST_ADDR=${GL_HOST_ADDR:-10.231.0.1}
 GL_ADDR=${GL_ADDR:-10.231.0.2}
 GL_VOLUME=${GL_VOLUME:-gv0}
+GL_NS_PROVIDED=${GL_NS_PROVIDED:-}
 GL_START_TIMEOUT=${GL_START_TIMEOUT:-60}
 GL_DIR=""
 GL_GLUSTERD_PID=""
@@ -125,7 +134,13 @@ gluster_start() {
 	mkdir -p "$1" || return 1
 	d=$(cd "$1" && pwd)
 	GL_DIR=$d
-	if ip netns list | awk '{ print $1 }' | grep -qx -- "$GL_NS" || ip link show "$GL_VETH_HOST" >/dev/null 2>&1; then
+	if [ -n "$GL_NS_PROVIDED" ]; then
+		if ! ip netns list | awk '{ print $1 }' | grep -qx -- "$GL_NS"; then
+			_gl_log "GL_NS_PROVIDED is set but there is no netns $GL_NS"
+			GL_DIR=""
+			return 1
+		fi
+	elif ip netns list | awk '{ print $1 }' | grep -qx -- "$GL_NS" || ip link show "$GL_VETH_HOST" >/dev/null 2>&1; then
 		_gl_log "netns $GL_NS or link $GL_VETH_HOST left over by an earlier run: removing"
 		_gl_teardown_net
 	fi
@@ -140,17 +155,19 @@ gluster_start() {
 		return 1
 	}
 
-	ip netns add "$GL_NS" &&
-		ip link add "$GL_VETH_HOST" type veth peer name "$GL_VETH_NS" &&
-		ip link set "$GL_VETH_NS" netns "$GL_NS" &&
-		ip addr add "$GL_HOST_ADDR/24" dev "$GL_VETH_HOST" &&
-		ip link set "$GL_VETH_HOST" up &&
-		ip netns exec "$GL_NS" ip addr add "$GL_ADDR/24" dev "$GL_VETH_NS" &&
-		ip netns exec "$GL_NS" ip link set "$GL_VETH_NS" up &&
-		ip netns exec "$GL_NS" ip link set lo up || {
-		_gl_log "network namespace setup failed"
-		return 1
-	}
+	if [ -z "$GL_NS_PROVIDED" ]; then
+		ip netns add "$GL_NS" &&
+			ip link add "$GL_VETH_HOST" type veth peer name "$GL_VETH_NS" &&
+			ip link set "$GL_VETH_NS" netns "$GL_NS" &&
+			ip addr add "$GL_HOST_ADDR/24" dev "$GL_VETH_HOST" &&
+			ip link set "$GL_VETH_HOST" up &&
+			ip netns exec "$GL_NS" ip addr add "$GL_ADDR/24" dev "$GL_VETH_NS" &&
+			ip netns exec "$GL_NS" ip link set "$GL_VETH_NS" up &&
+			ip netns exec "$GL_NS" ip link set lo up || {
+			_gl_log "network namespace setup failed"
+			return 1
+		}
+	fi
 
 	ip netns exec "$GL_NS" glusterd -N -f "$vol" --log-file="$d/log/glusterd.log" \
 		--pid-file="$d/run/glusterd.pid" >"$d/log/glusterd.out" 2>&1 </dev/null &
@@ -217,11 +234,27 @@ _gl_unmount_all() {
 	fi
 }
 
+# _gl_ns_pids: the processes in our netns to stop (all of them, or with
+# GL_NS_PROVIDED only the Gluster ones: glusterd, glusterfsd, glusterfs).
+_gl_ns_pids() {
+	local pid
+	for pid in $(ip netns pids "$GL_NS" 2>/dev/null); do
+		if [ -n "$GL_NS_PROVIDED" ]; then
+			case $(cat "/proc/$pid/comm" 2>/dev/null) in
+			glusterd | glusterfsd | glusterfs) ;;
+			*) continue ;;
+			esac
+		fi
+		printf '%s\n' "$pid"
+	done
+	return 0
+}
+
 # Print the mount points of fuse.glusterfs mounts whose client runs in our
 # netns (glusterd's auxiliary mounts for quota).
 _gl_aux_mounts() {
 	local pid mp
-	for pid in $(ip netns pids "$GL_NS" 2>/dev/null); do
+	for pid in $(_gl_ns_pids); do
 		tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q -- '--volfile-id' || continue
 		for mp in $(tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | tail -n 1); do
 			case $mp in /*) [ -d "$mp" ] && printf '%s\n' "$mp" ;; esac
@@ -233,7 +266,7 @@ _gl_aux_mounts() {
 # and quotad sockets in /var/run/gluster whatever its run-directory).
 _gl_server_files() {
 	local pid
-	for pid in $(ip netns pids "$GL_NS" 2>/dev/null); do
+	for pid in $(_gl_ns_pids); do
 		tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline" | awk 'prev == "-S" || prev == "-p" { print } { prev = $0 }'
 	done
 	return 0
@@ -242,14 +275,14 @@ _gl_server_files() {
 _gl_teardown_net() {
 	local pids i files f
 	files=$(_gl_server_files)
-	pids=$(ip netns pids "$GL_NS" 2>/dev/null || true)
+	pids=$(_gl_ns_pids)
 	if [ -n "$pids" ]; then
 		# shellcheck disable=SC2086
 		kill -CONT $pids 2>/dev/null || true # after gluster_freeze
 		# shellcheck disable=SC2086
 		kill -TERM $pids 2>/dev/null || true
 		for ((i = 0; i < 50; i++)); do
-			pids=$(ip netns pids "$GL_NS" 2>/dev/null || true)
+			pids=$(_gl_ns_pids)
 			[ -z "$pids" ] && break
 			sleep 0.1
 		done
@@ -262,6 +295,7 @@ _gl_teardown_net() {
 	for f in $files; do
 		case $f in /var/run/gluster/* | /run/gluster/* | "$GL_DIR"/*) rm -f -- "$f" ;; esac
 	done
+	[ -n "$GL_NS_PROVIDED" ] && return 0
 	ip link del "$GL_VETH_HOST" 2>/dev/null || true
 	ip netns del "$GL_NS" 2>/dev/null || true
 }
@@ -282,7 +316,7 @@ gluster_stop() {
 	t0=$(_gl_ms)
 	_GL_AUX_MOUNTS=$(_gl_aux_mounts | tr '\n' ' ')
 	# While the server still answers, unmount cleanly: the clients exit.
-	ip link set "$GL_VETH_HOST" up 2>/dev/null || true
+	[ -n "$GL_NS_PROVIDED" ] || ip link set "$GL_VETH_HOST" up 2>/dev/null || true
 	_gl_unmount_all
 	_gl_teardown_net
 	_gl_unmount_all
@@ -307,11 +341,20 @@ gluster_stop() {
 	[ -z "$left" ]
 }
 
+# _gl_own_link: refuse when the link belongs to the namespace's owner.
+_gl_own_link() {
+	[ -z "$GL_NS_PROVIDED" ] && return 0
+	_gl_log "$1: GL_NS $GL_NS is provided; cut its owner's links instead"
+	return 1
+}
+
 gluster_cut() {
+	_gl_own_link gluster_cut || return 1
 	ip link set "$GL_VETH_HOST" down
 }
 
 gluster_restore() {
+	_gl_own_link gluster_restore || return 1
 	ip link set "$GL_VETH_HOST" up &&
 		ip netns exec "$GL_NS" ip link set "$GL_VETH_NS" up
 }
@@ -321,10 +364,10 @@ gluster_restore() {
 # that only a client-side time bound catches.
 gluster_freeze() {
 	# shellcheck disable=SC2046
-	kill -STOP $(ip netns pids "$GL_NS") 2>/dev/null
+	kill -STOP $(_gl_ns_pids) 2>/dev/null
 }
 
 gluster_thaw() {
 	# shellcheck disable=SC2046
-	kill -CONT $(ip netns pids "$GL_NS") 2>/dev/null
+	kill -CONT $(_gl_ns_pids) 2>/dev/null
 }

@@ -1,0 +1,434 @@
+#!/usr/bin/env bash
+# tests/integration/handoff.sh - a real database moves between two simulated
+# hosts on ballast volumes, and a dead host is fenced.
+#
+# The bed (tests/lib/hosts.sh): hosts A and B in network namespaces of their
+# own, each with its own ballastd (state dir, host id) and its own dockerd,
+# a one-node Ceph cluster and a GlusterFS volume in a third namespace that
+# both reach over veth links; A's link can be cut. The database is SQLite
+# from Debian, in an image imported here (tests/lib/dbimage.sh); its data
+# directory is the ballast volume. Every transaction is one sqlite3 run
+# (PRAGMA synchronous=EXTRA: in the default rollback-journal mode a commit
+# is the journal's unlink, made durable only by EXTRA's directory fsync;
+# with FULL the last acknowledged commit may be rolled back after a crash,
+# as SQLite documents), printing "ok N" once committed.
+#
+# For rbd and for gluster with exclusive=true:
+# - 3 clean hand-offs (A's database commits, stops; B's starts and finds
+#   every committed row, contiguous, PRAGMA integrity_check ok) and 2 after
+#   SIGKILL of the database, alternating A -> B -> A ...; while one host's
+#   database runs, the other host's Mount is refused naming it;
+# - a partition: A cut off mid-write; B is refused while A's lease is fresh,
+#   takes over once it expired (fencing A first), finds every row A
+#   acknowledged; A's link restored: A's writes fail and never reach the
+#   data; A's ballastd restarted does not mount the volume (held by B);
+#   `ballast holders` and `ballast release` (refused while fresh); after B
+#   lets go, A mounts it again;
+# - `ballast release --force` while A writes: A is fenced at once, B mounts.
+#
+# HANDOFF_SOAK=N (make soak): instead, N hand-offs per backend alternating
+# A -> B -> A (clean and SIGKILL in turn), a Mount tried on the other host
+# during each (a success is a double-writer window), and a summary line
+#   handoffs: N ok, L lost commits, D double-writer windows
+# with the average hand-off time (stop on one host to database ready on
+# the other).
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# leases short enough for a test; timeouts bound every cluster call
+HOSTS_RBD_LEASE=${HOSTS_RBD_LEASE:-8}
+HOSTS_GL_LEASE=${HOSTS_GL_LEASE:-8}
+HOSTS_RBD_TIMEOUT=${HOSTS_RBD_TIMEOUT:-5}
+HOSTS_GL_TIMEOUT=${HOSTS_GL_TIMEOUT:-5}
+# shellcheck source=../lib/tap.sh
+. "$HERE/../lib/tap.sh"
+# shellcheck source=../lib/ceph.sh
+. "$HERE/../lib/ceph.sh"
+# shellcheck source=../lib/gluster.sh
+. "$HERE/../lib/gluster.sh"
+# shellcheck source=../lib/hosts.sh
+. "$HERE/../lib/hosts.sh"
+# shellcheck source=../lib/dbimage.sh
+. "$HERE/../lib/dbimage.sh"
+
+t_group handoff
+B=$BALLAST_BUILD
+SOAK=${HANDOFF_SOAK:-0}
+DBIMG=$DBIMAGE_NAME
+
+[ "$(id -u)" -eq 0 ] || t_die "must run as root"
+for c in docker jq curl nsenter ip; do
+	command -v "$c" >/dev/null || t_die "$c not installed (run tests/deps.sh)"
+done
+for b in ballastd ballast mount.ballast ballast-rbd-map; do
+	[ -x "$B/$b" ] || t_die "$B/$b missing: build with the rbd and gluster backends"
+done
+ceph_deps || t_die "cannot install the Ceph packages"
+gluster_deps || t_die "cannot install the GlusterFS packages"
+dbimage_deps || t_die "cannot install sqlite3 and busybox-static"
+
+T=$(mktemp -d /tmp/ballast-handoff.XXXXXX)
+cleanup() {
+	dbimage_cleanup
+	if hosts_cleanup && [ "$TAP_FAIL" -eq 0 ]; then
+		rm -rf "$T"
+	else
+		printf '# test directory kept: %s\n' "$T"
+		for x in a b; do
+			[ -f "$T/$x/ballastd.log" ] || continue
+			printf '# last lines of ballastd %s:\n' "$x"
+			grep -v ' debug ' "$T/$x/ballastd.log" | tail -n 25 | sed 's/^/#   /'
+		done
+	fi
+}
+t_at_exit cleanup
+
+ms_now() { local t=${EPOCHREALTIME/./}; echo $((10#$t / 1000)); }
+plugin_of() { if [ "$1" = A ]; then echo "$HOSTS_PLUGIN_A"; else echo "$HOSTS_PLUGIN_B"; fi; }
+other_of() { if [ "$1" = A ]; then echo B; else echo A; fi; }
+lower() { printf '%s' "${1,,}"; }
+
+# ------------------------------------------------------------------ the bed
+t0=$(ms_now)
+hosts_net_start || t_die "cannot make the network namespaces"
+hosts_ceph_start "$T/ceph" || t_die "the Ceph cluster did not start"
+hosts_gluster_start "$T/gluster" || t_die "GlusterFS did not start"
+for x in A B; do
+	d=$T/$(lower $x)
+	hosts_ballastd_conf $x "$d" >/dev/null || t_die "cannot write ballastd $x's config"
+	hosts_ballastd_start $x "$d" || t_die "ballastd $x did not start"
+done
+for x in A B; do
+	hosts_dockerd_start $x "$T/d$(lower $x)" || t_die "dockerd $x did not start"
+done
+dbimage_build dka || t_die "cannot import the database image into dockerd A"
+dbimage_build dkb || t_die "cannot import the database image into dockerd B"
+t_diag "two hosts, Ceph, Gluster, two ballastd, two dockerd and the image up in $((($(ms_now) - t0) / 1000)) s"
+
+# ------------------------------------------------------------ the database
+# db X VOL SQL: one sqlite3 run on host X with VOL as /data.
+db() {
+	local x=$1 v=$2
+	shift 2
+	hosts_dk "$x" run --rm --network none --volume-driver "$(plugin_of "$x")" -v "$v:/data" "$DBIMG" \
+		sqlite3 /data/db "$@"
+}
+
+# check X VOL: "COUNT MAX INTEGRITY" of the table, as host X's database
+# starting on VOL sees it (or the error that stopped it).
+check() {
+	db "$1" "$2" "SELECT count(*) || ' ' || coalesce(max(n), 0) FROM t; PRAGMA integrity_check;" 2>&1 |
+		tr '\n' ' ' | sed 's/ $//'
+}
+
+# The writer: transactions FROM, FROM+1, ... (to TO; 0: no end), one
+# sqlite3 run each; "ok N" after each commit, "fail N" and exit 1 on an
+# error; after TO it stays up (holding the volume) until SIGTERM.
+read -r -d '' WRITER <<'EOF'
+trap 'exit 0' TERM
+i=$FROM
+while [ "$TO" = 0 ] || [ "$i" -le "$TO" ]; do
+	sqlite3 /data/db "PRAGMA synchronous=EXTRA; INSERT INTO t(n, host) VALUES($i, '$H');" || { echo "fail $i"; exit 1; }
+	echo "ok $i"
+	i=$((i + 1))
+done
+echo done
+while :; do sleep 1; done
+EOF
+
+# writer_start X VOL NAME FROM TO
+writer_start() {
+	hosts_dk "$1" run -d --name "$3" --network none --volume-driver "$(plugin_of "$1")" -v "$2:/data" \
+		-e FROM="$4" -e TO="$5" -e H="$(lower "$1")" "$DBIMG" sh -c "$WRITER" >/dev/null
+}
+# acked X NAME: the last transaction NAME on X reported committed (0: none)
+acked() {
+	hosts_dk "$1" logs "$2" 2>/dev/null | awk '$1 == "ok" { n = $2 } END { print n + 0 }'
+}
+# wait_acked X NAME N SECONDS: until N transactions are acknowledged
+wait_acked() {
+	local end=$((SECONDS + $4))
+	while [ "$(acked "$1" "$2")" -lt "$3" ]; do
+		[ "$SECONDS" -ge "$end" ] && return 1
+		hosts_dk "$1" logs "$2" 2>&1 | grep -q '^fail' && return 1
+		sleep 0.2
+	done
+}
+# wait_done X NAME SECONDS: until the writer printed "done"
+wait_done() {
+	local end=$((SECONDS + $3))
+	until hosts_dk "$1" logs "$2" 2>/dev/null | grep -qx 'done'; do
+		[ "$SECONDS" -ge "$end" ] && return 1
+		sleep 0.2
+	done
+}
+
+# mount_refused X VOL WHO: host X's Mount of VOL is refused naming host WHO
+# (asked of ballastd X directly, as dockerd would). Prints the error; a
+# Mount that succeeded is undone and returns 1.
+mount_refused() {
+	local out err
+	out=$(hosts_bd "$1" VolumeDriver.Mount "{\"Name\":\"$2\",\"ID\":\"probe\"}")
+	err=$(jq -r '.Err // ""' <<<"$out")
+	if [ -z "$err" ]; then
+		hosts_bd "$1" VolumeDriver.Unmount "{\"Name\":\"$2\",\"ID\":\"probe\"}" >/dev/null
+		echo "MOUNTED: $out"
+		return 1
+	fi
+	echo "$err"
+	[[ $err == *"in use on"*"$3"* ]]
+}
+
+# wait_known X VOL: until ballastd X lists VOL (its refresh of the cluster)
+wait_known() {
+	local end=$((SECONDS + 20))
+	until [ "$(hosts_bd "$1" VolumeDriver.Get "{\"Name\":\"$2\"}" | jq -r '.Volume.Name // ""')" = "$2" ]; do
+		[ "$SECONDS" -ge "$end" ] && return 1
+		sleep 0.2
+	done
+}
+
+NEXT=1 # the next transaction number
+HANDOFF_MS=()
+SEQ=0
+
+# handoff_clean X VOL K: X commits K transactions and stops cleanly; Y's
+# database starts and must see all of them.
+handoff_clean() {
+	local x=$1 v=$2 k=$3 y w from to t0 res
+	y=$(other_of "$x")
+	SEQ=$((SEQ + 1))
+	w=w$SEQ
+	from=$NEXT
+	to=$((NEXT + k - 1))
+	writer_start "$x" "$v" "$w" "$from" "$to" || return 1
+	if ! wait_done "$x" "$w" 120; then
+		t_failed "$v: $x's database committed $from..$to" "$(hosts_dk "$x" logs "$w" 2>&1 | tail -n 3)"
+		hosts_dk "$x" rm -f "$w" >/dev/null 2>&1
+		return 1
+	fi
+	if [ "$SOAK" -eq 0 ] || [ $((SEQ % 2)) -eq 0 ]; then
+		REFUSED=$(mount_refused "$y" "$v" "host-$(lower "$x")") || DOUBLE=$((DOUBLE + 1))
+	fi
+	t0=$(ms_now)
+	hosts_dk "$x" stop -t 10 "$w" >/dev/null && hosts_dk "$x" rm "$w" >/dev/null
+	res=$(check "$y" "$v")
+	HANDOFF_MS+=($(($(ms_now) - t0)))
+	LAST_RES=$res
+	EXPECT="$to $to ok"
+	NEXT=$((to + 1))
+	[ "$res" = "$EXPECT" ]
+}
+
+# handoff_kill X VOL K: X's database is SIGKILLed after at least K commits;
+# Y's database must see every acknowledged one, and no gap.
+handoff_kill() {
+	local x=$1 v=$2 k=$3 y w last res cnt max ok
+	y=$(other_of "$x")
+	SEQ=$((SEQ + 1))
+	w=w$SEQ
+	writer_start "$x" "$v" "$w" "$NEXT" 0 || return 1
+	if ! wait_acked "$x" "$w" $((NEXT + k - 1)) 120; then
+		t_failed "$v: $x's database committed $k" "$(hosts_dk "$x" logs "$w" 2>&1 | tail -n 3)"
+		hosts_dk "$x" rm -f "$w" >/dev/null 2>&1
+		return 1
+	fi
+	hosts_dk "$x" kill -s KILL "$w" >/dev/null
+	last=$(acked "$x" "$w")
+	hosts_dk "$x" rm -f "$w" >/dev/null
+	res=$(check "$y" "$v")
+	LAST_RES=$res
+	read -r cnt max ok <<<"$res"
+	[[ $cnt =~ ^[0-9]+$ && $max =~ ^[0-9]+$ ]] || cnt=-1 max=0
+	EXPECT="every acknowledged commit (to $last), no gap, integrity ok"
+	KILL_LOST=0
+	[[ $cnt =~ ^[0-9]+$ ]] && [ "$cnt" -lt "$last" ] && KILL_LOST=$((last - cnt))
+	NEXT=$((${max:-0} + 1))
+	[[ $cnt =~ ^[0-9]+$ ]] && [ "$cnt" = "$max" ] && [ "$max" -ge "$last" ] && [ "$max" -le $((last + 1)) ] &&
+		[ "$ok" = ok ]
+}
+
+# ---------------------------------------------------------------- volumes
+make_volume() { # BACKEND VOL
+	local v=$2
+	if [ "$1" = rbd ]; then
+		t_ok "$v: docker volume create on A (rbd, 256M)" \
+			hosts_dk A volume create -d "$HOSTS_PLUGIN_A" -o backend=rbd -o size=256M "$v"
+	else
+		t_ok "$v: docker volume create on A (gluster, exclusive)" \
+			hosts_dk A volume create -d "$HOSTS_PLUGIN_A" -o backend=gluster -o exclusive=true "$v"
+	fi
+	t_ok "$v: host B's ballastd lists it" wait_known B "$v"
+	t_eq "$v: the table is made on A" "" "$(db A "$v" 'CREATE TABLE t(n INTEGER PRIMARY KEY, host TEXT NOT NULL);' 2>&1)"
+}
+
+# mount path of VOL on host X's ballastd (its mount.ballast target)
+data_dir() { # X BACKEND VOL
+	if [ "$2" = rbd ]; then echo "$T/$(lower "$1")/state/mounts/$3/data"; else echo "$T/$(lower "$1")/state/mounts/$3"; fi
+}
+
+# ---------------------------------------------------------------- soak
+if [ "$SOAK" -gt 0 ]; then
+	TOTAL_OK=0 TOTAL_LOST=0 DOUBLE=0 ALL_OK=0
+	for be in rbd gluster; do
+		v=soak$be
+		NEXT=1
+		make_volume "$be" "$v"
+		x=A
+		for ((i = 1; i <= SOAK; i++)); do
+			if [ $((i % 4)) -eq 0 ]; then
+				handoff_kill "$x" "$v" 3 && r=0 || r=1
+				TOTAL_LOST=$((TOTAL_LOST + KILL_LOST))
+			else
+				handoff_clean "$x" "$v" 3 && r=0 || r=1
+				if [ "$r" -ne 0 ]; then
+					read -r cnt _ <<<"$LAST_RES"
+					[[ $cnt =~ ^[0-9]+$ ]] && [ "$cnt" -lt $((NEXT - 1)) ] &&
+						TOTAL_LOST=$((TOTAL_LOST + NEXT - 1 - cnt))
+				fi
+			fi
+			if [ "$r" -eq 0 ]; then
+				TOTAL_OK=$((TOTAL_OK + 1))
+			else
+				t_failed "$be hand-off $i from $x" "expected: $EXPECT" "got: $LAST_RES"
+			fi
+			x=$(other_of "$x")
+		done
+		t_eq "$be: $SOAK hand-offs" "$SOAK" "$TOTAL_OK"
+		ALL_OK=$((ALL_OK + TOTAL_OK))
+		TOTAL_OK=0
+	done
+	sum=0
+	for m in "${HANDOFF_MS[@]}"; do sum=$((sum + m)); done
+	n=${#HANDOFF_MS[@]}
+	t_eq "no lost commits" 0 "$TOTAL_LOST"
+	t_eq "no double-writer windows" 0 "$DOUBLE"
+	printf 'handoffs: %d ok, %d lost commits, %d double-writer windows (average clean hand-off %d ms over %d)\n' \
+		"$ALL_OK" "$TOTAL_LOST" "$DOUBLE" $((n ? sum / n : 0)) "$n"
+	exit 0
+fi
+
+# ------------------------------------------------------------ hand-offs
+DOUBLE=0
+for be in rbd gluster; do
+	v=db$be
+	NEXT=1
+	make_volume "$be" "$v"
+	x=A
+	for kind in clean clean clean kill kill; do
+		y=$(other_of "$x")
+		if [ "$kind" = clean ]; then
+			handoff_clean "$x" "$v" 15
+			t_eq "$v: clean hand-off $x -> $y: every commit there, integrity ok" "$EXPECT" "$LAST_RES"
+			t_match "$v: while $x's database ran, $y's Mount was refused naming host-$(lower "$x")" \
+				"in use on (host )?host-$(lower "$x")" "$REFUSED"
+		else
+			handoff_kill "$x" "$v" 10
+			t_ok "$v: hand-off $x -> $y after SIGKILL: $EXPECT (got $LAST_RES)" test "$KILL_LOST" -eq 0 -a \
+				"${LAST_RES##* }" = ok
+			t_match "$v: ... no gap, all rows numbered 1..max" '^([0-9]+) \1 ok$' "$LAST_RES"
+		fi
+		x=$y
+	done
+done
+t_eq "no double-writer window in any hand-off" 0 "$DOUBLE"
+sum=0
+for m in "${HANDOFF_MS[@]}"; do sum=$((sum + m)); done
+t_diag "clean hand-off (stop on one host to the database answering on the other): average $((sum / ${#HANDOFF_MS[@]})) ms over ${#HANDOFF_MS[@]} (${HANDOFF_MS[*]} ms)"
+
+# ------------------------------------------------------------ partitions
+# starts_ok X VOL: "ok" when X's database starts on VOL and passes its check
+starts_ok() {
+	local r
+	r=$(check "$1" "$2")
+	if [[ $r =~ ^[0-9]+\ [0-9]+\ ok$ ]]; then echo ok; else echo "$r"; fi
+}
+# holder_of X VOL: "HOST expired=BOOL" of VOL in X's `ballast holders --json`
+holder_of() {
+	"$B/ballast" --socket "$(hosts_ballastd_sock "$1")" holders --json |
+		jq -r --arg v "$2" '.Holders[] | select(.name == $v) | "\(.host) expired=\(.expired)"'
+}
+# a_write_fails BACKEND DIR: a write through A's old mount of the volume
+# fails (a gluster client refused by the bricks may also have unmounted
+# itself: then nothing of A's reaches the volume by that path either)
+a_write_fails() {
+	if [ "$1" = gluster ] && ! mountpoint -q "$2"; then
+		return 0
+	fi
+	! hosts_exec A timeout 60 dd if=/dev/zero of="$2/probe-from-a" bs=4k count=1 conv=fsync status=none 2>/dev/null
+}
+
+a_failed() { if hosts_dk A logs "$1" 2>&1 | grep -q '^fail'; then echo yes; else echo no; fi; }
+
+partition() {
+	local be=$1 v=part$1 lease acked_cut err res tcut cnt max ok total a_dir b_dir
+	lease=$HOSTS_RBD_LEASE
+	[ "$be" = gluster ] && lease=$HOSTS_GL_LEASE
+	NEXT=1
+	make_volume "$be" "$v"
+	a_dir=$(data_dir A "$be" "$v")
+	b_dir=$(data_dir B "$be" "$v")
+	writer_start A "$v" pa 1 0
+	t_ok "$v: A's database writes" wait_acked A pa 10 120 || return 1
+	hosts_cut A
+	tcut=$(ms_now)
+	sleep 1
+	acked_cut=$(acked A pa)
+	err=$(check B "$v")
+	t_match "$v: A cut off mid-write; while its lease is fresh B's database cannot start (in use on host-a)" \
+		"in use on (host )?host-a" "$err"
+	t_wait_eq "$v: B's database starts once A's lease ($lease s) expired" $((lease + 60)) ok starts_ok B "$v"
+	t_diag "$v: B's database answered $((($(ms_now) - tcut) / 1000)) s after A was cut off (lease $lease s)"
+	res=$(check B "$v")
+	read -r cnt max ok <<<"$res"
+	[[ $cnt =~ ^[0-9]+$ && $max =~ ^[0-9]+$ ]] || cnt=-1 max=0
+	t_eq "$v: A acknowledged nothing while cut off" "$acked_cut" "$(acked A pa)"
+	t_ok "$v: B has every commit A acknowledged ($acked_cut), no gap, integrity ok (got $res)" \
+		test "$cnt" = "$max" -a "${max:-0}" -ge "$acked_cut" -a "$ok" = ok
+	NEXT=$((${max:-0} + 1))
+	total=$((NEXT + 9))
+	writer_start B "$v" pb "$NEXT" "$total"
+	t_ok "$v: B's database commits 10 more and keeps running" wait_done B pb 120
+	t_match "$v: B's ballastd fenced A before taking over" "fenced" \
+		"$(grep -E "$v.*fenced|fenced.*$v" "$T/b/ballastd.log" | head -n 1)"
+
+	hosts_restore A
+	sleep 5
+	t_ok "$v: A's link restored: a write through A's old mount fails" a_write_fails "$be" "$a_dir"
+	sleep 3
+	t_eq "$v: ... and A's database acknowledged nothing more" "$acked_cut" "$(acked A pa)"
+	t_match "$v: A's database saw its commit fail" "^fail" "$(hosts_dk A logs pa 2>&1 | tail -n 1)"
+	t_eq "$v: B's data: every commit, integrity ok, nothing of A's since the cut" "$total $total ok" \
+		"$(check B "$v")"
+	t_ok "$v: A's probe write is nowhere in the volume" test ! -e "$b_dir/probe-from-a"
+
+	hosts_ballastd_kill9 A
+	t_ok "$v: A's ballastd restarts (kill -9)" hosts_ballastd_start A "$T/a"
+	t_match "$v: restarted A does not mount it again: in use on host-b" "in use on (host )?host-b" "$(check A "$v")"
+	t_eq "$v: ballast holders (on A) names host-b, lease fresh" "host-b expired=false" "$(holder_of A "$v")"
+	t_match "$v: ballast release without --force is refused while the lease is fresh" \
+		"lease is fresh: --force" "$("$B/ballast" --socket "$(hosts_ballastd_sock A)" release "$v" 2>&1)"
+	t_ok "$v: A's old database container is removed (Unmount on A)" hosts_dk A rm -f pa
+	t_eq "$v: ... without touching B's hold" "host-b expired=false" "$(holder_of B "$v")"
+	t_ok "$v: B's database stops" hosts_dk B stop -t 10 pb
+	hosts_dk B rm pb >/dev/null
+	t_eq "$v: nobody holds it after B let go" "" "$(holder_of B "$v")"
+	t_eq "$v: A mounts it again and finds B's data" "$total $total ok" "$(check A "$v")"
+
+	# An operator's forced release while A writes: A fenced at once.
+	NEXT=$((total + 1))
+	writer_start A "$v" pf "$NEXT" 0
+	t_ok "$v: A's database writes again" wait_acked A pf $((NEXT + 4)) 120 || return 1
+	t_match "$v: ballast release --force on B" "^released $v" \
+		"$("$B/ballast" --socket "$(hosts_ballastd_sock B)" release "$v" --force 2>&1)"
+	t_wait_eq "$v: A's database fails its next commit" 60 yes a_failed pf
+	res=$(check B "$v")
+	read -r cnt max ok <<<"$res"
+	[[ $cnt =~ ^[0-9]+$ && $max =~ ^[0-9]+$ ]] || cnt=-1 max=0
+	t_ok "$v: B's database starts with every commit A acknowledged ($(acked A pf)), integrity ok (got $res)" \
+		test "$cnt" = "$max" -a "${max:-0}" -ge "$(acked A pf)" -a "$ok" = ok
+	hosts_dk A rm -f pf >/dev/null
+}
+
+partition rbd
+partition gluster
