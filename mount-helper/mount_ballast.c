@@ -1,12 +1,16 @@
 /*
  * mount_ballast.c - mount.ballast, the only code in ballast that formats,
- * mounts, unmounts and grows filesystems.
+ * mounts, unmounts and grows filesystems, and maps RBD images to devices.
  *
  *   mount.ballast [--state-dir DIR] mkfs --fstype ext4|xfs [--mkfs-options OPTS] [--label L] SOURCE
  *   mount.ballast [--state-dir DIR] mount --fstype ext4|xfs [--options OPTS] [--loop] SOURCE TARGET
  *   mount.ballast [--state-dir DIR] umount TARGET
  *   mount.ballast [--state-dir DIR] grow --fstype ext4|xfs TARGET
  *   mount.ballast [--state-dir DIR] status TARGET
+ *   mount.ballast map --mapper krbd|nbd --pool POOL --image IMAGE --id USER [--conf PATH]
+ *                     [--keyring PATH] [--read-only] [--ms-mode MODE] [--timeout S]
+ *   mount.ballast unmap --mapper krbd|nbd [--timeout S] DEVICE
+ *   mount.ballast mappers
  *
  * ballastd runs it by fork/exec with an argv (never through a shell) and
  * reads back the exit status and, on failure, the one line written to
@@ -17,7 +21,8 @@
  * input is checked against a whitelist before anything is touched.
  *
  * Exit status:
- *   0  success; nothing on stderr (status prints its answer on stdout)
+ *   0  success; nothing on stderr (status, map and mappers print their
+ *      answer on stdout)
  *   1  bad usage, or input refused by a check (option, path, fstype)
  *   2  the operation itself failed (the tool's or the kernel's message)
  *   3  mkfs refused: SOURCE already holds a filesystem or other signature
@@ -31,6 +36,7 @@
 #include <limits.h>
 #include <linux/capability.h>
 #include <linux/loop.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -45,6 +51,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -181,7 +188,7 @@ static int sanitize_process(void)
 }
 
 /* ------------------------------------------------------------------------
- * Running tools (mkfs.*, resize2fs, xfs_growfs)
+ * Running tools (mkfs.*, resize2fs, xfs_growfs, rbd, rbd-nbd)
  */
 
 #define ARGLIST_MAX 48
@@ -218,11 +225,11 @@ static int arg_add(struct arglist *al, const char *s)
 }
 
 /*
- * Find tool in the fixed CHILD_PATH directories and write its absolute
+ * Look tool up in the fixed CHILD_PATH directories and write its absolute
  * path to path. Never the caller's PATH: we run as root on its behalf.
- * Returns 0 or -ENOENT (reason recorded).
+ * Returns whether it is there (nothing recorded).
  */
-static int find_tool(const char *tool, char *path, size_t len)
+static bool lookup_tool(const char *tool, char *path, size_t len)
 {
 	static const char *const dirs[] = { "/usr/sbin", "/usr/bin", "/sbin", "/bin" };
 	struct stat st;
@@ -234,8 +241,18 @@ static int find_tool(const char *tool, char *path, size_t len)
 		if (n < 0 || (size_t)n >= len)
 			continue;
 		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0)
-			return 0;
+			return true;
 	}
+	return false;
+}
+
+/*
+ * Find tool as lookup_tool does. Returns 0 or -ENOENT (reason recorded).
+ */
+static int find_tool(const char *tool, char *path, size_t len)
+{
+	if (lookup_tool(tool, path, len))
+		return 0;
 	return fail(ENOENT, EXIT_FAILED, "%s not found in %s", tool, CHILD_PATH);
 }
 
@@ -285,33 +302,212 @@ static char *tool_message(char *buf)
 }
 
 /*
- * In the child: wire stdin and stdout to /dev/null and stderr to the pipe,
- * then exec. The environment is fixed, not inherited. Never returns.
+ * The error of a tool that writes its own errors under its name ("rbd:
+ * ..."): every such line, in order, joined with "; ", written to out.
+ * rbd follows its real reason with a generic one ("rbd: failed to load
+ * rbd kernel module (1)", then "rbd: map failed: (2) No such file or
+ * directory") and mixes in Ceph log lines and what the programs it runs
+ * say (modprobe), so its last line alone says too little. A tool that
+ * wrote no such line gets tool_message's. Modifies buf.
  */
-static void exec_child(const char *path, const struct arglist *al, int devnull, int errfd)
+static void tool_errors(char *buf, const char *prefix, char *out, size_t len)
+{
+	size_t plen = strlen(prefix), used = 0;
+	char *line, *nl;
+	int n;
+
+	out[0] = '\0';
+	for (line = buf; line && *line; line = nl) {
+		nl = strpbrk(line, "\r\n");
+		if (nl)
+			*nl++ = '\0';
+		if (strncmp(line, prefix, plen) == 0 && used < len) {
+			n = snprintf(out + used, len - used, "%s%s", used ? "; " : "", line);
+			used = n < 0 ? len : used + (size_t)n;
+		}
+		if (nl)
+			nl[-1] = '\n';
+	}
+	if (!used)
+		snprintf(out, len, "%s", tool_message(buf));
+}
+
+/*
+ * In the child: wire stdin to /dev/null and stdout and stderr to outfd and
+ * errfd, then exec. The environment is fixed, not inherited. With
+ * own_group, the tool leads a process group of its own, so that killing
+ * it at its time bound kills what it started too (rbd runs modprobe).
+ * Never returns.
+ */
+static void exec_child(const char *path, const struct arglist *al, int devnull, int outfd,
+		       int errfd, bool own_group)
 {
 	static char *const env[] = { "PATH=" CHILD_PATH, "LANG=C", NULL };
 
-	if (dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(errfd, 2) < 0)
+	if (dup2(devnull, 0) < 0 || dup2(outfd, 1) < 0 || dup2(errfd, 2) < 0)
+		_exit(127);
+	if (own_group && setpgid(0, 0) < 0)
 		_exit(127);
 	execve(path, (char *const *)al->argv, env);
 	dprintf(2, "cannot execute %s: %s\n", path, strerror(errno));
 	_exit(127);
 }
 
-/*
- * Run the tool named by al->argv[0] and wait for it. Its stderr is captured;
- * if it fails, the reason is "<desc>: <its error>" (see tool_message). Returns 0
- * if it exited 0, else -EIO (or -errno of our own failure).
- */
-static int run_tool_quiet(const struct arglist *al, const char *desc);
+/* How run_tool_ex runs a tool and reads what it says. */
+struct tool_opts {
+	int timeout_s;		/* SIGKILL it after this many seconds; 0: wait */
+	char *out;		/* its stdout (NUL-terminated), or NULL: /dev/null */
+	size_t outlen;
+	const char *err_prefix;	/* its own error lines start so (tool_errors) */
+};
 
-static int run_tool(const struct arglist *al, const char *desc)
+/* A pipe from the tool and what was read from it (the tail, if long). */
+struct capture {
+	int fd;
+	char *buf;
+	size_t len, used;
+};
+
+/* One read from c->fd, which is readable; closes it at end of file. */
+static void capture_read(struct capture *c)
 {
-	char path[PATH_MAX], out[TOOL_OUTPUT_MAX], *line;
-	size_t used = 0;
-	int pfd[2], devnull, status, rc;
 	ssize_t n;
+
+	n = read(c->fd, c->buf + c->used, c->len - 1 - c->used);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		close(c->fd);
+		c->fd = -1;
+		return;
+	}
+	c->used += (size_t)n;
+	if (c->used == c->len - 1) {
+		/* Keep the tail: the error is at the end. */
+		memmove(c->buf, c->buf + c->used / 2, c->used - c->used / 2);
+		c->used -= c->used / 2;
+	}
+	c->buf[c->used] = '\0';
+}
+
+/*
+ * Wait up to wait_ms (-1: no bound) for output from the tool and read what
+ * came. Returns 0, or -errno when poll itself failed.
+ */
+static int capture_poll(struct capture *caps, int ncaps, int wait_ms)
+{
+	struct pollfd pfd[2];
+	int idx[2], n = 0, i;
+
+	for (i = 0; i < ncaps && n < 2; i++) {
+		if (caps[i].fd < 0)
+			continue;
+		pfd[n].fd = caps[i].fd;
+		pfd[n].events = POLLIN;
+		pfd[n].revents = 0;
+		idx[n++] = i;
+	}
+	if (poll(pfd, (nfds_t)n, wait_ms) < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (i = 0; i < n; i++)
+		if (pfd[i].revents)
+			capture_read(&caps[idx[i]]);
+	return 0;
+}
+
+/*
+ * Read what the tool left in c's pipe once it has exited; not more than a
+ * few reads, as a daemon it started may still be writing there.
+ */
+static void capture_drain(struct capture *c)
+{
+	struct pollfd pfd;
+	int k;
+
+	for (k = 0; k < 64 && c->fd >= 0; k++) {
+		pfd.fd = c->fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 0) <= 0 || !pfd.revents)
+			break;
+		capture_read(c);
+	}
+}
+
+/* Milliseconds on the monotonic clock. */
+static long monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How often a bounded run looks whether the tool itself has exited. */
+#define TOOL_POLL_MS 50
+/* How long a tool killed at its time bound is waited for. */
+#define TOOL_REAP_MS 2000
+
+/*
+ * Wait for the tool pid, reading its output into caps, at most until
+ * deadline (monotonic ms; 0: no bound), then SIGKILL it. A bounded run
+ * watches the tool itself, not only its pipes: a daemon it leaves behind
+ * (rbd-nbd) may hold them open. Returns 0 with *status set, -ETIMEDOUT
+ * when it was killed, or -errno.
+ */
+static int wait_tool(pid_t pid, struct capture *caps, int ncaps, long deadline, int *status)
+{
+	long left;
+	int i, rc;
+	pid_t w;
+
+	for (;;) {
+		left = deadline ? deadline - monotonic_ms() : -1;
+		if (deadline && left <= 0)
+			break;
+		if (!deadline && caps[0].fd < 0 && (ncaps < 2 || caps[1].fd < 0))
+			break;	/* unbounded: both pipes closed, block in waitpid */
+		if (left > TOOL_POLL_MS)
+			left = TOOL_POLL_MS;
+		rc = capture_poll(caps, ncaps, (int)left);
+		if (rc)
+			break;
+		w = waitpid(pid, status, WNOHANG);
+		if (w == pid) {
+			for (i = 0; i < ncaps; i++)
+				capture_drain(&caps[i]);
+			return 0;
+		}
+		if (w < 0 && errno != EINTR)
+			return -errno;
+	}
+	if (!deadline) {
+		while (waitpid(pid, status, 0) < 0)
+			if (errno != EINTR)
+				return -errno;
+		return 0;
+	}
+	/* Its own process group (exec_child): take its helpers with it. */
+	if (kill(-pid, SIGKILL) < 0)
+		kill(pid, SIGKILL);
+	/* Stuck in the kernel (a sysfs write), it may not die at once. */
+	for (left = TOOL_REAP_MS; left > 0 && waitpid(pid, status, WNOHANG) == 0; left -= 10)
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+	return -ETIMEDOUT;
+}
+
+/*
+ * Run the tool named by al->argv[0] as o says and wait for it. Its stderr
+ * is captured; if it fails, the reason is "<desc>: <its error>" (see
+ * tool_message and tool_errors). Returns 0 if it exited 0, else -EIO (or
+ * -ETIMEDOUT, or -errno of our own failure).
+ */
+static int run_tool_ex(const struct arglist *al, const char *desc, const struct tool_opts *o)
+{
+	char path[PATH_MAX], err[TOOL_OUTPUT_MAX], msg[sizeof(mb_error.msg)];
+	struct capture caps[2] = { { .fd = -1 }, { .fd = -1 } };
+	int epfd[2] = { -1, -1 }, opfd[2] = { -1, -1 };
+	int devnull, status = 0, rc, i;
 	pid_t pid;
 
 	rc = find_tool(al->argv[0], path, sizeof(path));
@@ -320,61 +516,79 @@ static int run_tool(const struct arglist *al, const char *desc)
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull < 0)
 		return fail(errno, EXIT_FAILED, "cannot open /dev/null: %s", strerror(errno));
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
+	if (pipe2(epfd, O_CLOEXEC) < 0 || (o->out && pipe2(opfd, O_CLOEXEC) < 0)) {
 		rc = fail(errno, EXIT_FAILED, "cannot create a pipe: %s", strerror(errno));
-		goto out_close_devnull;
+		goto out_close;
 	}
 	pid = fork();
 	if (pid < 0) {
 		rc = fail(errno, EXIT_FAILED, "cannot fork for %s: %s", al->argv[0],
 			  strerror(errno));
-		goto out_close_pipe;
+		goto out_close;
 	}
 	if (pid == 0)
-		exec_child(path, al, devnull, pfd[1]);
-	close(pfd[1]);
-	pfd[1] = -1;
-
-	for (;;) {
-		n = read(pfd[0], out + used, sizeof(out) - 1 - used);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		used += (size_t)n;
-		if (used == sizeof(out) - 1) {
-			/* Keep the tail: the error is at the end. */
-			memmove(out, out + used / 2, used - used / 2);
-			used -= used / 2;
-		}
+		exec_child(path, al, devnull, o->out ? opfd[1] : devnull, epfd[1],
+			   o->timeout_s > 0);
+	close(epfd[1]);
+	epfd[1] = -1;
+	caps[0] = (struct capture){ .fd = epfd[0], .buf = err, .len = sizeof(err) };
+	epfd[0] = -1;
+	err[0] = '\0';
+	if (o->out) {
+		close(opfd[1]);
+		opfd[1] = -1;
+		caps[1] = (struct capture){ .fd = opfd[0], .buf = o->out, .len = o->outlen };
+		opfd[0] = -1;
+		o->out[0] = '\0';
 	}
-	out[used] = '\0';
 
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			rc = fail(errno, EXIT_FAILED, "cannot wait for %s: %s", al->argv[0],
-				  strerror(errno));
-			goto out_close_pipe;
-		}
+	rc = wait_tool(pid, caps, o->out ? 2 : 1,
+		       o->timeout_s > 0 ? monotonic_ms() + o->timeout_s * 1000L : 0, &status);
+	if (rc == -ETIMEDOUT) {
+		rc = fail(ETIMEDOUT, EXIT_FAILED, "%s: %s did not finish within %d s", desc,
+			  al->argv[0], o->timeout_s);
+		goto out_close;
 	}
-	line = tool_message(out);
+	if (rc) {
+		rc = fail(rc, EXIT_FAILED, "cannot wait for %s: %s", al->argv[0], strerror(-rc));
+		goto out_close;
+	}
+	if (o->err_prefix)
+		tool_errors(err, o->err_prefix, msg, sizeof(msg));
+	else
+		snprintf(msg, sizeof(msg), "%s", tool_message(err));
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		rc = 0;
-	else if (WIFEXITED(status) && *line)
-		rc = fail(EIO, EXIT_FAILED, "%s: %s", desc, line);
+	else if (WIFEXITED(status) && *msg)
+		rc = fail(EIO, EXIT_FAILED, "%s: %s", desc, msg);
 	else if (WIFEXITED(status))
 		rc = fail(EIO, EXIT_FAILED, "%s: %s exited with status %d", desc, al->argv[0],
 			  WEXITSTATUS(status));
 	else
 		rc = fail(EIO, EXIT_FAILED, "%s: %s was killed by signal %d", desc, al->argv[0],
 			  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-out_close_pipe:
-	close(pfd[0]);
-	if (pfd[1] >= 0)
-		close(pfd[1]);
-out_close_devnull:
+out_close:
+	for (i = 0; i < 2; i++) {
+		if (epfd[i] >= 0)
+			close(epfd[i]);
+		if (opfd[i] >= 0)
+			close(opfd[i]);
+		if (caps[i].fd >= 0)
+			close(caps[i].fd);
+	}
 	close(devnull);
 	return rc;
+}
+
+/*
+ * Run the tool named by al->argv[0] and wait for it, without a time bound
+ * (ballastd bounds us); see run_tool_ex.
+ */
+static int run_tool(const struct arglist *al, const char *desc)
+{
+	static const struct tool_opts plain = { .timeout_s = 0 };
+
+	return run_tool_ex(al, desc, &plain);
 }
 
 /*
@@ -402,7 +616,7 @@ static int run_tool_quiet(const struct arglist *al, const char *desc)
 		goto out_close_devnull;
 	}
 	if (pid == 0)
-		exec_child(path, al, devnull, devnull);
+		exec_child(path, al, devnull, devnull, devnull, false);
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
 			rc = fail(errno, EXIT_FAILED, "%s: cannot wait for %s: %s", desc, al->argv[0],
@@ -1520,6 +1734,15 @@ enum {
 	OPT_MKFS_OPTIONS = 1u << 3,
 	OPT_LABEL = 1u << 4,
 	OPT_STATE_DIR = 1u << 5,
+	OPT_MAPPER = 1u << 6,
+	OPT_POOL = 1u << 7,
+	OPT_IMAGE = 1u << 8,
+	OPT_ID = 1u << 9,
+	OPT_CONF = 1u << 10,
+	OPT_KEYRING = 1u << 11,
+	OPT_READ_ONLY = 1u << 12,
+	OPT_TIMEOUT = 1u << 13,
+	OPT_MS_MODE = 1u << 14,
 };
 
 struct command;
@@ -1531,7 +1754,16 @@ struct cmdline {
 	const char *options;
 	const char *mkfs_options;
 	const char *label;
+	const char *mapper;
+	const char *pool;
+	const char *image;
+	const char *id;
+	const char *conf;
+	const char *keyring;
+	const char *timeout;
+	const char *ms_mode;
 	bool loop;
+	bool read_only;
 	bool help;
 	const char *args[2];
 	unsigned given;
@@ -2072,6 +2304,403 @@ static int cmd_status(const struct cmdline *cl)
 	return rc;
 }
 
+/* ------------------------------------------------------------------------
+ * Kernel mappers: krbd and rbd-nbd
+ *
+ * map gives an RBD image a block device on this host, unmap takes it away,
+ * mappers says which mappers this host can use. An image is always mapped
+ * holding its exclusive lock for the life of the mapping (krbd -o
+ * exclusive, rbd-nbd --exclusive): the lock, not ballastd's bookkeeping,
+ * keeps a second host from writing. Pool, image and user names go into argv
+ * only, after a whitelist, and the tools get the fixed environment of every
+ * tool here, so a caller's CEPH_ARGS or CEPH_CONF never reaches them. The
+ * error is the tool's own ("rbd: ..."), as it wrote it.
+ */
+#define RBD_NAME_CHARS LABEL_CHARS
+/* Longest pool or image name (ballast volume names have 128 at most). */
+#define RBD_NAME_LEN 128
+/* Longest cephx user id (the part after "client."). */
+#define RBD_ID_LEN 64
+#define MAP_TIMEOUT_DEFAULT 30
+#define MAP_TIMEOUT_MAX 3600
+/* The FUSE mapper, built with mount.ballast (rbd_fuse.c). */
+#define FUSE_MAPPER_BIN "ballast-rbd-map"
+/* The options of map. */
+#define MAP_OPTS (OPT_MAPPER | OPT_POOL | OPT_IMAGE | OPT_ID | OPT_CONF | OPT_KEYRING | \
+		  OPT_READ_ONLY | OPT_TIMEOUT | OPT_MS_MODE)
+
+enum mapper {
+	MAPPER_KRBD,
+	MAPPER_NBD,
+};
+
+static const struct {
+	const char *name;	/* as --mapper spells it */
+	const char *tool;	/* the program that maps and unmaps */
+	const char *err_prefix;	/* how its own error lines start */
+	const char *dev_prefix;	/* its devices: this and a number */
+} mappers[] = {
+	[MAPPER_KRBD] = { "krbd", "rbd", "rbd: ", "/dev/rbd" },
+	[MAPPER_NBD] = { "nbd", "rbd-nbd", "rbd-nbd: ", "/dev/nbd" },
+};
+
+/* krbd's ms_mode (messenger v2 against msgr2-only monitors). */
+static const char *const ms_modes[] = {
+	"legacy", "crc", "secure", "prefer-crc", "prefer-secure", NULL
+};
+
+/* Parse --mapper. Returns 0 or -EINVAL (reason recorded). */
+static int parse_mapper(const char *s, enum mapper *m)
+{
+	if (s && strcmp(s, "krbd") == 0)
+		*m = MAPPER_KRBD;
+	else if (s && strcmp(s, "nbd") == 0)
+		*m = MAPPER_NBD;
+	else
+		return fail(EINVAL, EXIT_REFUSED, "unknown mapper '%.64s' (expected krbd or nbd)",
+			    s ? s : "");
+	return 0;
+}
+
+/*
+ * Check a pool, image or user name: 1 to max characters of
+ * [A-Za-z0-9._-], not starting with '-' (it would become an option of the
+ * tool), not "." or "..". So no '/' or '@', which would change what a
+ * POOL/IMAGE spec means.
+ */
+static int check_rbd_name(const char *what, const char *v, size_t max)
+{
+	size_t len = strlen(v);
+
+	if (len == 0 || len > max || v[0] == '-' || strspn(v, RBD_NAME_CHARS) != len ||
+	    strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
+		return fail(EINVAL, EXIT_REFUSED,
+			    "invalid %s '%.64s' (1 to %zu characters of A-Z a-z 0-9 . _ -, not starting with -)",
+			    what, v, max);
+	return 0;
+}
+
+/* Check the value of a path option (--conf, --keyring): absolute. */
+static int check_option_path(const char *opt, const char *v)
+{
+	if (v[0] != '/')
+		return fail(EINVAL, EXIT_REFUSED, "%s %.256s is not an absolute path", opt, v);
+	if (strlen(v) >= PATH_MAX)
+		return fail(ENAMETOOLONG, EXIT_REFUSED, "%s: path too long", opt);
+	return 0;
+}
+
+/* Parse --timeout (default MAP_TIMEOUT_DEFAULT). Returns 0 or -EINVAL. */
+static int parse_timeout(const char *s, int *timeout_s)
+{
+	unsigned long v;
+
+	if (!s) {
+		*timeout_s = MAP_TIMEOUT_DEFAULT;
+		return 0;
+	}
+	if (parse_uint(s, &v) || v < 1 || v > MAP_TIMEOUT_MAX)
+		return fail(EINVAL, EXIT_REFUSED,
+			    "invalid --timeout '%.64s' (expected whole seconds from 1 to %d)", s,
+			    MAP_TIMEOUT_MAX);
+	*timeout_s = (int)v;
+	return 0;
+}
+
+/* Whether dev names one of mapper m's devices: /dev/rbdN or /dev/nbdN. */
+static bool is_mapper_device(enum mapper m, const char *dev)
+{
+	size_t plen = strlen(mappers[m].dev_prefix), n;
+
+	if (strncmp(dev, mappers[m].dev_prefix, plen) != 0)
+		return false;
+	n = strlen(dev + plen);
+	return n >= 1 && n <= 6 && strspn(dev + plen, "0123456789") == n;
+}
+
+/*
+ * Find the program of mapper m, or record that it is not installed (desc
+ * says what could not be done). Returns 0 or -ENOENT.
+ */
+static int find_mapper_tool(enum mapper m, const char *desc)
+{
+	char path[PATH_MAX];
+
+	if (lookup_tool(mappers[m].tool, path, sizeof(path)))
+		return 0;
+	return fail(ENOENT, EXIT_FAILED, "%s: %s is not installed (not found in %s)", desc,
+		    mappers[m].tool, CHILD_PATH);
+}
+
+/*
+ * map: map POOL/IMAGE with krbd or rbd-nbd, holding its exclusive lock, and
+ * print the device on stdout. krbd:
+ *   rbd device map --device-type krbd -o exclusive[,ro][,ms_mode=M]
+ *       --id USER [--conf C] [--keyring K] -- POOL/IMAGE
+ * nbd (rbd-nbd takes no "--"; the names cannot start with '-'):
+ *   rbd-nbd map --exclusive [--read-only] --id USER [--conf C] [--keyring K]
+ *       POOL/IMAGE
+ * Killed after --timeout seconds.
+ */
+static int cmd_map(const struct cmdline *cl)
+{
+	char spec[2 * RBD_NAME_LEN + 2], desc[sizeof(spec) + 64], out[512], kopts[64];
+	struct tool_opts o = { .out = out, .outlen = sizeof(out) };
+	struct arglist al = { .argc = 0 };
+	const char *const *c;
+	char *line, *save;
+	enum mapper m;
+	int rc;
+
+	rc = parse_mapper(cl->mapper, &m);
+	if (!rc)
+		rc = check_rbd_name("pool name", cl->pool, RBD_NAME_LEN);
+	if (!rc)
+		rc = check_rbd_name("image name", cl->image, RBD_NAME_LEN);
+	if (!rc)
+		rc = check_rbd_name("user id", cl->id, RBD_ID_LEN);
+	if (!rc && cl->conf)
+		rc = check_option_path("--conf", cl->conf);
+	if (!rc && cl->keyring)
+		rc = check_option_path("--keyring", cl->keyring);
+	if (!rc)
+		rc = parse_timeout(cl->timeout, &o.timeout_s);
+	if (rc)
+		return rc;
+	if (cl->ms_mode) {
+		if (m != MAPPER_KRBD)
+			return fail(EINVAL, EXIT_REFUSED,
+				    "--ms-mode is for krbd only (rbd-nbd uses librbd's own messenger)");
+		for (c = ms_modes; *c && strcmp(*c, cl->ms_mode) != 0; c++)
+			;
+		if (!*c)
+			return fail(EINVAL, EXIT_REFUSED,
+				    "invalid --ms-mode '%.64s' (expected legacy, crc, secure, prefer-crc or prefer-secure)",
+				    cl->ms_mode);
+	}
+	snprintf(spec, sizeof(spec), "%s/%s", cl->pool, cl->image);
+	snprintf(desc, sizeof(desc), "cannot map %s with %s", spec, mappers[m].name);
+	rc = find_mapper_tool(m, desc);
+	if (rc)
+		return rc;
+
+	if (m == MAPPER_KRBD) {
+		snprintf(kopts, sizeof(kopts), "exclusive%s%s%s", cl->read_only ? ",ro" : "",
+			 cl->ms_mode ? ",ms_mode=" : "", cl->ms_mode ? cl->ms_mode : "");
+		rc = arg_add(&al, "rbd") ?: arg_add(&al, "device") ?: arg_add(&al, "map") ?:
+		     arg_add(&al, "--device-type") ?: arg_add(&al, "krbd") ?:
+		     arg_add(&al, "-o") ?: arg_add(&al, kopts);
+	} else {
+		rc = arg_add(&al, "rbd-nbd") ?: arg_add(&al, "map") ?: arg_add(&al, "--exclusive");
+		if (!rc && cl->read_only)
+			rc = arg_add(&al, "--read-only");
+	}
+	if (!rc)
+		rc = arg_add(&al, "--id") ?: arg_add(&al, cl->id);
+	if (!rc && cl->conf)
+		rc = arg_add(&al, "--conf") ?: arg_add(&al, cl->conf);
+	if (!rc && cl->keyring)
+		rc = arg_add(&al, "--keyring") ?: arg_add(&al, cl->keyring);
+	if (!rc && m == MAPPER_KRBD)
+		rc = arg_add(&al, "--");
+	if (!rc)
+		rc = arg_add(&al, spec);
+	if (rc)
+		return rc;
+
+	o.err_prefix = mappers[m].err_prefix;
+	rc = run_tool_ex(&al, desc, &o);
+	if (rc)
+		return rc;
+	/* The tool prints the device it mapped, alone on a line. */
+	for (line = strtok_r(out, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+		line += strspn(line, " \t");
+		line[strcspn(line, " \t")] = '\0';
+		if (!is_mapper_device(m, line))
+			continue;
+		printf("%s\n", line);
+		if (fflush(stdout) != 0 || ferror(stdout))
+			return fail(errno ? errno : EIO, EXIT_FAILED,
+				    "mapped %s on %s but cannot write its name: %s", spec, line,
+				    strerror(errno ? errno : EIO));
+		return 0;
+	}
+	return fail(EIO, EXIT_FAILED, "%s: %s succeeded but printed no %sN device", desc,
+		    mappers[m].tool, mappers[m].dev_prefix);
+}
+
+/*
+ * unmap: unmap DEVICE, which must be the mapper's own kind of device:
+ *   rbd device unmap --device-type krbd -- /dev/rbdN
+ *   rbd-nbd unmap /dev/nbdN
+ */
+static int cmd_unmap(const struct cmdline *cl)
+{
+	const char *dev = cl->args[0];
+	struct tool_opts o = { .timeout_s = 0 };
+	struct arglist al = { .argc = 0 };
+	char desc[PATH_MAX + 64];
+	enum mapper m;
+	int rc;
+
+	rc = parse_mapper(cl->mapper, &m);
+	if (!rc)
+		rc = parse_timeout(cl->timeout, &o.timeout_s);
+	if (rc)
+		return rc;
+	if (!is_mapper_device(m, dev))
+		return fail(EINVAL, EXIT_REFUSED, "refusing to unmap %.256s: not a %s device (%sN)",
+			    dev, mappers[m].name, mappers[m].dev_prefix);
+	snprintf(desc, sizeof(desc), "cannot unmap %s with %s", dev, mappers[m].name);
+	rc = find_mapper_tool(m, desc);
+	if (rc)
+		return rc;
+	if (m == MAPPER_KRBD)
+		rc = arg_add(&al, "rbd") ?: arg_add(&al, "device") ?: arg_add(&al, "unmap") ?:
+		     arg_add(&al, "--device-type") ?: arg_add(&al, "krbd") ?: arg_add(&al, "--");
+	else
+		rc = arg_add(&al, "rbd-nbd") ?: arg_add(&al, "unmap");
+	if (!rc)
+		rc = arg_add(&al, dev);
+	if (rc)
+		return rc;
+	o.err_prefix = mappers[m].err_prefix;
+	return run_tool_ex(&al, desc, &o);
+}
+
+/*
+ * Whether the running kernel has module name as a loadable module (listed
+ * in its modules.dep). Built-in modules show in /sys instead.
+ */
+static bool have_kernel_module(const char *name)
+{
+	char path[PATH_MAX], line[4096], want[64], *colon, *base;
+	struct utsname uts;
+	bool found = false;
+	size_t wlen;
+	FILE *f;
+
+	if (uname(&uts) != 0)
+		return false;
+	snprintf(path, sizeof(path), "/lib/modules/%s/modules.dep", uts.release);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	wlen = (size_t)snprintf(want, sizeof(want), "%s.ko", name);
+	while (!found && fgets(line, sizeof(line), f)) {
+		colon = strchr(line, ':');
+		if (!colon)
+			continue;
+		*colon = '\0';
+		base = strrchr(line, '/');
+		base = base ? base + 1 : line;
+		found = strncmp(base, want, wlen) == 0 && (!base[wlen] || base[wlen] == '.');
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * Whether the kernel can serve a mapper: sysfs shows the driver (sys), or
+ * its module can be loaded (the tool runs modprobe). why says which, or
+ * what is missing.
+ */
+static bool kernel_supports(const char *sys, const char *module, char *why, size_t len)
+{
+	char path[PATH_MAX];
+	struct utsname uts;
+
+	if (access(sys, F_OK) == 0) {
+		snprintf(why, len, "%s", sys);
+		return true;
+	}
+	if (have_kernel_module(module)) {
+		if (lookup_tool("modprobe", path, sizeof(path))) {
+			snprintf(why, len, "%s module not loaded yet; loaded at map", module);
+			return true;
+		}
+		snprintf(why, len, "%s missing; %s module present but modprobe not installed", sys,
+			 module);
+		return false;
+	}
+	if (uname(&uts) != 0)
+		snprintf(uts.release, sizeof(uts.release), "unknown");
+	snprintf(why, len, "%s missing, no %s module for kernel %s", sys, module, uts.release);
+	return false;
+}
+
+/* Whether krbd or rbd-nbd (m) can map here; why says why (not). */
+static bool mapper_supported(enum mapper m, char *why, size_t len)
+{
+	char path[PATH_MAX];
+	bool ok;
+
+	if (m == MAPPER_KRBD)
+		ok = kernel_supports("/sys/bus/rbd", "rbd", why, len);
+	else
+		ok = kernel_supports("/sys/block/nbd0", "nbd", why, len);
+	if (ok && !lookup_tool(mappers[m].tool, path, sizeof(path))) {
+		snprintf(why, len, "%s not installed", mappers[m].tool);
+		ok = false;
+	}
+	return ok;
+}
+
+/*
+ * Whether the FUSE mapper can map here: /dev/fuse, and ballast-rbd-map
+ * next to mount.ballast or in CHILD_PATH (as ballastd looks for it).
+ */
+static bool fuse_supported(char *why, size_t len)
+{
+	char path[PATH_MAX], *slash;
+	struct stat st;
+	ssize_t n;
+
+	if (stat("/dev/fuse", &st) != 0 || !S_ISCHR(st.st_mode)) {
+		snprintf(why, len, "/dev/fuse missing");
+		return false;
+	}
+	n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	if (n > 0) {
+		path[n] = '\0';
+		slash = strrchr(path, '/');
+		if (slash && (size_t)(slash + 1 - path) + sizeof(FUSE_MAPPER_BIN) <= sizeof(path)) {
+			strcpy(slash + 1, FUSE_MAPPER_BIN);
+			if (access(path, X_OK) == 0) {
+				snprintf(why, len, "/dev/fuse, %s", path);
+				return true;
+			}
+		}
+	}
+	if (lookup_tool(FUSE_MAPPER_BIN, path, sizeof(path))) {
+		snprintf(why, len, "/dev/fuse, %s", path);
+		return true;
+	}
+	snprintf(why, len, FUSE_MAPPER_BIN " not found next to " PROG " nor in %s", CHILD_PATH);
+	return false;
+}
+
+/*
+ * mappers: one line per mapper, best first: "NAME yes|no (REASON)".
+ */
+static int cmd_mappers(const struct cmdline *cl)
+{
+	char why[PATH_MAX + 64];
+	bool ok;
+
+	(void)cl;
+	ok = mapper_supported(MAPPER_KRBD, why, sizeof(why));
+	printf("krbd %s (%s)\n", ok ? "yes" : "no", why);
+	ok = mapper_supported(MAPPER_NBD, why, sizeof(why));
+	printf("nbd %s (%s)\n", ok ? "yes" : "no", why);
+	ok = fuse_supported(why, sizeof(why));
+	printf("fuse %s (%s)\n", ok ? "yes" : "no", why);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return fail(errno ? errno : EIO, EXIT_FAILED, "cannot write the mappers: %s",
+			    strerror(errno ? errno : EIO));
+	return 0;
+}
+
 static const struct command commands[] = {
 	{ "mkfs", OPT_FSTYPE | OPT_MKFS_OPTIONS | OPT_LABEL, OPT_FSTYPE, 1,
 	  "mkfs --fstype ext4|xfs [--mkfs-options OPTS] [--label L] SOURCE", cmd_mkfs },
@@ -2080,7 +2709,16 @@ static const struct command commands[] = {
 	{ "umount", 0, 0, 1, "umount TARGET", cmd_umount },
 	{ "grow", OPT_FSTYPE, OPT_FSTYPE, 1, "grow --fstype ext4|xfs TARGET", cmd_grow },
 	{ "status", 0, 0, 1, "status TARGET", cmd_status },
+	{ "map", MAP_OPTS, OPT_MAPPER | OPT_POOL | OPT_IMAGE | OPT_ID, 0,
+	  "map --mapper krbd|nbd --pool POOL --image IMAGE --id USER [--conf PATH] [--keyring PATH]"
+	  " [--read-only] [--ms-mode MODE] [--timeout S]",
+	  cmd_map },
+	{ "unmap", OPT_MAPPER | OPT_TIMEOUT, OPT_MAPPER, 1,
+	  "unmap --mapper krbd|nbd [--timeout S] DEVICE", cmd_unmap },
+	{ "mappers", 0, 0, 0, "mappers", cmd_mappers },
 };
+
+#define COMMAND_NAMES "mkfs, mount, umount, grow, status, map, unmap or mappers"
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -2105,7 +2743,18 @@ static const struct {
 	{ "--loop", OPT_LOOP, false },
 	{ "--mkfs-options", OPT_MKFS_OPTIONS, true },
 	{ "--label", OPT_LABEL, true },
+	{ "--mapper", OPT_MAPPER, true },
+	{ "--pool", OPT_POOL, true },
+	{ "--image", OPT_IMAGE, true },
+	{ "--id", OPT_ID, true },
+	{ "--conf", OPT_CONF, true },
+	{ "--keyring", OPT_KEYRING, true },
+	{ "--read-only", OPT_READ_ONLY, false },
+	{ "--timeout", OPT_TIMEOUT, true },
+	{ "--ms-mode", OPT_MS_MODE, true },
 };
+
+#define NOPTIONS (sizeof(option_names) / sizeof(option_names[0]))
 
 /* Store the value of option bit in cl. */
 static void set_option(struct cmdline *cl, unsigned bit, const char *value)
@@ -2129,6 +2778,33 @@ static void set_option(struct cmdline *cl, unsigned bit, const char *value)
 	case OPT_LABEL:
 		cl->label = value;
 		break;
+	case OPT_MAPPER:
+		cl->mapper = value;
+		break;
+	case OPT_POOL:
+		cl->pool = value;
+		break;
+	case OPT_IMAGE:
+		cl->image = value;
+		break;
+	case OPT_ID:
+		cl->id = value;
+		break;
+	case OPT_CONF:
+		cl->conf = value;
+		break;
+	case OPT_KEYRING:
+		cl->keyring = value;
+		break;
+	case OPT_READ_ONLY:
+		cl->read_only = true;
+		break;
+	case OPT_TIMEOUT:
+		cl->timeout = value;
+		break;
+	case OPT_MS_MODE:
+		cl->ms_mode = value;
+		break;
 	}
 }
 
@@ -2142,12 +2818,11 @@ static int parse_option(struct cmdline *cl, int argc, char **argv, int *i, unsig
 	size_t len = eq ? (size_t)(eq - arg) : strlen(arg), k;
 	const char *where = cl->cmd ? cl->cmd->name : "mount.ballast";
 
-	for (k = 0; k < sizeof(option_names) / sizeof(option_names[0]); k++)
+	for (k = 0; k < NOPTIONS; k++)
 		if (strlen(option_names[k].name) == len &&
 		    strncmp(option_names[k].name, arg, len) == 0)
 			break;
-	if (k == sizeof(option_names) / sizeof(option_names[0]) ||
-	    !(option_names[k].bit & allowed))
+	if (k == NOPTIONS || !(option_names[k].bit & allowed))
 		return fail(EINVAL, EXIT_REFUSED, "unknown option '%.64s' for %s", arg, where);
 	if (cl->given & option_names[k].bit)
 		return fail(EINVAL, EXIT_REFUSED, "option %s given twice", option_names[k].name);
@@ -2190,14 +2865,12 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
 			return rc;
 	}
 	if (i >= argc)
-		return fail(EINVAL, EXIT_REFUSED,
-			    "no command given (expected mkfs, mount, umount, grow or status)");
+		return fail(EINVAL, EXIT_REFUSED, "no command given (expected " COMMAND_NAMES ")");
 	for (k = 0; k < NCOMMANDS; k++)
 		if (strcmp(argv[i], commands[k].name) == 0)
 			cl->cmd = &commands[k];
 	if (!cl->cmd)
-		return fail(EINVAL, EXIT_REFUSED,
-			    "unknown command '%.64s' (expected mkfs, mount, umount, grow or status)",
+		return fail(EINVAL, EXIT_REFUSED, "unknown command '%.64s' (expected " COMMAND_NAMES ")",
 			    argv[i]);
 
 	for (i++; i < argc; i++) {
@@ -2213,9 +2886,10 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
 			nargs++;
 		}
 	}
-	if ((cl->given & cl->cmd->required) != cl->cmd->required)
-		return fail(EINVAL, EXIT_REFUSED, "%s needs --fstype ext4|xfs (usage: %s)",
-			    cl->cmd->name, cl->cmd->usage);
+	for (k = 0; k < NOPTIONS; k++)
+		if ((cl->cmd->required & option_names[k].bit) && !(cl->given & option_names[k].bit))
+			return fail(EINVAL, EXIT_REFUSED, "%s needs %s (usage: %s)", cl->cmd->name,
+				    option_names[k].name, cl->cmd->usage);
 	if (nargs != cl->cmd->nargs)
 		return fail(EINVAL, EXIT_REFUSED, "%s takes %d argument%s, got %d (usage: %s)",
 			    cl->cmd->name, cl->cmd->nargs, cl->cmd->nargs == 1 ? "" : "s", nargs,

@@ -1,7 +1,9 @@
 #!/bin/bash
 # mount_helper.sh - integration tests for mount.ballast (mount-helper/).
 #
-# Needs root, loop devices, e2fsprogs and xfsprogs. Runs the binary named by
+# Needs root, loop devices, e2fsprogs and xfsprogs; ceph-common and rbd-nbd
+# for the mapper tests, which also use a throw-away cluster (tests/lib/ceph.sh)
+# when ceph-mon and ceph-osd are there. Runs the binary named by
 # $MOUNT_BALLAST (default ${BUILD:-build}/mount.ballast) against a state
 # directory in a fresh temp dir, prints "ok - ..." / "not ok - ..." per test
 # and "# group mount_helper: P passed, F failed"; exits non-zero iff a test
@@ -13,6 +15,7 @@ MB=${MOUNT_BALLAST:-${BUILD:-build}/mount.ballast}
 PASS=0
 FAIL=0
 HOLDER_PID=
+MAPPED=
 
 WORK=$(mktemp -d /tmp/mount_helper.XXXXXX) || exit 1
 STATE=$WORK/state
@@ -23,6 +26,9 @@ mkdir -p "$MOUNTS" "$IMG" "$WORK/outside"
 cleanup() {
 	local m f
 	[ -n "$HOLDER_PID" ] && kill "$HOLDER_PID" 2>/dev/null && wait "$HOLDER_PID" 2>/dev/null
+	# What the mapper tests mapped (only where the kernel can) and their cluster.
+	for m in $MAPPED; do "$MB" unmap --mapper "${m%%:*}" "${m#*:}" >/dev/null 2>&1; done
+	[ -n "${CEPH_DIR:-}" ] && declare -F ceph_stop >/dev/null && ceph_stop >/dev/null 2>&1
 	# Deepest first, so that stacked and nested mounts come off.
 	awk -v p="$WORK/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
 		while read -r m; do umount -l "$m" 2>/dev/null; done
@@ -303,5 +309,161 @@ expect_fail "xfs-only option is refused for ext4" 1 "'inode64' is not valid for 
 	mount --fstype ext4 --loop --options inode64 "$IMG/e.img" "$MOUNTS/opt"
 check "no loop device left by refused options" no_loops "$IMG/e.img"
 
+# --- kernel mappers: map, unmap, mappers -------------------------------------------
+MAP_T0=$(date +%s%N)
+# No cluster is needed here: the dead conf points at a port where nothing
+# listens, and rbd and rbd-nbd give up after `client mount timeout` (1 s).
+printf '%s\n' '[global]' 'fsid = 8c0d3a52-0000-4000-8000-000000000001' \
+	'mon host = [v2:127.0.0.1:1]' 'auth cluster required = cephx' \
+	'auth service required = cephx' 'auth client required = cephx' \
+	'[client]' 'client mount timeout = 1' >"$WORK/dead.conf"
+sed 's/client mount timeout = 1/client mount timeout = 60/' "$WORK/dead.conf" >"$WORK/slow.conf"
+SECRET=AQBYBgZkAAAAABAAwXyPqMpFmXxTGF4tCoMq3w==
+printf '[client.admin]\n\tkey = %s\n' "$SECRET" >"$WORK/keyring"
+DEAD=(--pool rbd --image img --id admin --conf "$WORK/dead.conf" --keyring "$WORK/keyring")
+# in_child_path TOOL: whether mount.ballast finds TOOL (it looks only there).
+in_child_path() { PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v "$1" >/dev/null; }
+# kmod NAME: whether the running kernel has NAME as a loadable module.
+kmod() { grep -qE "(^|/)$1\.ko[^:]*:" "/lib/modules/$(uname -r)/modules.dep" 2>/dev/null; }
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+starts() { [[ "$1" == "$2"* ]]; }
+no_device_no_key() { [ -z "$OUT" ] && [[ "$ERR" != *"$SECRET"* ]]; }
+is_mapped_dev() { [[ "$1" =~ ^/dev/(rbd|nbd)[0-9]+$ ]] && [ -b "$1" ]; }
+one_line_with() { [ "$RC" -eq 2 ] && [ "$(printf '%s\n' "$ERR" | wc -l)" -eq 1 ] &&
+	[[ "$ERR" == "mount.ballast: $1"*"$2"* ]]; }
+
+expect_fail "map without --mapper is refused" 1 "map needs --mapper" map --pool rbd --image img --id admin
+expect_fail "map with an unknown mapper is refused" 1 "unknown mapper 'ublk' (expected krbd or nbd)" \
+	map --mapper ublk "${DEAD[@]}"
+for name in -x a/b "a b" "a;b"; do
+	expect_fail "map refuses pool name '$name'" 1 "invalid pool name '$name'" \
+		map --mapper krbd --pool "$name" --image img --id admin
+	expect_fail "map refuses image name '$name'" 1 "invalid image name '$name'" \
+		map --mapper nbd --pool rbd --image "$name" --id admin
+done
+expect_fail "map refuses an image name with @ (a snapshot)" 1 "invalid image name 'img@snap'" \
+	map --mapper krbd --pool rbd --image img@snap --id admin
+expect_fail "map refuses a user id starting with -" 1 "invalid user id '--conf=/x'" \
+	map --mapper krbd --pool rbd --image img --id --conf=/x
+expect_fail "map refuses a relative --conf" 1 "--conf ceph.conf is not an absolute path" \
+	map --mapper krbd --pool rbd --image img --id admin --conf ceph.conf
+expect_fail "map refuses a relative --keyring" 1 "--keyring keyring is not an absolute path" \
+	map --mapper nbd --pool rbd --image img --id admin --keyring keyring
+expect_fail "map refuses --timeout 0" 1 "invalid --timeout '0'" map --mapper krbd "${DEAD[@]}" --timeout 0
+expect_fail "map refuses --ms-mode with nbd" 1 "--ms-mode is for krbd only" \
+	map --mapper nbd "${DEAD[@]}" --ms-mode crc
+expect_fail "map refuses an unknown --ms-mode" 1 "invalid --ms-mode 'plain'" \
+	map --mapper krbd "${DEAD[@]}" --ms-mode plain
+
+if in_child_path rbd; then
+	expect_fail "krbd map fails with rbd's own message (exit 2)" 2 \
+		"cannot map rbd/img with krbd: rbd: couldn't connect to the cluster!" map --mapper krbd "${DEAD[@]}"
+	check "failed krbd map printed no device and not the key" no_device_no_key
+	# Leaked into rbd, CEPH_ARGS would make it say "unrecognised option".
+	CEPH_ARGS="--no-such-option" CEPH_CONF=/nonexistent expect_fail \
+		"the caller's CEPH_ARGS and CEPH_CONF do not reach rbd" 2 \
+		"cannot map rbd/img with krbd: rbd: couldn't connect to the cluster!" map --mapper krbd "${DEAD[@]}"
+	t0=$(date +%s%N)
+	expect_fail "map is killed at --timeout (exit 2)" 2 \
+		"cannot map rbd/img with krbd: rbd did not finish within 1 s" \
+		map --mapper krbd --pool rbd --image img --id admin --conf "$WORK/slow.conf" \
+		--keyring "$WORK/keyring" --timeout 1
+	ms=$(ms_since "$t0")
+	check "the killed map returned within 3 s ($ms ms)" [ "$ms" -lt 3000 ]
+	check "the killed rbd is gone" bash -c "! pgrep -f '^rbd device map .*$WORK/slow.conf' >/dev/null"
+else
+	expect_fail "krbd map says rbd is not installed" 2 "cannot map rbd/img with krbd: rbd is not installed" \
+		map --mapper krbd "${DEAD[@]}"
+fi
+if in_child_path rbd-nbd; then
+	expect_fail "nbd map fails with rbd-nbd's own message (exit 2)" 2 \
+		"cannot map rbd/img with nbd: failed to fetch mon config" map --mapper nbd "${DEAD[@]}" --read-only
+	check "failed nbd map printed no device and not the key" no_device_no_key
+else
+	expect_fail "nbd map says rbd-nbd is not installed" 2 \
+		"cannot map rbd/img with nbd: rbd-nbd is not installed" map --mapper nbd "${DEAD[@]}"
+fi
+
+expect_fail "unmap without --mapper is refused" 1 "unmap needs --mapper" unmap /dev/rbd0
+expect_fail "unmap of /dev/sda is refused" 1 "refusing to unmap /dev/sda: not a krbd device" \
+	unmap --mapper krbd /dev/sda
+expect_fail "unmap of an nbd device with krbd is refused" 1 "not a krbd device" unmap --mapper krbd /dev/nbd0
+expect_fail "unmap of a path that leaves /dev/nbdN is refused" 1 "refusing to unmap /dev/nbd0/../sda" \
+	unmap --mapper nbd /dev/nbd0/../sda
+if [ ! -e /dev/rbd0 ] && in_child_path rbd; then
+	expect_fail "unmap of an unmapped krbd device fails in rbd's words (exit 2)" 2 \
+		"cannot unmap /dev/rbd0 with krbd: rbd: '/dev/rbd0' is not a block device" \
+		unmap --mapper krbd /dev/rbd0
+fi
+if [ ! -e /dev/nbd0 ] && in_child_path rbd-nbd; then
+	expect_fail "unmap of an unmapped nbd device fails in rbd-nbd's words (exit 2)" 2 \
+		"cannot unmap /dev/nbd0 with nbd: rbd-nbd: failed to open device: /dev/nbd0" \
+		unmap --mapper nbd /dev/nbd0
+fi
+
+run mappers
+check "mappers prints three lines and nothing on stderr" \
+	[ "$RC" -eq 0 -a -z "$ERR" -a "$(printf '%s\n' "$OUT" | wc -l)" -eq 3 ]
+krbd_line=$(printf '%s\n' "$OUT" | grep '^krbd ')
+nbd_line=$(printf '%s\n' "$OUT" | grep '^nbd ')
+fuse_line=$(printf '%s\n' "$OUT" | grep '^fuse ')
+if [ ! -e /sys/bus/rbd ] && ! kmod rbd; then
+	check "mappers: $krbd_line" starts "$krbd_line" "krbd no (/sys/bus/rbd missing"
+elif in_child_path rbd; then
+	check "mappers: $krbd_line" starts "$krbd_line" "krbd yes ("
+fi
+if [ ! -e /sys/block/nbd0 ] && ! kmod nbd; then
+	check "mappers: $nbd_line" starts "$nbd_line" "nbd no (/sys/block/nbd0 missing"
+elif in_child_path rbd-nbd; then
+	check "mappers: $nbd_line" starts "$nbd_line" "nbd yes ("
+fi
+if [ -c /dev/fuse ] && { [ -x "$(dirname "$MB")/ballast-rbd-map" ] || in_child_path ballast-rbd-map; }; then
+	check "mappers: $fuse_line (/dev/fuse and ballast-rbd-map are there)" starts "$fuse_line" "fuse yes ("
+else
+	check "mappers: $fuse_line" starts "$fuse_line" "fuse no ("
+fi
+
+# Against a live cluster, when one can be made here: the kernel's own
+# refusal is what reaches the user or, on a kernel with the mapper, a real
+# mapping is made and unmade.
+LIB=$(dirname "$0")/../lib
+if [ -r "$LIB/ceph.sh" ] && in_child_path ceph-mon && in_child_path ceph-osd && in_child_path rbd &&
+	in_child_path rbd-nbd; then
+	# shellcheck source=../lib/ceph.sh
+	. "$LIB/ceph.sh"
+	if ceph_start "$WORK/ceph" >"$WORK/ceph-start.log" 2>&1 &&
+		timeout 20 rbd create --size 64M rbd/img >/dev/null 2>&1; then
+		expect_fail "krbd map of a missing image fails in rbd's words" 2 \
+			"cannot map rbd/nosuch with krbd: rbd: error opening image nosuch: (2) No such file or directory" \
+			map --mapper krbd --pool rbd --image nosuch --id admin --conf "$CEPH_CONF" --keyring "$CEPH_KEYRING"
+		for mp in krbd nbd; do
+			# The test cluster binds msgr2 only: krbd needs an ms_mode for that.
+			extra=(--timeout 20)
+			[ "$mp" = krbd ] && extra+=(--ms-mode prefer-crc)
+			run map --mapper "$mp" --pool rbd --image img --id admin --conf "$CEPH_CONF" \
+				--keyring "$CEPH_KEYRING" "${extra[@]}"
+			if [ "$RC" -eq 0 ]; then
+				MAPPED="$MAPPED $mp:$OUT"
+				check "$mp map printed the device it mapped ($OUT)" is_mapped_dev "$OUT"
+				expect_ok "$mp unmap of $OUT" unmap --mapper "$mp" "$OUT"
+				[ "$RC" -eq 0 ] && MAPPED=${MAPPED% "$mp:$OUT"}
+			elif [ "$mp" = krbd ]; then
+				check "krbd map where the kernel has no rbd fails in rbd's words: $ERR" \
+					one_line_with "cannot map rbd/img with krbd: rbd: " "rbd: map failed: "
+			else
+				check "nbd map where the kernel has no nbd fails in rbd-nbd's words: $ERR" \
+					one_line_with "cannot map rbd/img with nbd: " "rbd-nbd: failed to find unused device"
+			fi
+		done
+	else
+		not_ok "a throw-away Ceph cluster for the mapper tests started" "$(tail -n 5 "$WORK/ceph-start.log")"
+	fi
+	ceph_stop >/dev/null 2>&1
+	CEPH_DIR=
+else
+	echo "# live mapper tests skipped: needs ceph-mon, ceph-osd, rbd, rbd-nbd and tests/lib/ceph.sh"
+fi
+
+echo "# mapper tests took $(ms_since "$MAP_T0") ms"
 echo "# group mount_helper: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
