@@ -64,7 +64,7 @@ ifeq ($(WITH_RBD),1)
 BINS += $(BUILD)/ballast-rbd-map $(BUILD)/tests/rbd_writer
 endif
 
-.PHONY: all deps check unit run clean install deb plugin fuzz sanitize valgrind bench
+.PHONY: all deps check unit run clean install deb plugin fuzz sanitize valgrind bench soak
 all: $(BINS)
 
 # Objects depend on the flags they were built with: a build dir reused with
@@ -187,6 +187,13 @@ $(BUILD)/bench/loadgen: bench/loadgen.c
 
 bench: deps all $(BUILD)/bench/loadgen
 	BUILD=$(BUILD) bash bench/run.sh
+
+# Not in CI: SOAK_HANDOFFS (100) database hand-offs per backend (rbd,
+# gluster-exclusive) between two simulated hosts, alternating A -> B -> A,
+# ending with `handoffs: N ok, L lost commits, D double-writer windows`.
+SOAK_HANDOFFS ?= 100
+soak: deps all
+	BALLAST_BUILD=$(abspath $(BUILD)) HANDOFF_SOAK=$(SOAK_HANDOFFS) bash tests/integration/handoff.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -1679,9 +1679,17 @@ static int list_pool(struct rbd_ctx *rc, const char *pool, json_t *all, json_t *
 			json_array_append_new(all, json_deep_copy(v));
 			json_object_set_new(seen, key, json_pack("{s:o}", "item", v));
 		} else if (!m.options) {
-			/* not ballast's; unless caught between rbd_create4 and the
-			 * metadata, and then it is seen at the re-check */
-			json_object_set_new(seen, key, json_pack("{s:I}", "checked_ms", (json_int_t)monotonic_ms()));
+			char oid[RBD_NAME_MAX + VOLUME_NAME_MAX + 32];
+			uint64_t psize;
+			time_t pmtime;
+
+			/* Not ballast's, unless caught between rbd_create4 and
+			 * the metadata of a Create under way (its reservation
+			 * exists): then asked again next time, not in 30 s. */
+			reservation_oid(specs[i].name, oid, sizeof(oid));
+			if (rados_stat(io, oid, &psize, &pmtime) == -ENOENT)
+				json_object_set_new(seen, key,
+						    json_pack("{s:I}", "checked_ms", (json_int_t)monotonic_ms()));
 		} /* ballast's but unfinished: asked again next time */
 		meta_free(&m);
 	}
