@@ -115,6 +115,16 @@ struct backend_ops {
 	int (*list)(void *ctx, json_t **out, struct berr *err);
 
 	/*
+	 * Optional, for global backends: is name a finished volume in the
+	 * cluster (made by another host, perhaps not listed here yet)?
+	 * Returns 1 with *item as list gives it, 0 when it is not there, or
+	 * -errno. Bounded in time. Asked before dockerd's implicit Create
+	 * (no options) makes a volume in a local default backend, so that a
+	 * host never shadows a shared volume with an empty local one.
+	 */
+	int (*lookup)(void *ctx, const char *name, json_t **item, struct berr *err);
+
+	/*
 	 * Optional: grow the volume to bytes, and its file system with it,
 	 * online when it is mounted here; shrinking is refused. Bounded in
 	 * time by the backend. For `ballast resize`.

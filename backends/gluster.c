@@ -1343,6 +1343,28 @@ static int op_list(struct gl_job *job, glfs_t *fs)
 	return 0;
 }
 
+/* Lookup job: job->name's facts, as op_list gives them, into job->out
+ * (NULL when there is no complete volume of that name). */
+static int op_lookup(struct gl_job *job, glfs_t *fs)
+{
+	char path[GL_PATH_MAX];
+	json_t *meta = NULL;
+	int ret;
+
+	meta_path(job->gc, job->name, "json", path, sizeof(path));
+	ret = gfs_read_json(fs, path, &meta);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret < 0)
+		return berr_set(&job->err, ret, "cannot read %s in gluster: %s", path, strerror(-ret));
+	if (json_is_true(json_object_get(meta, "complete")) && json_is_object(meta_opts(meta)))
+		job->out = json_pack("{s:s, s:O, s:O, s:O}", "name", job->name, "options", meta_opts(meta),
+				     "created_at", json_object_get(meta, "created_at"), "created_by",
+				     json_object_get(meta, "created_by"));
+	json_decref(meta);
+	return 0;
+}
+
 /* --- glusterd CLI (quota) ------------------------------------------------- */
 
 /* Run `gluster --mode=script --glusterd-sock=SOCK args...` with the time
@@ -2293,6 +2315,18 @@ static int be_gluster_release(void *ctx, const struct be_volume *vol, int force,
 	return ret;
 }
 
+static int be_gluster_lookup(void *ctx, const char *name, json_t **item, struct berr *err)
+{
+	struct gl_ctx *gc = ctx;
+	int ret;
+
+	*item = NULL;
+	if (!gc->configured)
+		return 0;
+	ret = gl_run(gc, op_lookup, name, NULL, 0, item, NULL, err);
+	return ret < 0 ? ret : *item ? 1 : 0;
+}
+
 static int be_gluster_configured(void *ctx)
 {
 	return ((struct gl_ctx *)ctx)->configured;
@@ -2316,4 +2350,5 @@ const struct backend_ops be_gluster_ops = {
 	.check = be_gluster_check,
 	.holder = be_gluster_holder,
 	.release = be_gluster_release,
+	.lookup = be_gluster_lookup,
 };

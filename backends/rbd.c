@@ -1756,6 +1756,35 @@ out_free:
 	return ret;
 }
 
+/* Is name a finished ballast volume in the default pool? (For dockerd's
+ * implicit Create on a host whose default backend is not shared.) */
+static int be_rbd_lookup(void *ctx, const char *name, json_t **item, struct berr *err)
+{
+	struct rbd_ctx *rc = ctx;
+	rados_ioctx_t io = NULL;
+	struct rbd_meta m;
+	int ret;
+
+	*item = NULL;
+	ret = ioctx_open(rc, rc->pool, &io, err);
+	if (ret < 0)
+		return ret;
+	ret = meta_read(io, rc->pool, name, &m, err);
+	if (ret == -ENOENT) {
+		ret = 0;
+	} else if (ret == 0) {
+		if (m.options && json_is_object(m.options) && strcmp(m.state, "ready") == 0) {
+			*item = json_pack("{s:s, s:O}", "name", name, "options", m.options);
+			if (*item && m.created[0])
+				json_object_set_new(*item, "created_at", json_string(m.created));
+			ret = *item ? 1 : -ENOMEM;
+		}
+		meta_free(&m);
+	}
+	rados_ioctx_destroy(io);
+	return ret;
+}
+
 /* The hold of one image as an object for `ballast holders`, or NULL. */
 static json_t *holder_view(const struct rbd_meta *m)
 {
@@ -1892,4 +1921,5 @@ const struct backend_ops be_rbd_ops = {
 	.resize = be_rbd_resize,
 	.holder = be_rbd_holder,
 	.release = be_rbd_release,
+	.lookup = be_rbd_lookup,
 };

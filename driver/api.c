@@ -200,6 +200,8 @@ static int create_opts(struct request *req, json_t **opts)
 	return *opts ? 0 : berr_set(&req->err, -ENOMEM, "out of memory");
 }
 
+static int implicit_shared(struct api *api, struct request *req, struct volume *vol);
+
 static int h_create(struct api *api, struct request *req)
 {
 	const struct backend_ops *ops;
@@ -248,6 +250,13 @@ static int h_create(struct api *api, struct request *req)
 				       vol->backend);
 		goto out_release;
 	}
+	if (implicit && !(ops->caps & BE_CAP_GLOBAL) && vol->state == VOL_NEW) {
+		ret = implicit_shared(api, req, vol);
+		if (ret != 0) {
+			ret = ret < 0 ? ret : 0;
+			goto out_release;
+		}
+	}
 	snprintf(vol->backend, sizeof(vol->backend), "%s", ops->name);
 	json_object_update(vol->opts, opts);
 	rfc3339_now(vol->created_at, sizeof(vol->created_at));
@@ -290,6 +299,66 @@ out_release:
 out:
 	json_decref(opts);
 	return ret;
+}
+
+/* Record a volume of a global backend's cluster (item as its list gives
+ * it) as ready here; caller holds vol, which is new. */
+static int adopt_locked(struct api *api, const struct backend_ops *ops, struct volume *vol, json_t *item,
+			struct berr *err)
+{
+	const char *created = json_string_value(json_object_get(item, "created_at"));
+	int ret;
+
+	snprintf(vol->backend, sizeof(vol->backend), "%s", ops->name);
+	json_object_update(vol->opts, json_object_get(item, "options"));
+	snprintf(vol->created_at, sizeof(vol->created_at), "%s", created ? created : "");
+	if (!vol->created_at[0])
+		rfc3339_now(vol->created_at, sizeof(vol->created_at));
+	vol->state = VOL_READY;
+	vol->touched_ms = monotonic_ms();
+	ret = catalog_commit(api->cat, vol, err);
+	if (ret < 0) {
+		vol->state = VOL_NEW;
+		json_object_clear(vol->opts);
+	}
+	return ret;
+}
+
+/*
+ * dockerd's implicit Create (no options) of a name this host does not
+ * know, with a default backend that is not shared: the name may be a
+ * volume another host made in a shared cluster that the refresh has not
+ * brought here yet. Ask each configured global backend; one that has it
+ * is adopted (1). 0: nobody has it. A cluster that cannot answer refuses
+ * the Create: an empty local volume in its place would hide the data.
+ */
+static int implicit_shared(struct api *api, struct request *req, struct volume *vol)
+{
+	for (int i = 0; i < api->nbackends; i++) {
+		const struct backend_ops *o = api->ops[i];
+		struct berr err = { { 0 } };
+		json_t *item = NULL;
+		int ret;
+
+		if (!(o->caps & BE_CAP_GLOBAL) || !o->lookup || (o->configured && !o->configured(api->ctx[i])))
+			continue;
+		ret = o->lookup(api->ctx[i], vol->name, &item, &err);
+		if (ret < 0)
+			return berr_set(&req->err, ret,
+					"cannot tell whether volume %s already exists in backend %s (%s); give "
+					"-o backend= to create it",
+					vol->name, o->name, err.msg);
+		if (ret == 0)
+			continue;
+		ret = adopt_locked(api, o, vol, item, &req->err);
+		json_decref(item);
+		if (ret < 0)
+			return ret;
+		log_infox("volume %s exists in backend %s (made on another host): adopted, not created", vol->name,
+			  o->name);
+		return 1;
+	}
+	return 0;
 }
 
 /* Acquire name and its backend; -ENOENT with a message when either is
@@ -925,7 +994,6 @@ void api_recover(struct api *api)
 static void adopt(struct api *api, const struct backend_ops *ops, json_t *item)
 {
 	const char *name = json_string_value(json_object_get(item, "name"));
-	const char *created = json_string_value(json_object_get(item, "created_at"));
 	json_t *opts = json_object_get(item, "options");
 	struct berr err = { { 0 } };
 	struct volume *vol;
@@ -938,17 +1006,8 @@ static void adopt(struct api *api, const struct backend_ops *ops, json_t *item)
 	if (!vol)
 		return;
 	if (vol->state == VOL_NEW) {
-		snprintf(vol->backend, sizeof(vol->backend), "%s", ops->name);
-		json_object_update(vol->opts, opts);
-		snprintf(vol->created_at, sizeof(vol->created_at), "%s", created ? created : "");
-		if (!vol->created_at[0])
-			rfc3339_now(vol->created_at, sizeof(vol->created_at));
-		vol->state = VOL_READY;
-		vol->touched_ms = monotonic_ms();
-		if (catalog_commit(api->cat, vol, &err) == 0)
+		if (adopt_locked(api, ops, vol, item, &err) == 0)
 			log_infox("volume %s (backend %s) appeared in the cluster; now listed", name, ops->name);
-		else
-			vol->state = VOL_NEW;
 	} else if (strcmp(vol->backend, ops->name) != 0) {
 		log_warnx("volume %s exists both in backend %s and here in backend %s; keeping %s", name,
 			  ops->name, vol->backend, vol->backend);
