@@ -989,19 +989,25 @@ static int op_release(struct gl_job *job, glfs_t *fs)
 	return ret;
 }
 
-/* The holder record of job->name into job->out (none: NULL). */
-static int op_holder(struct gl_job *job, glfs_t *fs)
+/* The record <name>.<ext> of job->name into job->out (none: NULL). */
+static int read_record(struct gl_job *job, glfs_t *fs, const char *ext)
 {
 	char path[GL_PATH_MAX];
 	int ret;
 
-	meta_path(job->gc, job->name, "holder", path, sizeof(path));
+	meta_path(job->gc, job->name, ext, path, sizeof(path));
 	ret = gfs_read_json(fs, path, &job->out);
 	if (ret == -ENOENT)
 		return 0;
 	if (ret < 0)
-		berr_set(&job->err, ret, "cannot read the holder of %s: %s", job->name, strerror(-ret));
+		berr_set(&job->err, ret, "cannot read the %s record of %s: %s", ext, job->name, strerror(-ret));
 	return ret;
+}
+
+/* The holder record of job->name into job->out (none: NULL). */
+static int op_holder(struct gl_job *job, glfs_t *fs)
+{
+	return read_record(job, fs, "holder");
 }
 
 /* Drop the holder record of job->name, but only if it is still the one
@@ -1031,19 +1037,10 @@ static int op_unhold(struct gl_job *job, glfs_t *fs)
 	return ret;
 }
 
-/* The fence note of job->name ({addr: {"host","at"}}) into job->out. */
+/* The fence note of job->name ({addr: {"host","by","at"}}) into job->out. */
 static int op_fence_read(struct gl_job *job, glfs_t *fs)
 {
-	char path[GL_PATH_MAX];
-	int ret;
-
-	meta_path(job->gc, job->name, "fence", path, sizeof(path));
-	ret = gfs_read_json(fs, path, &job->out);
-	if (ret == -ENOENT)
-		return 0;
-	if (ret < 0)
-		berr_set(&job->err, ret, "cannot read the fence note of %s: %s", job->name, strerror(-ret));
-	return ret;
+	return read_record(job, fs, "fence");
 }
 
 /* Add (in "add") or drop in "addr" in the fence note of job->name. */

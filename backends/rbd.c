@@ -628,6 +628,22 @@ static int alive(pid_t pid)
 	return ret;
 }
 
+/* The first line of a small file into buf (without its newline); 0, or
+ * -1 when the file cannot be read. */
+static int read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+
+	buf[0] = '\0';
+	if (!f)
+		return -1;
+	if (!fgets(buf, (int)len, f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
 /* The pid of name's mapper if it runs, else 0. */
 static pid_t mapper_pid(const struct rbd_ctx *rc, const char *name)
 {
@@ -636,12 +652,8 @@ static pid_t mapper_pid(const struct rbd_ctx *rc, const char *name)
 	long pid;
 
 	map_pidfile(rc, name, path, sizeof(path));
-	f = fopen(path, "re");
-	if (!f)
+	if (read_line(path, buf, sizeof(buf)) < 0)
 		return 0;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = '\0';
-	fclose(f);
 	pid = strtol(buf, &end, 10);
 	if (pid <= 1 || (*end && *end != '\n') || !alive((pid_t)pid))
 		return 0;
@@ -654,6 +666,26 @@ static pid_t mapper_pid(const struct rbd_ctx *rc, const char *name)
 		comm[0] = '\0';
 	fclose(f);
 	return strncmp(comm, RBD_MAPPER_BIN, 15) == 0 ? (pid_t)pid : 0;
+}
+
+/* The arguments naming the cluster and the image, as ballast-rbd-map and
+ * mount.ballast map both take them (10 at most), from argv[argc]; the new
+ * argc. */
+static int image_args(const struct rbd_ctx *rc, const char *pool, const char *name, const char **argv, int argc)
+{
+	argv[argc++] = "--conf";
+	argv[argc++] = rc->conf;
+	argv[argc++] = "--id";
+	argv[argc++] = rc->user;
+	if (rc->keyring[0]) {
+		argv[argc++] = "--keyring";
+		argv[argc++] = rc->keyring;
+	}
+	argv[argc++] = "--pool";
+	argv[argc++] = pool;
+	argv[argc++] = "--image";
+	argv[argc++] = name;
+	return argc;
 }
 
 /*
@@ -675,10 +707,6 @@ static int mapper_start(struct rbd_ctx *rc, const char *name, const char *pool, 
 	long deadline;
 	pid_t pid;
 
-	if (strcmp(rc->mapper, "krbd") == 0 || strcmp(rc->mapper, "nbd") == 0)
-		return berr_set(err, -ENOTSUP,
-				"[rbd] mapper = %s is not supported by this ballastd yet; use fuse or auto",
-				rc->mapper);
 	map_dir(rc, name, dir, sizeof(dir));
 	map_pidfile(rc, name, pidfile, sizeof(pidfile));
 	ret = mkdir_p(dir, 0700);
@@ -697,18 +725,7 @@ static int mapper_start(struct rbd_ctx *rc, const char *name, const char *pool, 
 	snprintf(t, sizeof(t), "%u", rc->timeout);
 	snprintf(lease, sizeof(lease), "%u", rc->lease);
 	argv[argc++] = rc->map_bin;
-	argv[argc++] = "--conf";
-	argv[argc++] = rc->conf;
-	argv[argc++] = "--id";
-	argv[argc++] = rc->user;
-	if (rc->keyring[0]) {
-		argv[argc++] = "--keyring";
-		argv[argc++] = rc->keyring;
-	}
-	argv[argc++] = "--pool";
-	argv[argc++] = pool;
-	argv[argc++] = "--image";
-	argv[argc++] = name;
+	argc = image_args(rc, pool, name, argv, argc);
 	argv[argc++] = "--timeout";
 	argv[argc++] = t;
 	argv[argc++] = "--pidfile";
@@ -934,6 +951,217 @@ static int meta_set(rados_ioctx_t io, const char *pool, const char *name, const 
 	return ret;
 }
 
+/* ---- kernel mappers (krbd, rbd-nbd) ---- */
+
+/*
+ * The mapper Mount uses: [rbd] mapper, where auto means the kernel client
+ * where the kernel has it (krbd, then nbd), else fuse.
+ */
+static const char *mapper_of(const struct rbd_ctx *rc)
+{
+	if (strcmp(rc->mapper, "auto") != 0)
+		return rc->mapper;
+	if (access("/sys/bus/rbd", F_OK) == 0)
+		return "krbd";
+	if (access("/sys/block/nbd0", F_OK) == 0)
+		return "nbd";
+	return "fuse";
+}
+
+/* <state_dir>/rbd/<name>.dev: "MAPPER DEVICE POOL" while a kernel mapper
+ * has the image mapped here. */
+static void kmap_file(const struct rbd_ctx *rc, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s.dev", rc->mapdir, name);
+}
+
+/* The kernel mapping of name: 1 with mapper, device (and pool), 0 when
+ * none. */
+static int kmap_read(const struct rbd_ctx *rc, const char *name, char *mapper, size_t mlen, char *dev,
+		     size_t dlen, char *pool, size_t plen)
+{
+	char path[PATH_MAX], line[PATH_MAX + 128], *sp, *sp2;
+
+	kmap_file(rc, name, path, sizeof(path));
+	if (read_line(path, line, sizeof(line)) < 0)
+		return 0;
+	sp = strchr(line, ' ');
+	sp2 = sp ? strchr(sp + 1, ' ') : NULL;
+	if (!sp2)
+		return 0;
+	*sp = *sp2 = '\0';
+	if ((size_t)(sp - line) >= mlen)
+		return 0;
+	memcpy(mapper, line, (size_t)(sp - line) + 1);
+	snprintf(dev, dlen, "%s", sp + 1);
+	if (pool)
+		snprintf(pool, plen, "%s", sp2 + 1);
+	return 1;
+}
+
+/* Is name mapped here (by a live fuse mapper or a kernel mapping)? */
+static int mapped(struct rbd_ctx *rc, const char *name)
+{
+	char mapper[16], dev[PATH_MAX];
+
+	if (kmap_read(rc, name, mapper, sizeof(mapper), dev, sizeof(dev), NULL, 0))
+		return access(dev, F_OK) == 0;
+	return mapper_pid(rc, name) > 0;
+}
+
+/* Drop image name's holder record if it names this host. */
+static void holder_drop_if_ours(struct rbd_ctx *rc, const char *pool, const char *name)
+{
+	struct berr ignored = { { 0 } };
+	rados_ioctx_t io = NULL;
+	rbd_image_t img;
+	char cur[512];
+
+	if (ioctx_open(rc, pool, &io, &ignored) < 0)
+		return;
+	if (rbd_open(io, name, &img, NULL) == 0) {
+		if (meta_get(img, META_HOLDER, cur, sizeof(cur)) == 0) {
+			json_t *h = json_loads(cur, 0, NULL);
+			const char *host = json_string_value(json_object_get(h, "host"));
+
+			if (host && strcmp(host, rc->host_id) == 0)
+				rbd_metadata_remove(img, META_HOLDER);
+			json_decref(h);
+		}
+		rbd_close(img);
+	}
+	rados_ioctx_destroy(io);
+}
+
+/*
+ * Map name with a kernel mapper through mount.ballast map (rbd device map
+ * -o exclusive / rbd-nbd --exclusive: the kernel holds the image's lock,
+ * so any other client's write fails), device into dev. The holder record
+ * is written first, by ballastd (once the kernel holds the lock only it
+ * could): while the kernel client lives, another host's Mount is refused
+ * by the lock; when it dies its lock is broken, and it blocklisted, once
+ * its watch lapses. Errors are the mapper's own.
+ */
+static int kmap_start(struct rbd_ctx *rc, const char *name, const char *pool, const char *mapper, int read_only,
+		      char *dev, size_t dlen, struct berr *err)
+{
+	char t[16], path[PATH_MAX], since[40], out[PATH_MAX] = "";
+	const char *args[24];
+	int argc = 0, ret;
+	rados_ioctx_t io = NULL;
+	FILE *f;
+
+	if (!read_only) {
+		json_t *h;
+		char *js;
+
+		rfc3339_now(since, sizeof(since));
+		h = json_pack("{s:s, s:s, s:I, s:s}", "host", rc->host_id, "since", since, "pid", (json_int_t)getpid(),
+			      "mapper", mapper);
+		js = h ? json_dumps(h, JSON_COMPACT) : NULL;
+		json_decref(h);
+		ret = js ? ioctx_open(rc, pool, &io, err) : -ENOMEM;
+		if (ret == 0) {
+			const char *kv[] = { META_HOLDER, js, NULL };
+
+			ret = meta_set(io, pool, name, kv, err);
+			rados_ioctx_destroy(io);
+		}
+		free(js);
+		/* another client holds the lock (a live kernel mapping
+		 * refuses to hand it over): in use */
+		if (ret == -EROFS)
+			ret = -EBUSY;
+		if (ret < 0)
+			return ret;
+	}
+	snprintf(t, sizeof(t), "%u", rc->timeout + 5);
+	args[argc++] = "map";
+	args[argc++] = "--mapper";
+	args[argc++] = mapper;
+	argc = image_args(rc, pool, name, args, argc);
+	if (read_only)
+		args[argc++] = "--read-only";
+	args[argc++] = "--timeout";
+	args[argc++] = t;
+	args[argc] = NULL;
+	{
+		struct berr merr = { { 0 } };
+
+		ret = helper_run_out(&rc->helper, args, out, sizeof(out), &merr);
+		if (ret < 0)
+			berr_set(err, ret, "%s", merr.msg);
+	}
+	if (ret == 0 && strncmp(out, "/dev/", 5) != 0)
+		ret = berr_set(err, -EIO, "mount.ballast map printed no device (\"%.80s\")", out);
+	if (ret == 0) {
+		kmap_file(rc, name, path, sizeof(path));
+		ret = mkdir_p(rc->mapdir, 0700);
+		f = ret == 0 ? fopen(path, "we") : NULL;
+		if (!f || fprintf(f, "%s %s %s\n", mapper, out, pool) < 0 || fclose(f) != 0)
+			ret = berr_set(err, -EIO, "cannot record the mapping of %s in %s", name, path);
+	}
+	if (ret < 0) {
+		/* nothing mapped: the holder record goes, if still ours */
+		if (!read_only)
+			holder_drop_if_ours(rc, pool, name);
+		return ret;
+	}
+	snprintf(dev, dlen, "%s", out);
+	return 0;
+}
+
+/* Unmap name's kernel mapping, if any, and drop its holder record. */
+static int kmap_stop(struct rbd_ctx *rc, const char *name, struct berr *err)
+{
+	char mapper[16], dev[PATH_MAX], pool[RBD_NAME_MAX], path[PATH_MAX];
+	const char *args[] = { "unmap", "--mapper", mapper, dev, NULL };
+	int ret;
+
+	if (!kmap_read(rc, name, mapper, sizeof(mapper), dev, sizeof(dev), pool, sizeof(pool)))
+		return 0;
+	ret = access(dev, F_OK) == 0 ? helper_run(&rc->helper, args, err) : 0;
+	if (ret < 0)
+		return ret;
+	kmap_file(rc, name, path, sizeof(path));
+	unlink(path);
+	holder_drop_if_ours(rc, pool, name);
+	return 0;
+}
+
+/*
+ * Map name with the mapper in use; into src what mount.ballast mounts:
+ * the fuse mapper's image file (*loop = 1) or the kernel's device.
+ */
+static int map_image(struct rbd_ctx *rc, const char *name, const char *pool, int read_only, char *src, size_t len,
+		     int *loop, struct berr *err)
+{
+	const char *mapper = mapper_of(rc);
+	int ret;
+
+	if (strcmp(mapper, "fuse") != 0) {
+		*loop = 0;
+		return kmap_start(rc, name, pool, mapper, read_only, src, len, err);
+	}
+	*loop = 1;
+	ret = mapper_start(rc, name, pool, read_only, err);
+	if (ret == 0) {
+		map_dir(rc, name, src, len);
+		strncat(src, "/image", len - strlen(src) - 1);
+	}
+	return ret;
+}
+
+/* Undo map_image, whichever mapper made the mapping. */
+static int unmap_image(struct rbd_ctx *rc, const char *name, struct berr *err)
+{
+	char mapper[16], dev[PATH_MAX];
+
+	if (kmap_read(rc, name, mapper, sizeof(mapper), dev, sizeof(dev), NULL, 0))
+		return kmap_stop(rc, name, err);
+	return mapper_stop(rc, name, err);
+}
+
 /*
  * Fence whoever holds image name's exclusive lock: rbd_lock_break
  * blocklists each owner's Ceph client (its writes fail in the OSDs from
@@ -1001,7 +1229,7 @@ static int detach(struct rbd_ctx *rc, const char *name, struct berr *err)
 	t1 = monotonic_ms();
 	CRASH_POINT("rbd.detach.after-umount");
 	if (ret == 0) {
-		ret = mapper_stop(rc, name, err);
+		ret = unmap_image(rc, name, err);
 		if (rmdir(target) < 0 && errno != ENOENT)
 			log_warn("cannot remove mount point %s", target);
 	}
@@ -1019,17 +1247,15 @@ static int attach(struct rbd_ctx *rc, const char *name, const char *pool, const 
 {
 	char target[PATH_MAX], image[PATH_MAX + 8], data[PATH_MAX + 8], opts[256];
 	struct berr ignored = { { 0 } };
-	int ret;
+	int ret, loop = 1;
 
 	mount_target(rc, name, target, sizeof(target));
-	map_dir(rc, name, image, sizeof(image));
-	strncat(image, "/image", sizeof(image) - strlen(image) - 1);
 	ret = mkdir_p(rc->mounts, 0700);
 	if (ret == 0 && mkdir(target, 0755) < 0 && errno != EEXIST)
 		ret = -errno;
 	if (ret < 0)
 		return berr_set(err, ret, "cannot create mount point %s: %s", target, strerror(-ret));
-	ret = mapper_start(rc, name, pool, read_only, err);
+	ret = map_image(rc, name, pool, read_only, image, sizeof(image), &loop, err);
 	if (ret < 0)
 		goto out_rmdir;
 	CRASH_POINT("rbd.attach.after-map");
@@ -1039,13 +1265,21 @@ static int attach(struct rbd_ctx *rc, const char *name, const char *pool, const 
 		 read_only ? (strcmp(fstype, "xfs") == 0 ? "ro,norecovery" : "ro,noload") : "",
 		 read_only && mount_opts ? "," : "", mount_opts ? mount_opts : "");
 	{
-		const char *args[] = { "mount", "--fstype", fstype, "--loop", "--options", opts, image, target, NULL };
+		const char *args[10];
+		int n = 0;
 
-		if (!opts[0]) {
-			args[4] = image;
-			args[5] = target;
-			args[6] = NULL;
+		args[n++] = "mount";
+		args[n++] = "--fstype";
+		args[n++] = fstype;
+		if (loop)
+			args[n++] = "--loop";
+		if (opts[0]) {
+			args[n++] = "--options";
+			args[n++] = opts;
 		}
+		args[n++] = image;
+		args[n++] = target;
+		args[n] = NULL;
 		ret = run_helper(rc, args, err);
 	}
 	if (ret < 0)
@@ -1066,7 +1300,7 @@ out_detach:
 	detach(rc, name, &ignored);
 	return ret;
 out_unmap:
-	mapper_stop(rc, name, &ignored);
+	unmap_image(rc, name, &ignored);
 out_rmdir:
 	rmdir(target);
 	return ret;
@@ -1273,26 +1507,22 @@ static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *er
 		goto out_remove;
 	/* mkfs, then one mount so the data directory gets its owner and a
 	 * bad mount option fails now rather than at the first Mount. */
-	ret = mapper_start(rc, vol->name, pool, 0, err);
-	if (ret < 0)
-		goto out_remove;
 	{
 		char image[PATH_MAX + 8];
 		const char *mkfs_opts = opt_get(vol->opts, "mkfs-options");
 		const char *args[] = { "mkfs", "--fstype", fstype, "--mkfs-options", mkfs_opts, image, NULL };
+		struct berr ignored = { { 0 } };
+		int loop;
 
-		map_dir(rc, vol->name, image, sizeof(image));
-		strncat(image, "/image", sizeof(image) - strlen(image) - 1);
+		ret = map_image(rc, vol->name, pool, 0, image, sizeof(image), &loop, err);
+		if (ret < 0)
+			goto out_remove;
 		if (!mkfs_opts) {
 			args[3] = image;
 			args[4] = NULL;
 		}
 		ret = run_helper(rc, args, err);
-		{
-			struct berr ignored = { { 0 } };
-
-			mapper_stop(rc, vol->name, ret < 0 ? &ignored : err);
-		}
+		unmap_image(rc, vol->name, ret < 0 ? &ignored : err);
 	}
 	if (ret < 0)
 		goto out_remove;
@@ -1359,7 +1589,7 @@ static int be_rbd_mount(void *ctx, const struct be_volume *vol, char *path, size
 	snprintf(data, sizeof(data), "%s/data", target);
 	/* Left mounted by an earlier run (ballastd restarted while it was in
 	 * use, or a crash before the mount was recorded): reuse it. */
-	if (is_mountpoint(target) == 1 && mapper_pid(rc, vol->name) > 0 && access(data, F_OK) == 0 &&
+	if (is_mountpoint(target) == 1 && mapped(rc, vol->name) && access(data, F_OK) == 0 &&
 	    !map_fenced(rc, vol->name)) {
 		snprintf(path, len, "%s", data);
 		return 0;
@@ -1463,16 +1693,16 @@ static int be_rbd_is_mounted(void *ctx, const struct be_volume *vol)
 	}
 	mount_target(rc, vol->name, target, sizeof(target));
 	ret = is_mountpoint(target);
-	if (ret == 1 && mapper_pid(rc, vol->name) == 0)
+	if (ret == 1 && !mapped(rc, vol->name))
 		log_warnx("volume %s is mounted but its mapper is gone: I/O on it fails", vol->name);
-	if (ret == 0 && mapper_pid(rc, vol->name) > 0) {
+	if (ret == 0 && mapped(rc, vol->name)) {
 		/* A mapper with nothing mounted on it (a crash between map and
 		 * mount, or an unmount done by hand) would hold the lock, and
 		 * keep every other host out, until the next Mount here. */
 		struct berr ignored = { { 0 } };
 
 		log_infox("volume %s: stopping a mapper nothing uses", vol->name);
-		mapper_stop(rc, vol->name, &ignored);
+		unmap_image(rc, vol->name, &ignored);
 	}
 	return ret;
 }
@@ -1480,9 +1710,18 @@ static int be_rbd_is_mounted(void *ctx, const struct be_volume *vol)
 static json_t *be_rbd_status(void *ctx, const struct be_volume *vol)
 {
 	struct rbd_ctx *rc = ctx;
+	char mapper[16], dev[PATH_MAX];
+	json_t *st;
 
-	return json_pack("{s:s, s:s, s:s}", "mapper", "fuse", "pool", vol_pool(rc, vol->opts), "image",
-			 vol->name);
+	/* the mapper of this host's mapping, else the one a Mount would use */
+	if (!kmap_read(rc, vol->name, mapper, sizeof(mapper), dev, sizeof(dev), NULL, 0)) {
+		snprintf(mapper, sizeof(mapper), "%s", mapper_of(rc));
+		dev[0] = '\0';
+	}
+	st = json_pack("{s:s, s:s, s:s}", "mapper", mapper, "pool", vol_pool(rc, vol->opts), "image", vol->name);
+	if (st && dev[0])
+		json_object_set_new(st, "device", json_string(dev));
+	return st;
 }
 
 /*
@@ -1515,6 +1754,14 @@ static int be_rbd_resize(void *ctx, const struct be_volume *vol, uint64_t bytes,
 	map_dir(rc, vol->name, sizefile, sizeof(sizefile));
 	strncat(sizefile, "/size", sizeof(sizefile) - strlen(sizefile) - 1);
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)bytes);
+	if (is_mountpoint(target) == 1 && mapped(rc, vol->name) && mapper_pid(rc, vol->name) == 0) {
+		/* the kernel holds the lock: nobody else may grow the image */
+		ret = berr_set(err, -ENOTSUP,
+			       "volume %s is mapped by a kernel mapper here: online growth needs the fuse mapper; "
+			       "unmount it and resize again",
+			       vol->name);
+		goto out_meta;
+	}
 	if (is_mountpoint(target) == 1 && mapper_pid(rc, vol->name) > 0) {
 		fd = open(sizefile, O_WRONLY | O_CLOEXEC);
 		if (fd < 0 || write(fd, num, strlen(num)) != (ssize_t)strlen(num))
@@ -1598,8 +1845,8 @@ static json_t *be_rbd_check(void *ctx)
 		backend_check_add(checks, "fuse", 1, "/dev/fuse is usable");
 	else
 		backend_check_add(checks, "fuse", 0, "/dev/fuse: %s (the fuse mapper cannot work)", strerror(errno));
-	backend_check_add(checks, "rbd mapping", 1, "mapper = %s; kernel rbd %s, nbd %s; this ballastd maps with fuse",
-			  rc->mapper, krbd ? "present" : "absent", nbd ? "present" : "absent");
+	backend_check_add(checks, "rbd mapping", 1, "mapper = %s; kernel rbd %s, nbd %s; Mount maps with %s",
+			  rc->mapper, krbd ? "present" : "absent", nbd ? "present" : "absent", mapper_of(rc));
 	if (access(rc->helper.path, X_OK) == 0)
 		backend_check_add(checks, "mount helper", 1, "%s", rc->helper.path);
 	else
@@ -1863,7 +2110,7 @@ static int be_rbd_release(void *ctx, const struct be_volume *vol, int force, str
 	expired = json_is_true(json_object_get(view, "expired"));
 	mine = json_string_value(json_object_get(view, "host")) &&
 	       strcmp(json_string_value(json_object_get(view, "host")), rc->host_id) == 0;
-	if (mine && mapper_pid(rc, vol->name) > 0) {
+	if (mine && mapped(rc, vol->name)) {
 		ret = berr_set(err, -EBUSY, "volume %s is held by this host (%s): unmount it instead", vol->name,
 			       rc->host_id);
 	} else if (!force && !expired && m.locked) {

@@ -118,6 +118,11 @@ int run_bounded(const char *const *argv, int timeout_s, int *status, char *line,
 
 int helper_run(const struct helper *h, const char *const *args, struct berr *err)
 {
+	return helper_run_out(h, args, NULL, 0, err);
+}
+
+int helper_run_out(const struct helper *h, const char *const *args, char *out, size_t outlen, struct berr *err)
+{
 	const char *argv[HELPER_ARGS_MAX + 4];
 	char line[BERR_MSG_MAX];
 	int argc = 0, status = 0;
@@ -141,8 +146,11 @@ int helper_run(const struct helper *h, const char *const *args, struct berr *err
 	}
 	if (ret < 0)
 		return berr_set(err, ret, "cannot run %s: %s", h->path, strerror(-ret));
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		if (out)
+			snprintf(out, outlen, "%s", line);
 		return 0;
+	}
 	log_warnx("mount.ballast %s failed: %s", args[0], line[0] ? line : "(no message)");
 	if (WIFEXITED(status) && WEXITSTATUS(status) == HELPER_EXIT_HAS_FS)
 		return berr_set(err, -EEXIST, "%s", line);

@@ -23,6 +23,10 @@ struct helper {
  */
 int helper_run(const struct helper *h, const char *const *args, struct berr *err);
 
+/* helper_run, and on success its last line of output into out (the
+ * device `mount.ballast map` printed). */
+int helper_run_out(const struct helper *h, const char *const *args, char *out, size_t outlen, struct berr *err);
+
 
 
 /*

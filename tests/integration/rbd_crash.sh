@@ -47,8 +47,15 @@ image_exists() { timeout 20 rbd info "$1" >/dev/null 2>&1; }
 reservation_exists() { timeout 20 rados -p rbd stat "ballast.creating.$1" >/dev/null 2>&1; }
 # No client holds the image open (no watcher: no mapper, no lock). Not
 # tested by writing: that would clobber the file system.
+# No watcher left (the image closed by every mapper). The refresh's
+# metadata reads open images too, for a moment: poll for 5 s.
 unlocked() {
-	[ "$(timeout 20 rbd status --format json "$1" 2>/dev/null | jq -r '.watchers | length')" = 0 ]
+	local i
+	for ((i = 0; i < 25; i++)); do
+		[ "$(timeout 20 rbd status --format json "$1" 2>/dev/null | jq -r '.watchers | length')" = 0 ] && return 0
+		sleep 0.2
+	done
+	return 1
 }
 SIZED='{"size":"256M"}'
 

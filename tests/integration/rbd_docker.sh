@@ -125,7 +125,7 @@ loops_under() { losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$1" 'ind
 
 final_cleanup() {
 	local p f lp
-	for x in a b; do bd_kill9 "$x"; done
+	for x in a b k; do bd_kill9 "$x"; done
 	dockerd_cleanup
 	# mappers: by the pids in their pid files (they outlive ballastd)
 	for f in "$T"/*/state/rbd/*.pid; do
@@ -329,6 +329,40 @@ if t_ok "volume create h1" dk volume create -d "$PLUGIN" -o size=256M h1 &&
 	t_ok "docker volume rm h1" dk volume rm h1
 fi
 
+# ------------------ 3f. kernel mappers: chosen by config, their own errors
+# This kernel has neither rbd nor nbd: `mapper = auto` maps with fuse, and a
+# host configured for krbd or nbd gets that mapper's own error, with nothing
+# left behind (no holder record, no mount, no mapping).
+t_eq "mapper = auto picks fuse on this kernel (Status)" fuse \
+	"$(bd a Ballast.Inspect '{"Name":"r1"}' | jq -r '.Volume.status.mapper')"
+if t_eq "volume km1 for the kernel mappers" "" \
+	"$(bd_err a VolumeDriver.Create '{"Name":"km1","Opts":{"size":"64M"}}')"; then
+	for m in krbd nbd; do
+		bd_kill9 k
+		bd_conf k host-k
+		echo "mapper = $m" >>"$T/k/ballast.conf"
+		t_ok "ballastd with mapper = $m starts" bd_start k
+		t_wait_eq "... and lists km1" 15 km1 \
+			bash -c "curl -s --max-time 10 --unix-socket $T/k/ballast.sock -X POST -d '{\"Name\":\"km1\"}' http://b/VolumeDriver.Get | jq -r '.Volume.Name // empty'"
+		t_eq "Status names the $m mapper" "$m" \
+			"$(bd k Ballast.Inspect '{"Name":"km1"}' | jq -r '.Volume.status.mapper')"
+		err=$(bd_err k VolumeDriver.Mount '{"Name":"km1","ID":"k"}')
+		if [ "$m" = krbd ]; then
+			t_match "Mount with krbd fails with rbd's own error" 'cannot map rbd/km1 with krbd: rbd: ' "$err"
+		else
+			t_match "Mount with nbd fails with rbd-nbd's own error" 'cannot map rbd/km1 with nbd: ' "$err"
+		fi
+		t_diag "$m: $err"
+		t_fail "... no holder record left" timeout 20 rbd image-meta get km1 ballast.holder
+		t_eq "... nothing mounted or mapped on that host" "" \
+			"$(mounts_under "$T/k/"; ls "$T/k/state/rbd/" 2>/dev/null | grep -E '\.(dev|pid)$')"
+	done
+	bd_kill9 k
+	t_eq "host A still mounts km1 with fuse" "" "$(bd_err a VolumeDriver.Mount '{"Name":"km1","ID":"ka"}')"
+	t_eq "host A unmounts km1" "" "$(bd_err a VolumeDriver.Unmount '{"Name":"km1","ID":"ka"}')"
+	t_eq "km1 removed" "" "$(bd_err a VolumeDriver.Remove '{"Name":"km1"}')"
+fi
+
 # ---------------------------------------------- 4. kill -9 of ballastd A
 if t_ok "volume create k1" dk volume create -d "$PLUGIN" -o size=256M k1 &&
 	t_ok "container k1c runs with k1" start_c k1c k1; then
@@ -405,4 +439,4 @@ t_match "(${dt}s <= ${bound}s)" '^[0-9]+$' "$( ((dt <= bound)) && echo $dt)"
 key=$(awk '$1 == "key" { print $3 }' "$T/ceph/ceph.client.admin.keyring" 2>/dev/null)
 t_ne "the test knows the cephx key" "" "$key"
 t_eq "no log of ballastd or its mappers holds the cephx key" "" \
-	"$(grep -rlF -- "$key" "$T/a" "$T/b" 2>/dev/null)"
+	"$(grep -rlF -- "$key" "$T/a" "$T/b" "$T/k" 2>/dev/null)"
