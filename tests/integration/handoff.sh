@@ -446,5 +446,36 @@ partition() {
 	hosts_dk A rm -f pf >/dev/null
 }
 
+# never_takeover BACKEND: -o takeover=never: a dead holder's volume stays
+# refused after its lease, until an operator releases it (fencing it).
+never_takeover() {
+	local be=$1 v=never$1 lease=$HOSTS_RBD_LEASE err
+	[ "$be" = gluster ] && lease=$HOSTS_GL_LEASE
+	if [ "$be" = rbd ]; then
+		t_ok "$v: created with -o takeover=never" \
+			hosts_dk A volume create -d "$HOSTS_PLUGIN_A" -o backend=rbd -o size=64M -o takeover=never "$v"
+	else
+		t_ok "$v: created with -o takeover=never" hosts_dk A volume create -d "$HOSTS_PLUGIN_A" \
+			-o backend=gluster -o exclusive=true -o takeover=never "$v"
+	fi
+	t_eq "$v: B learns of it from a Create without options (as dockerd sends)" "$be" \
+		"$(hosts_bd B VolumeDriver.Create "{\"Name\":\"$v\"}" >/dev/null
+		hosts_bd B Ballast.Inspect "{\"Name\":\"$v\"}" | jq -r '.Volume.backend')"
+	t_eq "$v: A mounts it" "" "$(hosts_bd A VolumeDriver.Mount "{\"Name\":\"$v\",\"ID\":\"n1\"}" | jq -r '.Err // ""')"
+	hosts_cut A
+	sleep $((lease + 2))
+	err=$(hosts_bd B VolumeDriver.Mount "{\"Name\":\"$v\",\"ID\":\"n2\"}" | jq -r '.Err // ""')
+	t_match "$v: A's lease expired, and B is still refused (takeover=never)" "in use on (host )?host-a" "$err"
+	t_eq "$v: ballast holders says expired" "host-a expired=true" "$(holder_of B "$v")"
+	t_match "$v: an operator releases it on B (fencing A)" "^released $v" \
+		"$("$B/ballast" --socket "$(hosts_ballastd_sock B)" release "$v" 2>&1)"
+	t_eq "$v: then B mounts it" "" "$(hosts_bd B VolumeDriver.Mount "{\"Name\":\"$v\",\"ID\":\"n2\"}" | jq -r '.Err // ""')"
+	hosts_restore A
+	t_eq "$v: B unmounts it" "" "$(hosts_bd B VolumeDriver.Unmount "{\"Name\":\"$v\",\"ID\":\"n2\"}" | jq -r '.Err // ""')"
+	hosts_bd A VolumeDriver.Unmount "{\"Name\":\"$v\",\"ID\":\"n1\"}" >/dev/null
+}
+
 partition rbd
 partition gluster
+never_takeover rbd
+never_takeover gluster
