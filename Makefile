@@ -30,7 +30,7 @@ pc_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 
 CORE_SRCS := driver/api.c driver/catalog.c driver/config.c driver/errors.c driver/fsutil.c driver/timeutil.c driver/crashpoint.c \
 	driver/helper.c driver/http.c driver/log.c driver/metrics.c driver/perms.c driver/validate.c \
-	backends/registry.c backends/local.c
+	backends/registry.c backends/local.c backends/gl_reject.c
 # Shared backends are built when their libraries are there (tests/deps.sh
 # installs them, so `make check` always has them); WITH_GLUSTER=0 leaves one
 # out on purpose.

@@ -53,6 +53,7 @@
 #include "../driver/timeutil.h"
 #include "../driver/validate.h"
 #include "backend.h"
+#include "gl_reject.h"
 
 #define GL_PORT 24007
 #define GL_SERVERS_MAX 8
@@ -1421,90 +1422,17 @@ static int reject_get(struct gl_ctx *gc, char *val, size_t len, struct berr *err
 {
 	const char *args[] = { "volume", "get", gc->volume, "auth.reject", NULL };
 	char line[BERR_MSG_MAX];
-	const char *p = line;
 	int ret = gl_cli_out(gc, args, line, sizeof(line), err);
 
 	if (ret < 0)
 		return ret;
-	if (strncmp(p, "auth.reject", 11) != 0)
-		return berr_set(err, -EIO, "unexpected answer to gluster volume get %s auth.reject: %.80s", gc->volume,
+	ret = gl_reject_parse(line, val, len);
+	if (ret == -EINVAL)
+		return berr_set(err, ret, "unexpected answer to gluster volume get %s auth.reject: %.80s", gc->volume,
 				line);
-	/* "auth.reject   VALUE   ", an unset one "(null) (DEFAULT)": the
-	 * value is the first word (it never holds a space) */
-	p += 11;
-	p += strspn(p, " \t");
-	line[(size_t)(p - line) + strcspn(p, " \t\r\n")] = '\0';
-	if (strcmp(p, "(null)") == 0 || strcmp(p, "none") == 0)
-		p = "";
-	if (strlen(p) >= len)
-		return berr_set(err, -E2BIG, "auth.reject of %s is too long", gc->volume);
-	snprintf(val, len, "%s", p);
+	if (ret < 0)
+		return berr_set(err, ret, "auth.reject of %s is too long", gc->volume);
 	return 0;
-}
-
-/* Is addr in the list of path's entry of auth.reject value val? */
-static int reject_has(const char *val, const char *path, const char *addr)
-{
-	size_t pl = strlen(path), al = strlen(addr);
-
-	for (const char *e = val; e && *e; e = strchr(e, ',') ? strchr(e, ',') + 1 : NULL) {
-		const char *l, *end;
-
-		if (strncmp(e, path, pl) != 0 || e[pl] != '(')
-			continue;
-		end = strchr(e, ')');
-		for (l = e + pl + 1; l && end && l < end; l = strchr(l, '|') ? strchr(l, '|') + 1 : NULL) {
-			if (strncmp(l, addr, al) == 0 && (l[al] == '|' || l[al] == ')'))
-				return 1;
-		}
-	}
-	return 0;
-}
-
-/* val with addr added to (add) or taken from path's entry, into out. */
-static int reject_edit(const char *val, const char *path, const char *addr, int add, char *out, size_t len)
-{
-	size_t pl = strlen(path), al = strlen(addr), off = 0;
-	int found = 0;
-
-	out[0] = '\0';
-	for (const char *e = val; e && *e;) {
-		const char *next = strchr(e, ',');
-		size_t elen = next ? (size_t)(next - e) : strlen(e);
-		char ent[1024], list[1024] = "";
-		size_t loff = 0;
-
-		if (elen >= sizeof(ent))
-			return -E2BIG;
-		memcpy(ent, e, elen);
-		ent[elen] = '\0';
-		e = next ? next + 1 : NULL;
-		if (strncmp(ent, path, pl) == 0 && ent[pl] == '(' && ent[elen - 1] == ')') {
-			char *tok, *save = NULL;
-
-			found = 1;
-			ent[elen - 1] = '\0';
-			for (tok = strtok_r(ent + pl + 1, "|", &save); tok; tok = strtok_r(NULL, "|", &save)) {
-				if (strcmp(tok, addr) == 0)
-					continue;
-				loff += (size_t)snprintf(list + loff, sizeof(list) - loff, "%s%s", loff ? "|" : "", tok);
-			}
-			if (add)
-				loff += (size_t)snprintf(list + loff, sizeof(list) - loff, "%s%.*s", loff ? "|" : "",
-							 (int)al, addr);
-			if (loff >= sizeof(list))
-				return -E2BIG;
-			if (!list[0])
-				continue; /* nobody left to refuse there */
-			off += (size_t)snprintf(out + off, len > off ? len - off : 0, "%s%s(%s)", off ? "," : "", path,
-						list);
-		} else {
-			off += (size_t)snprintf(out + off, len > off ? len - off : 0, "%s%s", off ? "," : "", ent);
-		}
-	}
-	if (add && !found)
-		off += (size_t)snprintf(out + off, len > off ? len - off : 0, "%s%s(%s)", off ? "," : "", path, addr);
-	return off < len ? 0 : -E2BIG;
 }
 
 /* Add addr to (add) or lift it from the fence of volume name. */
@@ -1518,11 +1446,11 @@ static int fence_set(struct gl_ctx *gc, const char *name, const char *addr, int 
 		ret = reject_get(gc, cur, sizeof(cur), err);
 		if (ret < 0)
 			return ret;
-		if (reject_has(cur, path, addr) == add)
+		if (gl_reject_has(cur, path, addr) == add)
 			return 0; /* as wanted (perhaps after a retry) */
 		if (attempt == 3)
 			break;
-		if (reject_edit(cur, path, addr, add, next, sizeof(next)) < 0)
+		if (gl_reject_edit(cur, path, addr, add, next, sizeof(next)) < 0)
 			return berr_set(err, -E2BIG, "auth.reject of %s would be too long", gc->volume);
 		if (next[0]) {
 			const char *args[] = { "volume", "set", gc->volume, "auth.reject", next, NULL };
