@@ -118,7 +118,7 @@ struct rbd_ctx {
 	json_t *list_cache;
 
 	char conf[PATH_MAX], user[64], keyring[PATH_MAX], pool[RBD_NAME_MAX];
-	char default_size[32], default_fstype[8], mapper[8], takeover[16];
+	char default_size[32], default_fstype[8], mapper[8], takeover[16], ms_mode[16];
 	unsigned timeout, lease;
 	char host_id[128];
 	char mapdir[RBD_BASE_MAX];  /* <state_dir>/rbd */
@@ -226,6 +226,8 @@ static int be_rbd_init(const struct ballast_config *cfg, void **ctx, struct berr
 		ret = cfg_copy(rc->takeover, sizeof(rc->takeover), "takeover",
 			       cfg_str(cfg, "takeover", RBD_DEFAULT_TAKEOVER), err);
 	if (!ret)
+		ret = cfg_copy(rc->ms_mode, sizeof(rc->ms_mode), "ms_mode", cfg_str(cfg, "ms_mode", ""), err);
+	if (!ret)
 		ret = cfg_copy(rc->host_id, sizeof(rc->host_id), "host_id",
 			       config_get(cfg, "ballast", "host_id") ? config_get(cfg, "ballast", "host_id")
 								     : "localhost",
@@ -250,6 +252,13 @@ static int be_rbd_init(const struct ballast_config *cfg, void **ctx, struct berr
 	v = rc->takeover;
 	if (strcmp(v, "after-lease") != 0 && strcmp(v, "never") != 0) {
 		ret = berr_set(err, -EINVAL, "[rbd] takeover = %s: use after-lease or never", v);
+		goto out_free;
+	}
+	v = rc->ms_mode;
+	if (v[0] && strcmp(v, "legacy") != 0 && strcmp(v, "crc") != 0 && strcmp(v, "secure") != 0 &&
+	    strcmp(v, "prefer-crc") != 0 && strcmp(v, "prefer-secure") != 0) {
+		ret = berr_set(err, -EINVAL,
+			       "[rbd] ms_mode = %s: use legacy, crc, secure, prefer-crc or prefer-secure", v);
 		goto out_free;
 	}
 	{
@@ -1082,6 +1091,10 @@ static int kmap_start(struct rbd_ctx *rc, const char *name, const char *pool, co
 	argc = image_args(rc, pool, name, args, argc);
 	if (read_only)
 		args[argc++] = "--read-only";
+	if (rc->ms_mode[0] && strcmp(mapper, "krbd") == 0) {
+		args[argc++] = "--ms-mode";
+		args[argc++] = rc->ms_mode;
+	}
 	args[argc++] = "--timeout";
 	args[argc++] = t;
 	args[argc] = NULL;

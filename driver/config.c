@@ -41,6 +41,7 @@ static const struct config_key keys[] = {
 	{ "rbd", "default_size", "10G", "size of volumes created without -o size" },
 	{ "rbd", "default_fstype", "ext4", "ext4 or xfs" },
 	{ "rbd", "mapper", "auto", "auto, krbd, nbd or fuse: how images become block devices" },
+	{ "rbd", "ms_mode", NULL, "krbd's messenger mode (legacy, crc, secure, prefer-crc, prefer-secure); msgr2-only monitors need one" },
 	{ "rbd", "lease", "30", "seconds a holder keeps a volume without renewing; then another host may fence it and take over" },
 	{ "rbd", "takeover", "after-lease", "after-lease or never: may another host take a dead holder's volume" },
 	{ NULL, NULL, NULL, NULL },

@@ -341,6 +341,9 @@ if t_eq "volume km1 for the kernel mappers" "" \
 		bd_kill9 k
 		bd_conf k host-k
 		echo "mapper = $m" >>"$T/k/ballast.conf"
+		# krbd against our msgr2-only monitor: with ms_mode it gets past
+		# the monitors and fails on the missing kernel module only
+		[ "$m" = krbd ] && echo "ms_mode = prefer-crc" >>"$T/k/ballast.conf"
 		t_ok "ballastd with mapper = $m starts" bd_start k
 		t_wait_eq "... and lists km1" 15 km1 \
 			bash -c "curl -s --max-time 10 --unix-socket $T/k/ballast.sock -X POST -d '{\"Name\":\"km1\"}' http://b/VolumeDriver.Get | jq -r '.Volume.Name // empty'"
@@ -349,6 +352,7 @@ if t_eq "volume km1 for the kernel mappers" "" \
 		err=$(bd_err k VolumeDriver.Mount '{"Name":"km1","ID":"k"}')
 		if [ "$m" = krbd ]; then
 			t_match "Mount with krbd fails with rbd's own error" 'cannot map rbd/km1 with krbd: rbd: ' "$err"
+			t_nomatch "... with [rbd] ms_mode passed on (no messenger mismatch)" 'ms_mode mismatch' "$err"
 		else
 			t_match "Mount with nbd fails with rbd-nbd's own error" 'cannot map rbd/km1 with nbd: ' "$err"
 		fi
@@ -358,6 +362,10 @@ if t_eq "volume km1 for the kernel mappers" "" \
 			"$(mounts_under "$T/k/"; ls "$T/k/state/rbd/" 2>/dev/null | grep -E '\.(dev|pid)$')"
 	done
 	bd_kill9 k
+	bd_conf k host-k
+	echo "ms_mode = sloppy" >>"$T/k/ballast.conf"
+	t_match "a bad [rbd] ms_mode is refused at start, naming it" 'ms_mode = sloppy: use legacy' \
+		"$(timeout 20 "$B/ballastd" --config "$T/k/ballast.conf" 2>&1)"
 	t_eq "host A still mounts km1 with fuse" "" "$(bd_err a VolumeDriver.Mount '{"Name":"km1","ID":"ka"}')"
 	t_eq "host A unmounts km1" "" "$(bd_err a VolumeDriver.Unmount '{"Name":"km1","ID":"ka"}')"
 	t_eq "km1 removed" "" "$(bd_err a VolumeDriver.Remove '{"Name":"km1"}')"
