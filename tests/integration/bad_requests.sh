@@ -185,6 +185,10 @@ VolumeDriver.Capabilities|bad JSON|{|invalid JSON
 Ballast.Inspect|unknown volume|{"Name":"nosuchvol"}|not found
 Ballast.Resize|a plain directory cannot grow|{"Name":"exists1","Size":"1G"}|no size to grow
 Ballast.Resize|bad size|{"Name":"exists1","Size":"lots"}|invalid size
+Ballast.Release|unknown volume|{"Name":"nosuchvol"}|not found
+Ballast.Release|Force not a boolean|{"Name":"exists1","Force":"yes"}|Force must be true or false
+Ballast.Release|a local volume has no holders|{"Name":"exists1","Force":true}|has no holders to release
+Ballast.Release|traversal in the name|{"Name":"../etc"}|invalid
 EOF
 
 # a raw NUL byte inside a JSON string (not valid JSON)
