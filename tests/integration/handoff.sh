@@ -475,7 +475,48 @@ never_takeover() {
 	hosts_bd A VolumeDriver.Unmount "{\"Name\":\"$v\",\"ID\":\"n1\"}" >/dev/null
 }
 
+# daemon_dies BACKEND: ballastd A is killed while A's database writes and
+# stays down past the lease. rbd: A's mapper (a process of its own) keeps
+# the lease, so B stays refused and A's database keeps committing. gluster:
+# ballastd renews the hold, so B takes over, fencing A: A's database's next
+# commit fails, B's data is whole.
+daemon_dies() {
+	local be=$1 v=dies$1 lease=$HOSTS_RBD_LEASE before res cnt max ok
+	[ "$be" = gluster ] && lease=$HOSTS_GL_LEASE
+	NEXT=1
+	make_volume "$be" "$v"
+	writer_start A "$v" pd 1 0
+	t_ok "$v: A's database writes" wait_acked A pd 5 120 || return 1
+	hosts_ballastd_kill9 A
+	sleep $((lease + 2))
+	before=$(acked A pd)
+	if [ "$be" = rbd ]; then
+		t_match "$v: ballastd A dead past the lease: B still refused (A's mapper renews)" \
+			"in use on host-a" "$(check B "$v")"
+		t_ok "$v: ... and A's database still commits" wait_acked A pd $((before + 3)) 30
+		t_ok "$v: ballastd A restarts" hosts_ballastd_start A "$T/a"
+		t_ok "$v: A's database stops (Unmount through the restarted ballastd)" hosts_dk A rm -f pd
+		res=$(check B "$v")
+		read -r cnt max ok <<<"$res"
+		t_ok "$v: B then has every commit, more than the $before before the lease ran out, integrity ok (got $res)" \
+			test "$cnt" = "$max" -a "$ok" = ok -a "${max:-0}" -gt "$before"
+	else
+		t_wait_eq "$v: ballastd A dead past the lease: B takes over" 60 ok starts_ok B "$v"
+		t_wait_eq "$v: A's database, still running, fails its next commit (fenced)" 60 yes a_failed pd
+		res=$(check B "$v")
+		read -r cnt max ok <<<"$res"
+		[[ $cnt =~ ^[0-9]+$ && $max =~ ^[0-9]+$ ]] || cnt=-1 max=0
+		t_ok "$v: B has every commit A acknowledged ($(acked A pd)), no gap, integrity ok (got $res)" \
+			test "$cnt" = "$max" -a "$max" -ge "$(acked A pd)" -a "$ok" = ok
+		t_ok "$v: ballastd A restarts" hosts_ballastd_start A "$T/a"
+		hosts_dk A rm -f pd >/dev/null
+		t_eq "$v: A's database starts again once B let go (A lifts its own fence)" ok "$(starts_ok A "$v")"
+	fi
+}
+
 partition rbd
 partition gluster
 never_takeover rbd
 never_takeover gluster
+daemon_dies rbd
+daemon_dies gluster
