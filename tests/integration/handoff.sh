@@ -24,7 +24,14 @@
 #   data; A's ballastd restarted does not mount the volume (held by B);
 #   `ballast holders` and `ballast release` (refused while fresh); after B
 #   lets go, A mounts it again;
-# - `ballast release --force` while A writes: A is fenced at once, B mounts.
+# - `ballast release --force` while A writes: A is fenced at once, B mounts;
+# - -o takeover=never: an expired lease still refuses B until an operator's
+#   `ballast release`;
+# - ballastd A killed while A's database writes, down past the lease: rbd
+#   keeps the hold (the mapper renews it) and A keeps committing; gluster
+#   (ballastd renews) is taken over by B, A's running database fenced;
+# - on every volume, host B first hears of it from dockerd's Create without
+#   options (B's list refresh is off): the volume A made, never a local one.
 #
 # HANDOFF_SOAK=N (make soak): instead, N hand-offs per backend alternating
 # A -> B -> A (clean and SIGKILL in turn), a Mount tried on the other host
@@ -422,6 +429,9 @@ partition() {
 	t_ok "$v: A's ballastd restarts (kill -9)" hosts_ballastd_start A "$T/a"
 	t_match "$v: restarted A does not mount it again: in use on host-b" "in use on (host )?host-b" "$(check A "$v")"
 	t_eq "$v: ballast holders (on A) names host-b, lease fresh" "host-b expired=false" "$(holder_of A "$v")"
+	t_match "$v: ... and its table too: name, backend, host, since, lease until, held" \
+		"^$v +$be +host-b +[0-9TZ:-]+ +[0-9TZ:-]+ +held$" \
+		"$("$B/ballast" --socket "$(hosts_ballastd_sock A)" holders | grep "^$v ")"
 	t_match "$v: ballast release without --force is refused while the lease is fresh" \
 		"lease is fresh: --force" "$("$B/ballast" --socket "$(hosts_ballastd_sock A)" release "$v" 2>&1)"
 	t_ok "$v: A's old database container is removed (Unmount on A)" hosts_dk A rm -f pa
