@@ -7,6 +7,8 @@
 #   dk ARGS...            `docker ARGS` bounded by a timeout (DK_TIMEOUT, 150 s)
 #   busybox_image         import local/busybox from /bin/busybox (once)
 #   plugin_register NAME SOCKETPATH / plugin_unregister NAME
+#   containerd_config DIR the directories and config.toml of a private
+#                         containerd under DIR (also used by hosts.sh)
 #   dockerd_cleanup       stop everything and remove spec files; safe to call
 #                         at any time, even twice (use it in an EXIT trap;
 #                         dockerd_trap installs it through tap.sh's t_at_exit
@@ -56,9 +58,11 @@ _dk_fail_log() {
 	fi
 }
 
-_containerd_start() {
-	local d=$1 i
-	mkdir -p "$d/ctd/root" "$d/x/ctd/state" "$d/ctd/opt"
+# containerd_config DIR: a private containerd's directories and config
+# under DIR (socket DIR/x/ctd/ctd.sock), for every dockerd we start.
+containerd_config() {
+	local d=$1
+	mkdir -p "$d/ctd/root" "$d/x/ctd/state" "$d/ctd/opt" || return 1
 	cat >"$d/ctd/config.toml" <<-EOF
 		version = 2
 		root = "$d/ctd/root"
@@ -77,6 +81,11 @@ _containerd_start() {
 		  [plugins."io.containerd.internal.v1.opt"]
 		    path = "$d/ctd/opt"
 	EOF
+}
+
+_containerd_start() {
+	local d=$1 i
+	containerd_config "$d"
 	containerd --config "$d/ctd/config.toml" >"$d/containerd.log" 2>&1 </dev/null &
 	CONTAINERD_PID=$!
 	for ((i = 0; i < 300; i++)); do

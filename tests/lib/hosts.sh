@@ -129,6 +129,9 @@ HOSTS_GL_LEASE=${HOSTS_GL_LEASE:-6}
 export HOSTS_SVC_ADDR HOSTS_ADDR_A HOSTS_ADDR_B HOSTS_ADDR_ROOT
 
 BALLAST_BUILD=${BALLAST_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}
+# containerd_config: the same private containerd as the one-host suites'
+# shellcheck source=dockerd.sh
+declare -F containerd_config >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/dockerd.sh"
 
 declare -A HOSTS_BD_PID=() HOSTS_BD_DIR=() HOSTS_BD_SOCK=()
 declare -A HOSTS_DKD_PID=() HOSTS_CTD_PID=() HOSTS_DK_DIR=() HOSTS_DK_API=()
@@ -603,25 +606,7 @@ hosts_dockerd_start() {
 	fi
 	HOSTS_DIRS+=("$d")
 	HOSTS_DK_DIR[$x]=$d
-	mkdir -p "$d/ctd/root" "$d/x/ctd/state" "$d/ctd/opt" "$d/cli" || return 1
-	cat >"$d/ctd/config.toml" <<-EOF
-		version = 2
-		root = "$d/ctd/root"
-		state = "$d/x/ctd/state"
-		disabled_plugins = ["io.containerd.grpc.v1.cri"]
-		[grpc]
-		  address = "$d/x/ctd/ctd.sock"
-		[ttrpc]
-		  address = ""
-		[debug]
-		  address = ""
-		  level = "info"
-		[metrics]
-		  address = ""
-		[plugins]
-		  [plugins."io.containerd.internal.v1.opt"]
-		    path = "$d/ctd/opt"
-	EOF
+	mkdir -p "$d/cli" && containerd_config "$d" || return 1
 	nsenter --net="/run/netns/$ns" -- containerd --config "$d/ctd/config.toml" \
 		>"$d/containerd.log" 2>&1 </dev/null &
 	pid=$!
