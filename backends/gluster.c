@@ -137,6 +137,7 @@ struct gl_job {
 
 extern const struct backend_ops be_gluster_ops;
 
+static const char *const bool_choices[] = { "true", "false", NULL };
 static const char *const gl_opts[] = { "backend", "exclusive", "gid", "mode", "quota", "takeover", "uid", NULL };
 
 /* Keeps what fini deliberately does not free reachable, so that leak
@@ -1494,12 +1495,9 @@ static int be_gluster_init(const struct ballast_config *cfg, void **ctx, struct 
 		goto out_free;
 	gc->lease_s = n > 86400 ? 86400 : (int)n;
 	v = config_get(cfg, "gluster", "takeover");
-	if (!v || strcmp(v, "after-lease") == 0) {
-		gc->takeover = 1;
-	} else if (strcmp(v, "never") != 0) {
-		ret = berr_set(err, -EINVAL, "[gluster] takeover = %s: use after-lease or never", v);
+	if (v && (ret = check_choice("gluster", "takeover", v, takeover_choices, err)) < 0)
 		goto out_free;
-	}
+	gc->takeover = !v || strcmp(v, "after-lease") == 0;
 	snprintf(gc->host_id, sizeof(gc->host_id), "%s", config_get(cfg, "ballast", "host_id"));
 	snprintf(gc->log, sizeof(gc->log), "%s", (v = config_get(cfg, "gluster", "log")) ? v : "");
 	snprintf(gc->sock, sizeof(gc->sock), "%s",
@@ -1608,10 +1606,10 @@ static int be_gluster_validate_opts(void *ctx, const json_t *opts, struct berr *
 		ret = parse_perms(opts, &perms, err);
 	if (ret < 0)
 		return ret;
-	if ((v = opt_get(opts, "exclusive")) && strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
-		return berr_set(err, -EINVAL, "invalid exclusive \"%.40s\": use true or false", v);
-	if ((v = opt_get(opts, "takeover")) && strcmp(v, "after-lease") != 0 && strcmp(v, "never") != 0)
-		return berr_set(err, -EINVAL, "invalid takeover \"%.40s\": use after-lease or never", v);
+	if ((v = opt_get(opts, "exclusive")) && (ret = check_choice(NULL, "exclusive", v, bool_choices, err)) < 0)
+		return ret;
+	if ((v = opt_get(opts, "takeover")) && (ret = check_choice(NULL, "takeover", v, takeover_choices, err)) < 0)
+		return ret;
 	if ((v = opt_get(opts, "quota"))) {
 		ret = parse_size(v, &bytes, err);
 		if (ret < 0)

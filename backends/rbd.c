@@ -131,6 +131,11 @@ static const char *const rbd_opts[] = { "backend",	 "data-pool", "features", "fs
 					"mkfs-options", "mode",	     "mount-options", "pool", "shared",
 					"size",		 "takeover",  "uid",	  NULL };
 
+static const char *const fstype_choices[] = { "ext4", "xfs", NULL };
+static const char *const mapper_choices[] = { "auto", "krbd", "nbd", "fuse", NULL };
+static const char *const ms_mode_choices[] = { "legacy", "crc", "secure", "prefer-crc", "prefer-secure", NULL };
+static const char *const shared_choices[] = { "ro", "no", NULL };
+
 /* ---- configuration ---- */
 
 /* [rbd] key, or def when the key is unset (or unknown to config.c). */
@@ -198,7 +203,6 @@ static int be_rbd_init(const struct ballast_config *cfg, void **ctx, struct berr
 {
 	struct rbd_ctx *rc = calloc(1, sizeof(*rc));
 	const char *state = config_get(cfg, "ballast", "state_dir");
-	const char *v;
 	int ret;
 
 	if (!rc)
@@ -238,29 +242,15 @@ static int be_rbd_init(const struct ballast_config *cfg, void **ctx, struct berr
 		ret = cfg_uint("lease", cfg_str(cfg, "lease", RBD_DEFAULT_LEASE), 3600, &rc->lease, err);
 	if (ret < 0)
 		goto out_free;
-	v = rc->default_fstype;
-	if (strcmp(v, "ext4") != 0 && strcmp(v, "xfs") != 0) {
-		ret = berr_set(err, -EINVAL, "[rbd] default_fstype = %s: use ext4 or xfs", v);
+	ret = check_choice("rbd", "default_fstype", rc->default_fstype, fstype_choices, err);
+	if (!ret)
+		ret = check_choice("rbd", "mapper", rc->mapper, mapper_choices, err);
+	if (!ret)
+		ret = check_choice("rbd", "takeover", rc->takeover, takeover_choices, err);
+	if (!ret && rc->ms_mode[0])
+		ret = check_choice("rbd", "ms_mode", rc->ms_mode, ms_mode_choices, err);
+	if (ret < 0)
 		goto out_free;
-	}
-	v = rc->mapper;
-	if (strcmp(v, "auto") != 0 && strcmp(v, "fuse") != 0 && strcmp(v, "krbd") != 0 &&
-	    strcmp(v, "nbd") != 0) {
-		ret = berr_set(err, -EINVAL, "[rbd] mapper = %s: use auto, krbd, nbd or fuse", v);
-		goto out_free;
-	}
-	v = rc->takeover;
-	if (strcmp(v, "after-lease") != 0 && strcmp(v, "never") != 0) {
-		ret = berr_set(err, -EINVAL, "[rbd] takeover = %s: use after-lease or never", v);
-		goto out_free;
-	}
-	v = rc->ms_mode;
-	if (v[0] && strcmp(v, "legacy") != 0 && strcmp(v, "crc") != 0 && strcmp(v, "secure") != 0 &&
-	    strcmp(v, "prefer-crc") != 0 && strcmp(v, "prefer-secure") != 0) {
-		ret = berr_set(err, -EINVAL,
-			       "[rbd] ms_mode = %s: use legacy, crc, secure, prefer-crc or prefer-secure", v);
-		goto out_free;
-	}
 	{
 		uint64_t bytes;
 
@@ -554,16 +544,16 @@ static int be_rbd_validate_opts(void *ctx, const json_t *opts, struct berr *err)
 		ret = vol_features(opts, &features, err);
 	if (ret < 0)
 		return ret;
-	if (strcmp(fstype, "ext4") != 0 && strcmp(fstype, "xfs") != 0)
-		return berr_set(err, -EINVAL, "invalid fstype \"%.40s\": use ext4 or xfs", fstype);
+	if ((ret = check_choice(NULL, "fstype", fstype, fstype_choices, err)) < 0)
+		return ret;
 	if ((v = opt_get(opts, "pool")) && (ret = check_pool_name("pool", v, err)) < 0)
 		return ret;
 	if ((v = opt_get(opts, "data-pool")) && (ret = check_pool_name("data-pool", v, err)) < 0)
 		return ret;
-	if ((v = opt_get(opts, "shared")) && strcmp(v, "ro") != 0 && strcmp(v, "no") != 0)
-		return berr_set(err, -EINVAL, "invalid shared \"%.40s\": use ro or no", v);
-	if ((v = opt_get(opts, "takeover")) && strcmp(v, "after-lease") != 0 && strcmp(v, "never") != 0)
-		return berr_set(err, -EINVAL, "invalid takeover \"%.40s\": use after-lease or never", v);
+	if ((v = opt_get(opts, "shared")) && (ret = check_choice(NULL, "shared", v, shared_choices, err)) < 0)
+		return ret;
+	if ((v = opt_get(opts, "takeover")) && (ret = check_choice(NULL, "takeover", v, takeover_choices, err)) < 0)
+		return ret;
 	/* mkfs-options and mount-options are checked by mount.ballast's own
 	 * whitelist when Create formats and mounts the volume once. Here only
 	 * what could never pass: */

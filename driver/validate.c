@@ -159,6 +159,28 @@ int validate_opt_keys(const json_t *opts, const char *backend, const char *const
 	return 0;
 }
 
+const char *const takeover_choices[] = { "after-lease", "never", NULL };
+
+int check_choice(const char *section, const char *what, const char *v, const char *const *choices,
+		 struct berr *err)
+{
+	char alts[256];
+	size_t off = 0, n = 0;
+
+	for (size_t i = 0; choices[i]; i++) {
+		if (strcmp(v, choices[i]) == 0)
+			return 0;
+		n++;
+	}
+	alts[0] = '\0';
+	for (size_t i = 0; i < n && off < sizeof(alts); i++)
+		off += (size_t)snprintf(alts + off, sizeof(alts) - off, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ",
+					choices[i]);
+	if (section)
+		return berr_set(err, -EINVAL, "[%s] %s = %s: use %s", section, what, v, alts);
+	return berr_set(err, -EINVAL, "invalid %s \"%.40s\": use %s", what, v, alts);
+}
+
 const char *opt_get(const json_t *opts, const char *key)
 {
 	return json_string_value(json_object_get(opts, key));

@@ -2531,8 +2531,8 @@ static int cmd_map(const struct cmdline *cl)
 
 /*
  * unmap: unmap DEVICE, which must be the mapper's own kind of device:
- *   rbd device unmap --device-type krbd -- /dev/rbdN
- *   rbd-nbd unmap /dev/nbdN
+ *   rbd --conf /dev/null device unmap --device-type krbd -- /dev/rbdN
+ *   rbd-nbd --conf /dev/null unmap /dev/nbdN
  */
 static int cmd_unmap(const struct cmdline *cl)
 {
@@ -2555,11 +2555,17 @@ static int cmd_unmap(const struct cmdline *cl)
 	rc = find_mapper_tool(m, desc);
 	if (rc)
 		return rc;
+	/* Unmapping needs no cluster, hence no Ceph config: an empty one
+	 * keeps the tools' "can't open ceph.conf" log lines (written by
+	 * another thread, interleaved with their own error) out of the
+	 * message. */
 	if (m == MAPPER_KRBD)
-		rc = arg_add(&al, "rbd") ?: arg_add(&al, "device") ?: arg_add(&al, "unmap") ?:
-		     arg_add(&al, "--device-type") ?: arg_add(&al, "krbd") ?: arg_add(&al, "--");
+		rc = arg_add(&al, "rbd") ?: arg_add(&al, "--conf") ?: arg_add(&al, "/dev/null") ?:
+		     arg_add(&al, "device") ?: arg_add(&al, "unmap") ?: arg_add(&al, "--device-type") ?:
+		     arg_add(&al, "krbd") ?: arg_add(&al, "--");
 	else
-		rc = arg_add(&al, "rbd-nbd") ?: arg_add(&al, "unmap");
+		rc = arg_add(&al, "rbd-nbd") ?: arg_add(&al, "--conf") ?: arg_add(&al, "/dev/null") ?:
+		     arg_add(&al, "unmap");
 	if (!rc)
 		rc = arg_add(&al, dev);
 	if (rc)

@@ -146,6 +146,25 @@ static void option_keys(void **state)
 	json_decref(o);
 }
 
+static void choices(void **state)
+{
+	static const char *const two[] = { "ro", "no", NULL };
+	static const char *const four[] = { "auto", "krbd", "nbd", "fuse", NULL };
+	struct berr err = { { 0 } };
+
+	(void)state;
+	assert_int_equal(check_choice(NULL, "shared", "ro", two, &err), 0);
+	assert_int_equal(check_choice("rbd", "mapper", "fuse", four, &err), 0);
+	assert_int_equal(check_choice(NULL, "shared", "rw", two, &err), -EINVAL);
+	assert_string_equal(err.msg, "invalid shared \"rw\": use ro or no");
+	memset(&err, 0, sizeof(err)); /* a berr keeps its first message */
+	assert_int_equal(check_choice("rbd", "mapper", "sloppy", four, &err), -EINVAL);
+	assert_string_equal(err.msg, "[rbd] mapper = sloppy: use auto, krbd, nbd or fuse");
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(check_choice(NULL, "takeover", "", takeover_choices, &err), -EINVAL);
+	assert_string_equal(err.msg, "invalid takeover \"\": use after-lease or never");
+}
+
 static void errors_are_one_ascii_line(void **state)
 {
 	struct berr err = { { 0 } };
@@ -164,7 +183,7 @@ int main(void)
 		cmocka_unit_test(names_accepted), cmocka_unit_test(names_refused),
 		cmocka_unit_test(sizes),	  cmocka_unit_test(ids_and_modes),
 		cmocka_unit_test(mount_ids),	  cmocka_unit_test(option_keys),
-		cmocka_unit_test(errors_are_one_ascii_line),
+		cmocka_unit_test(choices),	  cmocka_unit_test(errors_are_one_ascii_line),
 	};
 
 	return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
