@@ -28,15 +28,32 @@ ALL_LDFLAGS = -pthread $(LDFLAGS) $(SANFLAGS)
 pc_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 pc_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 
-CORE_SRCS := driver/api.c driver/catalog.c driver/config.c driver/errors.c driver/fsutil.c driver/timeutil.c driver/crashpoint.c \
-	driver/helper.c driver/http.c driver/log.c driver/metrics.c driver/perms.c driver/validate.c \
-	backends/registry.c backends/local.c backends/gl_reject.c
+# The layers, one folder each; arrows only point down, and each layer's
+# include path shows only the layers below it (an upward #include does not
+# compile):
+#   lib/       utilities every program links; depends on nothing of ours
+#   backends/  the backend contract, the registry, one family of files per
+#              backend, common.c; depends on lib/
+#   daemon/    ballastd: http, api, catalog, metrics; depends on backends/, lib/
+#   cli/       ballast; depends on lib/
+#   helpers/   mount.ballast and ballast-rbd-map; depend on lib/
+LIB_SRCS := $(wildcard lib/*.c)
+BACKEND_SRCS := backends/registry.c backends/common.c backends/local.c backends/gl_reject.c
+DAEMON_CORE_SRCS := $(filter-out daemon/ballastd.c,$(wildcard daemon/*.c))
+$(BUILD)/obj/lib/%.o: LAYER_INC := -Ilib
+$(BUILD)/obj/backends/%.o: LAYER_INC := -Ibackends -Ilib
+$(BUILD)/obj/daemon/%.o: LAYER_INC := -Idaemon -Ibackends -Ilib
+$(BUILD)/obj/cli/%.o: LAYER_INC := -Icli -Ilib
+$(BUILD)/obj/helpers/%.o: LAYER_INC := -Ihelpers -Ilib
+TEST_INC := -Idaemon -Ibackends -Ilib -Ihelpers
+$(BUILD)/obj/tests/%.o: LAYER_INC := $(TEST_INC)
+
 # Shared backends are built when their libraries are there (tests/deps.sh
 # installs them, so `make check` always has them); WITH_GLUSTER=0 leaves one
 # out on purpose.
 WITH_GLUSTER ?= $(shell $(PKG_CONFIG) --exists glusterfs-api && echo 1 || echo 0)
 ifeq ($(WITH_GLUSTER),1)
-CORE_SRCS += backends/gluster.c
+BACKEND_SRCS += $(wildcard backends/gluster*.c)
 DAEMON_PKGS += glusterfs-api
 BASEFLAGS += -DHAVE_GLUSTER
 endif
@@ -44,15 +61,17 @@ endif
 # The rbd backend and its FUSE mapper, when librbd is there (WITH_RBD=0 leaves it out).
 WITH_RBD ?= $(shell test -e /usr/include/rbd/librbd.h && test -e /usr/include/fuse3/fuse.h && echo 1 || echo 0)
 ifeq ($(WITH_RBD),1)
-CORE_SRCS += backends/rbd.c
+BACKEND_SRCS += $(wildcard backends/rbd*.c)
 BASEFLAGS += -DHAVE_RBD
 RBD_LIBS := -lrbd -lrados
 endif
+CORE_SRCS := $(DAEMON_CORE_SRCS) $(BACKEND_SRCS) $(LIB_SRCS)
 # What ballastd and everything linked with its core objects need.
 DAEMON_LIBS = $(call pc_libs,$(DAEMON_PKGS)) $(RBD_LIBS)
-DAEMON_SRCS := $(CORE_SRCS) driver/ballastd.c
-CLI_SRCS := driver/ballast.c driver/config.c driver/errors.c driver/log.c
-HELPER_SRCS := mount-helper/mount_ballast.c
+DAEMON_SRCS := $(CORE_SRCS) daemon/ballastd.c
+CLI_SRCS := $(wildcard cli/*.c)
+HELPER_SRCS := $(filter-out helpers/rbd_fuse%.c,$(wildcard helpers/*.c))
+RBD_MAP_SRCS := $(wildcard helpers/rbd_fuse*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -78,23 +97,28 @@ endif
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(call pc_cflags,$(DAEMON_PKGS) $(CLI_PKGS) $(HELPER_PKGS)) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(LAYER_INC) $(call pc_cflags,$(DAEMON_PKGS) $(CLI_PKGS) $(HELPER_PKGS)) -c $< -o $@
 
 $(BUILD)/ballastd: $(call obj,$(DAEMON_SRCS))
 	$(CC) $^ -o $@ $(ALL_LDFLAGS) $(DAEMON_LIBS)
 
-$(BUILD)/ballast: $(call obj,$(CLI_SRCS))
+# lib/ as an archive: each program takes only the objects it uses.
+$(BUILD)/libballast.a: $(call obj,$(LIB_SRCS))
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/ballast: $(call obj,$(CLI_SRCS)) $(BUILD)/libballast.a
 	$(CC) $^ -o $@ $(ALL_LDFLAGS) $(call pc_libs,$(CLI_PKGS))
 
-$(BUILD)/mount.ballast: $(call obj,$(HELPER_SRCS))
+$(BUILD)/mount.ballast: $(call obj,$(HELPER_SRCS)) $(BUILD)/libballast.a
 	$(CC) $^ -o $@ $(ALL_LDFLAGS) $(call pc_libs,$(HELPER_PKGS))
 
-$(BUILD)/ballast-rbd-map: $(BUILD)/obj/mount-helper/rbd_fuse.o
+$(BUILD)/ballast-rbd-map: $(call obj,$(RBD_MAP_SRCS)) $(BUILD)/libballast.a
 	$(CC) $^ -o $@ $(ALL_LDFLAGS) $(call pc_libs,fuse3) -lrbd -lrados
 
-$(BUILD)/obj/mount-helper/rbd_fuse.o: mount-helper/rbd_fuse.c $(FLAGS_STAMP)
+$(call obj,$(RBD_MAP_SRCS)): $(BUILD)/obj/helpers/rbd_fuse%.o: helpers/rbd_fuse%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(call pc_cflags,fuse3) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(LAYER_INC) $(call pc_cflags,fuse3) -c $< -o $@
 
 $(BUILD)/tests/rbd_writer: tests/rbd_writer.c
 	@mkdir -p $(dir $@)
@@ -102,7 +126,7 @@ $(BUILD)/tests/rbd_writer: tests/rbd_writer.c
 
 $(BUILD)/obj/tests/unit/%.o: tests/unit/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -Wno-format-truncation $(call pc_cflags,$(DAEMON_PKGS) $(TEST_PKGS)) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(TEST_INC) -Wno-missing-prototypes -Wno-format-truncation $(call pc_cflags,$(DAEMON_PKGS) $(TEST_PKGS)) -c $< -o $@
 
 $(BUILD)/tests/unit_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE_OBJS)
 	@mkdir -p $(dir $@)

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../driver/errors.h"
+#include "errors.h"
 
 struct ballast_config;
 
@@ -40,6 +40,11 @@ struct be_volume {
 
 /* create's answer for a volume that already existed in a shared cluster. */
 #define BE_ADOPTED 1
+
+/* Counters a backend keeps in its context, read by the daemon (metrics). */
+struct be_counters {
+	unsigned long lease_renewals; /* holders' leases this host renewed */
+};
 
 struct backend_ops {
 	const char *name;
@@ -156,6 +161,11 @@ struct backend_ops {
 	 * time. For `ballast release`.
 	 */
 	int (*release)(void *ctx, const struct be_volume *vol, int force, struct berr *err);
+
+	/* Optional: the backend's counters since init. Cheap; never blocks.
+	 * A backend reports what it did this way, never by calling the
+	 * daemon. */
+	void (*counters)(void *ctx, struct be_counters *out);
 };
 
 /* Append one check result to an array built for backend_ops.check. */

@@ -33,6 +33,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,16 +43,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../driver/catalog.h"
-#include "../driver/config.h"
-#include "../driver/crashpoint.h"
-#include "../driver/fsutil.h"
-#include "../driver/helper.h"
-#include "../driver/log.h"
-#include "../driver/perms.h"
-#include "../driver/metrics.h"
-#include "../driver/timeutil.h"
-#include "../driver/validate.h"
+#include "config.h"
+#include "crashpoint.h"
+#include "fsutil.h"
+#include "common.h"
+#include "run.h"
+#include "log.h"
+#include "timeutil.h"
+#include "validate.h"
 #include "backend.h"
 #include "gl_reject.h"
 
@@ -89,6 +88,7 @@ struct gl_name {
 
 struct gl_ctx {
 	int configured;
+	atomic_ulong lease_renewals; /* for be_gluster_counters */
 	char servers_buf[GL_PATH_MAX];
 	const char *servers[GL_SERVERS_MAX];
 	int nservers;
@@ -2167,7 +2167,7 @@ static void *renewer_thread(void *arg)
 						log_errx("volume %s: lease not renewed: %s", vname, err.msg);
 					failed = 1;
 				} else {
-					metrics_lease_renewal(be_gluster_ops.name);
+					atomic_fetch_add(&gc->lease_renewals, 1);
 				}
 			}
 			if (failing && !failed)
@@ -2200,6 +2200,13 @@ static int be_gluster_holder(void *ctx, const struct be_volume *vol, json_t **ou
 
 /* Break another host's hold by hand: fence that host, then drop its
  * record (only if it is still the one fenced). */
+static void be_gluster_counters(void *ctx, struct be_counters *out)
+{
+	struct gl_ctx *gc = ctx;
+
+	out->lease_renewals = atomic_load(&gc->lease_renewals);
+}
+
 static int be_gluster_release(void *ctx, const struct be_volume *vol, int force, struct berr *err)
 {
 	struct gl_ctx *gc = ctx;
@@ -2273,5 +2280,6 @@ const struct backend_ops be_gluster_ops = {
 	.check = be_gluster_check,
 	.holder = be_gluster_holder,
 	.release = be_gluster_release,
+	.counters = be_gluster_counters,
 	.lookup = be_gluster_lookup,
 };

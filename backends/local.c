@@ -18,13 +18,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../driver/config.h"
-#include "../driver/crashpoint.h"
-#include "../driver/fsutil.h"
-#include "../driver/helper.h"
-#include "../driver/log.h"
-#include "../driver/perms.h"
-#include "../driver/validate.h"
+#include "config.h"
+#include "crashpoint.h"
+#include "fsutil.h"
+#include "common.h"
+#include "log.h"
+#include "validate.h"
 #include "backend.h"
 
 #define LOCAL_IMAGES ".images"

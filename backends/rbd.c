@@ -59,14 +59,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../driver/config.h"
-#include "../driver/crashpoint.h"
-#include "../driver/fsutil.h"
-#include "../driver/helper.h"
-#include "../driver/log.h"
-#include "../driver/perms.h"
-#include "../driver/timeutil.h"
-#include "../driver/validate.h"
+#include "config.h"
+#include "crashpoint.h"
+#include "fsutil.h"
+#include "common.h"
+#include "log.h"
+#include "timeutil.h"
+#include "validate.h"
 #include "backend.h"
 
 extern char **environ;

@@ -44,11 +44,11 @@
  *
  * Known bugs (found by this target; remove an entry once it is fixed):
  *   1. catalog_list calls qsort(NULL, 0, ...) on an empty catalog
- *      (driver/catalog.c, UBSan nonnull-attribute): any List or
+ *      (daemon/catalog.c, UBSan nonnull-attribute): any List or
  *      Ballast.List with no volume. Workaround: a sentinel volume SENTINEL
  *      is kept in the catalog, re-created after any input that removed it.
  *   2. h_create reads the "backend" option's string after
- *      json_object_del(opts, "backend") freed it (driver/api.c, heap use
+ *      json_object_del(opts, "backend") freed it (daemon/api.c, heap use
  *      after free in strcmp(vol->backend, backend)): a non-implicit Create
  *      with Opts.backend of a volume that exists. Workaround: such inputs
  *      are skipped.
@@ -64,11 +64,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../driver/api.h"
-#include "../../driver/catalog.h"
-#include "../../driver/config.h"
-#include "../../driver/fsutil.h"
-#include "../../driver/log.h"
+#include "api.h"
+#include "catalog.h"
+#include "config.h"
+#include "fsutil.h"
+#include "log.h"
 
 static const char *const endpoints[] = {
 	"/Plugin.Activate",

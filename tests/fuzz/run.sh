@@ -69,7 +69,7 @@ LIBS=$(make -s --no-print-directory -f Makefile -f - BUILD="$B" _fuzz_libs <<-'M
 MK
 )
 CFL=$(make -s --no-print-directory -f Makefile -f - BUILD="$B" _fuzz_cflags <<-'MK'
-	_fuzz_cflags: ; @echo $(BASEFLAGS) $(call pc_cflags,$(DAEMON_PKGS))
+	_fuzz_cflags: ; @echo $(BASEFLAGS) $(TEST_INC) $(call pc_cflags,$(DAEMON_PKGS))
 MK
 )
 if [ -z "$OBJS" ]; then

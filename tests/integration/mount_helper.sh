@@ -1,5 +1,5 @@
 #!/bin/bash
-# mount_helper.sh - integration tests for mount.ballast (mount-helper/).
+# mount_helper.sh - integration tests for mount.ballast (helpers/).
 #
 # Needs root, loop devices, e2fsprogs and xfsprogs; ceph-common and rbd-nbd
 # for the mapper tests, which also use a throw-away cluster (tests/lib/ceph.sh)

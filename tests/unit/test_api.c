@@ -8,8 +8,8 @@
 
 #include <sys/stat.h>
 
-#include "../../driver/api.h"
-#include "../../driver/log.h"
+#include "api.h"
+#include "log.h"
 
 struct fixture {
 	char *dir;

@@ -3,7 +3,7 @@
 
 #include <sys/stat.h>
 
-#include "../../driver/catalog.h"
+#include "catalog.h"
 
 struct fixture {
 	char *dir;

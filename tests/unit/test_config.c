@@ -1,7 +1,7 @@
 /* Unit tests: the config file and its errors. */
 #include "unit.h"
 
-#include "../../driver/config.h"
+#include "config.h"
 
 static void defaults_without_file(void **state)
 {

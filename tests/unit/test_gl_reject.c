@@ -8,7 +8,7 @@
 
 #include <errno.h>
 
-#include "../../backends/gl_reject.h"
+#include "gl_reject.h"
 
 static const char *edit(const char *val, const char *path, const char *addr, int add)
 {

@@ -9,9 +9,9 @@
 
 #include <time.h>
 
-#include "../../backends/backend.h"
-#include "../../driver/config.h"
-#include "../../driver/log.h"
+#include "backend.h"
+#include "config.h"
+#include "log.h"
 
 #ifdef HAVE_RBD
 

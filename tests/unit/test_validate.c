@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "../../driver/validate.h"
+#include "validate.h"
 
 static void names_accepted(void **state)
 {

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "../../driver/fsutil.h"
+#include "fsutil.h"
 
 /* A fresh directory under $TMPDIR (or /tmp), removed by tmpdir_free. */
 static inline char *tmpdir_new(void)

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../backends/backend.h"
+#include "backend.h"
 #include "crashpoint.h"
 #include "fsutil.h"
 #include "log.h"
@@ -77,6 +77,20 @@ int api_new(const struct ballast_config *cfg, struct catalog *cat, struct api **
 out_free:
 	api_free(api);
 	return ret;
+}
+
+int api_backend_counters(const struct api *api, const char *backend, struct be_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < api->nbackends; i++) {
+		if (strcmp(api->ops[i]->name, backend) != 0)
+			continue;
+		if (!api->ops[i]->counters)
+			return 0;
+		api->ops[i]->counters(api->ctx[i], out);
+		return 0;
+	}
+	return -ENOENT;
 }
 
 void api_free(struct api *api)

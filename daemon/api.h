@@ -22,6 +22,12 @@ int api_new(const struct ballast_config *cfg, struct catalog *cat, struct api **
 	    struct berr *err);
 void api_free(struct api *api);
 
+struct be_counters;
+
+/* The counters of the backend named backend (zeros when it keeps none).
+ * 0, or -ENOENT when no such backend runs. */
+int api_backend_counters(const struct api *api, const char *backend, struct be_counters *out);
+
 /*
  * Bring the catalog in line with this host after a crash or reboot: roll
  * back unfinished Creates, finish unfinished Removes, drop mount counts the

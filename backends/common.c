@@ -1,6 +1,9 @@
-/* helper.c - run mount.ballast with a time bound (see helper.h). */
+/*
+ * common.c - what every backend shares (see common.h): running
+ * mount.ballast, and the owner and mode of a volume's root.
+ */
 #define LOG_TAG "helper"
-#include "helper.h"
+#include "common.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,110 +14,16 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "log.h"
-#include "timeutil.h"
+#include "run.h"
+#include "validate.h"
 
 #define HELPER_ARGS_MAX 24
 #define HELPER_EXIT_HAS_FS 3
-
-extern char **environ;
-
-/* The last non-empty line of buf, trimmed, into out. */
-static void last_line(const char *buf, char *out, size_t len)
-{
-	const char *end = buf + strlen(buf);
-	const char *start;
-
-	while (end > buf && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
-		end--;
-	start = end;
-	while (start > buf && start[-1] != '\n')
-		start--;
-	snprintf(out, len, "%.*s", (int)(end - start), start);
-}
-
-int run_bounded(const char *const *argv, int timeout_s, int *status, char *line, size_t linelen)
-{
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, deflt;
-	char out[2048] = "";
-	int pipefd[2] = { -1, -1 };
-	size_t used = 0;
-	int killed = 0, ret;
-	long deadline;
-	pid_t pid;
-
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return -errno;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDERR_FILENO);
-	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
-	/* ballastd blocks SIGTERM and SIGINT (sigwait) and ignores SIGPIPE;
-	 * a child must not inherit either, or it could not be stopped. */
-	sigemptyset(&none);
-	sigemptyset(&deflt);
-	sigaddset(&deflt, SIGTERM);
-	sigaddset(&deflt, SIGINT);
-	sigaddset(&deflt, SIGPIPE);
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &deflt);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	ret = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, environ);
-	posix_spawnattr_destroy(&attr);
-	posix_spawn_file_actions_destroy(&fa);
-	close(pipefd[1]);
-	if (ret != 0) {
-		close(pipefd[0]);
-		return -ret;
-	}
-
-	deadline = monotonic_ms() + timeout_s * 1000L;
-	for (;;) {
-		struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
-		long left = deadline - monotonic_ms();
-		char chunk[512];
-		ssize_t n;
-
-		if (left <= 0) {
-			kill(pid, SIGKILL);
-			killed = 1;
-			break;
-		}
-		if (poll(&pfd, 1, (int)left) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (!pfd.revents)
-			continue;
-		n = read(pipefd[0], chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		/* Keep the tail: the last line is the one that matters. */
-		if ((size_t)n > sizeof(out) - 1 - used) {
-			size_t drop = (size_t)n - (sizeof(out) - 1 - used);
-
-			memmove(out, out + drop, used - drop);
-			used -= drop;
-		}
-		memcpy(out + used, chunk, (size_t)n);
-		used += (size_t)n;
-		out[used] = '\0';
-	}
-	close(pipefd[0]);
-	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-		;
-	last_line(out, line, linelen);
-	return killed ? -ETIMEDOUT : 0;
-}
 
 int helper_run(const struct helper *h, const char *const *args, struct berr *err)
 {
@@ -194,5 +103,29 @@ int helper_init(struct helper *h, const struct ballast_config *cfg, struct berr 
 		}
 	}
 	snprintf(h->path, sizeof(h->path), "/sbin/mount.ballast");
+	return 0;
+}
+
+int parse_perms(const json_t *opts, struct vol_perms *p, struct berr *err)
+{
+	const char *v;
+	int ret = 0;
+
+	p->uid = 0;
+	p->gid = 0;
+	p->mode = VOL_DEFAULT_MODE;
+	if ((v = opt_get(opts, "uid")))
+		ret = parse_id("uid", v, &p->uid, err);
+	if (!ret && (v = opt_get(opts, "gid")))
+		ret = parse_id("gid", v, &p->gid, err);
+	if (!ret && (v = opt_get(opts, "mode")))
+		ret = parse_mode(v, &p->mode, err);
+	return ret;
+}
+
+int apply_perms(const char *dir, const struct vol_perms *p, struct berr *err)
+{
+	if (chown(dir, p->uid, p->gid) < 0 || chmod(dir, p->mode) < 0)
+		return berr_set(err, -errno, "cannot set owner and mode of %s: %s", dir, strerror(errno));
 	return 0;
 }

@@ -14,7 +14,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include "../backends/backend.h"
+#include "backend.h"
 #include "api.h"
 #include "catalog.h"
 #include "config.h"
@@ -168,7 +168,7 @@ int main(int argc, char **argv)
 	api_recover(api);
 	ret = http_start(api, config_get(&cfg, "ballast", "socket"), &srv, &err);
 	if (ret == 0)
-		ret = metrics_start(&cfg, cat, &msrv, &err);
+		ret = metrics_start(&cfg, cat, api, &msrv, &err);
 	if (ret == 0)
 		ret = api_start_refresh(api, &err);
 	if (ret < 0)

@@ -18,18 +18,18 @@ void metrics_request(const char *endpoint, int failed, long elapsed_us);
 /* Record a failed backend call (ret < 0), and whether it was a time-out. */
 void metrics_backend_error(const char *backend, int ret);
 
-/* Record a renewal of a holder's lease by a backend. */
-void metrics_lease_renewal(const char *backend);
+struct api;
 
-/* The whole exposition text (caller frees). cat may be NULL. */
-char *metrics_render(struct catalog *cat);
+/* The whole exposition text (caller frees). cat and api may be NULL; the
+ * backends' own counters (lease renewals) are read through api. */
+char *metrics_render(struct catalog *cat, const struct api *api);
 
 struct metrics_server;
 
 /* Start the listener named by [ballast] metrics, if any (*out stays NULL
- * when it is off). cat is borrowed. */
-int metrics_start(const struct ballast_config *cfg, struct catalog *cat, struct metrics_server **out,
-		  struct berr *err);
+ * when it is off). cat and api are borrowed. */
+int metrics_start(const struct ballast_config *cfg, struct catalog *cat, const struct api *api,
+		  struct metrics_server **out, struct berr *err);
 void metrics_stop(struct metrics_server *srv);
 
 #endif

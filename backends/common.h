@@ -1,11 +1,16 @@
 /*
- * helper.h - run mount.ballast: argv only (no shell), a time bound, and its
- * one stderr line carried back as the user's error.
+ * common.h - what every backend shares: running mount.ballast (argv only, no
+ * shell, a time bound, its one stderr line carried back as the user's
+ * error), and the owner and mode of a volume's root from the Create options
+ * uid, gid and mode.
  */
-#ifndef BALLAST_HELPER_H
-#define BALLAST_HELPER_H
+#ifndef BALLAST_BACKEND_COMMON_H
+#define BALLAST_BACKEND_COMMON_H
 
+#include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "errors.h"
 
@@ -27,22 +32,25 @@ int helper_run(const struct helper *h, const char *const *args, struct berr *err
  * device `mount.ballast map` printed). */
 int helper_run_out(const struct helper *h, const char *const *args, char *out, size_t outlen, struct berr *err);
 
-
-
-/*
- * Run argv (argv[0] searched in PATH unless it has a slash), stdin from
- * /dev/null, and wait at most timeout_s seconds, then SIGKILL it. Its last
- * non-empty line of output goes into line. Returns 0 when it ran (*status
- * as from waitpid), -ETIMEDOUT when it was killed, or -errno when it could
- * not be started.
- */
-int run_bounded(const char *const *argv, int timeout_s, int *status, char *line, size_t linelen);
-
 struct ballast_config;
 
 /* Fill h from the config: [ballast] helper (default: mount.ballast next to
  * the running ballastd, else /sbin/mount.ballast), state_dir and
  * helper_timeout. */
 int helper_init(struct helper *h, const struct ballast_config *cfg, struct berr *err);
+
+#define VOL_DEFAULT_MODE 0755
+
+struct vol_perms {
+	uint32_t uid, gid;
+	mode_t mode;
+};
+
+/* Parse options uid, gid and mode (defaults 0, 0, 0755) into *p. 0 or
+ * -EINVAL with the reason. */
+int parse_perms(const json_t *opts, struct vol_perms *p, struct berr *err);
+
+/* Give dir that owner and mode. 0 or -errno with the reason. */
+int apply_perms(const char *dir, const struct vol_perms *p, struct berr *err);
 
 #endif

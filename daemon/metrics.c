@@ -12,7 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../backends/backend.h"
+#include "api.h"
+#include "backend.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
@@ -41,7 +42,7 @@ struct endpoint_stats {
 };
 
 struct backend_stats {
-	atomic_ulong errors, timeouts, renewals;
+	atomic_ulong errors, timeouts;
 };
 
 static struct endpoint_stats ep_stats[N_ENDPOINTS];
@@ -91,14 +92,6 @@ void metrics_backend_error(const char *backend, int ret)
 		atomic_fetch_add(&be_stats[i].timeouts, 1);
 }
 
-void metrics_lease_renewal(const char *backend)
-{
-	int i = backend_index(backend);
-
-	if (i >= 0)
-		atomic_fetch_add(&be_stats[i].renewals, 1);
-}
-
 static void render_backend_counter(FILE *f, const char *name, const char *help, size_t field)
 {
 	const struct backend_ops *const *all = backend_all();
@@ -111,7 +104,7 @@ static void render_backend_counter(FILE *f, const char *name, const char *help, 
 	}
 }
 
-char *metrics_render(struct catalog *cat)
+char *metrics_render(struct catalog *cat, const struct api *api)
 {
 	const struct backend_ops *const *all = backend_all();
 	long per_backend[MAX_BACKENDS] = { 0 };
@@ -174,8 +167,15 @@ char *metrics_render(struct catalog *cat)
 			       offsetof(struct backend_stats, errors));
 	render_backend_counter(f, "ballast_backend_timeouts_total", "Backend calls that timed out.",
 			       offsetof(struct backend_stats, timeouts));
-	render_backend_counter(f, "ballast_lease_renewals_total", "Renewals of holders' leases.",
-			       offsetof(struct backend_stats, renewals));
+	fprintf(f, "# HELP ballast_lease_renewals_total Renewals of holders' leases.\n"
+		   "# TYPE ballast_lease_renewals_total counter\n");
+	for (int i = 0; all[i] && i < MAX_BACKENDS; i++) {
+		struct be_counters c = { 0 };
+
+		if (api)
+			api_backend_counters(api, all[i]->name, &c);
+		fprintf(f, "ballast_lease_renewals_total{backend=\"%s\"} %lu\n", all[i]->name, c.lease_renewals);
+	}
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;
@@ -186,6 +186,7 @@ char *metrics_render(struct catalog *cat)
 struct metrics_server {
 	struct MHD_Daemon *mhd;
 	struct catalog *cat;
+	const struct api *api;
 	char path[108]; /* unix socket we made, removed at stop */
 };
 
@@ -206,7 +207,7 @@ static enum MHD_Result on_scrape(void *cls, struct MHD_Connection *c, const char
 		body = strdup("only GET /metrics is served\n");
 		status = MHD_HTTP_NOT_FOUND;
 	} else {
-		body = metrics_render(srv->cat);
+		body = metrics_render(srv->cat, srv->api);
 	}
 	if (!body)
 		return MHD_NO;
@@ -261,7 +262,8 @@ bad:
 			"[ballast] metrics = %s: use unix:/path.sock, ADDRESS:PORT or [IPv6]:PORT", spec);
 }
 
-int metrics_start(const struct ballast_config *cfg, struct catalog *cat, struct metrics_server **out,
+int metrics_start(const struct ballast_config *cfg, struct catalog *cat, const struct api *api,
+		  struct metrics_server **out,
 		  struct berr *err)
 {
 	const char *spec = config_get(cfg, "ballast", "metrics");
@@ -276,6 +278,7 @@ int metrics_start(const struct ballast_config *cfg, struct catalog *cat, struct 
 	if (!srv)
 		return berr_set(err, -ENOMEM, "out of memory");
 	srv->cat = cat;
+	srv->api = api;
 	if (strncmp(spec, "unix:", 5) == 0) {
 		ret = unix_listen(spec + 5, &fd, err);
 		if (ret < 0)
