@@ -22,10 +22,10 @@ struct ballast_config;
 
 /* Capability bits advertised by a backend. */
 enum backend_caps {
-	BE_CAP_GLOBAL = 1u << 0,	/* volumes visible from every host */
-	BE_CAP_RESIZE = 1u << 1,	/* ballast resize works */
-	BE_CAP_QUOTA = 1u << 2,		/* size is enforced */
-	BE_CAP_SHARED = 1u << 3,	/* several hosts may mount at once */
+	BE_CAP_GLOBAL = 1u << 0, /* volumes visible from every host */
+	BE_CAP_RESIZE = 1u << 1, /* ballast resize works */
+	BE_CAP_QUOTA = 1u << 2,	 /* size is enforced */
+	BE_CAP_SHARED = 1u << 3, /* several hosts may mount at once */
 };
 
 /*
@@ -92,8 +92,7 @@ struct backend_ops {
 	 * the volume yet; must be idempotent (an earlier mount left behind by a
 	 * crash is reused).
 	 */
-	int (*mount)(void *ctx, const struct be_volume *vol, char *path, size_t len,
-		     struct berr *err);
+	int (*mount)(void *ctx, const struct be_volume *vol, char *path, size_t len, struct berr *err);
 
 	/* Undo mount. Called when the last mount ID leaves. Idempotent. */
 	int (*unmount)(void *ctx, const struct be_volume *vol, struct berr *err);

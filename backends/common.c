@@ -12,9 +12,9 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -50,8 +50,7 @@ int helper_run_out(const struct helper *h, const char *const *args, char *out, s
 	ret = run_bounded(argv, h->timeout_s, &status, line, sizeof(line));
 	if (ret == -ETIMEDOUT) {
 		log_errx("%s %s timed out after %d s", h->path, args[0], h->timeout_s);
-		return berr_set(err, -ETIMEDOUT, "mount.ballast %s did not finish within %d s", args[0],
-				h->timeout_s);
+		return berr_set(err, -ETIMEDOUT, "mount.ballast %s did not finish within %d s", args[0], h->timeout_s);
 	}
 	if (ret < 0)
 		return berr_set(err, ret, "cannot run %s: %s", h->path, strerror(-ret));
@@ -66,8 +65,7 @@ int helper_run_out(const struct helper *h, const char *const *args, char *out, s
 	if (line[0])
 		return berr_set(err, -EIO, "%s", line);
 	if (WIFSIGNALED(status))
-		return berr_set(err, -EIO, "mount.ballast %s was killed by signal %d", args[0],
-				WTERMSIG(status));
+		return berr_set(err, -EIO, "mount.ballast %s was killed by signal %d", args[0], WTERMSIG(status));
 	return berr_set(err, -EIO, "mount.ballast %s failed with status %d", args[0], WEXITSTATUS(status));
 }
 

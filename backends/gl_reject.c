@@ -70,7 +70,8 @@ int gl_reject_edit(const char *val, const char *path, const char *addr, int add,
 			for (tok = strtok_r(ent + pl + 1, "|", &save); tok; tok = strtok_r(NULL, "|", &save)) {
 				if (strcmp(tok, addr) == 0)
 					continue;
-				loff += (size_t)snprintf(list + loff, sizeof(list) - loff, "%s%s", loff ? "|" : "", tok);
+				loff += (size_t)snprintf(list + loff, sizeof(list) - loff, "%s%s", loff ? "|" : "",
+							 tok);
 			}
 			if (add)
 				loff += (size_t)snprintf(list + loff, sizeof(list) - loff, "%s%.*s", loff ? "|" : "",
@@ -89,4 +90,3 @@ int gl_reject_edit(const char *val, const char *path, const char *addr, int add,
 		off += (size_t)snprintf(out + off, len > off ? len - off : 0, "%s%s(%s)", off ? "," : "", path, addr);
 	return off < len ? 0 : -E2BIG;
 }
-

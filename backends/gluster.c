@@ -43,16 +43,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend.h"
+#include "common.h"
 #include "config.h"
 #include "crashpoint.h"
 #include "fsutil.h"
-#include "common.h"
-#include "run.h"
+#include "gl_reject.h"
 #include "log.h"
+#include "run.h"
 #include "timeutil.h"
 #include "validate.h"
-#include "backend.h"
-#include "gl_reject.h"
 
 #define GL_PORT 24007
 #define GL_SERVERS_MAX 8
@@ -65,7 +65,6 @@
 #define GL_PATH_MAX 1024
 #define GL_DIR_MAX 260 /* [gluster] dir */
 #define GL_SUB_MAX (GL_DIR_MAX + 16)
-
 
 enum gl_hstate { GLH_OPENING, GLH_READY, GLH_BROKEN };
 
@@ -97,7 +96,7 @@ struct gl_ctx {
 	char log[PATH_MAX];
 	char sock[PATH_MAX];
 	char host_id[256];
-	char addr[64]; /* local_addr's answer, once found (under mu) */
+	char addr[64];				     /* local_addr's answer, once found (under mu) */
 	char mounts[PATH_MAX - VOLUME_NAME_MAX - 2]; /* <state_dir>/mounts */
 	int timeout_s;
 	int lease_s;
@@ -111,8 +110,8 @@ struct gl_ctx {
 	pthread_cond_t cv; /* any job finished, a handle opened, or stopping */
 	struct gl_handle *cur;
 	struct gl_handle *handles; /* all live ones: current, hung, closing */
-	struct gl_name *mounted;  /* volumes mounted here: leases to renew */
-	int workers;		  /* job threads alive */
+	struct gl_name *mounted;   /* volumes mounted here: leases to renew */
+	int workers;		   /* job threads alive */
 	int stopping;
 	int renewer_started;
 	pthread_t renewer;
@@ -371,7 +370,7 @@ static void *job_thread(void *arg)
 {
 	struct gl_job *job = arg;
 	struct gl_ctx *gc = job->gc;
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 	struct gl_handle *h;
 	int ret;
 
@@ -422,8 +421,8 @@ static void timeout_msg(struct gl_ctx *gc, struct berr *err)
  * Returns the job's result, -ETIMEDOUT after the timeout (the handle is
  * then replaced), or -ECANCELED when the daemon stops.
  */
-static int gl_run(struct gl_ctx *gc, int (*fn)(struct gl_job *, glfs_t *), const char *name, json_t *in,
-		  int background, json_t **out, int *flag, struct berr *err)
+static int gl_run(struct gl_ctx *gc, int (*fn)(struct gl_job *, glfs_t *), const char *name, json_t *in, int background,
+		  json_t **out, int *flag, struct berr *err)
 {
 	struct gl_job *job = calloc(1, sizeof(*job));
 	pthread_attr_t attr;
@@ -801,7 +800,8 @@ static int hold_take(struct gl_job *job, glfs_t *fs)
 			mine = holder_record(gc, json_string_value(json_object_get(rec, "since")));
 			ret = mine ? gfs_replace(gc, fs, path, mine) : -ENOMEM;
 			if (ret < 0)
-				berr_set(&job->err, ret, "cannot renew the holder of %s: %s", job->name, strerror(-ret));
+				berr_set(&job->err, ret, "cannot renew the holder of %s: %s", job->name,
+					 strerror(-ret));
 			goto out;
 		}
 		/* Taken over only once its holder was fenced: the very record
@@ -933,8 +933,9 @@ static int user_check_others(struct gl_job *job, glfs_t *fs)
 		return -ENAMETOOLONG;
 	d = glfs_opendir(fs, dir);
 	if (!d)
-		return errno == ENOENT ? 0 : berr_set(&job->err, -errno, "cannot read %s in gluster: %s", dir,
-						      strerror(errno));
+		return errno == ENOENT
+			       ? 0
+			       : berr_set(&job->err, -errno, "cannot read %s in gluster: %s", dir, strerror(errno));
 	while (ret == 0 && (de = glfs_readdir(d))) {
 		json_t *rec = NULL;
 
@@ -955,8 +956,9 @@ static int user_check_others(struct gl_job *job, glfs_t *fs)
 		} else {
 			const char *since = json_string_value(json_object_get(rec, "since"));
 
-			ret = berr_set(&job->err, -EBUSY, "volume %s is mounted on host %s (since %s); unmount it there first",
-				       job->name, de->d_name + nlen + 1, since ? since : "?");
+			ret = berr_set(&job->err, -EBUSY,
+				       "volume %s is mounted on host %s (since %s); unmount it there first", job->name,
+				       de->d_name + nlen + 1, since ? since : "?");
 		}
 		json_decref(rec);
 	}
@@ -1024,8 +1026,9 @@ static int op_unhold(struct gl_job *job, glfs_t *fs)
 	if ((size_t)snprintf(tomb, sizeof(tomb), "%s.broken.%ld", path, (long)time(NULL)) >= sizeof(tomb))
 		return berr_set(&job->err, -ENAMETOOLONG, "path too long");
 	if (glfs_rename(fs, path, tomb) < 0)
-		return errno == ENOENT ? 0 : berr_set(&job->err, -errno, "cannot break the hold of %s: %s", job->name,
-						       strerror(errno));
+		return errno == ENOENT ? 0
+				       : berr_set(&job->err, -errno, "cannot break the hold of %s: %s", job->name,
+						  strerror(errno));
 	ret = gfs_read_json(fs, tomb, &moved);
 	if (ret == 0 && !json_equal(moved, json_object_get(job->in, "expect"))) {
 		if (glfs_link(fs, tomb, path) < 0)
@@ -1063,8 +1066,9 @@ static int op_fence_note(struct gl_job *job, glfs_t *fs)
 		return berr_set(&job->err, ret, "cannot read the fence note of %s: %s", job->name, strerror(-ret));
 	rfc3339_format(time(NULL), at, sizeof(at));
 	if (json_is_true(json_object_get(job->in, "add")))
-		json_object_set_new(note, addr, json_pack("{s:O, s:s, s:s}", "host", json_object_get(job->in, "host"),
-							   "by", job->gc->host_id, "at", at));
+		json_object_set_new(note, addr,
+				    json_pack("{s:O, s:s, s:s}", "host", json_object_get(job->in, "host"), "by",
+					      job->gc->host_id, "at", at));
 	else
 		json_object_del(note, addr);
 	if (json_object_size(note))
@@ -1108,8 +1112,8 @@ static int op_create(struct gl_job *job, glfs_t *fs)
 	ret = gfs_read_json(fs, path, &meta);
 	if (ret == -ENOENT) {
 		meta = json_pack("{s:s, s:O, s:s, s:s, s:b}", "name", job->name, "options", opts, "created_at",
-				 json_string_value(json_object_get(job->in, "created_at")), "created_by",
-				 gc->host_id, "complete", 0);
+				 json_string_value(json_object_get(job->in, "created_at")), "created_by", gc->host_id,
+				 "complete", 0);
 		ret = meta ? gfs_publish_new(gc, fs, path, meta) : -ENOMEM;
 		if (ret == 0)
 			job->flag = 1;
@@ -1216,8 +1220,8 @@ static int op_remove(struct gl_job *job, glfs_t *fs)
 	if (ret < 0)
 		return berr_set(&job->err, ret, "cannot create %s in gluster: %s", dir, strerror(-ret));
 	vol_path(gc, job->name, path, sizeof(path));
-	if ((size_t)snprintf(trash, sizeof(trash), "%s/%s.%ld.%ld", dir, job->name, (long)time(NULL), monotonic_ms() % 1000000) >=
-	    sizeof(trash))
+	if ((size_t)snprintf(trash, sizeof(trash), "%s/%s.%ld.%ld", dir, job->name, (long)time(NULL),
+			     monotonic_ms() % 1000000) >= sizeof(trash))
 		return berr_set(&job->err, -ENAMETOOLONG, "path too long");
 	if (glfs_rename(fs, path, trash) == 0)
 		job->flag = 1;
@@ -1268,7 +1272,8 @@ static int op_prepare(struct gl_job *job, glfs_t *fs)
 	vol_path(job->gc, job->name, path, sizeof(path));
 	if (glfs_stat(fs, path, &st) < 0)
 		return berr_set(&job->err, -errno, "volume %s: %s in gluster volume %s: %s", job->name, path,
-				job->gc->volume, errno == ENOENT ? "missing (removed on another host?)" : strerror(errno));
+				job->gc->volume,
+				errno == ENOENT ? "missing (removed on another host?)" : strerror(errno));
 	if (json_is_true(json_object_get(job->in, "exclusive"))) {
 		ret = hold_take(job, fs);
 		if (ret < 0)
@@ -1377,9 +1382,10 @@ static int gl_cli_out(struct gl_ctx *gc, const char *const *args, char *out, siz
 	int argc = 0, status = 0, ret;
 
 	if (access(gc->sock, F_OK) < 0)
-		return berr_set(err, -ENOTSUP,
-				"quotas and fencing need glusterd's CLI socket %s, which is missing on this host: set [gluster] glusterd_socket",
-				gc->sock);
+		return berr_set(
+			err, -ENOTSUP,
+			"quotas and fencing need glusterd's CLI socket %s, which is missing on this host: set [gluster] glusterd_socket",
+			gc->sock);
 	snprintf(sockopt, sizeof(sockopt), "--glusterd-sock=%s", gc->sock);
 	argv[argc++] = "gluster";
 	argv[argc++] = "--mode=script";
@@ -1508,7 +1514,8 @@ static int be_gluster_init(const struct ballast_config *cfg, void **ctx, struct 
 		goto out_free;
 	}
 	if (!dir || dir[0] != '/' || strlen(dir) >= GL_DIR_MAX || strstr(dir, "/.") || strchr(dir, ',')) {
-		ret = berr_set(err, -EINVAL, "[gluster] dir = %s: expected an absolute path like /ballast", dir ? dir : "");
+		ret = berr_set(err, -EINVAL, "[gluster] dir = %s: expected an absolute path like /ballast",
+			       dir ? dir : "");
 		goto out_free;
 	}
 	snprintf(gc->dir, sizeof(gc->dir), "%s", dir);
@@ -1532,7 +1539,8 @@ static int be_gluster_init(const struct ballast_config *cfg, void **ctx, struct 
 				goto out_free;
 			}
 			if (strchr(s, ':') || strchr(s, '/')) {
-				ret = berr_set(err, -EINVAL, "[gluster] servers: \"%s\" is not a host name or address", s);
+				ret = berr_set(err, -EINVAL, "[gluster] servers: \"%s\" is not a host name or address",
+					       s);
 				goto out_free;
 			}
 			gc->servers[gc->nservers++] = s;
@@ -1700,7 +1708,7 @@ static int be_gluster_create(void *ctx, const struct be_volume *vol, struct berr
 		/* Ours, and unfinished: undo it (backend.h's contract). A
 		 * record that was there before is another host's volume and
 		 * is left alone. */
-		struct berr ignored = { { 0 } };
+		struct berr ignored = BERR_INIT;
 
 		be_gluster_remove(ctx, vol, &ignored);
 	}
@@ -1719,7 +1727,7 @@ static int mount_target(const struct gl_ctx *gc, const char *name, char *buf, si
  * starts with none). Best effort: what is left is logged. */
 static void unfence_all(struct gl_ctx *gc, const char *name)
 {
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 	json_t *note = NULL, *v;
 	const char *addr;
 
@@ -1727,7 +1735,7 @@ static void unfence_all(struct gl_ctx *gc, const char *name)
 		log_warnx("volume %s: %s", name, err.msg);
 		return;
 	}
-	json_object_foreach(note, addr, v) {
+	json_object_foreach (note, addr, v) {
 		json_t *in = json_pack("{s:s, s:b}", "addr", addr, "add", 0);
 
 		if (fence_set(gc, name, addr, 0, &err) < 0 ||
@@ -1763,7 +1771,7 @@ static int be_gluster_remove(void *ctx, const struct be_volume *vol, struct berr
 	ret = gl_run(gc, op_remove, vol->name, check, 0, &meta, NULL, err);
 	json_decref(check);
 	if (ret == 0 && opt_get(meta_opts(meta), "quota")) {
-		struct berr qerr = { { 0 } };
+		struct berr qerr = BERR_INIT;
 
 		if (set_quota(gc, vol->name, 0, &qerr) < 0)
 			log_infox("volume %s: quota remove: %s", vol->name, qerr.msg);
@@ -1776,7 +1784,7 @@ static int be_gluster_remove(void *ctx, const struct be_volume *vol, struct berr
 	json_decref(meta);
 	CRASH_POINT("gluster.remove.after-move");
 	if (ret == 0 && moved) {
-		struct berr ignored = { { 0 } };
+		struct berr ignored = BERR_INIT;
 
 		/* The data goes in the background: a large tree must not hold
 		 * up this request nor count as a hung server. */
@@ -1812,7 +1820,7 @@ static void mounted_start(struct gl_ctx *gc, const char *name, int exclusive)
  * record left behind expires with its lease). */
 static void mounted_stop(struct gl_ctx *gc, const char *name, int exclusive)
 {
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 	json_t *in = json_pack("{s:b}", "exclusive", exclusive);
 
 	pthread_mutex_lock(&gc->renew_mu);
@@ -1856,21 +1864,22 @@ static int fence_host(struct gl_ctx *gc, const char *name, json_t *rec, struct b
 {
 	const char *addr = json_string_value(json_object_get(rec, "addr"));
 	const char *host = json_string_value(json_object_get(rec, "host"));
-	struct berr ferr = { { 0 } };
+	struct berr ferr = BERR_INIT;
 	json_t *in;
 	int ret;
 
 	if (!addr || !addr[0])
-		return berr_set(err, -EBUSY,
-				"volume %s: the hold of %s names no address to fence (an older ballastd?); not taking it "
-				"over",
-				name, host ? host : "?");
+		return berr_set(
+			err, -EBUSY,
+			"volume %s: the hold of %s names no address to fence (an older ballastd?); not taking it "
+			"over",
+			name, host ? host : "?");
 	ret = fence_set(gc, name, addr, 1, &ferr);
 	if (ret < 0)
 		return berr_set(err, ret, "volume %s: cannot fence %s (%s), so not taking it over: %s", name,
 				host ? host : "?", addr, ferr.msg);
-	log_warnx("volume %s: %s (%s) fenced: the bricks refuse its client for %s%s/%s", name, host ? host : "?",
-		  addr, gc->volume, gc->dir, name);
+	log_warnx("volume %s: %s (%s) fenced: the bricks refuse its client for %s%s/%s", name, host ? host : "?", addr,
+		  gc->volume, gc->dir, name);
 	in = json_pack("{s:s, s:s, s:b}", "addr", addr, "host", host ? host : "", "add", 1);
 	ret = in ? gl_run(gc, op_fence_note, name, in, 0, NULL, NULL, err) : -ENOMEM;
 	json_decref(in);
@@ -1898,13 +1907,13 @@ static int unfence_self(struct gl_ctx *gc, const char *name, struct berr *err)
 	}
 	json_decref(note);
 	{
-		struct berr ferr = { { 0 } };
+		struct berr ferr = BERR_INIT;
 
 		ret = fence_set(gc, name, addr, 0, &ferr);
 		if (ret < 0)
 			return berr_set(err, ret,
-					"volume %s: this host (%s) was fenced from it and cannot lift the fence: %s", name,
-					addr, ferr.msg);
+					"volume %s: this host (%s) was fenced from it and cannot lift the fence: %s",
+					name, addr, ferr.msg);
 	}
 	log_infox("volume %s: lifted the fence of this host (%s): it holds the volume again", name, addr);
 	in = json_pack("{s:s, s:b}", "addr", addr, "add", 0);
@@ -1942,8 +1951,7 @@ static int fence_expired(struct gl_ctx *gc, const struct be_volume *vol, json_t 
 	return ret;
 }
 
-static int be_gluster_mount(void *ctx, const struct be_volume *vol, char *path, size_t len,
-			    struct berr *err)
+static int be_gluster_mount(void *ctx, const struct be_volume *vol, char *path, size_t len, struct berr *err)
 {
 	struct gl_ctx *gc = ctx;
 	char target[PATH_MAX], source[GL_PATH_MAX + 512], options[GL_PATH_MAX + 64] = "";
@@ -1986,7 +1994,8 @@ static int be_gluster_mount(void *ctx, const struct be_volume *vol, char *path, 
 			goto out_rmdir;
 
 		snprintf(source, sizeof(source), "%s:/%s%s/%s", gc->servers[0], gc->volume, gc->dir, vol->name);
-		off = (size_t)snprintf(options, sizeof(options), "%s", gc->nservers > 1 ? "backup-volfile-servers=" : "");
+		off = (size_t)snprintf(options, sizeof(options), "%s",
+				       gc->nservers > 1 ? "backup-volfile-servers=" : "");
 		for (int i = 1; i < gc->nservers && off < sizeof(options); i++)
 			off += (size_t)snprintf(options + off, sizeof(options) - off, "%s%s", i > 1 ? ":" : "",
 						gc->servers[i]);
@@ -1995,7 +2004,8 @@ static int be_gluster_mount(void *ctx, const struct be_volume *vol, char *path, 
 		if (h.timeout_s > gc->timeout_s + 5)
 			h.timeout_s = gc->timeout_s + 5;
 		if (options[0]) {
-			const char *args[] = { "mount", "--fstype", "glusterfs", "--options", options, source, target, NULL };
+			const char *args[] = { "mount", "--fstype", "glusterfs", "--options",
+					       options, source,	    target,	 NULL };
 
 			ret = helper_run(&h, args, err);
 		} else {
@@ -2044,8 +2054,8 @@ static json_t *be_gluster_status(void *ctx, const struct be_volume *vol)
 
 	vol_path(gc, vol->name, path, sizeof(path));
 	servers_str(gc, servers, sizeof(servers));
-	st = json_pack("{s:s, s:s, s:s}", "gluster_volume", gc->volume, "gluster_path", path[0] ? path : "/",
-		       "servers", servers);
+	st = json_pack("{s:s, s:s, s:s}", "gluster_volume", gc->volume, "gluster_path", path[0] ? path : "/", "servers",
+		       servers);
 	if (st && is_exclusive(vol)) {
 		pthread_mutex_lock(&gc->mu);
 		held = names_has(gc->mounted, vol->name);
@@ -2085,7 +2095,7 @@ static json_t *be_gluster_check(void *ctx)
 {
 	struct gl_ctx *gc = ctx;
 	json_t *checks = json_array();
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 	char where[GL_PATH_MAX];
 	long t0 = monotonic_ms();
 
@@ -2140,15 +2150,16 @@ static void *renewer_thread(void *arg)
 			break;
 		}
 		for (struct gl_name *n = gc->mounted; n; n = n->next)
-			json_array_append_new(names, json_pack("{s:s, s:b}", "name", n->name, "exclusive", n->exclusive));
+			json_array_append_new(names,
+					      json_pack("{s:s, s:b}", "name", n->name, "exclusive", n->exclusive));
 		pthread_mutex_unlock(&gc->mu);
 		{
 			size_t i;
 			json_t *name;
 
-			json_array_foreach(names, i, name) {
+			json_array_foreach (names, i, name) {
 				const char *vname = json_string_value(json_object_get(name, "name"));
-				struct berr err = { { 0 } };
+				struct berr err = BERR_INIT;
 				int lost = 0, still, rret = 0;
 
 				/* Released since the list was taken: leave it. */

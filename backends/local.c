@@ -18,13 +18,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend.h"
+#include "common.h"
 #include "config.h"
 #include "crashpoint.h"
 #include "fsutil.h"
-#include "common.h"
 #include "log.h"
 #include "validate.h"
-#include "backend.h"
 
 #define LOCAL_IMAGES ".images"
 #define LOCAL_DEFAULT_FSTYPE "ext4"
@@ -45,8 +45,6 @@ extern const struct backend_ops be_local_ops;
 
 static const char *const local_opts[] = { "backend", "fstype", "gid", "mode", "size", "uid", NULL };
 
-
-
 static int be_local_init(const struct ballast_config *cfg, void **ctx, struct berr *err)
 {
 	struct local_ctx *lc = calloc(1, sizeof(*lc));
@@ -54,10 +52,9 @@ static int be_local_init(const struct ballast_config *cfg, void **ctx, struct be
 
 	if (!lc)
 		return berr_set(err, -ENOMEM, "out of memory");
-	if ((size_t)snprintf(lc->root, sizeof(lc->root), "%s", config_get(cfg, "local", "root")) >=
-		    sizeof(lc->root) ||
-	    (size_t)snprintf(lc->mounts, sizeof(lc->mounts), "%s/mounts",
-			     config_get(cfg, "ballast", "state_dir")) >= sizeof(lc->mounts)) {
+	if ((size_t)snprintf(lc->root, sizeof(lc->root), "%s", config_get(cfg, "local", "root")) >= sizeof(lc->root) ||
+	    (size_t)snprintf(lc->mounts, sizeof(lc->mounts), "%s/mounts", config_get(cfg, "ballast", "state_dir")) >=
+		    sizeof(lc->mounts)) {
 		ret = berr_set(err, -ENAMETOOLONG, "[local] root or state_dir is too long");
 		goto out_free;
 	}
@@ -98,7 +95,8 @@ static int be_local_validate_opts(void *ctx, const json_t *opts, struct berr *er
 	if (fstype && strcmp(fstype, "ext4") != 0 && strcmp(fstype, "xfs") != 0)
 		return berr_set(err, -EINVAL, "invalid fstype \"%.40s\": use ext4 or xfs", fstype);
 	if (fstype && !size)
-		return berr_set(err, -EINVAL, "option fstype needs option size (a sized volume is a file system image)");
+		return berr_set(err, -EINVAL,
+				"option fstype needs option size (a sized volume is a file system image)");
 	if (!size)
 		return 0;
 	ret = parse_size(size, &bytes, err);
@@ -168,8 +166,8 @@ static int create_image(struct local_ctx *lc, const struct be_volume *vol, struc
 	if (fd < 0)
 		return berr_set(err, -errno, "cannot create %s: %s", img, strerror(errno));
 	if (ftruncate(fd, (off_t)bytes) < 0)
-		ret = berr_set(err, -errno, "cannot size %s to %llu bytes: %s", img,
-			       (unsigned long long)bytes, strerror(errno));
+		ret = berr_set(err, -errno, "cannot size %s to %llu bytes: %s", img, (unsigned long long)bytes,
+			       strerror(errno));
 	else if (fsync(fd) < 0)
 		ret = berr_set(err, -errno, "fsync of %s failed: %s", img, strerror(errno));
 	close(fd);
@@ -237,8 +235,7 @@ static int be_local_remove(void *ctx, const struct be_volume *vol, struct berr *
 	return 0;
 }
 
-static int be_local_mount(void *ctx, const struct be_volume *vol, char *path, size_t len,
-			  struct berr *err)
+static int be_local_mount(void *ctx, const struct be_volume *vol, char *path, size_t len, struct berr *err)
 {
 	struct local_ctx *lc = ctx;
 	const char *fstype = opt_get(vol->opts, "fstype");
@@ -266,8 +263,8 @@ static int be_local_mount(void *ctx, const struct be_volume *vol, char *path, si
 	if (ret < 0)
 		return berr_set(err, ret, "cannot create mount point %s: %s", target, strerror(-ret));
 	{
-		const char *args[] = { "mount", "--fstype", fstype ? fstype : LOCAL_DEFAULT_FSTYPE, "--loop",
-				       img, target, NULL };
+		const char *args[] = { "mount", "--fstype", fstype ? fstype : LOCAL_DEFAULT_FSTYPE, "--loop", img,
+				       target,	NULL };
 
 		ret = helper_run(&lc->helper, args, err);
 	}
@@ -282,7 +279,7 @@ static int be_local_mount(void *ctx, const struct be_volume *vol, char *path, si
 	else if (errno != EEXIST)
 		ret = berr_set(err, -errno, "cannot create %s: %s", data, strerror(errno));
 	if (ret < 0) {
-		struct berr ignored = { { 0 } };
+		struct berr ignored = BERR_INIT;
 
 		be_local_unmount(ctx, vol, &ignored);
 		return ret;
@@ -301,7 +298,7 @@ static int be_local_resize(void *ctx, const struct be_volume *vol, uint64_t byte
 	struct local_ctx *lc = ctx;
 	const char *fstype = opt_get(vol->opts, "fstype");
 	char img[PATH_MAX], target[PATH_MAX], path[PATH_MAX];
-	struct berr ignored = { { 0 } };
+	struct berr ignored = BERR_INIT;
 	int mounted, ret;
 	struct stat st;
 

@@ -59,14 +59,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend.h"
+#include "common.h"
 #include "config.h"
 #include "crashpoint.h"
 #include "fsutil.h"
-#include "common.h"
 #include "log.h"
 #include "timeutil.h"
 #include "validate.h"
-#include "backend.h"
 
 extern char **environ;
 
@@ -107,7 +107,7 @@ struct rbd_ctx {
 	rados_t cluster;
 	int requested; /* an [rbd] section in the config */
 	enum conn_state state;
-	unsigned long attempt;	    /* connect attempts finished */
+	unsigned long attempt;	     /* connect attempts finished */
 	char last_err[BERR_MSG_MAX]; /* why the last one failed */
 
 	/* The refresh's memory, "pool/image-id" -> {"item": listed entry} for
@@ -120,15 +120,15 @@ struct rbd_ctx {
 	char default_size[32], default_fstype[8], mapper[8], takeover[16], ms_mode[16];
 	unsigned timeout, lease;
 	char host_id[128];
-	char mapdir[RBD_BASE_MAX];  /* <state_dir>/rbd */
-	char mounts[RBD_BASE_MAX];  /* <state_dir>/mounts */
-	char map_bin[PATH_MAX];	    /* ballast-rbd-map */
+	char mapdir[RBD_BASE_MAX]; /* <state_dir>/rbd */
+	char mounts[RBD_BASE_MAX]; /* <state_dir>/mounts */
+	char map_bin[PATH_MAX];	   /* ballast-rbd-map */
 	struct helper helper;
 };
 
-static const char *const rbd_opts[] = { "backend",	 "data-pool", "features", "fstype", "gid",
-					"mkfs-options", "mode",	     "mount-options", "pool", "shared",
-					"size",		 "takeover",  "uid",	  NULL };
+static const char *const rbd_opts[] = { "backend",	"data-pool", "features",      "fstype", "gid",
+					"mkfs-options", "mode",	     "mount-options", "pool",	"shared",
+					"size",		"takeover",  "uid",	      NULL };
 
 static const char *const fstype_choices[] = { "ext4", "xfs", NULL };
 static const char *const mapper_choices[] = { "auto", "krbd", "nbd", "fuse", NULL };
@@ -330,8 +330,8 @@ static rados_t cluster_connect(const struct rbd_ctx *rc, char *msg, size_t len)
 	}
 	ret = rados_connect(cl);
 	if (ret < 0) {
-		snprintf(msg, len, "cannot connect to the Ceph cluster (%.100s) as client.%.40s within %u s: %s", rc->conf,
-			 rc->user, rc->timeout, strerror(-ret));
+		snprintf(msg, len, "cannot connect to the Ceph cluster (%.100s) as client.%.40s within %u s: %s",
+			 rc->conf, rc->user, rc->timeout, strerror(-ret));
 		goto out_shutdown;
 	}
 	return cl;
@@ -461,8 +461,7 @@ static int lock_owned(rbd_image_t img, char *buf, size_t len)
 /* "volume NAME is in use on HOST since TIME (lease until T)" from the
  * ballast.holder and ballast.lease records (or the lock owner's address
  * when there is no holder record). */
-static int in_use(const char *name, const char *holder, const char *lease, const char *owners,
-		  struct berr *err)
+static int in_use(const char *name, const char *holder, const char *lease, const char *owners, struct berr *err)
 {
 	json_t *h = holder[0] ? json_loads(holder, 0, NULL) : NULL;
 	json_t *l = lease[0] ? json_loads(lease, 0, NULL) : NULL;
@@ -487,15 +486,15 @@ static int in_use(const char *name, const char *holder, const char *lease, const
 
 /* ---- options ---- */
 
-
 /* Pool names go into argv and error messages: keep them plain. */
 static int check_pool_name(const char *what, const char *v, struct berr *err)
 {
 	size_t n = strlen(v);
 
-	if (n == 0 || n >= RBD_NAME_MAX || v[0] == '-' || strspn(v, "abcdefghijklmnopqrstuvwxyz"
-								  "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-								  "0123456789_.-") != n)
+	if (n == 0 || n >= RBD_NAME_MAX || v[0] == '-' ||
+	    strspn(v, "abcdefghijklmnopqrstuvwxyz"
+		      "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		      "0123456789_.-") != n)
 		return berr_set(err, -EINVAL, "invalid %s \"%.40s\": letters, digits, _ . - only", what, v);
 	return 0;
 }
@@ -557,12 +556,12 @@ static int be_rbd_validate_opts(void *ctx, const json_t *opts, struct berr *err)
 	 * whitelist when Create formats and mounts the volume once. Here only
 	 * what could never pass: */
 	if ((v = opt_get(opts, "mkfs-options")) &&
-	    (strlen(v) > 200 || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_=.:^-, ") !=
-					 strlen(v)))
+	    (strlen(v) > 200 ||
+	     strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_=.:^-, ") != strlen(v)))
 		return berr_set(err, -EINVAL, "invalid mkfs-options \"%.60s\"", v);
 	if ((v = opt_get(opts, "mount-options")) &&
-	    (strlen(v) > 200 || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_=.,-") !=
-					 strlen(v)))
+	    (strlen(v) > 200 ||
+	     strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_=.,-") != strlen(v)))
 		return berr_set(err, -EINVAL, "invalid mount-options \"%.60s\"", v);
 	ret = vol_size(rc, opts, &bytes, err);
 	if (ret < 0)
@@ -691,8 +690,7 @@ static int image_args(const struct rbd_ctx *rc, const char *pool, const char *na
  * it exits once the FUSE file is served, leaving its daemon behind. Its
  * one stderr line becomes the error.
  */
-static int mapper_start(struct rbd_ctx *rc, const char *name, const char *pool, int read_only,
-			struct berr *err)
+static int mapper_start(struct rbd_ctx *rc, const char *name, const char *pool, int read_only, struct berr *err)
 {
 	char dir[PATH_MAX], pidfile[PATH_MAX], t[16], lease[16], holder[512], since[40];
 	const char *argv[24];
@@ -870,8 +868,7 @@ static void meta_free(struct rbd_meta *m)
  * Read the image's ballast metadata and lock state. Returns 0, -ENOENT
  * when the image does not exist, else -errno with a message.
  */
-static int meta_read(rados_ioctx_t io, const char *pool, const char *name, struct rbd_meta *m,
-		     struct berr *err)
+static int meta_read(rados_ioctx_t io, const char *pool, const char *name, struct rbd_meta *m, struct berr *err)
 {
 	char buf[RBD_META_MAX];
 	rbd_image_t img = NULL;
@@ -916,8 +913,7 @@ out_close:
 
 /* meta_read of a volume the catalog knows, where a missing image is the
  * user's error to read about, not a quiet -ENOENT. */
-static int meta_read_volume(rados_ioctx_t io, const char *pool, const char *name, struct rbd_meta *m,
-			    struct berr *err)
+static int meta_read_volume(rados_ioctx_t io, const char *pool, const char *name, struct rbd_meta *m, struct berr *err)
 {
 	int ret = meta_read(io, pool, name, m, err);
 
@@ -928,8 +924,7 @@ static int meta_read_volume(rados_ioctx_t io, const char *pool, const char *name
 
 /* Set key=value on image name (takes and drops the lock cooperatively:
  * only while nobody holds it explicitly). */
-static int meta_set(rados_ioctx_t io, const char *pool, const char *name, const char *const *kv,
-		    struct berr *err)
+static int meta_set(rados_ioctx_t io, const char *pool, const char *name, const char *const *kv, struct berr *err)
 {
 	rbd_image_t img = NULL;
 	int ret;
@@ -940,8 +935,7 @@ static int meta_set(rados_ioctx_t io, const char *pool, const char *name, const 
 	for (; kv[0]; kv += 2) {
 		ret = rbd_metadata_set(img, kv[0], kv[1]);
 		if (ret < 0) {
-			berr_set(err, ret, "cannot store %s with image %s/%s: %s", kv[0], pool, name,
-				 strerror(-ret));
+			berr_set(err, ret, "cannot store %s with image %s/%s: %s", kv[0], pool, name, strerror(-ret));
 			break;
 		}
 	}
@@ -975,8 +969,8 @@ static void kmap_file(const struct rbd_ctx *rc, const char *name, char *buf, siz
 
 /* The kernel mapping of name: 1 with mapper, device (and pool), 0 when
  * none. */
-static int kmap_read(const struct rbd_ctx *rc, const char *name, char *mapper, size_t mlen, char *dev,
-		     size_t dlen, char *pool, size_t plen)
+static int kmap_read(const struct rbd_ctx *rc, const char *name, char *mapper, size_t mlen, char *dev, size_t dlen,
+		     char *pool, size_t plen)
 {
 	char path[PATH_MAX], line[PATH_MAX + 128], *sp, *sp2;
 
@@ -1010,7 +1004,7 @@ static int mapped(struct rbd_ctx *rc, const char *name)
 /* Drop image name's holder record if it names this host. */
 static void holder_drop_if_ours(struct rbd_ctx *rc, const char *pool, const char *name)
 {
-	struct berr ignored = { { 0 } };
+	struct berr ignored = BERR_INIT;
 	rados_ioctx_t io = NULL;
 	rbd_image_t img;
 	char cur[512];
@@ -1088,11 +1082,11 @@ static int kmap_start(struct rbd_ctx *rc, const char *name, const char *pool, co
 	args[argc++] = t;
 	args[argc] = NULL;
 	{
-		struct berr merr = { { 0 } };
+		struct berr merr = BERR_INIT;
 
 		ret = helper_run_out(&rc->helper, args, out, sizeof(out), &merr);
 		if (ret < 0)
-			berr_set(err, ret, "%s", merr.msg);
+			berr_propagate(err, ret, &merr);
 	}
 	if (ret == 0 && strncmp(out, "/dev/", 5) != 0)
 		ret = berr_set(err, -EIO, "mount.ballast map printed no device (\"%.80s\")", out);
@@ -1197,8 +1191,8 @@ static int fence(rados_ioctx_t io, const char *pool, const char *name, struct be
 			berr_set(err, ret, "cannot fence Ceph client %s of %s/%s: %s", owners[i], pool, name,
 				 strerror(-ret));
 		else
-			log_warnx("image %s/%s: Ceph client %s fenced (blocklisted) and its lock broken", pool,
-				  name, owners[i]);
+			log_warnx("image %s/%s: Ceph client %s fenced (blocklisted) and its lock broken", pool, name,
+				  owners[i]);
 	}
 	if (n)
 		rbd_lock_get_owners_cleanup(owners, n);
@@ -1212,7 +1206,6 @@ static int run_helper(struct rbd_ctx *rc, const char *const *args, struct berr *
 {
 	return helper_run(&rc->helper, args, err);
 }
-
 
 /* Unmount the file system (if mounted) and stop the mapper. Idempotent. */
 static int detach(struct rbd_ctx *rc, const char *name, struct berr *err)
@@ -1244,11 +1237,11 @@ static int detach(struct rbd_ctx *rc, const char *name, struct berr *err)
  * data directory is made (Create); without, it must exist. Borrowed
  * inputs. On failure nothing stays mapped.
  */
-static int attach(struct rbd_ctx *rc, const char *name, const char *pool, const char *fstype,
-		  const char *mount_opts, int read_only, const struct vol_perms *perms, struct berr *err)
+static int attach(struct rbd_ctx *rc, const char *name, const char *pool, const char *fstype, const char *mount_opts,
+		  int read_only, const struct vol_perms *perms, struct berr *err)
 {
 	char target[PATH_MAX], image[PATH_MAX + 8], data[PATH_MAX + 8], opts[256];
-	struct berr ignored = { { 0 } };
+	struct berr ignored = BERR_INIT;
 	int ret, loop = 1;
 
 	mount_target(rc, name, target, sizeof(target));
@@ -1311,8 +1304,7 @@ out_rmdir:
 /* ---- the ops ---- */
 
 /* Delete image name if ballast made it and nobody holds it. */
-static int remove_image(struct rbd_ctx *rc, rados_ioctx_t io, const char *pool, const char *name,
-			struct berr *err)
+static int remove_image(struct rbd_ctx *rc, rados_ioctx_t io, const char *pool, const char *name, struct berr *err)
 {
 	struct rbd_meta m;
 	int ret;
@@ -1454,8 +1446,7 @@ static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *er
 				berr_set(err, ret, "cannot replace image %s/%s of an interrupted create: %s", pool,
 					 vol->name, strerror(-ret));
 		} else if (!m.options) {
-			ret = berr_set(err, -EEXIST, "image %s/%s exists and was not made by ballast", pool,
-				       vol->name);
+			ret = berr_set(err, -EEXIST, "image %s/%s exists and was not made by ballast", pool, vol->name);
 		} else if (strcmp(m.state, "ready") == 0) {
 			if (json_object_size(vol->opts) == 0 || json_equal(m.options, vol->opts)) {
 				log_infox("volume %s exists in the cluster: adopted", vol->name);
@@ -1500,8 +1491,9 @@ static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *er
 	opts_json = json_dumps(vol->opts, JSON_COMPACT | JSON_SORT_KEYS);
 	rfc3339_now(created, sizeof(created));
 	{
-		const char *kv[] = { META_STATE, "creating", META_OPTIONS, opts_json ? opts_json : "{}",
-				     META_FSTYPE, fstype, META_CREATED, created, NULL };
+		const char *kv[] = { META_STATE,  "creating", META_OPTIONS, opts_json ? opts_json : "{}",
+				     META_FSTYPE, fstype,     META_CREATED, created,
+				     NULL };
 
 		ret = meta_set(io, pool, vol->name, kv, err);
 	}
@@ -1513,7 +1505,7 @@ static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *er
 		char image[PATH_MAX + 8];
 		const char *mkfs_opts = opt_get(vol->opts, "mkfs-options");
 		const char *args[] = { "mkfs", "--fstype", fstype, "--mkfs-options", mkfs_opts, image, NULL };
-		struct berr ignored = { { 0 } };
+		struct berr ignored = BERR_INIT;
 		int loop;
 
 		ret = map_image(rc, vol->name, pool, 0, image, sizeof(image), &loop, err);
@@ -1540,20 +1532,17 @@ static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *er
 	if (ret < 0)
 		goto out_remove;
 	reservation_remove(io, vol->name);
-	log_infox("created image %s/%s (%llu MiB, %s)", pool, vol->name, (unsigned long long)(bytes >> 20),
-		  fstype);
+	log_infox("created image %s/%s (%llu MiB, %s)", pool, vol->name, (unsigned long long)(bytes >> 20), fstype);
 	goto out_io;
-out_remove:
-	{
-		struct berr ignored = { { 0 } };
+out_remove : {
+	struct berr ignored = BERR_INIT;
 
-		detach(rc, vol->name, &ignored);
-		if (remove_image(rc, io, pool, vol->name, &ignored) < 0)
-			log_warnx("cannot remove image %s/%s after a failed create: %s", pool, vol->name,
-				  ignored.msg);
-		else
-			reservation_remove(io, vol->name);
-	}
+	detach(rc, vol->name, &ignored);
+	if (remove_image(rc, io, pool, vol->name, &ignored) < 0)
+		log_warnx("cannot remove image %s/%s after a failed create: %s", pool, vol->name, ignored.msg);
+	else
+		reservation_remove(io, vol->name);
+}
 out_io:
 	free(opts_json);
 	rados_ioctx_destroy(io);
@@ -1577,8 +1566,7 @@ static int be_rbd_remove(void *ctx, const struct be_volume *vol, struct berr *er
 	return ret;
 }
 
-static int be_rbd_mount(void *ctx, const struct be_volume *vol, char *path, size_t len,
-			struct berr *err)
+static int be_rbd_mount(void *ctx, const struct be_volume *vol, char *path, size_t len, struct berr *err)
 {
 	struct rbd_ctx *rc = ctx;
 	const char *pool = vol_pool(rc, vol->opts);
@@ -1598,7 +1586,8 @@ static int be_rbd_mount(void *ctx, const struct be_volume *vol, char *path, size
 	}
 	if (map_fenced(rc, vol->name))
 		log_warnx("volume %s: this host was fenced from it (another host took it over); dropping the "
-			  "stale mapping", vol->name);
+			  "stale mapping",
+			  vol->name);
 	ret = detach(rc, vol->name, err); /* leftovers of a crash, or of a fence */
 	if (ret == 0)
 		ret = ioctx_open(rc, pool, &io, err);
@@ -1608,8 +1597,8 @@ static int be_rbd_mount(void *ctx, const struct be_volume *vol, char *path, size
 	if (ret < 0)
 		goto out_io;
 	if (!m.options || strcmp(m.state, "ready") != 0) {
-		ret = berr_set(err, -ENOENT, "volume %s: image %s/%s is not a finished ballast volume", vol->name,
-			       pool, vol->name);
+		ret = berr_set(err, -ENOENT, "volume %s: image %s/%s is not a finished ballast volume", vol->name, pool,
+			       vol->name);
 		goto out_meta;
 	}
 	/*
@@ -1656,14 +1645,14 @@ static int be_rbd_mount(void *ctx, const struct be_volume *vol, char *path, size
 		}
 	}
 	{
-		struct berr aerr = { { 0 } };
+		struct berr aerr = BERR_INIT;
 
 		ret = attach(rc, vol->name, pool, m.fstype[0] ? m.fstype : vol_fstype(rc, m.options),
 			     opt_get(m.options, "mount-options"), read_only, NULL, &aerr);
 		if (ret == -EBUSY && m.holder[0])
 			in_use(vol->name, m.holder, m.lease, m.owners, err);
 		else if (ret < 0)
-			berr_set(err, ret, "%s", aerr.msg);
+			berr_propagate(err, ret, &aerr);
 	}
 	if (ret == 0) {
 		CRASH_POINT("rbd.mount.after-mount");
@@ -1701,7 +1690,7 @@ static int be_rbd_is_mounted(void *ctx, const struct be_volume *vol)
 		/* A mapper with nothing mounted on it (a crash between map and
 		 * mount, or an unmount done by hand) would hold the lock, and
 		 * keep every other host out, until the next Mount here. */
-		struct berr ignored = { { 0 } };
+		struct berr ignored = BERR_INIT;
 
 		log_infox("volume %s: stopping a mapper nothing uses", vol->name);
 		unmap_image(rc, vol->name, &ignored);
@@ -1800,7 +1789,7 @@ static int be_rbd_resize(void *ctx, const struct be_volume *vol, uint64_t bytes,
 	ret = attach(rc, vol->name, pool, fstype, opt_get(m.options, "mount-options"), 0, NULL, err);
 	if (ret == 0) {
 		const char *args[] = { "grow", "--fstype", fstype, target, NULL };
-		struct berr ignored = { { 0 } };
+		struct berr ignored = BERR_INIT;
 
 		ret = run_helper(rc, args, err);
 		if (ret == 0)
@@ -1825,7 +1814,7 @@ static json_t *be_rbd_check(void *ctx)
 {
 	struct rbd_ctx *rc = ctx;
 	json_t *checks = json_array();
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 	rados_ioctx_t io = NULL;
 	int krbd = access("/sys/bus/rbd", F_OK) == 0;
 	int nbd = access("/sys/block/nbd0", F_OK) == 0;
@@ -1896,7 +1885,7 @@ static int list_pool(struct rbd_ctx *rc, const char *pool, json_t *all, json_t *
 		goto out_free;
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct berr ignored = { { 0 } };
+		struct berr ignored = BERR_INIT;
 		char key[RBD_NAME_MAX + 64];
 		json_t *known, *v = NULL;
 		struct rbd_meta m;
@@ -1911,7 +1900,8 @@ static int list_pool(struct rbd_ctx *rc, const char *pool, json_t *all, json_t *
 			json_object_set(seen, key, known);
 			continue;
 		}
-		if (known && monotonic_ms() - json_integer_value(json_object_get(known, "checked_ms")) < LIST_RECHECK_MS) {
+		if (known &&
+		    monotonic_ms() - json_integer_value(json_object_get(known, "checked_ms")) < LIST_RECHECK_MS) {
 			json_object_set(seen, key, known);
 			continue;
 		}
@@ -2052,8 +2042,7 @@ static json_t *holder_view(const struct rbd_meta *m)
 		json_t *until = json_object_get(l, "expires_unix");
 
 		json_object_update(out, l);
-		json_object_set_new(out, "expired",
-				    json_boolean(json_integer_value(until) < (json_int_t)time(NULL)));
+		json_object_set_new(out, "expired", json_boolean(json_integer_value(until) < (json_int_t)time(NULL)));
 	}
 	json_object_set_new(out, "locked", json_boolean(m->locked));
 	if (m->owners[0])
@@ -2117,7 +2106,7 @@ static int be_rbd_release(void *ctx, const struct be_volume *vol, int force, str
 			       rc->host_id);
 	} else if (!force && !expired && m.locked) {
 		char msg[BERR_MSG_MAX];
-		struct berr busy = { { 0 } };
+		struct berr busy = BERR_INIT;
 
 		in_use(vol->name, m.holder, m.lease, m.owners, &busy);
 		snprintf(msg, sizeof(msg), "%s", busy.msg);

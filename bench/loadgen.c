@@ -58,7 +58,11 @@ static struct {
 	long long since_ns;
 	double timeout;
 } opt = {
-	.conns = 1, .count = 0, .duration = 0, .volumes = 100, .method = "VolumeDriver.List",
+	.conns = 1,
+	.count = 0,
+	.duration = 0,
+	.volumes = 100,
+	.method = "VolumeDriver.List",
 	.timeout = 60,
 };
 
@@ -397,8 +401,8 @@ static int one_cycle(struct worker *w, long seq)
 {
 	char name[NAME_MAX_LEN], body[512], id[80], err[256];
 	double t0 = now_us(), t;
-	static const char *const paths[OP_N] = { "VolumeDriver.Create", "VolumeDriver.Mount",
-						 "VolumeDriver.Unmount", "VolumeDriver.Remove" };
+	static const char *const paths[OP_N] = { "VolumeDriver.Create", "VolumeDriver.Mount", "VolumeDriver.Unmount",
+						 "VolumeDriver.Remove" };
 
 	snprintf(name, sizeof(name), "%s-c%d-%ld", opt.prefix, w->idx, seq);
 	snprintf(id, sizeof(id), "%016x%016lx%032x", (unsigned)w->idx, (unsigned long)seq, 0u);
@@ -450,12 +454,12 @@ static void *worker_main(void *arg)
 			break;
 		}
 		t0 = now_us();
-		if (call_ok(&w->c, opt.mode == M_GET ? "VolumeDriver.Get"
-				   : opt.mode == M_CREATE ? "VolumeDriver.Create"
-							  : opt.method,
+		if (call_ok(&w->c,
+			    opt.mode == M_GET	   ? "VolumeDriver.Get"
+			    : opt.mode == M_CREATE ? "VolumeDriver.Create"
+						   : opt.method,
 			    body, err, sizeof(err)) < 0) {
-			note_error(w, opt.mode == M_GET ? "Get" : opt.mode == M_CREATE ? "Create" : opt.method,
-				   err);
+			note_error(w, opt.mode == M_GET ? "Get" : opt.mode == M_CREATE ? "Create" : opt.method, err);
 			continue;
 		}
 		lat_add(&w->lat, now_us() - t0);
@@ -504,8 +508,7 @@ static int run_activate(void)
 		if (ok)
 			break;
 		if (now_us() > deadline) {
-			fprintf(stderr, "loadgen: no answer to Plugin.Activate in %.0f s: %s\n", opt.timeout,
-				err);
+			fprintf(stderr, "loadgen: no answer to Plugin.Activate in %.0f s: %s\n", opt.timeout, err);
 			return 1;
 		}
 		usleep(1000);
@@ -527,19 +530,19 @@ static void usage(FILE *f)
 static void print_lat(const char *key, struct lat *l)
 {
 	qsort(l->v, l->n, sizeof(double), cmp_double);
-	printf("\"%s\":{\"n\":%zu,\"p50_ms\":%.4f,\"p99_ms\":%.4f,\"max_ms\":%.4f}", key, l->n,
-	       pct_ms(l, 50), pct_ms(l, 99), pct_ms(l, 100));
+	printf("\"%s\":{\"n\":%zu,\"p50_ms\":%.4f,\"p99_ms\":%.4f,\"max_ms\":%.4f}", key, l->n, pct_ms(l, 50),
+	       pct_ms(l, 99), pct_ms(l, 100));
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "socket", required_argument, NULL, 's' }, { "mode", required_argument, NULL, 'm' },
-		{ "conns", required_argument, NULL, 'c' },  { "count", required_argument, NULL, 'n' },
+		{ "socket", required_argument, NULL, 's' },   { "mode", required_argument, NULL, 'm' },
+		{ "conns", required_argument, NULL, 'c' },    { "count", required_argument, NULL, 'n' },
 		{ "duration", required_argument, NULL, 'd' }, { "volumes", required_argument, NULL, 'v' },
-		{ "prefix", required_argument, NULL, 'p' }, { "method", required_argument, NULL, 'M' },
-		{ "since", required_argument, NULL, 'S' },  { "timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },	    { NULL, 0, NULL, 0 },
+		{ "prefix", required_argument, NULL, 'p' },   { "method", required_argument, NULL, 'M' },
+		{ "since", required_argument, NULL, 'S' },    { "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },	      { NULL, 0, NULL, 0 },
 	};
 	const char *mode = NULL;
 	struct worker *ws;
@@ -551,18 +554,42 @@ int main(int argc, char **argv)
 	snprintf(opt.prefix, sizeof(opt.prefix), "lg%ld", (long)getpid());
 	while ((ch = getopt_long(argc, argv, "s:m:c:n:d:v:p:M:S:t:h", lo, NULL)) != -1) {
 		switch (ch) {
-		case 's': opt.socket = optarg; break;
-		case 'm': mode = optarg; break;
-		case 'c': opt.conns = atoi(optarg); break;
-		case 'n': opt.count = atol(optarg); break;
-		case 'd': opt.duration = atof(optarg); break;
-		case 'v': opt.volumes = atol(optarg); break;
-		case 'p': snprintf(opt.prefix, sizeof(opt.prefix), "%s", optarg); break;
-		case 'M': opt.method = optarg; break;
-		case 'S': opt.since_ns = atoll(optarg); break;
-		case 't': opt.timeout = atof(optarg); break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 's':
+			opt.socket = optarg;
+			break;
+		case 'm':
+			mode = optarg;
+			break;
+		case 'c':
+			opt.conns = atoi(optarg);
+			break;
+		case 'n':
+			opt.count = atol(optarg);
+			break;
+		case 'd':
+			opt.duration = atof(optarg);
+			break;
+		case 'v':
+			opt.volumes = atol(optarg);
+			break;
+		case 'p':
+			snprintf(opt.prefix, sizeof(opt.prefix), "%s", optarg);
+			break;
+		case 'M':
+			opt.method = optarg;
+			break;
+		case 'S':
+			opt.since_ns = atoll(optarg);
+			break;
+		case 't':
+			opt.timeout = atof(optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (!opt.socket || !mode) {
@@ -585,8 +612,7 @@ int main(int argc, char **argv)
 	}
 	if (opt.mode == M_ACTIVATE)
 		return run_activate();
-	if (opt.conns < 1 || opt.conns > MAX_CONNS || opt.volumes < 1 ||
-	    (opt.count <= 0 && opt.duration <= 0)) {
+	if (opt.conns < 1 || opt.conns > MAX_CONNS || opt.volumes < 1 || (opt.count <= 0 && opt.duration <= 0)) {
 		fprintf(stderr, "loadgen: need 1..%d connections, volumes >= 1, and --count or --duration\n",
 			MAX_CONNS);
 		return 2;
@@ -641,8 +667,7 @@ int main(int argc, char **argv)
 	       "\"reconnects\":%ld,",
 	       mode, opt.conns, secs, done, errors, reconnects);
 	if (opt.mode == M_CYCLE) {
-		printf("\"cycles_per_s\":%.1f,\"req_per_s\":%.1f,", (double)done / secs,
-		       4.0 * (double)done / secs);
+		printf("\"cycles_per_s\":%.1f,\"req_per_s\":%.1f,", (double)done / secs, 4.0 * (double)done / secs);
 		print_lat("cycle", &all);
 		printf(",\"ops\":{");
 		for (int o = 0; o < OP_N; o++) {

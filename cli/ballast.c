@@ -5,9 +5,9 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,7 +161,7 @@ static int cmd_ls(const char *sock, int as_json)
 		goto out;
 	}
 	printf("%-32s %-8s %8s %6s  %s\n", "NAME", "BACKEND", "SIZE", "MOUNTS", "CREATED");
-	json_array_foreach(vols, i, v) {
+	json_array_foreach (vols, i, v) {
 		char size[32];
 
 		human_size(json_object_get(v, "size_bytes"), size, sizeof(size));
@@ -200,7 +200,7 @@ static int cmd_inspect(const char *sock, const char *name, int as_json)
 	printf("mount count: %lld\n", (long long)json_integer_value(json_object_get(v, "mount_count")));
 	opts = json_object_get(v, "options");
 	printf("options:    %s\n", json_object_size(opts) ? "" : " (none)");
-	json_object_foreach(opts, key, val)
+	json_object_foreach (opts, key, val)
 		printf("  %s=%s\n", key, json_string_value(val));
 out:
 	json_decref(resp);
@@ -251,16 +251,18 @@ static int cmd_holders(const char *sock, int as_json)
 		goto out;
 	}
 	printf("%-32s %-8s %-20s %-20s %-20s %s\n", "NAME", "BACKEND", "HOST", "SINCE", "LEASE UNTIL", "STATE");
-	json_array_foreach(holders, i, h) {
+	json_array_foreach (holders, i, h) {
 		const char *host = json_string_value(json_object_get(h, "host"));
 		const char *until = json_string_value(json_object_get(h, "expires"));
 
 		printf("%-32s %-8s %-20s %-20s %-20s %s\n", json_string_value(json_object_get(h, "name")),
 		       json_string_value(json_object_get(h, "backend")), host ? host : "-",
 		       json_string_value(json_object_get(h, "since")) ?: "-", until ? until : "-",
-		       !until ? "held" : json_is_true(json_object_get(h, "expired")) ? "expired" : "held");
+		       !until					     ? "held"
+		       : json_is_true(json_object_get(h, "expired")) ? "expired"
+								     : "held");
 	}
-	json_array_foreach(errs, i, h)
+	json_array_foreach (errs, i, h)
 		fprintf(stderr, "ballast: %s: %s\n", json_string_value(json_object_get(h, "name")),
 			json_string_value(json_object_get(h, "error")));
 	ret = json_array_size(errs) ? 1 : 0;
@@ -281,8 +283,7 @@ static int cmd_release(const char *sock, const char *name, int force)
 }
 
 /* One line of doctor's report; counts failures. */
-static void report(int *failed, int ok, const char *check, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static void report(int *failed, int ok, const char *check, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static void report(int *failed, int ok, const char *check, const char *fmt, ...)
 {
@@ -306,7 +307,7 @@ static void report(int *failed, int ok, const char *check, const char *fmt, ...)
 static int cmd_doctor(const char *sock, int sock_given, const char *config_path, int config_given)
 {
 	struct ballast_config cfg = { { NULL }, NULL };
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 	json_t *resp, *checks, *c;
 	char why[512];
 	struct stat st;
@@ -342,10 +343,9 @@ static int cmd_doctor(const char *sock, int sock_given, const char *config_path,
 		goto out;
 	}
 	checks = json_object_get(resp, "Checks");
-	json_array_foreach(checks, i, c)
-		report(&failed, json_is_true(json_object_get(c, "ok")),
-		       json_string_value(json_object_get(c, "check")), "%s",
-		       json_string_value(json_object_get(c, "detail")));
+	json_array_foreach (checks, i, c)
+		report(&failed, json_is_true(json_object_get(c, "ok")), json_string_value(json_object_get(c, "check")),
+		       "%s", json_string_value(json_object_get(c, "detail")));
 	json_decref(resp);
 out:
 	config_free(&cfg);
@@ -377,12 +377,9 @@ struct cli_opts {
 static int take_opts(int argc, char **argv, const char *optstring, struct cli_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "config", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "force", no_argument, NULL, 'f' },
-		{ NULL, 0, NULL, 0 },
+		{ "socket", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
+		{ "config", required_argument, NULL, 'c' }, { "help", no_argument, NULL, 'h' },
+		{ "force", no_argument, NULL, 'f' },	    { NULL, 0, NULL, 0 },
 	};
 	int opt;
 

@@ -45,8 +45,7 @@ struct request {
 
 typedef int (*handler_fn)(struct api *api, struct request *req);
 
-int api_new(const struct ballast_config *cfg, struct catalog *cat, struct api **out,
-	    struct berr *err)
+int api_new(const struct ballast_config *cfg, struct catalog *cat, struct api **out, struct berr *err)
 {
 	struct api *api = calloc(1, sizeof(*api));
 	int ret = 0;
@@ -106,8 +105,7 @@ void api_free(struct api *api)
 }
 
 /* The backend named name and its context, or -ENOENT with a message. */
-static int find_backend(struct api *api, const char *name, const struct backend_ops **ops, void **ctx,
-			struct berr *err)
+static int find_backend(struct api *api, const char *name, const struct backend_ops **ops, void **ctx, struct berr *err)
 {
 	char list[128] = "";
 	size_t off = 0;
@@ -118,8 +116,7 @@ static int find_backend(struct api *api, const char *name, const struct backend_
 			*ctx = api->ctx[i];
 			return 0;
 		}
-		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? ", " : "",
-					api->ops[i]->name);
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? ", " : "", api->ops[i]->name);
 		if (off >= sizeof(list))
 			off = sizeof(list) - 1;
 	}
@@ -207,7 +204,7 @@ static int create_opts(struct request *req, json_t **opts)
 	}
 	if (!json_is_object(given))
 		return berr_set(&req->err, -EINVAL, "Opts must be an object of strings");
-	json_object_foreach(given, k, v)
+	json_object_foreach (given, k, v)
 		if (!json_is_string(v))
 			return berr_set(&req->err, -EINVAL, "option \"%.40s\" must be a string", k);
 	*opts = json_deep_copy(given);
@@ -259,9 +256,8 @@ static int h_create(struct api *api, struct request *req)
 		if (implicit || (strcmp(vol->backend, ops->name) == 0 && json_equal(vol->opts, opts)))
 			ret = 0;
 		else
-			ret = berr_set(&req->err, -EEXIST,
-				       "volume %s already exists with other options (backend %s)", name,
-				       vol->backend);
+			ret = berr_set(&req->err, -EEXIST, "volume %s already exists with other options (backend %s)",
+				       name, vol->backend);
 		goto out_release;
 	}
 	if (implicit && !(ops->caps & BE_CAP_GLOBAL) && vol->state == VOL_NEW) {
@@ -296,7 +292,7 @@ static int h_create(struct api *api, struct request *req)
 		CRASH_POINT("create.after-commit");
 	}
 	if (ret < 0) {
-		struct berr ignored = { { 0 } };
+		struct berr ignored = BERR_INIT;
 
 		/* A failed create cleaned up after itself; a volume it made
 		 * that we then could not record is undone here. One it
@@ -350,7 +346,7 @@ static int implicit_shared(struct api *api, struct request *req, struct volume *
 {
 	for (int i = 0; i < api->nbackends; i++) {
 		const struct backend_ops *o = api->ops[i];
-		struct berr err = { { 0 } };
+		struct berr err = BERR_INIT;
 		json_t *item = NULL;
 		int ret;
 
@@ -427,7 +423,7 @@ static int h_remove(struct api *api, struct request *req)
 	ret = ops->remove(ctx, &bv, &req->err);
 	metrics_backend_error(ops->name, ret);
 	if (ret < 0) {
-		struct berr ignored = { { 0 } };
+		struct berr ignored = BERR_INIT;
 
 		vol->state = VOL_READY;
 		catalog_commit(api->cat, vol, &ignored);
@@ -444,8 +440,8 @@ out_release:
 
 /* Mount and Unmount: the request's Name and ID, checked, and the volume
  * acquired with its backend. */
-static int acquire_for_id(struct api *api, struct request *req, const char **name, const char **id,
-			  struct volume **vol, const struct backend_ops **ops, void **ctx)
+static int acquire_for_id(struct api *api, struct request *req, const char **name, const char **id, struct volume **vol,
+			  const struct backend_ops **ops, void **ctx)
 {
 	int ret = req_name(req, name);
 
@@ -492,11 +488,10 @@ static int h_mount(struct api *api, struct request *req)
 		CRASH_POINT("mount.after-backend");
 	}
 	/* Counted per ID, never as a set: docker cp mounts an ID twice. */
-	json_object_set_new(vol->mounts, id,
-			    json_integer(json_integer_value(json_object_get(vol->mounts, id)) + 1));
+	json_object_set_new(vol->mounts, id, json_integer(json_integer_value(json_object_get(vol->mounts, id)) + 1));
 	ret = catalog_commit(api->cat, vol, &req->err);
 	if (ret < 0) {
-		struct berr ignored = { { 0 } };
+		struct berr ignored = BERR_INIT;
 
 		json_object_set_new(vol->mounts, id,
 				    json_integer(json_integer_value(json_object_get(vol->mounts, id)) - 1));
@@ -553,7 +548,7 @@ static int h_unmount(struct api *api, struct request *req)
 		CRASH_POINT("unmount.after-backend");
 	}
 	{
-		struct berr cerr = { { 0 } };
+		struct berr cerr = BERR_INIT;
 		int cret = catalog_commit(api->cat, vol, &cerr);
 
 		if (ret == 0 && cret < 0) {
@@ -598,8 +593,7 @@ static int h_path(struct api *api, struct request *req)
 static json_t *docker_volume(struct api *api, json_t *view, int with_status)
 {
 	json_t *v = json_pack("{s:O, s:O, s:O}", "Name", json_object_get(view, "name"), "Mountpoint",
-			      json_object_get(view, "mountpoint"), "CreatedAt",
-			      json_object_get(view, "created_at"));
+			      json_object_get(view, "mountpoint"), "CreatedAt", json_object_get(view, "created_at"));
 
 	if (v && with_status)
 		json_object_set_new(v, "Status", status_of(api, view));
@@ -631,7 +625,7 @@ static int h_list(struct api *api, struct request *req)
 		json_decref(out);
 		return berr_set(&req->err, -ENOMEM, "out of memory");
 	}
-	json_array_foreach(all, i, view)
+	json_array_foreach (all, i, view)
 		json_array_append_new(out, docker_volume(api, view, 0));
 	json_decref(all);
 	json_object_set_new(req->resp, "Volumes", out);
@@ -742,9 +736,9 @@ static int h_admin_holders(struct api *api, struct request *req)
 		json_decref(errs);
 		return berr_set(&req->err, -ENOMEM, "out of memory");
 	}
-	json_array_foreach(all, i, view) {
+	json_array_foreach (all, i, view) {
 		const struct backend_ops *ops;
-		struct berr err = { { 0 } };
+		struct berr err = BERR_INIT;
 		struct be_volume bv;
 		json_t *h = NULL;
 		void *ctx;
@@ -789,8 +783,7 @@ static int h_admin_release(struct api *api, struct request *req)
 	if (ret < 0)
 		return ret;
 	if (!ops->release) {
-		ret = berr_set(&req->err, -ENOTSUP, "volume %s: backend %s has no holders to release", name,
-			       ops->name);
+		ret = berr_set(&req->err, -ENOTSUP, "volume %s: backend %s has no holders to release", name, ops->name);
 	} else {
 		bv.name = vol->name;
 		bv.opts = vol->opts;
@@ -808,22 +801,14 @@ static const struct {
 	handler_fn fn;
 	int needs_body;
 } routes[] = {
-	{ "/Plugin.Activate", h_activate, 0 },
-	{ "/VolumeDriver.Capabilities", h_capabilities, 0 },
-	{ "/VolumeDriver.Create", h_create, 1 },
-	{ "/VolumeDriver.Remove", h_remove, 1 },
-	{ "/VolumeDriver.Mount", h_mount, 1 },
-	{ "/VolumeDriver.Unmount", h_unmount, 1 },
-	{ "/VolumeDriver.Path", h_path, 1 },
-	{ "/VolumeDriver.Get", h_get, 1 },
-	{ "/VolumeDriver.List", h_list, 0 },
-	{ "/Ballast.List", h_admin_list, 0 },
-	{ "/Ballast.Inspect", h_admin_inspect, 1 },
-	{ "/Ballast.Version", h_admin_version, 0 },
-	{ "/Ballast.Check", h_admin_check, 0 },
-	{ "/Ballast.Resize", h_admin_resize, 1 },
-	{ "/Ballast.Holders", h_admin_holders, 0 },
-	{ "/Ballast.Release", h_admin_release, 1 },
+	{ "/Plugin.Activate", h_activate, 0 },	    { "/VolumeDriver.Capabilities", h_capabilities, 0 },
+	{ "/VolumeDriver.Create", h_create, 1 },    { "/VolumeDriver.Remove", h_remove, 1 },
+	{ "/VolumeDriver.Mount", h_mount, 1 },	    { "/VolumeDriver.Unmount", h_unmount, 1 },
+	{ "/VolumeDriver.Path", h_path, 1 },	    { "/VolumeDriver.Get", h_get, 1 },
+	{ "/VolumeDriver.List", h_list, 0 },	    { "/Ballast.List", h_admin_list, 0 },
+	{ "/Ballast.Inspect", h_admin_inspect, 1 }, { "/Ballast.Version", h_admin_version, 0 },
+	{ "/Ballast.Check", h_admin_check, 0 },	    { "/Ballast.Resize", h_admin_resize, 1 },
+	{ "/Ballast.Holders", h_admin_holders, 0 }, { "/Ballast.Release", h_admin_release, 1 },
 };
 
 /* Parse body into req->body: an object, or (for endpoints that need
@@ -843,15 +828,14 @@ static int parse_body(struct request *req, const char *body, size_t len, int nee
 	}
 	req->body = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!req->body)
-		return berr_set(&req->err, -EINVAL, "invalid JSON in request (line %d, column %d): %s",
-				jerr.line, jerr.column, jerr.text);
+		return berr_set(&req->err, -EINVAL, "invalid JSON in request (line %d, column %d): %s", jerr.line,
+				jerr.column, jerr.text);
 	if (!json_is_object(req->body))
 		return berr_set(&req->err, -EINVAL, "request body must be a JSON object");
 	return 0;
 }
 
-int api_handle(struct api *api, const char *path, const char *body, size_t len, int too_large,
-	       char **resp)
+int api_handle(struct api *api, const char *path, const char *body, size_t len, int too_large, char **resp)
 {
 	struct request req = { .body = NULL, .resp = json_object(), .err = { { 0 } } };
 	long started = monotonic_us();
@@ -926,7 +910,7 @@ static int booted_since(const char *state_dir)
 static void recover_volume(struct api *api, struct volume *vol, int rebooted)
 {
 	const struct backend_ops *ops;
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 	struct be_volume bv = { .name = vol->name, .opts = vol->opts };
 	int mounted, dirty = 0;
 	void *ctx;
@@ -941,8 +925,7 @@ static void recover_volume(struct api *api, struct volume *vol, int rebooted)
 		 * if it is whole, and a new Create completes it if not. */
 		vol->state = VOL_GONE;
 		if (catalog_commit(api->cat, vol, &err) == 0)
-			log_infox("volume %s: dropped the unfinished create (shared backend %s)", vol->name,
-				  ops->name);
+			log_infox("volume %s: dropped the unfinished create (shared backend %s)", vol->name, ops->name);
 		return;
 	}
 	if (vol->state == VOL_CREATING || vol->state == VOL_REMOVING) {
@@ -993,7 +976,7 @@ void api_recover(struct api *api)
 
 	if (rebooted)
 		log_infox("the machine rebooted since the last run: mount counts reset");
-	json_array_foreach(names, i, name) {
+	json_array_foreach (names, i, name) {
 		struct volume *vol = catalog_acquire(api->cat, json_string_value(name), 0);
 
 		if (!vol)
@@ -1009,7 +992,7 @@ static void adopt(struct api *api, const struct backend_ops *ops, json_t *item)
 {
 	const char *name = json_string_value(json_object_get(item, "name"));
 	json_t *opts = json_object_get(item, "options");
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 	struct volume *vol;
 
 	if (validate_name(name, &err) < 0 || !json_is_object(opts)) {
@@ -1023,8 +1006,8 @@ static void adopt(struct api *api, const struct backend_ops *ops, json_t *item)
 		if (adopt_locked(api, ops, vol, item, &err) == 0)
 			log_infox("volume %s (backend %s) appeared in the cluster; now listed", name, ops->name);
 	} else if (strcmp(vol->backend, ops->name) != 0) {
-		log_warnx("volume %s exists both in backend %s and here in backend %s; keeping %s", name,
-			  ops->name, vol->backend, vol->backend);
+		log_warnx("volume %s exists both in backend %s and here in backend %s; keeping %s", name, ops->name,
+			  vol->backend, vol->backend);
 	}
 	catalog_release(api->cat, vol);
 }
@@ -1035,7 +1018,7 @@ static int listed(json_t *items, const char *name)
 	json_t *item;
 	size_t i;
 
-	json_array_foreach(items, i, item)
+	json_array_foreach (items, i, item)
 		if (strcmp(json_string_value(json_object_get(item, "name")) ?: "", name) == 0)
 			return 1;
 	return 0;
@@ -1049,14 +1032,14 @@ static void drop_vanished(struct api *api, const struct backend_ops *ops, json_t
 	json_t *name;
 	size_t i;
 
-	json_array_foreach(names, i, name) {
+	json_array_foreach (names, i, name) {
 		struct volume *vol = catalog_acquire(api->cat, json_string_value(name), 0);
-		struct berr err = { { 0 } };
+		struct berr err = BERR_INIT;
 
 		if (!vol)
 			continue;
-		if (vol->state == VOL_READY && strcmp(vol->backend, ops->name) == 0 &&
-		    vol->touched_ms < since_ms && volume_mount_count(vol) == 0 && !listed(items, vol->name)) {
+		if (vol->state == VOL_READY && strcmp(vol->backend, ops->name) == 0 && vol->touched_ms < since_ms &&
+		    volume_mount_count(vol) == 0 && !listed(items, vol->name)) {
 			vol->state = VOL_GONE;
 			if (catalog_commit(api->cat, vol, &err) == 0)
 				log_infox("volume %s was removed from backend %s elsewhere; dropped", vol->name,
@@ -1078,7 +1061,7 @@ static void retry_unfinished(struct api *api)
 	json_t *name;
 	size_t i;
 
-	json_array_foreach(names, i, name) {
+	json_array_foreach (names, i, name) {
 		struct volume *vol = catalog_acquire(api->cat, json_string_value(name), 0);
 
 		if (!vol)
@@ -1095,7 +1078,7 @@ void api_refresh(struct api *api)
 	retry_unfinished(api);
 	for (int i = 0; i < api->nbackends; i++) {
 		const struct backend_ops *ops = api->ops[i];
-		struct berr err = { { 0 } };
+		struct berr err = BERR_INIT;
 		json_t *items = NULL, *item;
 		long since = monotonic_ms();
 		size_t j;
@@ -1111,7 +1094,7 @@ void api_refresh(struct api *api)
 			json_decref(items);
 			continue;
 		}
-		json_array_foreach(items, j, item)
+		json_array_foreach (items, j, item)
 			adopt(api, ops, item);
 		drop_vanished(api, ops, items, since);
 		json_decref(items);

@@ -18,8 +18,7 @@ struct api;
 /* Start every compiled-in backend and take the catalog. Backends must not
  * touch a cluster here. *out is freed with api_free. cfg and cat are
  * borrowed and must outlive the api. */
-int api_new(const struct ballast_config *cfg, struct catalog *cat, struct api **out,
-	    struct berr *err);
+int api_new(const struct ballast_config *cfg, struct catalog *cat, struct api **out, struct berr *err);
 void api_free(struct api *api);
 
 struct be_counters;
@@ -56,7 +55,6 @@ void api_stop_refresh(struct api *api);
  * body in *resp (caller frees) and returns the HTTP status to send.
  * too_large says the body exceeded API_MAX_BODY and was not kept.
  */
-int api_handle(struct api *api, const char *path, const char *body, size_t len, int too_large,
-	       char **resp);
+int api_handle(struct api *api, const char *path, const char *body, size_t len, int too_large, char **resp);
 
 #endif

@@ -14,8 +14,8 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include "backend.h"
 #include "api.h"
+#include "backend.h"
 #include "catalog.h"
 #include "config.h"
 #include "fsutil.h"
@@ -38,9 +38,12 @@ static void usage(FILE *out)
 static int parse_args(int argc, char **argv, struct ballast_config *cfg, struct berr *err)
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },  { "socket", required_argument, NULL, 's' },
-		{ "state-dir", required_argument, NULL, 'd' }, { "log-level", required_argument, NULL, 'l' },
-		{ "host-id", required_argument, NULL, 'H' },   { "version", no_argument, NULL, 'V' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "host-id", required_argument, NULL, 'H' },
+		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "list-config-keys", no_argument, NULL, 'K' },
 		{ "list-options", no_argument, NULL, 'O' },
@@ -138,7 +141,7 @@ int main(int argc, char **argv)
 	struct http_server *srv = NULL;
 	struct metrics_server *msrv = NULL;
 	struct catalog *cat = NULL;
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 	struct api *api = NULL;
 	enum log_level lvl;
 	sigset_t sigs;
@@ -173,8 +176,8 @@ int main(int argc, char **argv)
 		ret = api_start_refresh(api, &err);
 	if (ret < 0)
 		goto out;
-	log_infox("ballastd %s ready (host %s, state dir %s)", BALLAST_VERSION,
-		  config_get(&cfg, "ballast", "host_id"), config_get(&cfg, "ballast", "state_dir"));
+	log_infox("ballastd %s ready (host %s, state dir %s)", BALLAST_VERSION, config_get(&cfg, "ballast", "host_id"),
+		  config_get(&cfg, "ballast", "state_dir"));
 	sd_notify(0, "READY=1");
 	while (sigwait(&sigs, &sig) == EINTR)
 		;

@@ -25,7 +25,7 @@ struct catalog {
 };
 
 static const char *const state_names[] = {
-	[VOL_NEW] = "new",	   [VOL_CREATING] = "creating", [VOL_READY] = "ready",
+	[VOL_NEW] = "new",	     [VOL_CREATING] = "creating", [VOL_READY] = "ready",
 	[VOL_REMOVING] = "removing", [VOL_GONE] = "gone",
 };
 
@@ -44,7 +44,7 @@ long volume_mount_count(const struct volume *vol)
 	json_t *n;
 	long total = 0;
 
-	json_object_foreach(vol->mounts, id, n)
+	json_object_foreach (vol->mounts, id, n)
 		total += (long)json_integer_value(n);
 	return total;
 }
@@ -80,9 +80,9 @@ static void volume_free(struct volume *vol)
 /* The on-disk record: everything needed to rebuild the volume. */
 static json_t *volume_record(const struct volume *vol)
 {
-	json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:O, s:O, s:s}", "name", vol->name, "backend",
-				vol->backend, "created_at", vol->created_at, "state", state_names[vol->state],
-				"options", vol->opts, "mount_ids", vol->mounts, "mountpoint", vol->mountpoint);
+	json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:O, s:O, s:s}", "name", vol->name, "backend", vol->backend,
+				"created_at", vol->created_at, "state", state_names[vol->state], "options", vol->opts,
+				"mount_ids", vol->mounts, "mountpoint", vol->mountpoint);
 
 	if (rec && vol->resized_bytes)
 		json_object_set_new(rec, "resized_bytes", json_integer((json_int_t)vol->resized_bytes));
@@ -164,9 +164,9 @@ static int load_record(struct catalog *cat, const char *file)
 	if (ret < 0)
 		goto out;
 	rec = json_loadb(text, len, 0, &jerr);
-	if (!rec || json_unpack(rec, "{s:s, s:s, s:s, s:s, s:o, s:o, s?s}", "name", &name, "backend",
-				&backend, "created_at", &created, "state", &state, "options", &opts,
-				"mount_ids", &mounts, "mountpoint", &mp) != 0 ||
+	if (!rec ||
+	    json_unpack(rec, "{s:s, s:s, s:s, s:s, s:o, s:o, s?s}", "name", &name, "backend", &backend, "created_at",
+			&created, "state", &state, "options", &opts, "mount_ids", &mounts, "mountpoint", &mp) != 0 ||
 	    validate_name(name, NULL) < 0 || !json_is_object(opts) || !json_is_object(mounts)) {
 		char aside[VOLUME_NAME_MAX + 64];
 
@@ -331,9 +331,9 @@ int catalog_commit(struct catalog *cat, struct volume *vol, struct berr *err)
 			ret = berr_set(err, -errno, "cannot delete the catalog record of %s: %s", vol->name,
 				       strerror(errno));
 		else
-			ret = fsync(cat->dirfd) < 0 ? berr_set(err, -errno, "fsync of the catalog failed: %s",
-								 strerror(errno))
-						    : 0;
+			ret = fsync(cat->dirfd) < 0
+				      ? berr_set(err, -errno, "fsync of the catalog failed: %s", strerror(errno))
+				      : 0;
 	} else {
 		json_t *rec = volume_record(vol);
 
@@ -345,8 +345,7 @@ int catalog_commit(struct catalog *cat, struct volume *vol, struct berr *err)
 		}
 		ret = atomic_write_at(cat->dirfd, file, text, strlen(text));
 		if (ret < 0) {
-			berr_set(err, ret, "cannot save the catalog record of %s: %s", vol->name,
-				 strerror(-ret));
+			berr_set(err, ret, "cannot save the catalog record of %s: %s", vol->name, strerror(-ret));
 			goto out;
 		}
 		if (vol->state == VOL_READY)
@@ -382,8 +381,7 @@ static int by_name(const void *a, const void *b)
 {
 	const json_t *va = *(json_t *const *)a, *vb = *(json_t *const *)b;
 
-	return strcmp(json_string_value(json_object_get(va, "name")),
-		      json_string_value(json_object_get(vb, "name")));
+	return strcmp(json_string_value(json_object_get(va, "name")), json_string_value(json_object_get(vb, "name")));
 }
 
 json_t *catalog_list(struct catalog *cat)

@@ -33,10 +33,10 @@ enum vol_state {
 struct volume {
 	char name[VOLUME_NAME_MAX + 1];
 	char backend[32];
-	char created_at[40]; /* RFC 3339, UTC */
+	char created_at[40];	   /* RFC 3339, UTC */
 	char mountpoint[PATH_MAX]; /* "" unless mounted */
-	json_t *opts;   /* object of strings; owned */
-	json_t *mounts; /* object: mount ID -> count; owned */
+	json_t *opts;		   /* object of strings; owned */
+	json_t *mounts;		   /* object: mount ID -> count; owned */
 	enum vol_state state;
 	uint64_t resized_bytes; /* size after `ballast resize`; 0: as created */
 	/* CLOCK_MONOTONIC ms when this process created or adopted the volume;
@@ -84,6 +84,5 @@ json_t *catalog_list(struct catalog *cat);
 /* Names of every volume in the table, any state (new reference), for the
  * start-up reconciliation. */
 json_t *catalog_names(struct catalog *cat);
-
 
 #endif

@@ -70,9 +70,8 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, char *js
 	return ret;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-				  const char *method, const char *version, const char *upload,
-				  size_t *upload_size, void **con_cls)
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+				  const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
 	struct http_server *srv = cls;
 	struct body *b = *con_cls;
@@ -128,8 +127,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return reply(c, status, resp);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-			 enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
 	struct body *b = *con_cls;
 
@@ -235,14 +233,12 @@ int http_start(struct api *api, const char *path, struct http_server **out, stru
 		srv->ours = 1;
 		log_infox("serving %s", path);
 	}
-	srv->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-					    MHD_USE_ERROR_LOG,
-				    0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-				    MHD_OPTION_LISTEN_SOCKET, srv->fd,
-				    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-				    MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_IDLE_S,
-				    MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, MHD_OPTION_THREAD_STACK_SIZE,
-				    (size_t)THREAD_STACK, MHD_OPTION_END);
+	srv->mhd =
+		MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
+				 NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				 MHD_OPTION_LISTEN_SOCKET, srv->fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+				 MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_IDLE_S, MHD_OPTION_CONNECTION_LIMIT,
+				 CONNECTION_LIMIT, MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK, MHD_OPTION_END);
 	if (!srv->mhd) {
 		ret = berr_set(err, -EIO, "cannot start the HTTP server on %s", path);
 		goto out_free;

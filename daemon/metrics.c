@@ -20,16 +20,26 @@
 #include "version.h"
 
 static const char *const endpoints[] = {
-	"Plugin.Activate",	 "VolumeDriver.Capabilities", "VolumeDriver.Create", "VolumeDriver.Remove",
-	"VolumeDriver.Mount",	 "VolumeDriver.Unmount",      "VolumeDriver.Path",   "VolumeDriver.Get",
-	"VolumeDriver.List",	 "Ballast.List",	      "Ballast.Inspect",     "Ballast.Version",
-	"Ballast.Check",	 "Ballast.Resize",
+	"Plugin.Activate",
+	"VolumeDriver.Capabilities",
+	"VolumeDriver.Create",
+	"VolumeDriver.Remove",
+	"VolumeDriver.Mount",
+	"VolumeDriver.Unmount",
+	"VolumeDriver.Path",
+	"VolumeDriver.Get",
+	"VolumeDriver.List",
+	"Ballast.List",
+	"Ballast.Inspect",
+	"Ballast.Version",
+	"Ballast.Check",
+	"Ballast.Resize",
 	"other",
 };
 #define N_ENDPOINTS (sizeof(endpoints) / sizeof(endpoints[0]))
 
 /* Upper bounds in microseconds: 1 ms to dockerd's 2-minute limit. */
-static const long buckets_us[] = { 1000,   2500,   5000,    10000,   25000,    50000,	  100000,   250000,
+static const long buckets_us[] = { 1000,   2500,    5000,    10000,   25000,	50000,	  100000,   250000,
 				   500000, 1000000, 2500000, 5000000, 10000000, 30000000, 60000000, 120000000 };
 #define N_BUCKETS (sizeof(buckets_us) / sizeof(buckets_us[0]))
 #define MAX_BACKENDS 8
@@ -116,8 +126,9 @@ char *metrics_render(struct catalog *cat, const struct api *api)
 	f = open_memstream(&text, &len);
 	if (!f)
 		return NULL;
-	fprintf(f, "# HELP ballast_build_info The running ballastd.\n# TYPE ballast_build_info gauge\n"
-		   "ballast_build_info{version=\"%s\"} 1\n",
+	fprintf(f,
+		"# HELP ballast_build_info The running ballastd.\n# TYPE ballast_build_info gauge\n"
+		"ballast_build_info{version=\"%s\"} 1\n",
 		BALLAST_VERSION);
 	fprintf(f, "# HELP ballast_requests_total Requests answered, by endpoint and outcome.\n"
 		   "# TYPE ballast_requests_total counter\n");
@@ -137,8 +148,8 @@ char *metrics_render(struct catalog *cat, const struct api *api)
 			fprintf(f, "ballast_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} %lu\n",
 				endpoints[e], (double)buckets_us[b] / 1e6, cum);
 		}
-		fprintf(f, "ballast_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %lu\n",
-			endpoints[e], atomic_load(&ep_stats[e].count));
+		fprintf(f, "ballast_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} %lu\n", endpoints[e],
+			atomic_load(&ep_stats[e].count));
 		fprintf(f, "ballast_request_duration_seconds_sum{endpoint=\"%s\"} %.6f\n", endpoints[e],
 			(double)atomic_load(&ep_stats[e].sum_us) / 1e6);
 		fprintf(f, "ballast_request_duration_seconds_count{endpoint=\"%s\"} %lu\n", endpoints[e],
@@ -148,7 +159,7 @@ char *metrics_render(struct catalog *cat, const struct api *api)
 		json_t *list = catalog_list(cat), *v;
 		size_t i;
 
-		json_array_foreach(list, i, v) {
+		json_array_foreach (list, i, v) {
 			int b = backend_index(json_string_value(json_object_get(v, "backend")) ?: "");
 
 			if (b >= 0)
@@ -160,8 +171,9 @@ char *metrics_render(struct catalog *cat, const struct api *api)
 	fprintf(f, "# HELP ballast_volumes Volumes in the catalog, by backend.\n# TYPE ballast_volumes gauge\n");
 	for (int i = 0; all[i] && i < MAX_BACKENDS; i++)
 		fprintf(f, "ballast_volumes{backend=\"%s\"} %ld\n", all[i]->name, per_backend[i]);
-	fprintf(f, "# HELP ballast_active_mounts Mounts by containers on this host, all volumes.\n"
-		   "# TYPE ballast_active_mounts gauge\nballast_active_mounts %ld\n",
+	fprintf(f,
+		"# HELP ballast_active_mounts Mounts by containers on this host, all volumes.\n"
+		"# TYPE ballast_active_mounts gauge\nballast_active_mounts %ld\n",
 		mounts);
 	render_backend_counter(f, "ballast_backend_errors_total", "Failed backend calls.",
 			       offsetof(struct backend_stats, errors));
@@ -258,13 +270,11 @@ static int parse_addr(const char *spec, struct sockaddr_storage *ss, struct berr
 		return 0;
 	}
 bad:
-	return berr_set(err, -EINVAL,
-			"[ballast] metrics = %s: use unix:/path.sock, ADDRESS:PORT or [IPv6]:PORT", spec);
+	return berr_set(err, -EINVAL, "[ballast] metrics = %s: use unix:/path.sock, ADDRESS:PORT or [IPv6]:PORT", spec);
 }
 
 int metrics_start(const struct ballast_config *cfg, struct catalog *cat, const struct api *api,
-		  struct metrics_server **out,
-		  struct berr *err)
+		  struct metrics_server **out, struct berr *err)
 {
 	const char *spec = config_get(cfg, "ballast", "metrics");
 	struct metrics_server *srv;
@@ -292,8 +302,7 @@ int metrics_start(const struct ballast_config *cfg, struct catalog *cat, const s
 			goto out_free;
 		srv->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
 						    (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-					    0, NULL, NULL, on_scrape, srv, MHD_OPTION_SOCK_ADDR, &ss,
-					    MHD_OPTION_END);
+					    0, NULL, NULL, on_scrape, srv, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_END);
 	}
 	if (!srv->mhd) {
 		ret = berr_set(err, -EADDRNOTAVAIL, "cannot serve metrics on %s", spec);

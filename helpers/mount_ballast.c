@@ -72,9 +72,9 @@
 
 enum exit_status {
 	EXIT_OK = 0,
-	EXIT_REFUSED = 1,	/* bad usage or refused input */
-	EXIT_FAILED = 2,	/* the operation failed */
-	EXIT_HAS_FS = 3,	/* mkfs: source already holds something */
+	EXIT_REFUSED = 1, /* bad usage or refused input */
+	EXIT_FAILED = 2,  /* the operation failed */
+	EXIT_HAS_FS = 3,  /* mkfs: source already holds something */
 };
 
 /* ------------------------------------------------------------------------
@@ -92,8 +92,7 @@ static struct {
  * precise one. Returns -abs(code) (never 0) so that callers can write
  * `return fail(...)`.
  */
-static int fail(int code, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static int fail(int code, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static int fail(int code, int status, const char *fmt, ...)
 {
@@ -147,8 +146,7 @@ static void close_inherited_fds(void)
 	if (close_range(3, ~0U, 0) == 0)
 		return;
 	/* close_range(2) needs Linux 5.9; fall back to closing them all. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur < max)
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < max)
 		max = rl.rlim_cur;
 	for (fd = 3; fd < max; fd++)
 		close((int)fd);
@@ -177,12 +175,11 @@ static int sanitize_process(void)
 	}
 	close_inherited_fds();
 	for (sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);	/* fails harmlessly for KILL, STOP, RT */
+		signal(sig, SIG_DFL); /* fails harmlessly for KILL, STOP, RT */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	umask(022);
-	if (clearenv() != 0 || setenv("PATH", CHILD_PATH, 1) != 0 ||
-	    setenv("LANG", "C", 1) != 0)
+	if (clearenv() != 0 || setenv("PATH", CHILD_PATH, 1) != 0 || setenv("LANG", "C", 1) != 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -339,8 +336,7 @@ static void tool_errors(char *buf, const char *prefix, char *out, size_t len)
  * it at its time bound kills what it started too (rbd runs modprobe).
  * Never returns.
  */
-static void exec_child(const char *path, const struct arglist *al, int devnull, int outfd,
-		       int errfd, bool own_group)
+static void exec_child(const char *path, const struct arglist *al, int devnull, int outfd, int errfd, bool own_group)
 {
 	static char *const env[] = { "PATH=" CHILD_PATH, "LANG=C", NULL };
 
@@ -355,10 +351,10 @@ static void exec_child(const char *path, const struct arglist *al, int devnull, 
 
 /* How run_tool_ex runs a tool and reads what it says. */
 struct tool_opts {
-	int timeout_s;		/* SIGKILL it after this many seconds; 0: wait */
-	char *out;		/* its stdout (NUL-terminated), or NULL: /dev/null */
+	int timeout_s; /* SIGKILL it after this many seconds; 0: wait */
+	char *out;     /* its stdout (NUL-terminated), or NULL: /dev/null */
 	size_t outlen;
-	const char *err_prefix;	/* its own error lines start so (tool_errors) */
+	const char *err_prefix; /* its own error lines start so (tool_errors) */
 };
 
 /* A pipe from the tool and what was read from it (the tail, if long). */
@@ -466,7 +462,7 @@ static int wait_tool(pid_t pid, struct capture *caps, int ncaps, long deadline, 
 		if (deadline && left <= 0)
 			break;
 		if (!deadline && caps[0].fd < 0 && (ncaps < 2 || caps[1].fd < 0))
-			break;	/* unbounded: both pipes closed, block in waitpid */
+			break; /* unbounded: both pipes closed, block in waitpid */
 		if (left > TOOL_POLL_MS)
 			left = TOOL_POLL_MS;
 		rc = capture_poll(caps, ncaps, (int)left);
@@ -522,13 +518,11 @@ static int run_tool_ex(const struct arglist *al, const char *desc, const struct 
 	}
 	pid = fork();
 	if (pid < 0) {
-		rc = fail(errno, EXIT_FAILED, "cannot fork for %s: %s", al->argv[0],
-			  strerror(errno));
+		rc = fail(errno, EXIT_FAILED, "cannot fork for %s: %s", al->argv[0], strerror(errno));
 		goto out_close;
 	}
 	if (pid == 0)
-		exec_child(path, al, devnull, o->out ? opfd[1] : devnull, epfd[1],
-			   o->timeout_s > 0);
+		exec_child(path, al, devnull, o->out ? opfd[1] : devnull, epfd[1], o->timeout_s > 0);
 	close(epfd[1]);
 	epfd[1] = -1;
 	caps[0] = (struct capture){ .fd = epfd[0], .buf = err, .len = sizeof(err) };
@@ -542,11 +536,10 @@ static int run_tool_ex(const struct arglist *al, const char *desc, const struct 
 		o->out[0] = '\0';
 	}
 
-	rc = wait_tool(pid, caps, o->out ? 2 : 1,
-		       o->timeout_s > 0 ? monotonic_ms() + o->timeout_s * 1000L : 0, &status);
+	rc = wait_tool(pid, caps, o->out ? 2 : 1, o->timeout_s > 0 ? monotonic_ms() + o->timeout_s * 1000L : 0,
+		       &status);
 	if (rc == -ETIMEDOUT) {
-		rc = fail(ETIMEDOUT, EXIT_FAILED, "%s: %s did not finish within %d s", desc,
-			  al->argv[0], o->timeout_s);
+		rc = fail(ETIMEDOUT, EXIT_FAILED, "%s: %s did not finish within %d s", desc, al->argv[0], o->timeout_s);
 		goto out_close;
 	}
 	if (rc) {
@@ -562,8 +555,7 @@ static int run_tool_ex(const struct arglist *al, const char *desc, const struct 
 	else if (WIFEXITED(status) && *msg)
 		rc = fail(EIO, EXIT_FAILED, "%s: %s", desc, msg);
 	else if (WIFEXITED(status))
-		rc = fail(EIO, EXIT_FAILED, "%s: %s exited with status %d", desc, al->argv[0],
-			  WEXITSTATUS(status));
+		rc = fail(EIO, EXIT_FAILED, "%s: %s exited with status %d", desc, al->argv[0], WEXITSTATUS(status));
 	else
 		rc = fail(EIO, EXIT_FAILED, "%s: %s was killed by signal %d", desc, al->argv[0],
 			  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
@@ -619,8 +611,7 @@ static int run_tool_quiet(const struct arglist *al, const char *desc)
 		exec_child(path, al, devnull, devnull, devnull, false);
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
-			rc = fail(errno, EXIT_FAILED, "%s: cannot wait for %s: %s", desc, al->argv[0],
-				  strerror(errno));
+			rc = fail(errno, EXIT_FAILED, "%s: cannot wait for %s: %s", desc, al->argv[0], strerror(errno));
 			goto out_close_devnull;
 		}
 	}
@@ -665,8 +656,7 @@ out_close_devnull:
 #define LABEL_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
 /* Every character a whitelisted mkfs option or value can contain. */
-#define MKFS_TOKEN_CHARS \
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_=.:^-"
+#define MKFS_TOKEN_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_=.:^-"
 
 enum fs_bits {
 	FS_EXT4 = 1u << 0,
@@ -675,13 +665,13 @@ enum fs_bits {
 };
 
 enum val_kind {
-	V_NONE,		/* a bare flag or option: no value */
-	V_UINT,		/* decimal number in [min, max] */
-	V_POW2,		/* power of two in [min, max] */
-	V_BOOL,		/* 0 or 1 */
-	V_CHOICE,	/* one of choices */
-	V_FEATURES,	/* comma list of [^]name, name of [a-z0-9_] */
-	V_SUBOPTS,	/* comma list of name[=value], checked against subopts */
+	V_NONE,	    /* a bare flag or option: no value */
+	V_UINT,	    /* decimal number in [min, max] */
+	V_POW2,	    /* power of two in [min, max] */
+	V_BOOL,	    /* 0 or 1 */
+	V_CHOICE,   /* one of choices */
+	V_FEATURES, /* comma list of [^]name, name of [a-z0-9_] */
+	V_SUBOPTS,  /* comma list of name[=value], checked against subopts */
 };
 
 struct rule {
@@ -689,18 +679,42 @@ struct rule {
 	unsigned fs;
 	enum val_kind kind;
 	unsigned long min, max;
-	const char *const *choices;	/* V_CHOICE, NULL-terminated */
-	const struct rule *subopts;	/* V_SUBOPTS, ended by a NULL name */
+	const char *const *choices; /* V_CHOICE, NULL-terminated */
+	const struct rule *subopts; /* V_SUBOPTS, ended by a NULL name */
 };
 
-#define R_FLAG(n, f) { .name = (n), .fs = (f), .kind = V_NONE }
-#define R_UINT(n, f, lo, hi) { .name = (n), .fs = (f), .kind = V_UINT, .min = (lo), .max = (hi) }
-#define R_POW2(n, f, lo, hi) { .name = (n), .fs = (f), .kind = V_POW2, .min = (lo), .max = (hi) }
-#define R_BOOL(n, f) { .name = (n), .fs = (f), .kind = V_BOOL }
-#define R_CHOICE(n, f, c) { .name = (n), .fs = (f), .kind = V_CHOICE, .choices = (c) }
-#define R_FEATURES(n, f) { .name = (n), .fs = (f), .kind = V_FEATURES }
-#define R_SUB(n, f, s) { .name = (n), .fs = (f), .kind = V_SUBOPTS, .subopts = (s) }
-#define R_END { .name = NULL }
+#define R_FLAG(n, f)                                                                                                   \
+	{                                                                                                              \
+		.name = (n), .fs = (f), .kind = V_NONE                                                                 \
+	}
+#define R_UINT(n, f, lo, hi)                                                                                           \
+	{                                                                                                              \
+		.name = (n), .fs = (f), .kind = V_UINT, .min = (lo), .max = (hi)                                       \
+	}
+#define R_POW2(n, f, lo, hi)                                                                                           \
+	{                                                                                                              \
+		.name = (n), .fs = (f), .kind = V_POW2, .min = (lo), .max = (hi)                                       \
+	}
+#define R_BOOL(n, f)                                                                                                   \
+	{                                                                                                              \
+		.name = (n), .fs = (f), .kind = V_BOOL                                                                 \
+	}
+#define R_CHOICE(n, f, c)                                                                                              \
+	{                                                                                                              \
+		.name = (n), .fs = (f), .kind = V_CHOICE, .choices = (c)                                               \
+	}
+#define R_FEATURES(n, f)                                                                                               \
+	{                                                                                                              \
+		.name = (n), .fs = (f), .kind = V_FEATURES                                                             \
+	}
+#define R_SUB(n, f, s)                                                                                                 \
+	{                                                                                                              \
+		.name = (n), .fs = (f), .kind = V_SUBOPTS, .subopts = (s)                                              \
+	}
+#define R_END                                                                                                          \
+	{                                                                                                              \
+		.name = NULL                                                                                           \
+	}
 
 static const struct rule ext4_extended_opts[] = {
 	R_BOOL("lazy_itable_init", FS_EXT4),
@@ -748,10 +762,8 @@ static const struct rule mkfs_rules[] = {
 static const char *const ext4_data_modes[] = { "ordered", "journal", "writeback", NULL };
 /* errors=panic is left out: a volume must not be able to crash the host. */
 static const char *const ext4_error_modes[] = { "remount-ro", "continue", NULL };
-static const char *const xfs_logbsizes[] = {
-	"16k", "32k", "64k", "128k", "256k",
-	"16384", "32768", "65536", "131072", "262144", NULL
-};
+static const char *const xfs_logbsizes[] = { "16k",   "32k",   "64k",	 "128k",   "256k", "16384",
+					     "32768", "65536", "131072", "262144", NULL };
 
 static const struct rule mount_rules[] = {
 	R_FLAG("ro", FS_ANY),
@@ -800,19 +812,16 @@ static int parse_fstype(const char *s, unsigned *fs)
 	else if (s && strcmp(s, "xfs") == 0)
 		*fs = FS_XFS;
 	else
-		return fail(EINVAL, EXIT_REFUSED,
-			    "unsupported filesystem type '%.64s' (expected ext4 or xfs)",
+		return fail(EINVAL, EXIT_REFUSED, "unsupported filesystem type '%.64s' (expected ext4 or xfs)",
 			    s ? s : "");
 	return 0;
 }
 
 /* The rule called name that applies to fs, or NULL. */
-static const struct rule *find_rule(const struct rule *rules, unsigned fs, const char *name,
-				    size_t len)
+static const struct rule *find_rule(const struct rule *rules, unsigned fs, const char *name, size_t len)
 {
 	for (; rules->name; rules++)
-		if ((rules->fs & fs) && strlen(rules->name) == len &&
-		    strncmp(rules->name, name, len) == 0)
+		if ((rules->fs & fs) && strlen(rules->name) == len && strncmp(rules->name, name, len) == 0)
 			return rules;
 	return NULL;
 }
@@ -822,8 +831,7 @@ static const struct rule *find_rule(const struct rule *rules, unsigned fs, const
  * truncating: these build help lists for error messages, where a cut-off
  * list is better than none.
  */
-static void appendf(char *buf, size_t len, size_t *used, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static void appendf(char *buf, size_t len, size_t *used, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static void appendf(char *buf, size_t len, size_t *used, const char *fmt, ...)
 {
@@ -858,8 +866,7 @@ static void list_choices(const struct rule *r, char *buf, size_t len)
  * an error that tells the user what they may write instead; sep goes
  * between a name and its value ("=" for mount options, " " for flags).
  */
-static void list_rules(const struct rule *rules, unsigned fs, const char *sep, char *buf,
-		       size_t len)
+static void list_rules(const struct rule *rules, unsigned fs, const char *sep, char *buf, size_t len)
 {
 	char choices[256];
 	size_t used = 0;
@@ -932,11 +939,9 @@ static int check_value(const struct rule *r, const char *value, char *why, size_
 	switch (r->kind) {
 	case V_UINT:
 	case V_POW2:
-		if (parse_uint(value, &v) || v < r->min || v > r->max ||
-		    (r->kind == V_POW2 && (v & (v - 1)))) {
+		if (parse_uint(value, &v) || v < r->min || v > r->max || (r->kind == V_POW2 && (v & (v - 1)))) {
 			snprintf(why, len, "expected %s from %lu to %lu",
-				 r->kind == V_POW2 ? "a power of two" : "a whole number",
-				 r->min, r->max);
+				 r->kind == V_POW2 ? "a power of two" : "a whole number", r->min, r->max);
 			return -EINVAL;
 		}
 		return 0;
@@ -969,10 +974,8 @@ static int check_value(const struct rule *r, const char *value, char *why, size_
 	for (item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
 		if (r->kind == V_FEATURES) {
 			n = strlen(item + (item[0] == '^'));
-			if (n == 0 || n > 32 ||
-			    strspn(item + (item[0] == '^'), FEATURE_CHARS) != n) {
-				snprintf(why, len, "'%.64s' is not a feature name ([^]name, name of a-z 0-9 _)",
-					 item);
+			if (n == 0 || n > 32 || strspn(item + (item[0] == '^'), FEATURE_CHARS) != n) {
+				snprintf(why, len, "'%.64s' is not a feature name ([^]name, name of a-z 0-9 _)", item);
 				return -EINVAL;
 			}
 			continue;
@@ -1007,28 +1010,26 @@ static int add_mkfs_options(unsigned fs, const char *opts, struct arglist *al)
 	if (!opts || !*opts)
 		return 0;
 	if (strlen(opts) > OPTS_MAX)
-		return fail(EINVAL, EXIT_REFUSED, "mkfs options are too long (at most %d characters)",
-			    OPTS_MAX);
+		return fail(EINVAL, EXIT_REFUSED, "mkfs options are too long (at most %d characters)", OPTS_MAX);
 	strcpy(buf, opts);
 	for (t = strtok_r(buf, " \t\n,", &save); t; t = strtok_r(NULL, " \t\n,", &save)) {
 		if (strspn(t, MKFS_TOKEN_CHARS) != strlen(t))
-			return fail(EINVAL, EXIT_REFUSED,
-				    "mkfs option '%.64s' is not allowed (only letters, digits and _ = . : ^ - may appear)",
-				    t);
+			return fail(
+				EINVAL, EXIT_REFUSED,
+				"mkfs option '%.64s' is not allowed (only letters, digits and _ = . : ^ - may appear)",
+				t);
 		tok[ntok++] = t;
 	}
 
 	for (i = 0; i < ntok; i++) {
 		if (tok[i][0] != '-')
 			return fail(EINVAL, EXIT_REFUSED,
-				    "unexpected mkfs option '%.64s' (values follow their flag, e.g. -m 1)",
-				    tok[i]);
+				    "unexpected mkfs option '%.64s' (values follow their flag, e.g. -m 1)", tok[i]);
 		r = find_rule(mkfs_rules, fs, tok[i], strlen(tok[i]));
 		if (!r) {
 			list_rules(mkfs_rules, fs, " ", list, sizeof(list));
-			return fail(EINVAL, EXIT_REFUSED,
-				    "mkfs option '%.64s' is not allowed for %s (allowed: %s)", tok[i],
-				    fs_name(fs), list);
+			return fail(EINVAL, EXIT_REFUSED, "mkfs option '%.64s' is not allowed for %s (allowed: %s)",
+				    tok[i], fs_name(fs), list);
 		}
 		/* Gather the value: the following tokens up to the next flag. */
 		used = 0;
@@ -1036,15 +1037,14 @@ static int add_mkfs_options(unsigned fs, const char *opts, struct arglist *al)
 		while (i + 1 < ntok && tok[i + 1][0] != '-') {
 			i++;
 			/* Cannot overflow: the joined value is no longer than opts. */
-			n = snprintf(value + used, sizeof(value) - used, "%s%s", used ? "," : "",
-				     tok[i]);
+			n = snprintf(value + used, sizeof(value) - used, "%s%s", used ? "," : "", tok[i]);
 			if (n < 0 || (size_t)n >= sizeof(value) - used)
 				return fail(EINVAL, EXIT_REFUSED, "mkfs options are too long");
 			used += (size_t)n;
 		}
 		if (check_value(r, used ? value : NULL, why, sizeof(why)))
-			return fail(EINVAL, EXIT_REFUSED, "mkfs option '%s%s%.64s' for %s: %s",
-				    r->name, used ? " " : "", value, fs_name(fs), why);
+			return fail(EINVAL, EXIT_REFUSED, "mkfs option '%s%s%.64s' for %s: %s", r->name,
+				    used ? " " : "", value, fs_name(fs), why);
 		rc = arg_add(al, r->name);
 		if (!rc && used)
 			rc = arg_add(al, value);
@@ -1069,31 +1069,26 @@ static int build_mount_options(unsigned fs, const char *opts, bool loop, char *o
 
 	out[0] = '\0';
 	if (opts && strlen(opts) > OPTS_MAX)
-		return fail(EINVAL, EXIT_REFUSED, "mount options are too long (at most %d characters)",
-			    OPTS_MAX);
+		return fail(EINVAL, EXIT_REFUSED, "mount options are too long (at most %d characters)", OPTS_MAX);
 	if (opts && *opts) {
 		strcpy(buf, opts);
 		rest = buf;
 		while ((item = strsep(&rest, ",")) != NULL) {
 			if (!*item)
-				return fail(EINVAL, EXIT_REFUSED, "empty mount option in '%.128s'",
-					    opts);
+				return fail(EINVAL, EXIT_REFUSED, "empty mount option in '%.128s'", opts);
 			eq = strchr(item, '=');
 			nlen = eq ? (size_t)(eq - item) : strlen(item);
 			r = find_rule(mount_rules, fs, item, nlen);
 			if (!r && find_rule(mount_rules, FS_ANY, item, nlen))
-				return fail(EINVAL, EXIT_REFUSED,
-					    "mount option '%.64s' is not valid for %s", item,
+				return fail(EINVAL, EXIT_REFUSED, "mount option '%.64s' is not valid for %s", item,
 					    fs_name(fs));
 			if (!r) {
 				list_rules(mount_rules, fs, "=", list, sizeof(list));
-				return fail(EINVAL, EXIT_REFUSED,
-					    "mount option '%.64s' is not allowed (allowed: %s)", item,
-					    list);
+				return fail(EINVAL, EXIT_REFUSED, "mount option '%.64s' is not allowed (allowed: %s)",
+					    item, list);
 			}
 			if (check_value(r, eq ? eq + 1 : NULL, why, sizeof(why)))
-				return fail(EINVAL, EXIT_REFUSED, "mount option '%.64s': %s", item,
-					    why);
+				return fail(EINVAL, EXIT_REFUSED, "mount option '%.64s': %s", item, why);
 			n = snprintf(out + used, len - used, "%s,", item);
 			if (n < 0 || (size_t)n >= len - used)
 				return fail(EINVAL, EXIT_REFUSED, "mount options are too long");
@@ -1115,8 +1110,7 @@ static int check_label(unsigned fs, const char *label)
 {
 	size_t max = fs == FS_EXT4 ? 16 : 12, len = strlen(label);
 
-	if (len == 0 || len > max || label[0] == '-' ||
-	    strspn(label, LABEL_CHARS) != len)
+	if (len == 0 || len > max || label[0] == '-' || strspn(label, LABEL_CHARS) != len)
 		return fail(EINVAL, EXIT_REFUSED,
 			    "invalid %s label '%.64s' (1 to %zu characters of A-Z a-z 0-9 . _ -, not starting with -)",
 			    fs_name(fs), label, max);
@@ -1152,15 +1146,13 @@ static int find_mounts_root(const char *state_dir, struct mounts_root *root)
 	}
 	n = snprintf(root->path, sizeof(root->path), "%s/mounts", strcmp(real, "/") ? real : "");
 	if (n < 0 || (size_t)n >= sizeof(root->path))
-		return fail(ENAMETOOLONG, EXIT_REFUSED, "state directory %s: path too long",
-			    state_dir);
+		return fail(ENAMETOOLONG, EXIT_REFUSED, "state directory %s: path too long", state_dir);
 	if (lstat(root->path, &st) < 0) {
 		e = errno;
 		return fail(e, EXIT_REFUSED, "mounts directory %s: %s", root->path, strerror(e));
 	}
 	if (!S_ISDIR(st.st_mode))
-		return fail(ENOTDIR, EXIT_REFUSED, "mounts directory %s is not a directory",
-			    root->path);
+		return fail(ENOTDIR, EXIT_REFUSED, "mounts directory %s is not a directory", root->path);
 	root->dev = st.st_dev;
 	return 0;
 }
@@ -1172,8 +1164,7 @@ static int find_mounts_root(const char *state_dir, struct mounts_root *root)
  * a target there could be swapped for a symlink between our check and the
  * mount. Returns 0 or -EPERM (reason names target, as the user gave it).
  */
-static int check_under_root(const struct mounts_root *root, const char *target,
-			    const char *real)
+static int check_under_root(const struct mounts_root *root, const char *target, const char *real)
 {
 	size_t len = strlen(root->path);
 	char parent[PATH_MAX];
@@ -1181,16 +1172,14 @@ static int check_under_root(const struct mounts_root *root, const char *target,
 
 	if (strncmp(real, root->path, len) != 0 || real[len] != '/' || real[len + 1] == '\0') {
 		if (strcmp(real, target) == 0)
-			return fail(EPERM, EXIT_REFUSED, "target %s is not under %s", target,
-				    root->path);
-		return fail(EPERM, EXIT_REFUSED, "target %s (resolved to %s) is not under %s",
-			    target, real, root->path);
+			return fail(EPERM, EXIT_REFUSED, "target %s is not under %s", target, root->path);
+		return fail(EPERM, EXIT_REFUSED, "target %s (resolved to %s) is not under %s", target, real,
+			    root->path);
 	}
 	strcpy(parent, real);
 	*strrchr(parent, '/') = '\0';
 	if (stat(parent, &st) < 0 || st.st_dev != root->dev)
-		return fail(EPERM, EXIT_REFUSED,
-			    "target %s is inside another mounted filesystem, not directly in %s",
+		return fail(EPERM, EXIT_REFUSED, "target %s is inside another mounted filesystem, not directly in %s",
 			    target, root->path);
 	return 0;
 }
@@ -1222,8 +1211,7 @@ static int resolve_missing(const char *target, char *out)
 	slash[slash == buf] = '\0';
 	if (!realpath(buf, parent)) {
 		e = errno;
-		return fail(e, EXIT_REFUSED, "parent directory of target %s: %s", target,
-			    strerror(e));
+		return fail(e, EXIT_REFUSED, "parent directory of target %s: %s", target, strerror(e));
 	}
 	n = snprintf(out, PATH_MAX, "%s/%s", strcmp(parent, "/") ? parent : "", base);
 	if (n < 0 || n >= PATH_MAX)
@@ -1234,9 +1222,9 @@ static int resolve_missing(const char *target, char *out)
 }
 
 enum target_mode {
-	TARGET_EXISTING,	/* must exist */
-	TARGET_CREATE,		/* created (one level, mode 0755) when missing */
-	TARGET_MAY_BE_MISSING,	/* a missing one is reported, not refused */
+	TARGET_EXISTING,       /* must exist */
+	TARGET_CREATE,	       /* created (one level, mode 0755) when missing */
+	TARGET_MAY_BE_MISSING, /* a missing one is reported, not refused */
 };
 
 enum target_found {
@@ -1252,8 +1240,8 @@ enum target_found {
  * a caller can remove a directory it created when the mount fails.
  * Returns 0 or -errno (reason recorded; refusals exit 1).
  */
-static int resolve_target(const struct mounts_root *root, const char *target,
-			  enum target_mode mode, char *out, enum target_found *found)
+static int resolve_target(const struct mounts_root *root, const char *target, enum target_mode mode, char *out,
+			  enum target_found *found)
 {
 	struct stat st;
 	bool exists;
@@ -1319,14 +1307,12 @@ static int check_source(const char *source, mode_t want, bool loop, struct stat 
 		return fail(e, EXIT_REFUSED, "source %s: %s", source, strerror(e));
 	}
 	if (want == 0 && !S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode))
-		return fail(EINVAL, EXIT_REFUSED,
-			    "source %s is neither a regular file nor a block device", source);
+		return fail(EINVAL, EXIT_REFUSED, "source %s is neither a regular file nor a block device", source);
 	if (want == S_IFREG && !S_ISREG(st->st_mode))
 		return fail(EINVAL, EXIT_REFUSED, "source %s is not a regular file (%s)", source,
 			    loop ? "--loop needs an image file" : "expected an image file");
 	if (want == S_IFBLK && !S_ISBLK(st->st_mode))
-		return fail(EINVAL, EXIT_REFUSED,
-			    "source %s is not a block device (use --loop for an image file)",
+		return fail(EINVAL, EXIT_REFUSED, "source %s is not a block device (use --loop for an image file)",
 			    source);
 	return 0;
 }
@@ -1346,8 +1332,7 @@ static int read_blockdev_attr(dev_t devno, const char *attr, char *buf, size_t l
 	ssize_t n;
 	int fd, rc = 0;
 
-	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/%s", major(devno), minor(devno),
-		 attr);
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/%s", major(devno), minor(devno), attr);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -1440,8 +1425,7 @@ static int mount_is_of(struct libmnt_fs *fs, const struct stat *src, bool loop)
 		rc = errno == ENXIO ? 0 : -errno;
 		goto out_close_fd;
 	}
-	rc = info.lo_device == src->st_dev && info.lo_inode == src->st_ino &&
-	     info.lo_offset == 0;
+	rc = info.lo_device == src->st_dev && info.lo_inode == src->st_ino && info.lo_offset == 0;
 out_close_fd:
 	close(fd);
 	return rc;
@@ -1465,8 +1449,7 @@ static void describe_source(struct libmnt_fs *fs, bool file_only, char *buf, siz
 		snprintf(buf, len, "%s", src);
 	else if (!file_only)
 		snprintf(buf, len, "%s (loop device for %s)", src, backing);
-	else if (read_blockdev_attr(devno, "loop/autoclear", flag, sizeof(flag)) == 0 &&
-		 strcmp(flag, "1") == 0)
+	else if (read_blockdev_attr(devno, "loop/autoclear", flag, sizeof(flag)) == 0 && strcmp(flag, "1") == 0)
 		snprintf(buf, len, "%s", backing);
 	else
 		snprintf(buf, len, "%s", src);
@@ -1477,11 +1460,11 @@ static void describe_source(struct libmnt_fs *fs, bool file_only, char *buf, siz
  */
 
 struct signature {
-	char type[64];		/* TYPE or PTTYPE as libblkid names it */
-	char uuid[64];		/* may be empty */
-	char usage[32];		/* filesystem, raid, crypto, other, or empty */
+	char type[64];	/* TYPE or PTTYPE as libblkid names it */
+	char uuid[64];	/* may be empty */
+	char usage[32]; /* filesystem, raid, crypto, other, or empty */
 	bool partition_table;
-	bool ambiguous;		/* several signatures that contradict */
+	bool ambiguous; /* several signatures that contradict */
 };
 
 /*
@@ -1505,8 +1488,7 @@ static int probe_signatures(int fd, const char *path, bool partitions, struct si
 		goto out_free_probe;
 	}
 	blkid_probe_enable_superblocks(pr, 1);
-	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_UUID |
-					      BLKID_SUBLKS_USAGE);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_UUID | BLKID_SUBLKS_USAGE);
 	blkid_probe_enable_partitions(pr, partitions);
 	if (partitions)
 		blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
@@ -1552,16 +1534,13 @@ static const char *article(const char *word)
 static int refuse_existing(const char *source, const struct signature *sig)
 {
 	if (sig->ambiguous)
-		return fail(EEXIST, EXIT_HAS_FS,
-			    "%s already holds several conflicting signatures; refusing to format",
+		return fail(EEXIST, EXIT_HAS_FS, "%s already holds several conflicting signatures; refusing to format",
 			    source);
 	if (sig->partition_table)
-		return fail(EEXIST, EXIT_HAS_FS,
-			    "%s already holds %s %s partition table; refusing to format", source,
+		return fail(EEXIST, EXIT_HAS_FS, "%s already holds %s %s partition table; refusing to format", source,
 			    article(sig->type), sig->type);
-	return fail(EEXIST, EXIT_HAS_FS, "%s already holds %s %s %s%s%s%s; refusing to format",
-		    source, article(sig->type), sig->type,
-		    strcmp(sig->usage, "filesystem") == 0 ? "filesystem" : "signature",
+	return fail(EEXIST, EXIT_HAS_FS, "%s already holds %s %s %s%s%s%s; refusing to format", source,
+		    article(sig->type), sig->type, strcmp(sig->usage, "filesystem") == 0 ? "filesystem" : "signature",
 		    sig->uuid[0] ? " (UUID " : "", sig->uuid, sig->uuid[0] ? ")" : "");
 }
 
@@ -1582,13 +1561,10 @@ static int check_source_fstype(const char *source, const char *fstype)
 	if (rc < 0)
 		goto out_close_fd;
 	if (rc == 0)
-		rc = fail(ENOENT, EXIT_FAILED, "%s holds no filesystem (expected %s)", source,
-			  fstype);
+		rc = fail(ENOENT, EXIT_FAILED, "%s holds no filesystem (expected %s)", source, fstype);
 	else if (!sig.ambiguous && strcmp(sig.type, fstype) != 0)
-		rc = fail(EINVAL, EXIT_FAILED, "%s holds %s %s %s, not %s", source,
-			  article(sig.type), sig.type,
-			  strcmp(sig.usage, "filesystem") == 0 ? "filesystem" : "signature",
-			  fstype);
+		rc = fail(EINVAL, EXIT_FAILED, "%s holds %s %s %s, not %s", source, article(sig.type), sig.type,
+			  strcmp(sig.usage, "filesystem") == 0 ? "filesystem" : "signature", fstype);
 	else
 		rc = 0;
 out_close_fd:
@@ -1642,8 +1618,7 @@ static int context_error(struct libmnt_context *cxt, int rc, char *msg, size_t l
  * with nosuid,nodev and loop added). With loop, libmount attaches a loop
  * device with autoclear, so that the kernel detaches it at umount.
  */
-static int do_mount(const char *source, const char *target, const char *fstype,
-		    const char *options)
+static int do_mount(const char *source, const char *target, const char *fstype, const char *options)
 {
 	struct libmnt_context *cxt;
 	char msg[512];
@@ -1653,8 +1628,7 @@ static int do_mount(const char *source, const char *target, const char *fstype,
 	if (!cxt)
 		return fail(ENOMEM, EXIT_FAILED, "cannot mount %s: out of memory", source);
 	if (mnt_context_set_source(cxt, source) != 0 || mnt_context_set_target(cxt, target) != 0 ||
-	    mnt_context_set_fstype(cxt, fstype) != 0 ||
-	    mnt_context_set_options(cxt, options) != 0) {
+	    mnt_context_set_fstype(cxt, fstype) != 0 || mnt_context_set_options(cxt, options) != 0) {
 		rc = fail(ENOMEM, EXIT_FAILED, "cannot mount %s: out of memory", source);
 		goto out_free_ctx;
 	}
@@ -1771,8 +1745,8 @@ struct cmdline {
 
 struct command {
 	const char *name;
-	unsigned allowed;	/* OPT_* bits */
-	unsigned required;	/* OPT_* bits */
+	unsigned allowed;  /* OPT_* bits */
+	unsigned required; /* OPT_* bits */
 	int nargs;
 	const char *usage;
 	int (*run)(const struct cmdline *cl);
@@ -1823,8 +1797,7 @@ static int cmd_mkfs(const struct cmdline *cl)
 	if (fd < 0) {
 		if (errno == EBUSY)
 			return fail(EBUSY, EXIT_FAILED,
-				    "%s is in use (mounted or held by another device); refusing to format",
-				    source);
+				    "%s is in use (mounted or held by another device); refusing to format", source);
 		return fail(errno, EXIT_FAILED, "cannot open %s: %s", source, strerror(errno));
 	}
 	rc = probe_signatures(fd, source, true, &sig);
@@ -1868,12 +1841,10 @@ static int check_gluster_source(const char *src)
 	const char *sep = strstr(src, ":/");
 
 	if (!sep || sep == src || strspn(src, GLUSTER_SOURCE_CHARS) != strlen(src) ||
-	    strspn(src, GLUSTER_HOST_CHARS) < (size_t)(sep - src) || strstr(sep + 1, "//") ||
-	    strstr(sep + 1, "/../") || strstr(sep + 1, "/./") || !sep[2] ||
-	    src[strlen(src) - 1] == '/' ||
+	    strspn(src, GLUSTER_HOST_CHARS) < (size_t)(sep - src) || strstr(sep + 1, "//") || strstr(sep + 1, "/../") ||
+	    strstr(sep + 1, "/./") || !sep[2] || src[strlen(src) - 1] == '/' ||
 	    (strlen(src) >= 3 && strcmp(src + strlen(src) - 3, "/..") == 0))
-		return fail(EINVAL, EXIT_REFUSED,
-			    "invalid gluster source '%.128s' (expected HOST:/VOLUME/DIR)", src);
+		return fail(EINVAL, EXIT_REFUSED, "invalid gluster source '%.128s' (expected HOST:/VOLUME/DIR)", src);
 	return 0;
 }
 
@@ -1886,10 +1857,8 @@ static int build_gluster_options(const char *opts, const char *log, char *out, s
 	appendf(out, len, &used, "log-file=%s", log);
 	if (!opts || !*opts)
 		return 0;
-	if (strncmp(opts, GLUSTER_BACKUP_OPT, strlen(GLUSTER_BACKUP_OPT)) != 0 ||
-	    !opts[strlen(GLUSTER_BACKUP_OPT)] ||
-	    strspn(opts + strlen(GLUSTER_BACKUP_OPT), GLUSTER_HOST_CHARS) !=
-		    strlen(opts + strlen(GLUSTER_BACKUP_OPT)))
+	if (strncmp(opts, GLUSTER_BACKUP_OPT, strlen(GLUSTER_BACKUP_OPT)) != 0 || !opts[strlen(GLUSTER_BACKUP_OPT)] ||
+	    strspn(opts + strlen(GLUSTER_BACKUP_OPT), GLUSTER_HOST_CHARS) != strlen(opts + strlen(GLUSTER_BACKUP_OPT)))
 		return fail(EINVAL, EXIT_REFUSED,
 			    "mount option '%.128s' is not allowed for glusterfs (allowed: " GLUSTER_BACKUP_OPT
 			    "HOST:HOST...)",
@@ -1972,8 +1941,8 @@ static int cmd_mount_gluster(const struct cmdline *cl)
 	if (rc >= 0)
 		close(rc);
 	rc = 0;
-	if (arg_add(&al, "mount.glusterfs") || arg_add(&al, source) || arg_add(&al, target) ||
-	    arg_add(&al, "-o") || arg_add(&al, options)) {
+	if (arg_add(&al, "mount.glusterfs") || arg_add(&al, source) || arg_add(&al, target) || arg_add(&al, "-o") ||
+	    arg_add(&al, options)) {
 		rc = fail(E2BIG, EXIT_FAILED, "too many arguments for mount.glusterfs");
 		goto out_rmdir_target;
 	}
@@ -2086,12 +2055,10 @@ static int cmd_mount(const struct cmdline *cl)
 	if (mnt) {
 		rc = mount_is_of(mnt, &st, cl->loop);
 		if (rc < 0) {
-			rc = fail(rc, EXIT_FAILED, "cannot check what is mounted on %s: %s",
-				  target, strerror(-rc));
+			rc = fail(rc, EXIT_FAILED, "cannot check what is mounted on %s: %s", target, strerror(-rc));
 		} else if (rc == 0) {
 			describe_source(mnt, false, what, sizeof(what));
-			rc = fail(EBUSY, EXIT_FAILED, "%s is already a mountpoint of %s", target,
-				  what);
+			rc = fail(EBUSY, EXIT_FAILED, "%s is already a mountpoint of %s", target, what);
 		} else {
 			rc = 0;
 		}
@@ -2147,16 +2114,14 @@ static int cmd_umount(const struct cmdline *cl)
 		if (!mnt)
 			break;
 		/* Only loop devices set to go away by themselves are waited for. */
-		if (read_blockdev_attr(devno, "loop/autoclear", flag, sizeof(flag)) == 0 &&
-		    strcmp(flag, "1") == 0)
+		if (read_blockdev_attr(devno, "loop/autoclear", flag, sizeof(flag)) == 0 && strcmp(flag, "1") == 0)
 			loops[nloops++] = devno;
 		rc = do_umount(target);
 		if (rc)
 			return rc;
 	}
 	if (layer == UMOUNT_MAX_LAYERS)
-		return fail(EBUSY, EXIT_FAILED, "%s is still mounted after %d unmounts", target,
-			    UMOUNT_MAX_LAYERS);
+		return fail(EBUSY, EXIT_FAILED, "%s is still mounted after %d unmounts", target, UMOUNT_MAX_LAYERS);
 	for (i = 0; i < nloops; i++)
 		wait_loop_detached(loops[i]);
 	return 0;
@@ -2216,8 +2181,8 @@ static int cmd_grow(const struct cmdline *cl)
 	}
 	type = mnt_fs_get_fstype(mnt);
 	if (!type || strcmp(type, fs_name(fs)) != 0) {
-		rc = fail(EINVAL, EXIT_REFUSED, "%s is mounted as %s, not %s", target,
-			  type ? type : "unknown", fs_name(fs));
+		rc = fail(EINVAL, EXIT_REFUSED, "%s is mounted as %s, not %s", target, type ? type : "unknown",
+			  fs_name(fs));
 		goto out_free_table;
 	}
 	/*
@@ -2226,23 +2191,23 @@ static int cmd_grow(const struct cmdline *cl)
 	 * container may well run without it. Check before touching anything.
 	 */
 	if (fs == FS_EXT4 && !has_effective_cap(CAP_SYS_RESOURCE)) {
-		rc = fail(EPERM, EXIT_FAILED,
-			  "cannot grow the ext4 filesystem on %s: online ext4 resize needs CAP_SYS_RESOURCE, which this process lacks",
-			  target);
+		rc = fail(
+			EPERM, EXIT_FAILED,
+			"cannot grow the ext4 filesystem on %s: online ext4 resize needs CAP_SYS_RESOURCE, which this process lacks",
+			target);
 		goto out_free_table;
 	}
 	dev = mnt_fs_get_srcpath(mnt);
 	if (is_loop(mnt_fs_get_devno(mnt)) || fs == FS_EXT4) {
 		rc = open_mounted_device(mnt, O_RDONLY, &fd);
 		if (rc) {
-			rc = fail(rc, EXIT_FAILED, "cannot open the device of %s (%s): %s", target,
-				  dev ? dev : "none", strerror(-rc));
+			rc = fail(rc, EXIT_FAILED, "cannot open the device of %s (%s): %s", target, dev ? dev : "none",
+				  strerror(-rc));
 			goto out_free_table;
 		}
 		/* The loop device keeps the file size it saw at attach time. */
 		if (is_loop(mnt_fs_get_devno(mnt)) && ioctl(fd, LOOP_SET_CAPACITY, 0) < 0)
-			rc = fail(errno, EXIT_FAILED, "cannot update the size of %s: %s", dev,
-				  strerror(errno));
+			rc = fail(errno, EXIT_FAILED, "cannot update the size of %s: %s", dev, strerror(errno));
 		close(fd);
 		if (rc)
 			goto out_free_table;
@@ -2326,8 +2291,9 @@ static int cmd_status(const struct cmdline *cl)
 /* The FUSE mapper, built with mount.ballast (rbd_fuse.c). */
 #define FUSE_MAPPER_BIN "ballast-rbd-map"
 /* The options of map. */
-#define MAP_OPTS (OPT_MAPPER | OPT_POOL | OPT_IMAGE | OPT_ID | OPT_CONF | OPT_KEYRING | \
-		  OPT_READ_ONLY | OPT_TIMEOUT | OPT_MS_MODE)
+#define MAP_OPTS                                                                                                       \
+	(OPT_MAPPER | OPT_POOL | OPT_IMAGE | OPT_ID | OPT_CONF | OPT_KEYRING | OPT_READ_ONLY | OPT_TIMEOUT |           \
+	 OPT_MS_MODE)
 
 enum mapper {
 	MAPPER_KRBD,
@@ -2337,17 +2303,15 @@ enum mapper {
 static const struct {
 	const char *name;	/* as --mapper spells it */
 	const char *tool;	/* the program that maps and unmaps */
-	const char *err_prefix;	/* how its own error lines start */
-	const char *dev_prefix;	/* its devices: this and a number */
+	const char *err_prefix; /* how its own error lines start */
+	const char *dev_prefix; /* its devices: this and a number */
 } mappers[] = {
 	[MAPPER_KRBD] = { "krbd", "rbd", "rbd: ", "/dev/rbd" },
 	[MAPPER_NBD] = { "nbd", "rbd-nbd", "rbd-nbd: ", "/dev/nbd" },
 };
 
 /* krbd's ms_mode (messenger v2 against msgr2-only monitors). */
-static const char *const ms_modes[] = {
-	"legacy", "crc", "secure", "prefer-crc", "prefer-secure", NULL
-};
+static const char *const ms_modes[] = { "legacy", "crc", "secure", "prefer-crc", "prefer-secure", NULL };
 
 /* Parse --mapper. Returns 0 or -EINVAL (reason recorded). */
 static int parse_mapper(const char *s, enum mapper *m)
@@ -2357,8 +2321,7 @@ static int parse_mapper(const char *s, enum mapper *m)
 	else if (s && strcmp(s, "nbd") == 0)
 		*m = MAPPER_NBD;
 	else
-		return fail(EINVAL, EXIT_REFUSED, "unknown mapper '%.64s' (expected krbd or nbd)",
-			    s ? s : "");
+		return fail(EINVAL, EXIT_REFUSED, "unknown mapper '%.64s' (expected krbd or nbd)", s ? s : "");
 	return 0;
 }
 
@@ -2372,11 +2335,11 @@ static int check_rbd_name(const char *what, const char *v, size_t max)
 {
 	size_t len = strlen(v);
 
-	if (len == 0 || len > max || v[0] == '-' || strspn(v, RBD_NAME_CHARS) != len ||
-	    strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
+	if (len == 0 || len > max || v[0] == '-' || strspn(v, RBD_NAME_CHARS) != len || strcmp(v, ".") == 0 ||
+	    strcmp(v, "..") == 0)
 		return fail(EINVAL, EXIT_REFUSED,
-			    "invalid %s '%.64s' (1 to %zu characters of A-Z a-z 0-9 . _ -, not starting with -)",
-			    what, v, max);
+			    "invalid %s '%.64s' (1 to %zu characters of A-Z a-z 0-9 . _ -, not starting with -)", what,
+			    v, max);
 	return 0;
 }
 
@@ -2400,8 +2363,7 @@ static int parse_timeout(const char *s, int *timeout_s)
 		return 0;
 	}
 	if (parse_uint(s, &v) || v < 1 || v > MAP_TIMEOUT_MAX)
-		return fail(EINVAL, EXIT_REFUSED,
-			    "invalid --timeout '%.64s' (expected whole seconds from 1 to %d)", s,
+		return fail(EINVAL, EXIT_REFUSED, "invalid --timeout '%.64s' (expected whole seconds from 1 to %d)", s,
 			    MAP_TIMEOUT_MAX);
 	*timeout_s = (int)v;
 	return 0;
@@ -2428,8 +2390,8 @@ static int find_mapper_tool(enum mapper m, const char *desc)
 
 	if (lookup_tool(mappers[m].tool, path, sizeof(path)))
 		return 0;
-	return fail(ENOENT, EXIT_FAILED, "%s: %s is not installed (not found in %s)", desc,
-		    mappers[m].tool, CHILD_PATH);
+	return fail(ENOENT, EXIT_FAILED, "%s: %s is not installed (not found in %s)", desc, mappers[m].tool,
+		    CHILD_PATH);
 }
 
 /*
@@ -2474,9 +2436,10 @@ static int cmd_map(const struct cmdline *cl)
 		for (c = ms_modes; *c && strcmp(*c, cl->ms_mode) != 0; c++)
 			;
 		if (!*c)
-			return fail(EINVAL, EXIT_REFUSED,
-				    "invalid --ms-mode '%.64s' (expected legacy, crc, secure, prefer-crc or prefer-secure)",
-				    cl->ms_mode);
+			return fail(
+				EINVAL, EXIT_REFUSED,
+				"invalid --ms-mode '%.64s' (expected legacy, crc, secure, prefer-crc or prefer-secure)",
+				cl->ms_mode);
 	}
 	snprintf(spec, sizeof(spec), "%s/%s", cl->pool, cl->image);
 	snprintf(desc, sizeof(desc), "cannot map %s with %s", spec, mappers[m].name);
@@ -2520,13 +2483,12 @@ static int cmd_map(const struct cmdline *cl)
 			continue;
 		printf("%s\n", line);
 		if (fflush(stdout) != 0 || ferror(stdout))
-			return fail(errno ? errno : EIO, EXIT_FAILED,
-				    "mapped %s on %s but cannot write its name: %s", spec, line,
-				    strerror(errno ? errno : EIO));
+			return fail(errno ? errno : EIO, EXIT_FAILED, "mapped %s on %s but cannot write its name: %s",
+				    spec, line, strerror(errno ? errno : EIO));
 		return 0;
 	}
-	return fail(EIO, EXIT_FAILED, "%s: %s succeeded but printed no %sN device", desc,
-		    mappers[m].tool, mappers[m].dev_prefix);
+	return fail(EIO, EXIT_FAILED, "%s: %s succeeded but printed no %sN device", desc, mappers[m].tool,
+		    mappers[m].dev_prefix);
 }
 
 /*
@@ -2549,8 +2511,8 @@ static int cmd_unmap(const struct cmdline *cl)
 	if (rc)
 		return rc;
 	if (!is_mapper_device(m, dev))
-		return fail(EINVAL, EXIT_REFUSED, "refusing to unmap %.256s: not a %s device (%sN)",
-			    dev, mappers[m].name, mappers[m].dev_prefix);
+		return fail(EINVAL, EXIT_REFUSED, "refusing to unmap %.256s: not a %s device (%sN)", dev,
+			    mappers[m].name, mappers[m].dev_prefix);
 	snprintf(desc, sizeof(desc), "cannot unmap %s with %s", dev, mappers[m].name);
 	rc = find_mapper_tool(m, desc);
 	if (rc)
@@ -2625,8 +2587,7 @@ static bool kernel_supports(const char *sys, const char *module, char *why, size
 			snprintf(why, len, "%s module not loaded yet; loaded at map", module);
 			return true;
 		}
-		snprintf(why, len, "%s missing; %s module present but modprobe not installed", sys,
-			 module);
+		snprintf(why, len, "%s missing; %s module present but modprobe not installed", sys, module);
 		return false;
 	}
 	if (uname(&uts) != 0)
@@ -2719,8 +2680,7 @@ static const struct command commands[] = {
 	  "map --mapper krbd|nbd --pool POOL --image IMAGE --id USER [--conf PATH] [--keyring PATH]"
 	  " [--read-only] [--ms-mode MODE] [--timeout S]",
 	  cmd_map },
-	{ "unmap", OPT_MAPPER | OPT_TIMEOUT, OPT_MAPPER, 1,
-	  "unmap --mapper krbd|nbd [--timeout S] DEVICE", cmd_unmap },
+	{ "unmap", OPT_MAPPER | OPT_TIMEOUT, OPT_MAPPER, 1, "unmap --mapper krbd|nbd [--timeout S] DEVICE", cmd_unmap },
 	{ "mappers", 0, 0, 0, "mappers", cmd_mappers },
 };
 
@@ -2825,8 +2785,7 @@ static int parse_option(struct cmdline *cl, int argc, char **argv, int *i, unsig
 	const char *where = cl->cmd ? cl->cmd->name : "mount.ballast";
 
 	for (k = 0; k < NOPTIONS; k++)
-		if (strlen(option_names[k].name) == len &&
-		    strncmp(option_names[k].name, arg, len) == 0)
+		if (strlen(option_names[k].name) == len && strncmp(option_names[k].name, arg, len) == 0)
 			break;
 	if (k == NOPTIONS || !(option_names[k].bit & allowed))
 		return fail(EINVAL, EXIT_REFUSED, "unknown option '%.64s' for %s", arg, where);
@@ -2838,8 +2797,7 @@ static int parse_option(struct cmdline *cl, int argc, char **argv, int *i, unsig
 		else if (*i + 1 < argc)
 			value = argv[++*i];
 		else
-			return fail(EINVAL, EXIT_REFUSED, "option %s needs a value",
-				    option_names[k].name);
+			return fail(EINVAL, EXIT_REFUSED, "option %s needs a value", option_names[k].name);
 	} else if (eq) {
 		return fail(EINVAL, EXIT_REFUSED, "option %s takes no value", option_names[k].name);
 	}
@@ -2876,8 +2834,7 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
 		if (strcmp(argv[i], commands[k].name) == 0)
 			cl->cmd = &commands[k];
 	if (!cl->cmd)
-		return fail(EINVAL, EXIT_REFUSED, "unknown command '%.64s' (expected " COMMAND_NAMES ")",
-			    argv[i]);
+		return fail(EINVAL, EXIT_REFUSED, "unknown command '%.64s' (expected " COMMAND_NAMES ")", argv[i]);
 
 	for (i++; i < argc; i++) {
 		if (!only_args && strcmp(argv[i], "--") == 0) {
@@ -2897,9 +2854,8 @@ static int parse_cmdline(int argc, char **argv, struct cmdline *cl)
 			return fail(EINVAL, EXIT_REFUSED, "%s needs %s (usage: %s)", cl->cmd->name,
 				    option_names[k].name, cl->cmd->usage);
 	if (nargs != cl->cmd->nargs)
-		return fail(EINVAL, EXIT_REFUSED, "%s takes %d argument%s, got %d (usage: %s)",
-			    cl->cmd->name, cl->cmd->nargs, cl->cmd->nargs == 1 ? "" : "s", nargs,
-			    cl->cmd->usage);
+		return fail(EINVAL, EXIT_REFUSED, "%s takes %d argument%s, got %d (usage: %s)", cl->cmd->name,
+			    cl->cmd->nargs, cl->cmd->nargs == 1 ? "" : "s", nargs, cl->cmd->usage);
 	for (i = 0; i < nargs; i++)
 		if (!cl->args[i][0])
 			return fail(EINVAL, EXIT_REFUSED, "%s: empty argument", cl->cmd->name);

@@ -57,9 +57,9 @@
 #include <fuse.h>
 #include <fuse_lowlevel.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
 #include <rados/librados.h>
 #include <rbd/librbd.h>
 #include <signal.h>
@@ -100,7 +100,9 @@ struct map {
 };
 
 static struct map m = {
-	.report_fd = -1, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+	.report_fd = -1,
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+	.cv = PTHREAD_COND_INITIALIZER,
 };
 
 static long mono_ms(void)
@@ -199,8 +201,8 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	return 0;
 }
 
-static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
-		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off, struct fuse_file_info *fi,
+		      enum fuse_readdir_flags flags)
 {
 	(void)off;
 	(void)fi;
@@ -286,8 +288,7 @@ static int resize_to(const char *buf, size_t len, off_t off)
 	return (int)len;
 }
 
-static int op_write(const char *path, const char *buf, size_t len, off_t off,
-		    struct fuse_file_info *fi)
+static int op_write(const char *path, const char *buf, size_t len, off_t off, struct fuse_file_info *fi)
 {
 	uint64_t size;
 	ssize_t n;
@@ -486,8 +487,7 @@ static int lease_write(void)
 
 	gmtime_r(&until, &tm);
 	strftime(exp, sizeof(exp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	snprintf(rec, sizeof(rec),
-		 "{\"client\":\"client.%llu\",\"lease\":%u,\"expires\":\"%s\",\"expires_unix\":%lld}",
+	snprintf(rec, sizeof(rec), "{\"client\":\"client.%llu\",\"lease\":%u,\"expires\":\"%s\",\"expires_unix\":%lld}",
 		 (unsigned long long)rados_get_instance_id(m.cluster), m.lease, exp, (long long)until);
 	ret = rbd_metadata_set(m.img, "ballast.lease", rec);
 	if (ret == 0) {
@@ -788,13 +788,12 @@ static int wait_report(pid_t child, int fd)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "conf", required_argument, NULL, 'c' },   { "id", required_argument, NULL, 'u' },
+		{ "conf", required_argument, NULL, 'c' },    { "id", required_argument, NULL, 'u' },
 		{ "keyring", required_argument, NULL, 'k' }, { "pool", required_argument, NULL, 'p' },
-		{ "image", required_argument, NULL, 'i' },  { "timeout", required_argument, NULL, 't' },
+		{ "image", required_argument, NULL, 'i' },   { "timeout", required_argument, NULL, 't' },
 		{ "pidfile", required_argument, NULL, 'P' }, { "read-only", no_argument, NULL, 'r' },
 		{ "holder", required_argument, NULL, 'H' },  { "state-dir", required_argument, NULL, 'S' },
-		{ "lease", required_argument, NULL, 'L' },
-		{ NULL, 0, NULL, 0 },
+		{ "lease", required_argument, NULL, 'L' },   { NULL, 0, NULL, 0 },
 	};
 	static char pidbuf[PATH_MAX], mountbuf[PATH_MAX];
 	char *end, dirtmp[PATH_MAX], basetmp[PATH_MAX];
@@ -804,15 +803,32 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'c': m.conf = optarg; break;
-		case 'u': m.id = optarg; break;
-		case 'k': m.keyring = optarg; break;
-		case 'p': m.pool = optarg; break;
-		case 'i': m.image = optarg; break;
-		case 'P': m.pidfile = optarg; break;
-		case 'r': m.read_only = 1; break;
-		case 'H': m.holder = optarg; break;
-		case 'S': break; /* accepted for helper_run's sake; unused */
+		case 'c':
+			m.conf = optarg;
+			break;
+		case 'u':
+			m.id = optarg;
+			break;
+		case 'k':
+			m.keyring = optarg;
+			break;
+		case 'p':
+			m.pool = optarg;
+			break;
+		case 'i':
+			m.image = optarg;
+			break;
+		case 'P':
+			m.pidfile = optarg;
+			break;
+		case 'r':
+			m.read_only = 1;
+			break;
+		case 'H':
+			m.holder = optarg;
+			break;
+		case 'S':
+			break; /* accepted for helper_run's sake; unused */
 		case 'L':
 			errno = 0;
 			t = strtoul(optarg, &end, 10);
@@ -831,7 +847,8 @@ int main(int argc, char **argv)
 			}
 			m.timeout = (unsigned)t;
 			break;
-		default: usage();
+		default:
+			usage();
 		}
 	}
 	if (optind != argc - 1 || !m.conf || !m.id || !m.pool || !m.image || !m.timeout)

@@ -41,8 +41,10 @@ static const struct config_key keys[] = {
 	{ "rbd", "default_size", "10G", "size of volumes created without -o size" },
 	{ "rbd", "default_fstype", "ext4", "ext4 or xfs" },
 	{ "rbd", "mapper", "auto", "auto, krbd, nbd or fuse: how images become block devices" },
-	{ "rbd", "ms_mode", NULL, "krbd's messenger mode (legacy, crc, secure, prefer-crc, prefer-secure); msgr2-only monitors need one" },
-	{ "rbd", "lease", "30", "seconds a holder keeps a volume without renewing; then another host may fence it and take over" },
+	{ "rbd", "ms_mode", NULL,
+	  "krbd's messenger mode (legacy, crc, secure, prefer-crc, prefer-secure); msgr2-only monitors need one" },
+	{ "rbd", "lease", "30",
+	  "seconds a holder keeps a volume without renewing; then another host may fence it and take over" },
 	{ "rbd", "takeover", "after-lease", "after-lease or never: may another host take a dead holder's volume" },
 	{ NULL, NULL, NULL, NULL },
 };
@@ -123,7 +125,7 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 int config_load(struct ballast_config *cfg, const char *path, int required, struct berr *err)
 {
 	struct parse_state ps = { .cfg = cfg, .err = NULL };
-	struct berr inner = { { 0 } };
+	struct berr inner = BERR_INIT;
 	FILE *f;
 	int line;
 	int ret = 0;
@@ -183,8 +185,8 @@ int config_section_given(const struct ballast_config *cfg, const char *section)
 	return 0;
 }
 
-int config_get_uint(const struct ballast_config *cfg, const char *section, const char *key,
-		    unsigned long *out, struct berr *err)
+int config_get_uint(const struct ballast_config *cfg, const char *section, const char *key, unsigned long *out,
+		    struct berr *err)
 {
 	const char *v = config_get(cfg, section, key);
 	char *end;

@@ -50,8 +50,8 @@ const char *config_get(const struct ballast_config *cfg, const char *section, co
 int config_section_given(const struct ballast_config *cfg, const char *section);
 
 /* Parse a positive whole number value of section.key into *out. */
-int config_get_uint(const struct ballast_config *cfg, const char *section, const char *key,
-		    unsigned long *out, struct berr *err);
+int config_get_uint(const struct ballast_config *cfg, const char *section, const char *key, unsigned long *out,
+		    struct berr *err);
 
 void config_free(struct ballast_config *cfg);
 

@@ -14,8 +14,8 @@
 void crash_point(const char *name);
 #define CRASH_POINT(name) crash_point(name)
 #else
-#define CRASH_POINT(name) \
-	do {              \
+#define CRASH_POINT(name)                                                                                              \
+	do {                                                                                                           \
 	} while (0)
 #endif
 

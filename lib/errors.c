@@ -29,6 +29,13 @@ int berr_set(struct berr *err, int code, const char *fmt, ...)
 	return code;
 }
 
+int berr_propagate(struct berr *err, int code, const struct berr *from)
+{
+	if (from && from->msg[0])
+		return berr_set(err, code, "%s", from->msg);
+	return berr_set(err, code, "%s", strerror(code < 0 ? -code : code));
+}
+
 void berr_clear(struct berr *err)
 {
 	if (err)

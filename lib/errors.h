@@ -17,12 +17,24 @@ struct berr {
 	char msg[BERR_MSG_MAX];
 };
 
+/* An empty error buffer: `struct berr err = BERR_INIT;`. */
+#define BERR_INIT                                                                                                      \
+	{                                                                                                              \
+		{                                                                                                      \
+			0                                                                                              \
+		}                                                                                                      \
+	}
+
 /* Set err's message unless one is set already; always returns -abs(code)
  * so callers can write `return berr_set(err, -EINVAL, "...")`. err may be
  * NULL. The message is made one line of printable ASCII: newlines become
  * spaces, other control and non-ASCII bytes '?'. */
-int berr_set(struct berr *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int berr_set(struct berr *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Carry the message of an inner call's buffer up into err (unless err has
+ * one already) and return -abs(code): `return berr_propagate(err, ret,
+ * &inner);`. An empty from gives strerror(code). */
+int berr_propagate(struct berr *err, int code, const struct berr *from);
 
 /* Clear err so that it can be reused. */
 void berr_clear(struct berr *err);

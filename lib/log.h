@@ -22,10 +22,10 @@ void log_emit(enum log_level lvl, const char *tag, int with_errno, const char *f
 #define LOG_TAG "ballast"
 #endif
 
-#define LOG_AT(lvl, e, ...)                                                    \
-	do {                                                                   \
-		if ((lvl) <= log_threshold)                                    \
-			log_emit((lvl), LOG_TAG, (e), __VA_ARGS__);            \
+#define LOG_AT(lvl, e, ...)                                                                                            \
+	do {                                                                                                           \
+		if ((lvl) <= log_threshold)                                                                            \
+			log_emit((lvl), LOG_TAG, (e), __VA_ARGS__);                                                    \
 	} while (0)
 
 #define log_errx(...) LOG_AT(LOG_LVL_ERROR, 0, __VA_ARGS__)

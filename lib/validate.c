@@ -15,18 +15,19 @@ int validate_name(const char *name, struct berr *err)
 		return berr_set(err, -EINVAL, "volume name is empty");
 	len = strlen(name);
 	if (len > VOLUME_NAME_MAX)
-		return berr_set(err, -EINVAL, "volume name is %zu characters long; at most %d are allowed",
-				len, VOLUME_NAME_MAX);
+		return berr_set(err, -EINVAL, "volume name is %zu characters long; at most %d are allowed", len,
+				VOLUME_NAME_MAX);
 	if (!isalnum((unsigned char)name[0]) || !isascii((unsigned char)name[0]))
-		return berr_set(err, -EINVAL,
-				"invalid volume name \"%.*s\": it must start with a letter or digit", 64, name);
+		return berr_set(err, -EINVAL, "invalid volume name \"%.*s\": it must start with a letter or digit", 64,
+				name);
 	for (size_t i = 1; i < len; i++) {
 		unsigned char c = (unsigned char)name[i];
 
 		if (!(isascii(c) && (isalnum(c) || c == '_' || c == '.' || c == '-')))
-			return berr_set(err, -EINVAL,
-					"invalid volume name \"%.*s\": only letters, digits, '_', '.' and '-' are allowed",
-					64, name);
+			return berr_set(
+				err, -EINVAL,
+				"invalid volume name \"%.*s\": only letters, digits, '_', '.' and '-' are allowed", 64,
+				name);
 	}
 	return 0;
 }
@@ -85,8 +86,7 @@ too_big:
 	return berr_set(err, -ERANGE, "size \"%.40s\" is too large", s);
 bad:
 	return berr_set(err, -EINVAL,
-			"invalid size \"%.40s\": use bytes or a whole number with K, M, G, T or P (e.g. 512M, 10G)",
-			s);
+			"invalid size \"%.40s\": use bytes or a whole number with K, M, G, T or P (e.g. 512M, 10G)", s);
 }
 
 int parse_id(const char *what, const char *s, uint32_t *out, struct berr *err)
@@ -105,8 +105,8 @@ int parse_id(const char *what, const char *s, uint32_t *out, struct berr *err)
 	*out = (uint32_t)v;
 	return 0;
 bad:
-	return berr_set(err, -EINVAL, "invalid %s \"%.40s\": expected a whole number from 0 to 2147483647",
-			what, s ? s : "");
+	return berr_set(err, -EINVAL, "invalid %s \"%.40s\": expected a whole number from 0 to 2147483647", what,
+			s ? s : "");
 }
 
 int parse_mode(const char *s, mode_t *out, struct berr *err)
@@ -125,19 +125,17 @@ int parse_mode(const char *s, mode_t *out, struct berr *err)
 	*out = (mode_t)v;
 	return 0;
 bad:
-	return berr_set(err, -EINVAL, "invalid mode \"%.40s\": expected octal permissions such as 0755",
-			s ? s : "");
+	return berr_set(err, -EINVAL, "invalid mode \"%.40s\": expected octal permissions such as 0755", s ? s : "");
 }
 
-int validate_opt_keys(const json_t *opts, const char *backend, const char *const *valid,
-		      struct berr *err)
+int validate_opt_keys(const json_t *opts, const char *backend, const char *const *valid, struct berr *err)
 {
 	const char *key;
 	json_t *val;
 
 	if (!json_is_object(opts))
 		return berr_set(err, -EINVAL, "Opts must be an object of strings");
-	json_object_foreach((json_t *)opts, key, val) {
+	json_object_foreach ((json_t *)opts, key, val) {
 		int known = 0;
 
 		for (const char *const *v = valid; *v; v++)
@@ -148,10 +146,10 @@ int validate_opt_keys(const json_t *opts, const char *backend, const char *const
 			size_t off = 0;
 
 			for (const char *const *v = valid; *v && off < sizeof(list); v++)
-				off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
-							v == valid ? "" : ", ", *v);
-			return berr_set(err, -EINVAL, "unknown option \"%.40s\" for backend %s; valid options: %s",
-					key, backend, list);
+				off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", v == valid ? "" : ", ",
+							*v);
+			return berr_set(err, -EINVAL, "unknown option \"%.40s\" for backend %s; valid options: %s", key,
+					backend, list);
 		}
 		if (!json_is_string(val))
 			return berr_set(err, -EINVAL, "option \"%s\" must be a string", key);
@@ -161,8 +159,7 @@ int validate_opt_keys(const json_t *opts, const char *backend, const char *const
 
 const char *const takeover_choices[] = { "after-lease", "never", NULL };
 
-int check_choice(const char *section, const char *what, const char *v, const char *const *choices,
-		 struct berr *err)
+int check_choice(const char *section, const char *what, const char *v, const char *const *choices, struct berr *err)
 {
 	char alts[256];
 	size_t off = 0, n = 0;
@@ -174,7 +171,10 @@ int check_choice(const char *section, const char *what, const char *v, const cha
 	}
 	alts[0] = '\0';
 	for (size_t i = 0; i < n && off < sizeof(alts); i++)
-		off += (size_t)snprintf(alts + off, sizeof(alts) - off, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ",
+		off += (size_t)snprintf(alts + off, sizeof(alts) - off, "%s%s",
+					i == 0	     ? ""
+					: i + 1 == n ? " or "
+						     : ", ",
 					choices[i]);
 	if (section)
 		return berr_set(err, -EINVAL, "[%s] %s = %s: use %s", section, what, v, alts);

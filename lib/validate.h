@@ -38,8 +38,7 @@ int parse_mode(const char *s, mode_t *out, struct berr *err);
  * NULL-terminated list valid. The error names the first unknown option and
  * lists the valid ones.
  */
-int validate_opt_keys(const json_t *opts, const char *backend, const char *const *valid,
-		      struct berr *err);
+int validate_opt_keys(const json_t *opts, const char *backend, const char *const *valid, struct berr *err);
 
 /* takeover = / -o takeover=: may another host take a dead holder's volume. */
 extern const char *const takeover_choices[];
@@ -49,8 +48,7 @@ extern const char *const takeover_choices[];
  * with "invalid WHAT \"V\": use A, B or C" (an option) or, when section
  * is given, "[SECTION] WHAT = V: use A, B or C" (a config key).
  */
-int check_choice(const char *section, const char *what, const char *v, const char *const *choices,
-		 struct berr *err);
+int check_choice(const char *section, const char *what, const char *v, const char *const *choices, struct berr *err);
 
 /* The string value of option key, or NULL when it is not given. */
 const char *opt_get(const json_t *opts, const char *key);

@@ -112,8 +112,7 @@ static struct {
 
 static void die(const char *what, const char *detail, const char *resp)
 {
-	fprintf(stdout, "fuzz_api: INVARIANT BROKEN: %s%s%s\n", what, detail ? ": " : "",
-		detail ? detail : "");
+	fprintf(stdout, "fuzz_api: INVARIANT BROKEN: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
 	if (resp)
 		fprintf(stdout, "fuzz_api: answer: %.2000s\n", resp);
 	fflush(stdout);
@@ -147,25 +146,23 @@ static void ensure_sentinel(void)
 		json_decref(view);
 		return;
 	}
-	api_handle(F.api, "/VolumeDriver.Create", "{\"Name\":\"" SENTINEL "\"}",
-		   strlen("{\"Name\":\"" SENTINEL "\"}"), 0, &resp);
+	api_handle(F.api, "/VolumeDriver.Create", "{\"Name\":\"" SENTINEL "\"}", strlen("{\"Name\":\"" SENTINEL "\"}"),
+		   0, &resp);
 	free(resp);
 }
 
 static void env_start(void)
 {
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 	const char *base = getenv("TMPDIR");
 
-	if (asprintf(&F.dir, "%s/ballast-fuzz-XXXXXX", base && *base ? base : "/tmp") < 0 ||
-	    !mkdtemp(F.dir))
+	if (asprintf(&F.dir, "%s/ballast-fuzz-XXXXXX", base && *base ? base : "/tmp") < 0 || !mkdtemp(F.dir))
 		die("cannot make a temp dir", strerror(errno), NULL);
 	snprintf(F.state, sizeof(F.state), "%s/state", F.dir);
 	F.state_len = strlen(F.state);
 	memset(&F.cfg, 0, sizeof(F.cfg));
 	if (config_set(&F.cfg, "ballast", "state_dir", F.state) < 0 ||
-	    config_set(&F.cfg, "ballast", "helper",
-		       getenv("FUZZ_HELPER") ? getenv("FUZZ_HELPER") : "/bin/false") < 0 ||
+	    config_set(&F.cfg, "ballast", "helper", getenv("FUZZ_HELPER") ? getenv("FUZZ_HELPER") : "/bin/false") < 0 ||
 	    config_set(&F.cfg, "ballast", "helper_timeout", "5") < 0 ||
 	    config_set(&F.cfg, "ballast", "host_id", "fuzzhost") < 0 || config_finish(&F.cfg) < 0)
 		die("config", NULL, NULL);
@@ -275,8 +272,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static void record(const uint8_t *data, size_t size)
 {
-	unsigned char hdr[4] = { (unsigned char)size, (unsigned char)(size >> 8),
-				 (unsigned char)(size >> 16), (unsigned char)(size >> 24) };
+	unsigned char hdr[4] = { (unsigned char)size, (unsigned char)(size >> 8), (unsigned char)(size >> 16),
+				 (unsigned char)(size >> 24) };
 	if (F.history_fd < 0)
 		return;
 	/* Two writes on an O_APPEND fd; a torn record only loses the last
@@ -335,7 +332,7 @@ static void check_answer(int status, const char *resp)
 		die("an error answer carries other members", e, resp);
 	check_mountpoint(json_object_get(j, "Mountpoint"), resp);
 	check_mountpoint(json_object_get(json_object_get(j, "Volume"), "Mountpoint"), resp);
-	json_array_foreach(json_object_get(j, "Volumes"), i, v)
+	json_array_foreach (json_object_get(j, "Volumes"), i, v)
 		check_mountpoint(json_object_get(v, "Mountpoint"), resp);
 	json_decref(j);
 }
@@ -351,8 +348,7 @@ static int hits_known_bug(const char *path, const char *body, size_t len)
 		return 0;
 	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
 	opts = json_object_get(j, "Opts");
-	if (json_is_object(opts) && json_object_get(opts, "backend") &&
-	    json_is_string(json_object_get(j, "Name")))
+	if (json_is_object(opts) && json_object_get(opts, "backend") && json_is_string(json_object_get(j, "Name")))
 		view = catalog_view(F.cat, json_string_value(json_object_get(j, "Name")));
 	hit = view != NULL;
 	json_decref(view);

@@ -112,12 +112,10 @@ static void handshake(void **state)
 	json_decref(j);
 
 	j = call(f, "/Plugin.Activate", NULL);
-	assert_string_equal(json_string_value(json_array_get(json_object_get(j, "Implements"), 0)),
-			    "VolumeDriver");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(j, "Implements"), 0)), "VolumeDriver");
 	json_decref(j);
 	j = call(f, "/VolumeDriver.Capabilities", "{}\n");
-	assert_string_equal(
-		json_string_value(json_object_get(json_object_get(j, "Capabilities"), "Scope")), "local");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "Capabilities"), "Scope")), "local");
 	json_decref(j);
 }
 
@@ -142,8 +140,7 @@ static void create_get_list_remove(void **state)
 	assert_string_equal(json_string_value(json_object_get(vol, "Name")), "v1");
 	/* RFC 3339, never "" (dockerd cannot decode an empty CreatedAt). */
 	assert_int_equal(json_string_length(json_object_get(vol, "CreatedAt")), 20);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(vol, "Status"), "backend")),
-			    "local");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(vol, "Status"), "backend")), "local");
 	json_decref(j);
 
 	j = call(f, "/VolumeDriver.List", "{}");
@@ -193,8 +190,8 @@ static void mount_counts_per_id(void **state)
 	assert_string_equal(err_of(f, "/VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"aaa\"}"), "");
 	assert_string_equal(err_of(f, "/VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"aaa\"}"), "");
 	/* Never below zero. */
-	assert_non_null(strstr(err_of(f, "/VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"aaa\"}"),
-			       "no mount with ID aaa"));
+	assert_non_null(
+		strstr(err_of(f, "/VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"aaa\"}"), "no mount with ID aaa"));
 	j = call(f, "/VolumeDriver.Path", "{\"Name\":\"v1\"}");
 	assert_true(json_string_length(json_object_get(j, "Mountpoint")) > 0);
 	json_decref(j);
@@ -243,7 +240,8 @@ static void bad_requests_change_nothing(void **state)
 		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"size\":\"1e30\"}}", "invalid size" },
 		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"size\":\"1M\"}}", "too small" },
 		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"size\":5}}", "must be a string" },
-		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"fstype\":\"btrfs\",\"size\":\"1G\"}}", "invalid fstype" },
+		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"fstype\":\"btrfs\",\"size\":\"1G\"}}",
+		  "invalid fstype" },
 		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"fstype\":\"ext4\"}}", "needs option size" },
 		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"uid\":\"-1\"}}", "invalid uid" },
 		{ "/VolumeDriver.Create", "{\"Name\":\"v\",\"Opts\":{\"mode\":\"999\"}}", "invalid mode" },
@@ -272,8 +270,8 @@ static void bad_requests_change_nothing(void **state)
 		const char *got = err_of(f, cases[i].path, cases[i].body);
 
 		if (!strstr(got, cases[i].want))
-			fail_msg("case %zu (%s %s): got \"%s\", want \"%s\"", i, cases[i].path, cases[i].body,
-				 got, cases[i].want);
+			fail_msg("case %zu (%s %s): got \"%s\", want \"%s\"", i, cases[i].path, cases[i].body, got,
+				 cases[i].want);
 	}
 	after = list_text(f);
 	assert_string_equal(before, after);

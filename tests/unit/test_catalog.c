@@ -147,7 +147,7 @@ static void gone_and_new_are_not_listed(void **state)
 
 static void view_has_the_documented_keys(void **state)
 {
-	static const char *const keys[] = { "name", "backend", "options", "size_bytes", "mountpoint",
+	static const char *const keys[] = { "name",	   "backend",	"options",    "size_bytes", "mountpoint",
 					    "mount_count", "mount_ids", "created_at", "state" };
 	struct fixture *f = *state;
 	struct volume *vol;

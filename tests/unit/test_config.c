@@ -6,7 +6,7 @@
 static void defaults_without_file(void **state)
 {
 	struct ballast_config cfg = { { NULL }, NULL };
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 
 	(void)state;
 	assert_int_equal(config_load(&cfg, "/nonexistent/ballast.conf", 0, &err), 0);
@@ -22,7 +22,7 @@ static void defaults_without_file(void **state)
 static void missing_named_file_is_an_error(void **state)
 {
 	struct ballast_config cfg = { { NULL }, NULL };
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 
 	(void)state;
 	assert_int_equal(config_load(&cfg, "/nonexistent/ballast.conf", 1, &err), -ENOENT);
@@ -33,12 +33,11 @@ static void missing_named_file_is_an_error(void **state)
 static void values_and_derived_defaults(void **state)
 {
 	struct ballast_config cfg = { { NULL }, NULL };
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 	char *dir = tmpdir_new(), path[4096];
 
 	(void)state;
-	write_text(dir, "c.conf",
-		   "# comment\n[ballast]\nstate_dir = /srv/b\nhost_id = host-a\n; another\n\n[local]\n");
+	write_text(dir, "c.conf", "# comment\n[ballast]\nstate_dir = /srv/b\nhost_id = host-a\n; another\n\n[local]\n");
 	snprintf(path, sizeof(path), "%s/c.conf", dir);
 	assert_int_equal(config_load(&cfg, path, 1, &err), 0);
 	assert_int_equal(config_finish(&cfg), 0);
@@ -52,7 +51,7 @@ static void values_and_derived_defaults(void **state)
 static void empty_value_means_default(void **state)
 {
 	struct ballast_config cfg = { { NULL }, NULL };
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 	char *dir = tmpdir_new(), path[4096], host[256] = "";
 
 	(void)state;
@@ -85,7 +84,7 @@ static void errors_name_file_and_line(void **state)
 	snprintf(path, sizeof(path), "%s/c.conf", dir);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct ballast_config cfg = { { NULL }, NULL };
-		struct berr err = { { 0 } };
+		struct berr err = BERR_INIT;
 
 		write_text(dir, "c.conf", cases[i].text);
 		assert_int_equal(config_load(&cfg, path, 1, &err), -EINVAL);
@@ -100,7 +99,7 @@ static void errors_name_file_and_line(void **state)
 static void uint_values(void **state)
 {
 	struct ballast_config cfg = { { NULL }, NULL };
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 	unsigned long v;
 
 	(void)state;
@@ -116,10 +115,9 @@ static void uint_values(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(defaults_without_file),      cmocka_unit_test(missing_named_file_is_an_error),
+		cmocka_unit_test(defaults_without_file),       cmocka_unit_test(missing_named_file_is_an_error),
 		cmocka_unit_test(values_and_derived_defaults), cmocka_unit_test(errors_name_file_and_line),
-		cmocka_unit_test(empty_value_means_default),
-		cmocka_unit_test(uint_values),
+		cmocka_unit_test(empty_value_means_default),   cmocka_unit_test(uint_values),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

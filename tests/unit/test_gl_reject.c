@@ -26,9 +26,8 @@ static void parse_cli_lines(void **state)
 	assert_int_equal(gl_reject_parse("auth.reject                              (null) (DEFAULT)   ", v, sizeof(v)),
 			 0);
 	assert_string_equal(v, "");
-	assert_int_equal(gl_reject_parse("auth.reject                              /ballast/x(10.0.0.1)     ", v,
-					 sizeof(v)),
-			 0);
+	assert_int_equal(
+		gl_reject_parse("auth.reject                              /ballast/x(10.0.0.1)     ", v, sizeof(v)), 0);
 	assert_string_equal(v, "/ballast/x(10.0.0.1)");
 	assert_int_equal(gl_reject_parse("auth.reject\t/b/x(1.1.1.1|2.2.2.2),/b/y(3.3.3.3)\n", v, sizeof(v)), 0);
 	assert_string_equal(v, "/b/x(1.1.1.1|2.2.2.2),/b/y(3.3.3.3)");
@@ -41,8 +40,7 @@ static void add_and_find(void **state)
 {
 	(void)state;
 	assert_string_equal(edit("", "/ballast/x", "10.0.0.1", 1), "/ballast/x(10.0.0.1)");
-	assert_string_equal(edit("/ballast/x(10.0.0.1)", "/ballast/x", "10.0.0.2", 1),
-			    "/ballast/x(10.0.0.1|10.0.0.2)");
+	assert_string_equal(edit("/ballast/x(10.0.0.1)", "/ballast/x", "10.0.0.2", 1), "/ballast/x(10.0.0.1|10.0.0.2)");
 	/* adding what is there keeps one copy of it */
 	assert_string_equal(edit("/ballast/x(10.0.0.1|10.0.0.2)", "/ballast/x", "10.0.0.1", 1),
 			    "/ballast/x(10.0.0.2|10.0.0.1)");
@@ -70,8 +68,7 @@ static void prefixes_are_not_matches(void **state)
 static void lift(void **state)
 {
 	(void)state;
-	assert_string_equal(edit("/ballast/x(10.0.0.1|10.0.0.2)", "/ballast/x", "10.0.0.1", 0),
-			    "/ballast/x(10.0.0.2)");
+	assert_string_equal(edit("/ballast/x(10.0.0.1|10.0.0.2)", "/ballast/x", "10.0.0.1", 0), "/ballast/x(10.0.0.2)");
 	/* the last address of an entry takes the entry with it */
 	assert_string_equal(edit("/ballast/y(10.0.0.9),/ballast/x(10.0.0.1)", "/ballast/x", "10.0.0.1", 0),
 			    "/ballast/y(10.0.0.9)");
@@ -86,8 +83,7 @@ static void too_long(void **state)
 	char out[16];
 
 	(void)state;
-	assert_int_equal(gl_reject_edit("/ballast/y(10.0.0.9)", "/ballast/x", "10.0.0.1", 1, out, sizeof(out)),
-			 -E2BIG);
+	assert_int_equal(gl_reject_edit("/ballast/y(10.0.0.9)", "/ballast/x", "10.0.0.1", 1, out, sizeof(out)), -E2BIG);
 }
 
 int main(void)

@@ -76,16 +76,16 @@ static int teardown(void **state)
 	return 0;
 }
 
-#define NEED_FIXTURE(f)                                                        \
-	do {                                                                   \
-		if (!(f))                                                      \
-			skip();                                                \
+#define NEED_FIXTURE(f)                                                                                                \
+	do {                                                                                                           \
+		if (!(f))                                                                                              \
+			skip();                                                                                        \
 	} while (0)
 
 static void init_is_offline(void **state)
 {
 	struct fixture *f = *state;
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 	long t0;
 
 	NEED_FIXTURE(f);
@@ -111,15 +111,16 @@ static int check(struct fixture *f, const char *text, struct berr *err)
 static void options(void **state)
 {
 	struct fixture *f = *state;
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 
 	NEED_FIXTURE(f);
 	assert_int_equal(f->ops->init(&f->cfg, &f->ctx, &err), 0);
 	assert_int_equal(check(f, "{}", &err), 0);
-	assert_int_equal(check(f, "{\"size\":\"1G\",\"fstype\":\"xfs\",\"uid\":\"999\",\"gid\":\"999\","
-				  "\"mode\":\"0750\",\"pool\":\"db\",\"data-pool\":\"ec_data\","
-				  "\"features\":\"layering,exclusive-lock,object-map\",\"shared\":\"ro\","
-				  "\"mkfs-options\":\"-m 0\",\"mount-options\":\"noatime,discard\"}",
+	assert_int_equal(check(f,
+			       "{\"size\":\"1G\",\"fstype\":\"xfs\",\"uid\":\"999\",\"gid\":\"999\","
+			       "\"mode\":\"0750\",\"pool\":\"db\",\"data-pool\":\"ec_data\","
+			       "\"features\":\"layering,exclusive-lock,object-map\",\"shared\":\"ro\","
+			       "\"mkfs-options\":\"-m 0\",\"mount-options\":\"noatime,discard\"}",
 			       &err),
 			 0);
 	assert_int_equal(check(f, "{\"colour\":\"blue\"}", &err), -EINVAL);
@@ -145,7 +146,7 @@ static void options(void **state)
 static void status_needs_no_cluster(void **state)
 {
 	struct fixture *f = *state;
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 	json_t *opts = json_pack("{s:s}", "pool", "db");
 	struct be_volume vol = { .name = "v1", .opts = opts };
 	json_t *st;
@@ -168,7 +169,7 @@ static void status_needs_no_cluster(void **state)
 static void create_fails_within_timeout(void **state)
 {
 	struct fixture *f = *state;
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 	json_t *opts = json_pack("{s:s}", "size", "1G");
 	struct be_volume vol = { .name = "v1", .opts = opts };
 	long t0, dt;

@@ -13,8 +13,8 @@
 static void names_accepted(void **state)
 {
 	static const char *const good[] = {
-		"v1", "pgdata", "a", "A.b-c_d", "0abc",
-		"4f3c2b1a0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a", /* anonymous */
+		"v1",	   "pgdata", "a",
+		"A.b-c_d", "0abc",   "4f3c2b1a0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a", /* anonymous */
 	};
 	char longest[VOLUME_NAME_MAX + 1];
 
@@ -29,11 +29,11 @@ static void names_accepted(void **state)
 static void names_refused(void **state)
 {
 	static const char *const bad[] = {
-		"", "/", "a/b", "..", "../etc", ".hidden", "-x", "_x", "a b", "a\tb", "é", "a\xc3\xa9",
-		"a:b", "a@b", "a\\b", "a*", "$(x)",
+		"",	"/", "a/b",	  "..",	 "../etc", ".hidden", "-x", "_x",   "a b",
+		"a\tb", "é", "a\xc3\xa9", "a:b", "a@b",	   "a\\b",    "a*", "$(x)",
 	};
 	char toolong[VOLUME_NAME_MAX + 2];
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -69,10 +69,27 @@ static void sizes(void **state)
 		{ "16383P", 16383ULL << 50 },
 	};
 	static const char *const bad[] = {
-		"", "0", "0G", "-1", "-1G", "1.5G", "1e30", "10Q", "G", " 1G", "1G ", "1 G", "1GG",
-		"1Gi", "18446744073709551616", "16384P", "99999999999999999999G", "0x10", "+5",
+		"",
+		"0",
+		"0G",
+		"-1",
+		"-1G",
+		"1.5G",
+		"1e30",
+		"10Q",
+		"G",
+		" 1G",
+		"1G ",
+		"1 G",
+		"1GG",
+		"1Gi",
+		"18446744073709551616",
+		"16384P",
+		"99999999999999999999G",
+		"0x10",
+		"+5",
 	};
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 	uint64_t v;
 
 	(void)state;
@@ -125,7 +142,7 @@ static void mount_ids(void **state)
 static void option_keys(void **state)
 {
 	static const char *const valid[] = { "backend", "size", "uid", NULL };
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 	json_t *o;
 
 	(void)state;
@@ -150,7 +167,7 @@ static void choices(void **state)
 {
 	static const char *const two[] = { "ro", "no", NULL };
 	static const char *const four[] = { "auto", "krbd", "nbd", "fuse", NULL };
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 
 	(void)state;
 	assert_int_equal(check_choice(NULL, "shared", "ro", two, &err), 0);
@@ -167,7 +184,7 @@ static void choices(void **state)
 
 static void errors_are_one_ascii_line(void **state)
 {
-	struct berr err = { { 0 } };
+	struct berr err = BERR_INIT;
 
 	(void)state;
 	assert_int_equal(berr_set(&err, EIO, "a\nb\r\x01\xc3\xa9"), -EIO);
