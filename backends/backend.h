@@ -19,6 +19,7 @@
 #include "errors.h"
 
 struct ballast_config;
+struct config_key;
 
 /* Capability bits advertised by a backend. */
 enum backend_caps {
@@ -52,6 +53,10 @@ struct backend_ops {
 	/* Every Create option the backend takes (NULL-terminated), for
 	 * messages, `ballastd --list-options` and the man page's test. */
 	const char *const *options;
+	/* The keys of the backend's own config section (types, defaults,
+	 * ranges), ended by a zeroed entry; NULL when it has none. ballastd
+	 * makes them known before it reads the config file. */
+	const struct config_key *config_keys;
 
 	/*
 	 * Long-lived state (cluster handles). init must not block on a cluster:
@@ -170,6 +175,10 @@ struct backend_ops {
 /* Append one check result to an array built for backend_ops.check. */
 void backend_check_add(json_t *checks, const char *name, int ok, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* Make every compiled-in backend's config keys known to cfg (before
+ * config_load). 0 or -errno (two backends claiming one key). */
+int backend_config_keys(struct ballast_config *cfg);
 
 /* Registry: backends compiled into this daemon. */
 const struct backend_ops *backend_lookup(const char *name);

@@ -80,7 +80,7 @@ int helper_init(struct helper *h, const struct ballast_config *cfg, struct berr 
 	ret = config_get_uint(cfg, "ballast", "helper_timeout", &timeout, err);
 	if (ret < 0)
 		return ret;
-	h->timeout_s = (int)(timeout > 3600 ? 3600 : timeout);
+	h->timeout_s = (int)timeout; /* at most 3600: the key's range */
 	snprintf(h->state_dir, sizeof(h->state_dir), "%s", config_get(cfg, "ballast", "state_dir"));
 	if (path) {
 		snprintf(h->path, sizeof(h->path), "%s", path);

@@ -45,14 +45,23 @@ extern const struct backend_ops be_local_ops;
 
 static const char *const local_opts[] = { "backend", "fstype", "gid", "mode", "size", "uid", NULL };
 
+static const struct config_key local_config_keys[] = {
+	CONFIG_KEY_STR("local", "root", NULL, "where local volumes live (default: <state_dir>/local)"),
+	CONFIG_KEY_END,
+};
+
 static int be_local_init(const struct ballast_config *cfg, void **ctx, struct berr *err)
 {
 	struct local_ctx *lc = calloc(1, sizeof(*lc));
-	int ret;
+	const char *state = config_get(cfg, "ballast", "state_dir");
+	const char *root = config_get(cfg, "local", "root");
+	int n, ret;
 
 	if (!lc)
 		return berr_set(err, -ENOMEM, "out of memory");
-	if ((size_t)snprintf(lc->root, sizeof(lc->root), "%s", config_get(cfg, "local", "root")) >= sizeof(lc->root) ||
+	n = root ? snprintf(lc->root, sizeof(lc->root), "%s", root)
+		 : snprintf(lc->root, sizeof(lc->root), "%s/local", state);
+	if ((size_t)n >= sizeof(lc->root) ||
 	    (size_t)snprintf(lc->mounts, sizeof(lc->mounts), "%s/mounts", config_get(cfg, "ballast", "state_dir")) >=
 		    sizeof(lc->mounts)) {
 		ret = berr_set(err, -ENAMETOOLONG, "[local] root or state_dir is too long");
@@ -408,6 +417,7 @@ const struct backend_ops be_local_ops = {
 	.name = "local",
 	.caps = BE_CAP_QUOTA,
 	.options = local_opts,
+	.config_keys = local_config_keys,
 	.init = be_local_init,
 	.fini = be_local_fini,
 	.validate_opts = be_local_validate_opts,

@@ -34,7 +34,14 @@ static void usage(FILE *out)
 		     "Default config: " CONFIG_DEFAULT_PATH " (a missing file means all defaults).\n");
 }
 
-/* Apply command-line flags; they override the config file. */
+static void print_key(const struct config_key *k, void *arg)
+{
+	(void)arg;
+	printf("%s.%s\n", k->section, k->key);
+}
+
+/* Apply command-line flags; they override the config file. The backends'
+ * config keys are known before the file is read. */
 static int parse_args(int argc, char **argv, struct ballast_config *cfg, struct berr *err)
 {
 	static const struct option longopts[] = {
@@ -55,6 +62,10 @@ static int parse_args(int argc, char **argv, struct ballast_config *cfg, struct 
 	const char *path = getenv("BALLAST_CONFIG");
 	const char *flags[4][2] = { { NULL } };
 	int required = path && *path, check = 0, opt, ret;
+
+	ret = backend_config_keys(cfg);
+	if (ret < 0)
+		return berr_set(err, ret, "internal error: two backends claim one config key");
 
 	while ((opt = getopt_long(argc, argv, "c:s:d:l:H:Vh", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -88,8 +99,7 @@ static int parse_args(int argc, char **argv, struct ballast_config *cfg, struct 
 			usage(stdout);
 			exit(0);
 		case 'K':
-			for (const struct config_key *k = config_keys(); k->section; k++)
-				printf("%s.%s\n", k->section, k->key);
+			config_each_key(cfg, print_key, NULL);
 			exit(0);
 		case 'O':
 			for (const struct backend_ops *const *b = backend_all(); *b; b++)
@@ -108,7 +118,7 @@ static int parse_args(int argc, char **argv, struct ballast_config *cfg, struct 
 	ret = config_load(cfg, path, required, err);
 	for (int i = 0; ret == 0 && i < 4; i++)
 		if (flags[i][0])
-			ret = config_set(cfg, "ballast", flags[i][0], flags[i][1]);
+			ret = config_set(cfg, "ballast", flags[i][0], flags[i][1], err);
 	if (ret == 0)
 		ret = config_finish(cfg);
 	if (ret == 0 && check) {
@@ -137,7 +147,7 @@ static int lock_state_dir(const char *dir, int *fd, struct berr *err)
 
 int main(int argc, char **argv)
 {
-	struct ballast_config cfg = { { NULL }, NULL };
+	struct ballast_config cfg = CONFIG_INIT;
 	struct http_server *srv = NULL;
 	struct metrics_server *msrv = NULL;
 	struct catalog *cat = NULL;

@@ -5,81 +5,157 @@
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "validate.h"
 
-/* Defaults that depend on other keys (local.root follows state_dir) are
- * computed in config_get; their def here is NULL and help says so. */
-static const struct config_key keys[] = {
-	{ "ballast", "socket", "/run/docker/plugins/ballast.sock", "unix socket dockerd connects to" },
-	{ "ballast", "state_dir", "/var/lib/ballast", "catalog, mountpoints and local volumes" },
-	{ "ballast", "host_id", NULL, "this host's name in holder records (default: hostname)" },
-	{ "ballast", "default_backend", "local", "backend used when Create names none" },
-	{ "ballast", "log_level", "info", "error, warn, info or debug" },
-	{ "ballast", "helper", NULL, "path of mount.ballast (default: next to ballastd, else /sbin/mount.ballast)" },
-	{ "ballast", "helper_timeout", "110", "seconds a mount.ballast run may take" },
-	{ "ballast", "metrics", NULL, "Prometheus listener: unix:/path.sock or ADDRESS:PORT (default: off)" },
-	{ "ballast", "refresh_interval", "15", "seconds between refreshes of shared backends' volume lists" },
-	{ "local", "root", NULL, "where local volumes live (default: <state_dir>/local)" },
-	{ "gluster", "servers", NULL, "volfile servers, comma-separated; the first reachable is used" },
-	{ "gluster", "volume", NULL, "the Gluster volume that holds ballast volumes" },
-	{ "gluster", "dir", "/ballast", "directory inside the Gluster volume for ballast volumes" },
-	{ "gluster", "timeout", "10", "seconds; bounds every Gluster call" },
-	{ "gluster", "log", NULL, "gfapi log file (default: none)" },
-	{ "gluster", "glusterd_socket", NULL, "glusterd CLI socket, for quota (default: /run/glusterd.socket)" },
-	{ "gluster", "lease", "30", "seconds a holder of an exclusive volume keeps it without renewing" },
-	{ "gluster", "takeover", "after-lease", "after-lease or never: may another host take a dead holder's volume" },
-	{ "rbd", "conf", "/etc/ceph/ceph.conf", "Ceph config file of the cluster" },
-	{ "rbd", "user", "admin", "cephx id (client.<user>)" },
-	{ "rbd", "keyring", NULL, "keyring file (default: what the Ceph config says)" },
-	{ "rbd", "pool", "rbd", "pool for volumes that name none" },
-	{ "rbd", "timeout", "10", "seconds; bounds every Ceph call" },
-	{ "rbd", "default_size", "10G", "size of volumes created without -o size" },
-	{ "rbd", "default_fstype", "ext4", "ext4 or xfs" },
-	{ "rbd", "mapper", "auto", "auto, krbd, nbd or fuse: how images become block devices" },
-	{ "rbd", "ms_mode", NULL,
-	  "krbd's messenger mode (legacy, crc, secure, prefer-crc, prefer-secure); msgr2-only monitors need one" },
-	{ "rbd", "lease", "30",
-	  "seconds a holder keeps a volume without renewing; then another host may fence it and take over" },
-	{ "rbd", "takeover", "after-lease", "after-lease or never: may another host take a dead holder's volume" },
-	{ NULL, NULL, NULL, NULL },
+/* The core's keys. Backends own theirs (backend_ops.config_keys). */
+static const struct config_key core_keys[] = {
+	CONFIG_KEY_STR("ballast", "socket", "/run/docker/plugins/ballast.sock", "unix socket dockerd connects to"),
+	CONFIG_KEY_STR("ballast", "state_dir", "/var/lib/ballast", "catalog, mountpoints and local volumes"),
+	CONFIG_KEY_STR("ballast", "host_id", NULL, "this host's name in holder records (default: hostname)"),
+	CONFIG_KEY_STR("ballast", "default_backend", "local", "backend used when Create names none"),
+	CONFIG_KEY_STR("ballast", "log_level", "info", "error, warn, info or debug"),
+	CONFIG_KEY_STR("ballast", "helper", NULL,
+		       "path of mount.ballast (default: next to ballastd, else /sbin/mount.ballast)"),
+	CONFIG_KEY_UINT("ballast", "helper_timeout", "110", "seconds a mount.ballast run may take", 1, 3600),
+	CONFIG_KEY_STR("ballast", "metrics", NULL,
+		       "Prometheus listener: unix:/path.sock or ADDRESS:PORT (default: off)"),
+	CONFIG_KEY_UINT("ballast", "refresh_interval", "15",
+			"seconds between refreshes of shared backends' volume lists", 1, 86400),
+	CONFIG_KEY_END,
 };
 
-const struct config_key *config_keys(void)
+const struct config_key *config_core_keys(void)
 {
-	return keys;
+	return core_keys;
 }
 
-static int key_index(const char *section, const char *key)
+/* The key with index i (core first, then the added tables), or NULL. */
+static const struct config_key *key_at(const struct ballast_config *cfg, int i)
 {
-	for (int i = 0; keys[i].section; i++)
-		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].key, key) == 0)
+	const struct config_key *t = core_keys;
+	int table = -1;
+
+	for (;;) {
+		for (const struct config_key *k = t; k->section; k++)
+			if (i-- == 0)
+				return k;
+		if (++table >= cfg->ntables)
+			return NULL;
+		t = cfg->tables[table];
+	}
+}
+
+static int key_index(const struct ballast_config *cfg, const char *section, const char *key)
+{
+	const struct config_key *k;
+
+	for (int i = 0; (k = key_at(cfg, i)); i++)
+		if (strcmp(k->section, section) == 0 && strcmp(k->key, key) == 0)
 			return i;
 	return -1;
 }
 
-static int section_known(const char *section)
+static int section_known(const struct ballast_config *cfg, const char *section)
 {
-	for (int i = 0; keys[i].section; i++)
-		if (strcmp(keys[i].section, section) == 0)
+	const struct config_key *k;
+
+	for (int i = 0; (k = key_at(cfg, i)); i++)
+		if (strcmp(k->section, section) == 0)
 			return 1;
 	return 0;
 }
 
-int config_set(struct ballast_config *cfg, const char *section, const char *key, const char *value)
+int config_add_keys(struct ballast_config *cfg, const struct config_key *table)
 {
-	int i = key_index(section, key);
+	int n = 0;
+
+	if (!table)
+		return 0;
+	if (cfg->ntables >= CONFIG_TABLES_MAX)
+		return -ENOSPC;
+	while (key_at(cfg, n))
+		n++;
+	for (const struct config_key *k = table; k->section; k++, n++) {
+		if (key_index(cfg, k->section, k->key) >= 0)
+			return -EEXIST;
+		if (n >= CONFIG_KEYS_MAX)
+			return -ENOSPC;
+	}
+	cfg->tables[cfg->ntables++] = table;
+	return 0;
+}
+
+void config_each_key(const struct ballast_config *cfg, void (*fn)(const struct config_key *k, void *arg), void *arg)
+{
+	const struct config_key *k;
+
+	for (int i = 0; (k = key_at(cfg, i)); i++)
+		fn(k, arg);
+}
+
+/* Is v a whole number from min to max? (0 when max is 0: any positive.) */
+static int check_uint(const struct config_key *k, const char *v, unsigned long *out, struct berr *err)
+{
+	unsigned long min = k->min ? k->min : 1, max = k->max ? k->max : ULONG_MAX;
+	unsigned long n;
+	char *end;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || end == v || *end || v[0] == '-' || v[0] == '+' || n < min || n > max) {
+		if (max == ULONG_MAX)
+			return berr_set(err, -EINVAL, "[%s] %s = %s: expected a positive whole number", k->section,
+					k->key, v);
+		return berr_set(err, -EINVAL, "[%s] %s = %s: expected a whole number from %lu to %lu", k->section,
+				k->key, v, min, max);
+	}
+	if (out)
+		*out = n;
+	return 0;
+}
+
+/* Does v fit k's type and range? The reason goes into err. */
+static int check_value(const struct config_key *k, const char *v, struct berr *err)
+{
+	struct berr inner = BERR_INIT;
+	uint64_t bytes;
+
+	switch (k->type) {
+	case CONFIG_UINT:
+		return check_uint(k, v, NULL, err);
+	case CONFIG_CHOICE:
+		return check_choice(k->section, k->key, v, k->choices, err);
+	case CONFIG_SIZE:
+		if (parse_size(v, &bytes, &inner) < 0)
+			return berr_set(err, -EINVAL, "[%s] %s = %s: %s", k->section, k->key, v, inner.msg);
+		return 0;
+	case CONFIG_STRING:
+		break;
+	}
+	return 0;
+}
+
+int config_set(struct ballast_config *cfg, const char *section, const char *key, const char *value, struct berr *err)
+{
+	int i = key_index(cfg, section, key);
 	char *dup;
+	int ret;
 
 	if (i < 0)
-		return -EINVAL;
+		return berr_set(err, -EINVAL, "unknown key \"%s\" in section [%s]", key, section);
+	ret = check_value(key_at(cfg, i), value, err);
+	if (ret < 0)
+		return ret;
 	dup = strdup(value);
 	if (!dup)
-		return -ENOMEM;
+		return berr_set(err, -ENOMEM, "out of memory");
 	free(cfg->values[i]);
 	cfg->values[i] = dup;
 	return 0;
@@ -88,38 +164,35 @@ int config_set(struct ballast_config *cfg, const char *section, const char *key,
 struct parse_state {
 	struct ballast_config *cfg;
 	struct berr *err;
-	int lineno;
 };
 
-/* inih handler: returns 0 (error) for anything unknown so that ini_parse
- * reports the line. The reason goes to the error buffer. */
+/* inih handler: returns 0 (error) for anything unknown or invalid so that
+ * ini_parse reports the line. The reason goes to the error buffer. */
 static int on_entry(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_state *ps = user;
+	int i;
 
-	if (!section_known(section)) {
+	if (!section_known(ps->cfg, section)) {
+		if (ps->cfg->skip_unknown && section[0])
+			return 1;
 		berr_set(ps->err, -EINVAL, "unknown section [%s]", section);
 		return 0;
 	}
 	if (!name) /* the start of a known section */
 		return 1;
-	if (key_index(section, name) < 0) {
+	i = key_index(ps->cfg, section, name);
+	if (i < 0) {
 		berr_set(ps->err, -EINVAL, "unknown key \"%s\" in section [%s]", name, section);
 		return 0;
 	}
 	if (!*value) {
 		/* "key =" means the default, as if the line were not there. */
-		int i = key_index(section, name);
-
 		free(ps->cfg->values[i]);
 		ps->cfg->values[i] = NULL;
 		return 1;
 	}
-	if (config_set(ps->cfg, section, name, value) < 0) {
-		berr_set(ps->err, -ENOMEM, "out of memory");
-		return 0;
-	}
-	return 1;
+	return config_set(ps->cfg, section, name, value, ps->err) == 0;
 }
 
 int config_load(struct ballast_config *cfg, const char *path, int required, struct berr *err)
@@ -153,34 +226,30 @@ out:
 
 int config_finish(struct ballast_config *cfg)
 {
-	char buf[PATH_MAX] = "";
-	int ret = 0;
+	char buf[HOST_NAME_MAX + 1] = "";
 
-	if (!config_get(cfg, "local", "root")) {
-		snprintf(buf, sizeof(buf), "%s/local", config_get(cfg, "ballast", "state_dir"));
-		ret = config_set(cfg, "local", "root", buf);
-	}
-	if (!ret && !config_get(cfg, "ballast", "host_id")) {
-		if (gethostname(buf, sizeof(buf) - 1) < 0 || !buf[0])
-			strcpy(buf, "localhost");
-		ret = config_set(cfg, "ballast", "host_id", buf);
-	}
-	return ret;
+	if (config_get(cfg, "ballast", "host_id"))
+		return 0;
+	if (gethostname(buf, sizeof(buf) - 1) < 0 || !buf[0])
+		strcpy(buf, "localhost");
+	return config_set(cfg, "ballast", "host_id", buf, NULL);
 }
 
 const char *config_get(const struct ballast_config *cfg, const char *section, const char *key)
 {
-	int i = key_index(section, key);
+	int i = key_index(cfg, section, key);
 
 	if (i < 0)
 		return NULL;
-	return cfg->values[i] ? cfg->values[i] : keys[i].def;
+	return cfg->values[i] ? cfg->values[i] : key_at(cfg, i)->def;
 }
 
 int config_section_given(const struct ballast_config *cfg, const char *section)
 {
-	for (int i = 0; keys[i].section; i++)
-		if (strcmp(keys[i].section, section) == 0 && cfg->values[i])
+	const struct config_key *k;
+
+	for (int i = 0; (k = key_at(cfg, i)); i++)
+		if (strcmp(k->section, section) == 0 && cfg->values[i])
 			return 1;
 	return 0;
 }
@@ -188,16 +257,15 @@ int config_section_given(const struct ballast_config *cfg, const char *section)
 int config_get_uint(const struct ballast_config *cfg, const char *section, const char *key, unsigned long *out,
 		    struct berr *err)
 {
-	const char *v = config_get(cfg, section, key);
-	char *end;
+	int i = key_index(cfg, section, key);
+	const char *v;
 
+	if (i < 0)
+		return berr_set(err, -EINVAL, "unknown key \"%s\" in section [%s]", key, section);
+	v = config_get(cfg, section, key);
 	if (!v)
 		return berr_set(err, -EINVAL, "[%s] %s is not set", section, key);
-	errno = 0;
-	*out = strtoul(v, &end, 10);
-	if (errno || end == v || *end || *out == 0 || v[0] == '-')
-		return berr_set(err, -EINVAL, "[%s] %s = %s: expected a positive whole number", section, key, v);
-	return 0;
+	return check_uint(key_at(cfg, i), v, out, err);
 }
 
 void config_free(struct ballast_config *cfg)

@@ -65,6 +65,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "backend.h"
 #include "catalog.h"
 #include "config.h"
 #include "fsutil.h"
@@ -161,10 +162,10 @@ static void env_start(void)
 	snprintf(F.state, sizeof(F.state), "%s/state", F.dir);
 	F.state_len = strlen(F.state);
 	memset(&F.cfg, 0, sizeof(F.cfg));
-	if (config_set(&F.cfg, "ballast", "state_dir", F.state) < 0 ||
-	    config_set(&F.cfg, "ballast", "helper", getenv("FUZZ_HELPER") ? getenv("FUZZ_HELPER") : "/bin/false") < 0 ||
-	    config_set(&F.cfg, "ballast", "helper_timeout", "5") < 0 ||
-	    config_set(&F.cfg, "ballast", "host_id", "fuzzhost") < 0 || config_finish(&F.cfg) < 0)
+	if (backend_config_keys(&F.cfg) < 0 || config_set(&F.cfg, "ballast", "state_dir", F.state, NULL) < 0 ||
+	    config_set(&F.cfg, "ballast", "helper", getenv("FUZZ_HELPER") ? getenv("FUZZ_HELPER") : "/bin/false", NULL) < 0 ||
+	    config_set(&F.cfg, "ballast", "helper_timeout", "5", NULL) < 0 ||
+	    config_set(&F.cfg, "ballast", "host_id", "fuzzhost", NULL) < 0 || config_finish(&F.cfg) < 0)
 		die("config", NULL, NULL);
 	if (mkdir_p(F.state, 0700) < 0)
 		die("cannot make the state dir", F.state, NULL);

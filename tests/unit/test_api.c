@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "api.h"
+#include "backend.h"
 #include "log.h"
 
 struct fixture {
@@ -40,10 +41,11 @@ static int setup(void **state)
 	log_threshold = LOG_LVL_ERROR; /* refusals are expected here */
 	f->dir = tmpdir_new();
 	assert_non_null(f->dir);
-	assert_int_equal(config_set(&f->cfg, "ballast", "state_dir", f->dir), 0);
+	assert_int_equal(backend_config_keys(&f->cfg), 0);
+	assert_int_equal(config_set(&f->cfg, "ballast", "state_dir", f->dir, NULL), 0);
 	/* mount.ballast is not needed here; a sized Create must fail
 	 * cleanly without it. */
-	assert_int_equal(config_set(&f->cfg, "ballast", "helper", "/nonexistent/mount.ballast"), 0);
+	assert_int_equal(config_set(&f->cfg, "ballast", "helper", "/nonexistent/mount.ballast", NULL), 0);
 	assert_int_equal(config_finish(&f->cfg), 0);
 	start(f);
 	*state = f;
