@@ -113,6 +113,13 @@ $(BUILD)/ballast: $(call obj,$(CLI_SRCS)) $(BUILD)/libballast.a
 $(BUILD)/mount.ballast: $(call obj,$(HELPER_SRCS)) $(BUILD)/libballast.a
 	$(CC) $^ -o $@ $(ALL_LDFLAGS) $(call pc_libs,$(HELPER_PKGS))
 
+# The unit test of mount.ballast's checks links its objects but main's.
+HELPER_LIB_SRCS := $(filter-out helpers/mount_ballast.c,$(HELPER_SRCS))
+$(BUILD)/tests/unit_mount_helper: $(BUILD)/obj/tests/unit/test_mount_helper.o $(call obj,$(HELPER_LIB_SRCS)) \
+		$(BUILD)/libballast.a
+	@mkdir -p $(dir $@)
+	$(CC) $^ -o $@ $(ALL_LDFLAGS) $(call pc_libs,$(HELPER_PKGS) $(TEST_PKGS))
+
 $(BUILD)/ballast-rbd-map: $(call obj,$(RBD_MAP_SRCS)) $(BUILD)/libballast.a
 	$(CC) $^ -o $@ $(ALL_LDFLAGS) $(call pc_libs,fuse3) -lrbd -lrados
 
