@@ -1,49 +1,27 @@
-/* api.c - request handlers (see api.h). */
+/*
+ * api.c - the api's life, dockerd's volume-plugin endpoints and the routing
+ * of every request (see api.h). The admin endpoints are in api_admin.c,
+ * recovery and the refresh of shared backends in api_sync.c.
+ */
 #define LOG_TAG "api"
 #include "api.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "api_int.h"
 #include "backend.h"
 #include "crashpoint.h"
 #include "fsutil.h"
 #include "log.h"
 #include "metrics.h"
 #include "validate.h"
-#include "version.h"
 
 #define HTTP_OK 200
-#define BACKENDS_MAX 8
 
-struct api {
-	const struct ballast_config *cfg;
-	struct catalog *cat;
-	const struct backend_ops *ops[BACKENDS_MAX];
-	void *ctx[BACKENDS_MAX];
-	int nbackends;
-	const char *scope;
-
-	/* background refresh of shared backends' lists */
-	pthread_t refresher;
-	pthread_mutex_t refresh_lock;
-	pthread_cond_t refresh_cond;
-	int refresh_running, refresh_stop;
-	unsigned long refresh_interval_s;
-};
-
-struct request {
-	json_t *body; /* the parsed object; NULL for Activate */
-	json_t *resp; /* the answer being built */
-	struct berr err;
-};
-
-typedef int (*handler_fn)(struct api *api, struct request *req);
+/* --- The api's life ------------------------------------------------------- */
 
 int api_new(const struct ballast_config *cfg, struct catalog *cat, struct api **out, struct berr *err)
 {
@@ -104,8 +82,10 @@ void api_free(struct api *api)
 	free(api);
 }
 
+/* --- Helpers the handlers share ------------------------------------------- */
+
 /* The backend named name and its context, or -ENOENT with a message. */
-static int find_backend(struct api *api, const char *name, const struct backend_ops **ops, void **ctx, struct berr *err)
+int api_find_backend(struct api *api, const char *name, const struct backend_ops **ops, void **ctx, struct berr *err)
 {
 	char list[128] = "";
 	size_t off = 0;
@@ -124,7 +104,7 @@ static int find_backend(struct api *api, const char *name, const struct backend_
 }
 
 /* A required string member of the request body. */
-static int req_string(struct request *req, const char *key, const char **out)
+int api_req_string(struct request *req, const char *key, const char **out)
 {
 	json_t *v = json_object_get(req->body, key);
 
@@ -137,9 +117,9 @@ static int req_string(struct request *req, const char *key, const char **out)
 }
 
 /* The request's Name, validated. */
-static int req_name(struct request *req, const char **name)
+int api_req_name(struct request *req, const char **name)
 {
-	int ret = req_string(req, "Name", name);
+	int ret = api_req_string(req, "Name", name);
 
 	return ret < 0 ? ret : validate_name(*name, &req->err);
 }
@@ -150,7 +130,7 @@ static int not_found(struct request *req, const char *name)
 }
 
 /* dockerd's Status for a volume: ballast's facts plus the backend's. */
-static json_t *status_of(struct api *api, json_t *view)
+json_t *api_status_of(struct api *api, json_t *view)
 {
 	const struct backend_ops *ops;
 	struct be_volume bv;
@@ -163,7 +143,7 @@ static json_t *status_of(struct api *api, json_t *view)
 		       json_object_get(view, "mount_ids"));
 	if (!st)
 		return NULL;
-	if (find_backend(api, json_string_value(json_object_get(view, "backend")), &ops, &ctx, NULL) == 0 &&
+	if (api_find_backend(api, json_string_value(json_object_get(view, "backend")), &ops, &ctx, NULL) == 0 &&
 	    ops->status) {
 		json_t *extra;
 
@@ -176,6 +156,40 @@ static json_t *status_of(struct api *api, json_t *view)
 	}
 	return st;
 }
+
+/* Acquire name and its backend; -ENOENT with a message when either is
+ * missing. */
+int api_acquire_ready(struct api *api, struct request *req, const char *name, struct volume **vol,
+		      const struct backend_ops **ops, void **ctx)
+{
+	int ret;
+
+	*vol = catalog_acquire(api->cat, name, 0);
+	if (!*vol)
+		return not_found(req, name);
+	ret = api_find_backend(api, (*vol)->backend, ops, ctx, &req->err);
+	if (ret < 0) {
+		catalog_release(api->cat, *vol);
+		*vol = NULL;
+	}
+	return ret;
+}
+
+/* The catalog's view of the request's volume (a new reference), without
+ * waiting for the volume's lock. */
+int api_req_view(struct api *api, struct request *req, json_t **view)
+{
+	const char *name;
+	int ret;
+
+	ret = api_req_name(req, &name);
+	if (ret < 0)
+		return ret;
+	*view = catalog_view(api->cat, name);
+	return *view ? 0 : not_found(req, name);
+}
+
+/* --- dockerd's endpoints -------------------------------------------------- */
 
 static int h_activate(struct api *api, struct request *req)
 {
@@ -211,129 +225,6 @@ static int create_opts(struct request *req, json_t **opts)
 	return *opts ? 0 : berr_set(&req->err, -ENOMEM, "out of memory");
 }
 
-static int implicit_shared(struct api *api, struct request *req, struct volume *vol);
-
-static int h_create(struct api *api, struct request *req)
-{
-	const struct backend_ops *ops;
-	const char *name, *backend;
-	struct volume *vol = NULL;
-	json_t *opts = NULL;
-	struct be_volume bv;
-	int implicit, made;
-	void *ctx;
-	int ret;
-
-	ret = req_name(req, &name);
-	if (ret < 0)
-		return ret;
-	implicit = json_is_null(json_object_get(req->body, "Opts")) || !json_object_get(req->body, "Opts");
-	ret = create_opts(req, &opts);
-	if (ret < 0)
-		return ret;
-	backend = opt_get(opts, "backend");
-	if (!backend)
-		backend = config_get(api->cfg, "ballast", "default_backend");
-	ret = find_backend(api, backend, &ops, &ctx, &req->err);
-	if (ret < 0)
-		goto out;
-	ret = ops->validate_opts(ctx, opts, &req->err);
-	if (ret < 0)
-		goto out;
-	/* The backend is a column of its own, not an option. (This frees
-	 * the string backend points to: use ops->name from here on.) */
-	json_object_del(opts, "backend");
-	backend = NULL;
-
-	vol = catalog_acquire(api->cat, name, 1);
-	if (!vol) {
-		ret = berr_set(&req->err, -ENOMEM, "out of memory");
-		goto out;
-	}
-	if (vol->state == VOL_READY) {
-		/* dockerd may resend a Create, and Swarm nodes each send one:
-		 * the same volume again is success, a different one is not. */
-		if (implicit || (strcmp(vol->backend, ops->name) == 0 && json_equal(vol->opts, opts)))
-			ret = 0;
-		else
-			ret = berr_set(&req->err, -EEXIST, "volume %s already exists with other options (backend %s)",
-				       name, vol->backend);
-		goto out_release;
-	}
-	if (implicit && !(ops->caps & BE_CAP_GLOBAL) && vol->state == VOL_NEW) {
-		ret = implicit_shared(api, req, vol);
-		if (ret != 0) {
-			ret = ret < 0 ? ret : 0;
-			goto out_release;
-		}
-	}
-	snprintf(vol->backend, sizeof(vol->backend), "%s", ops->name);
-	json_object_update(vol->opts, opts);
-	rfc3339_now(vol->created_at, sizeof(vol->created_at));
-	vol->state = VOL_CREATING;
-	/* Recorded before the backend acts, so that a crash in between is
-	 * rolled back at start instead of leaving a half-made volume. */
-	ret = catalog_commit(api->cat, vol, &req->err);
-	if (ret < 0) {
-		vol->state = VOL_GONE;
-		goto out_release;
-	}
-	CRASH_POINT("create.after-record");
-	bv.name = vol->name;
-	bv.opts = vol->opts;
-	made = ops->create(ctx, &bv, &req->err);
-	metrics_backend_error(ops->name, made);
-	CRASH_POINT("create.after-backend");
-	ret = made < 0 ? made : 0;
-	if (ret == 0) {
-		vol->state = VOL_READY;
-		vol->touched_ms = monotonic_ms();
-		ret = catalog_commit(api->cat, vol, &req->err);
-		CRASH_POINT("create.after-commit");
-	}
-	if (ret < 0) {
-		struct berr ignored = BERR_INIT;
-
-		/* A failed create cleaned up after itself; a volume it made
-		 * that we then could not record is undone here. One it
-		 * adopted is another host's and stays. */
-		if (made == 0)
-			ops->remove(ctx, &bv, &ignored);
-		vol->state = VOL_GONE;
-		catalog_commit(api->cat, vol, &ignored);
-		goto out_release;
-	}
-	log_infox("created volume %s (backend %s)", name, ops->name);
-out_release:
-	catalog_release(api->cat, vol);
-out:
-	json_decref(opts);
-	return ret;
-}
-
-/* Record a volume of a global backend's cluster (item as its list gives
- * it) as ready here; caller holds vol, which is new. */
-static int adopt_locked(struct api *api, const struct backend_ops *ops, struct volume *vol, json_t *item,
-			struct berr *err)
-{
-	const char *created = json_string_value(json_object_get(item, "created_at"));
-	int ret;
-
-	snprintf(vol->backend, sizeof(vol->backend), "%s", ops->name);
-	json_object_update(vol->opts, json_object_get(item, "options"));
-	snprintf(vol->created_at, sizeof(vol->created_at), "%s", created ? created : "");
-	if (!vol->created_at[0])
-		rfc3339_now(vol->created_at, sizeof(vol->created_at));
-	vol->state = VOL_READY;
-	vol->touched_ms = monotonic_ms();
-	ret = catalog_commit(api->cat, vol, err);
-	if (ret < 0) {
-		vol->state = VOL_NEW;
-		json_object_clear(vol->opts);
-	}
-	return ret;
-}
-
 /*
  * dockerd's implicit Create (no options) of a name this host does not
  * know, with a default backend that is not shared: the name may be a
@@ -360,7 +251,7 @@ static int implicit_shared(struct api *api, struct request *req, struct volume *
 					vol->name, o->name, err.msg);
 		if (ret == 0)
 			continue;
-		ret = adopt_locked(api, o, vol, item, &req->err);
+		ret = api_adopt_locked(api, o, vol, item, &req->err);
 		json_decref(item);
 		if (ret < 0)
 			return ret;
@@ -371,21 +262,130 @@ static int implicit_shared(struct api *api, struct request *req, struct volume *
 	return 0;
 }
 
-/* Acquire name and its backend; -ENOENT with a message when either is
- * missing. */
-static int acquire_ready(struct api *api, struct request *req, const char *name, struct volume **vol,
-			 const struct backend_ops **ops, void **ctx)
+/* A Create request, checked (create_parse); opts is caller-owned. */
+struct create_req {
+	const char *name;	       /* borrowed from the request */
+	int implicit;		       /* no Opts: dockerd's implicit Create */
+	json_t *opts;		       /* the options, without "backend" */
+	const struct backend_ops *ops; /* the backend they name, or the default */
+	void *ctx;
+};
+
+/* Fill c from the request: the Name, the options checked by the backend
+ * they name. c->opts, set on success and on some failures, is a new
+ * reference the caller decrefs. */
+static int create_parse(struct api *api, struct request *req, struct create_req *c)
 {
+	const char *backend;
 	int ret;
 
-	*vol = catalog_acquire(api->cat, name, 0);
-	if (!*vol)
-		return not_found(req, name);
-	ret = find_backend(api, (*vol)->backend, ops, ctx, &req->err);
+	ret = api_req_name(req, &c->name);
+	if (ret < 0)
+		return ret;
+	c->implicit = json_is_null(json_object_get(req->body, "Opts")) || !json_object_get(req->body, "Opts");
+	ret = create_opts(req, &c->opts);
+	if (ret < 0)
+		return ret;
+	backend = opt_get(c->opts, "backend");
+	if (!backend)
+		backend = config_get(api->cfg, "ballast", "default_backend");
+	ret = api_find_backend(api, backend, &c->ops, &c->ctx, &req->err);
+	if (ret < 0)
+		return ret;
+	ret = c->ops->validate_opts(c->ctx, c->opts, &req->err);
+	if (ret < 0)
+		return ret;
+	/* The backend is a column of its own, not an option. (This frees
+	 * the string backend points to: use ops->name from here on.) */
+	json_object_del(c->opts, "backend");
+	return 0;
+}
+
+/* Make vol (held by the caller, not ready) as c asks: recorded as
+ * creating, made by the backend, recorded as ready; on failure undone
+ * and marked gone. */
+static int create_volume(struct api *api, struct request *req, const struct create_req *c, struct volume *vol)
+{
+	const struct backend_ops *ops = c->ops;
+	struct be_volume bv;
+	int made, ret;
+
+	snprintf(vol->backend, sizeof(vol->backend), "%s", ops->name);
+	json_object_update(vol->opts, c->opts);
+	rfc3339_now(vol->created_at, sizeof(vol->created_at));
+	vol->state = VOL_CREATING;
+	/* Recorded before the backend acts, so that a crash in between is
+	 * rolled back at start instead of leaving a half-made volume. */
+	ret = catalog_commit(api->cat, vol, &req->err);
 	if (ret < 0) {
-		catalog_release(api->cat, *vol);
-		*vol = NULL;
+		vol->state = VOL_GONE;
+		return ret;
 	}
+	CRASH_POINT("create.after-record");
+	bv.name = vol->name;
+	bv.opts = vol->opts;
+	made = ops->create(c->ctx, &bv, &req->err);
+	metrics_backend_error(ops->name, made);
+	CRASH_POINT("create.after-backend");
+	ret = made < 0 ? made : 0;
+	if (ret == 0) {
+		vol->state = VOL_READY;
+		vol->touched_ms = monotonic_ms();
+		ret = catalog_commit(api->cat, vol, &req->err);
+		CRASH_POINT("create.after-commit");
+	}
+	if (ret < 0) {
+		struct berr ignored = BERR_INIT;
+
+		/* A failed create cleaned up after itself; a volume it made
+		 * that we then could not record is undone here. One it
+		 * adopted is another host's and stays. */
+		if (made == 0)
+			ops->remove(c->ctx, &bv, &ignored);
+		vol->state = VOL_GONE;
+		catalog_commit(api->cat, vol, &ignored);
+		return ret;
+	}
+	log_infox("created volume %s (backend %s)", c->name, ops->name);
+	return 0;
+}
+
+static int h_create(struct api *api, struct request *req)
+{
+	struct create_req c = { .opts = NULL };
+	struct volume *vol;
+	int ret;
+
+	ret = create_parse(api, req, &c);
+	if (ret < 0)
+		goto out;
+	vol = catalog_acquire(api->cat, c.name, 1);
+	if (!vol) {
+		ret = berr_set(&req->err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (vol->state == VOL_READY) {
+		/* dockerd may resend a Create, and Swarm nodes each send one:
+		 * the same volume again is success, a different one is not. */
+		if (c.implicit || (strcmp(vol->backend, c.ops->name) == 0 && json_equal(vol->opts, c.opts)))
+			ret = 0;
+		else
+			ret = berr_set(&req->err, -EEXIST, "volume %s already exists with other options (backend %s)",
+				       c.name, vol->backend);
+		goto out_release;
+	}
+	if (c.implicit && !(c.ops->caps & BE_CAP_GLOBAL) && vol->state == VOL_NEW) {
+		ret = implicit_shared(api, req, vol);
+		if (ret != 0) {
+			ret = ret < 0 ? ret : 0;
+			goto out_release;
+		}
+	}
+	ret = create_volume(api, req, &c, vol);
+out_release:
+	catalog_release(api->cat, vol);
+out:
+	json_decref(c.opts);
 	return ret;
 }
 
@@ -399,9 +399,9 @@ static int h_remove(struct api *api, struct request *req)
 	void *ctx;
 	int ret;
 
-	ret = req_name(req, &name);
+	ret = api_req_name(req, &name);
 	if (ret == 0)
-		ret = acquire_ready(api, req, name, &vol, &ops, &ctx);
+		ret = api_acquire_ready(api, req, name, &vol, &ops, &ctx);
 	if (ret < 0)
 		return ret;
 	n = volume_mount_count(vol);
@@ -443,14 +443,14 @@ out_release:
 static int acquire_for_id(struct api *api, struct request *req, const char **name, const char **id, struct volume **vol,
 			  const struct backend_ops **ops, void **ctx)
 {
-	int ret = req_name(req, name);
+	int ret = api_req_name(req, name);
 
 	if (ret == 0)
-		ret = req_string(req, "ID", id);
+		ret = api_req_string(req, "ID", id);
 	if (ret == 0)
 		ret = validate_mount_id(*id, &req->err);
 	if (ret == 0)
-		ret = acquire_ready(api, req, *name, vol, ops, ctx);
+		ret = api_acquire_ready(api, req, *name, vol, ops, ctx);
 	return ret;
 }
 
@@ -562,26 +562,12 @@ out_release:
 	return ret;
 }
 
-/* The catalog's view of the request's volume (a new reference), without
- * waiting for the volume's lock. */
-static int req_view(struct api *api, struct request *req, json_t **view)
-{
-	const char *name;
-	int ret;
-
-	ret = req_name(req, &name);
-	if (ret < 0)
-		return ret;
-	*view = catalog_view(api->cat, name);
-	return *view ? 0 : not_found(req, name);
-}
-
 static int h_path(struct api *api, struct request *req)
 {
 	json_t *view;
 	int ret;
 
-	ret = req_view(api, req, &view);
+	ret = api_req_view(api, req, &view);
 	if (ret < 0)
 		return ret;
 	json_object_set(req->resp, "Mountpoint", json_object_get(view, "mountpoint"));
@@ -596,7 +582,7 @@ static json_t *docker_volume(struct api *api, json_t *view, int with_status)
 			      json_object_get(view, "mountpoint"), "CreatedAt", json_object_get(view, "created_at"));
 
 	if (v && with_status)
-		json_object_set_new(v, "Status", status_of(api, view));
+		json_object_set_new(v, "Status", api_status_of(api, view));
 	return v;
 }
 
@@ -605,7 +591,7 @@ static int h_get(struct api *api, struct request *req)
 	json_t *view;
 	int ret;
 
-	ret = req_view(api, req, &view);
+	ret = api_req_view(api, req, &view);
 	if (ret < 0)
 		return ret;
 	json_object_set_new(req->resp, "Volume", docker_volume(api, view, 1));
@@ -632,169 +618,7 @@ static int h_list(struct api *api, struct request *req)
 	return 0;
 }
 
-static int h_admin_list(struct api *api, struct request *req)
-{
-	json_t *all = catalog_list(api->cat);
-
-	if (!all)
-		return berr_set(&req->err, -ENOMEM, "out of memory");
-	json_object_set_new(req->resp, "Volumes", all);
-	return 0;
-}
-
-static int h_admin_inspect(struct api *api, struct request *req)
-{
-	json_t *view;
-	int ret;
-
-	ret = req_view(api, req, &view);
-	if (ret < 0)
-		return ret;
-	json_object_set_new(view, "status", status_of(api, view));
-	json_object_set_new(req->resp, "Volume", view);
-	return 0;
-}
-
-static int h_admin_version(struct api *api, struct request *req)
-{
-	json_t *names = json_array();
-
-	for (int i = 0; i < api->nbackends; i++)
-		json_array_append_new(names, json_string(api->ops[i]->name));
-	json_object_set_new(req->resp, "Version", json_string(BALLAST_VERSION));
-	json_object_set_new(req->resp, "Backends", names);
-	json_object_set_new(req->resp, "HostID", json_string(config_get(api->cfg, "ballast", "host_id")));
-	return 0;
-}
-
-static int h_admin_resize(struct api *api, struct request *req)
-{
-	const struct backend_ops *ops;
-	const char *name, *size;
-	struct volume *vol;
-	struct be_volume bv;
-	uint64_t bytes;
-	void *ctx;
-	int ret;
-
-	ret = req_name(req, &name);
-	if (ret == 0)
-		ret = req_string(req, "Size", &size);
-	if (ret == 0)
-		ret = parse_size(size, &bytes, &req->err);
-	if (ret == 0)
-		ret = acquire_ready(api, req, name, &vol, &ops, &ctx);
-	if (ret < 0)
-		return ret;
-	if (!ops->resize) {
-		ret = berr_set(&req->err, -ENOTSUP, "volume %s: backend %s cannot resize volumes", name, ops->name);
-		goto out_release;
-	}
-	bv.name = vol->name;
-	bv.opts = vol->opts;
-	ret = ops->resize(ctx, &bv, bytes, &req->err);
-	metrics_backend_error(ops->name, ret);
-	if (ret < 0)
-		goto out_release;
-	vol->resized_bytes = bytes;
-	ret = catalog_commit(api->cat, vol, &req->err);
-	log_infox("resized volume %s to %s", name, size);
-out_release:
-	catalog_release(api->cat, vol);
-	return ret;
-}
-
-static int h_admin_check(struct api *api, struct request *req)
-{
-	json_t *all = json_array();
-
-	for (int i = 0; i < api->nbackends; i++) {
-		json_t *checks;
-
-		if (!api->ops[i]->check)
-			continue;
-		checks = api->ops[i]->check(api->ctx[i]);
-		if (checks)
-			json_array_extend(all, checks);
-		json_decref(checks);
-	}
-	json_object_set_new(req->resp, "Checks", all);
-	return 0;
-}
-
-/* Who holds what: every volume whose backend knows holders, asked now
- * (bounded by each backend's timeout). A volume whose backend cannot be
- * reached is listed under Errors, the others still answer. */
-static int h_admin_holders(struct api *api, struct request *req)
-{
-	json_t *all = catalog_list(api->cat), *out = json_array(), *errs = json_array(), *view;
-	size_t i;
-
-	if (!all || !out || !errs) {
-		json_decref(all);
-		json_decref(out);
-		json_decref(errs);
-		return berr_set(&req->err, -ENOMEM, "out of memory");
-	}
-	json_array_foreach (all, i, view) {
-		const struct backend_ops *ops;
-		struct berr err = BERR_INIT;
-		struct be_volume bv;
-		json_t *h = NULL;
-		void *ctx;
-
-		if (find_backend(api, json_string_value(json_object_get(view, "backend")), &ops, &ctx, NULL) < 0 ||
-		    !ops->holder)
-			continue;
-		bv.name = json_string_value(json_object_get(view, "name"));
-		bv.opts = json_object_get(view, "options");
-		if (ops->holder(ctx, &bv, &h, &err) < 0) {
-			json_array_append_new(errs, json_pack("{s:s, s:s}", "name", bv.name, "error", err.msg));
-			continue;
-		}
-		if (!h)
-			continue;
-		json_object_set_new(h, "name", json_string(bv.name));
-		json_object_set_new(h, "backend", json_string(ops->name));
-		json_array_append_new(out, h);
-	}
-	json_decref(all);
-	json_object_set_new(req->resp, "Holders", out);
-	json_object_set_new(req->resp, "Errors", errs);
-	return 0;
-}
-
-/* Break another host's stale hold by hand, fencing it ({"Name", "Force"}). */
-static int h_admin_release(struct api *api, struct request *req)
-{
-	const struct backend_ops *ops;
-	json_t *force = json_object_get(req->body, "Force");
-	const char *name;
-	struct volume *vol;
-	struct be_volume bv;
-	void *ctx;
-	int ret;
-
-	ret = req_name(req, &name);
-	if (ret == 0 && force && !json_is_boolean(force))
-		ret = berr_set(&req->err, -EINVAL, "Force must be true or false");
-	if (ret == 0)
-		ret = acquire_ready(api, req, name, &vol, &ops, &ctx);
-	if (ret < 0)
-		return ret;
-	if (!ops->release) {
-		ret = berr_set(&req->err, -ENOTSUP, "volume %s: backend %s has no holders to release", name, ops->name);
-	} else {
-		bv.name = vol->name;
-		bv.opts = vol->opts;
-		ret = ops->release(ctx, &bv, json_is_true(force), &req->err);
-		metrics_backend_error(ops->name, ret);
-		if (ret == 0)
-			log_infox("volume %s: hold released by hand%s", name, json_is_true(force) ? " (forced)" : "");
-	}
-	catalog_release(api->cat, vol);
-	return ret;
-}
+/* --- Routing -------------------------------------------------------------- */
 
 static const struct {
 	const char *path;
@@ -875,275 +699,4 @@ int api_handle(struct api *api, const char *path, const char *body, size_t len, 
 	if (!*resp)
 		*resp = strdup("{\"Err\":\"out of memory\"}");
 	return HTTP_OK;
-}
-
-/* Has the machine booted since the catalog was last used? Mount counts
- * from before a reboot are void: every container of that boot is gone. */
-static int booted_since(const char *state_dir)
-{
-	char now[64] = "", *before = NULL;
-	size_t len = 0;
-	int dirfd, fd, changed = 0;
-	ssize_t n;
-
-	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, now, sizeof(now) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	now[n] = '\0';
-	dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
-		return 0;
-	if (read_file_at(dirfd, "boot_id", sizeof(now), &before, &len) == 0)
-		changed = strcmp(before, now) != 0;
-	free(before);
-	if (changed || len == 0)
-		atomic_write_at(dirfd, "boot_id", now, strlen(now));
-	close(dirfd);
-	return changed;
-}
-
-/* Bring one volume in line with this host; caller holds vol. */
-static void recover_volume(struct api *api, struct volume *vol, int rebooted)
-{
-	const struct backend_ops *ops;
-	struct berr err = BERR_INIT;
-	struct be_volume bv = { .name = vol->name, .opts = vol->opts };
-	int mounted, dirty = 0;
-	void *ctx;
-
-	if (find_backend(api, vol->backend, &ops, &ctx, &err) < 0) {
-		log_warnx("volume %s: %s; left as it is", vol->name, err.msg);
-		return;
-	}
-	if (vol->state == VOL_CREATING && (ops->caps & BE_CAP_GLOBAL)) {
-		/* The crashed Create may have been adopting another host's
-		 * volume: forget it here; the cluster's list brings it back
-		 * if it is whole, and a new Create completes it if not. */
-		vol->state = VOL_GONE;
-		if (catalog_commit(api->cat, vol, &err) == 0)
-			log_infox("volume %s: dropped the unfinished create (shared backend %s)", vol->name, ops->name);
-		return;
-	}
-	if (vol->state == VOL_CREATING || vol->state == VOL_REMOVING) {
-		const char *what = vol->state == VOL_CREATING ? "rolled back the unfinished create"
-							      : "finished the interrupted remove";
-
-		if (ops->remove(ctx, &bv, &err) < 0) {
-			log_errx("volume %s: cannot clean up after a crash: %s", vol->name, err.msg);
-			return;
-		}
-		vol->state = VOL_GONE;
-		if (catalog_commit(api->cat, vol, &err) == 0)
-			log_infox("volume %s: %s", vol->name, what);
-		return;
-	}
-	if (rebooted && volume_mount_count(vol) > 0) {
-		json_object_clear(vol->mounts);
-		dirty = 1;
-	}
-	mounted = ops->is_mounted(ctx, &bv);
-	if (mounted == 0 && volume_mount_count(vol) > 0) {
-		log_warnx("volume %s: not mounted any more; dropping %ld stale mount(s)", vol->name,
-			  volume_mount_count(vol));
-		json_object_clear(vol->mounts);
-		dirty = 1;
-	}
-	if (mounted == 1 && volume_mount_count(vol) == 0) {
-		/* Mounted by a request that crashed before it was recorded:
-		 * dockerd never got the answer, so nothing uses it. */
-		log_infox("volume %s: unmounting a mount no container uses", vol->name);
-		if (ops->unmount(ctx, &bv, &err) < 0)
-			log_errx("volume %s: %s", vol->name, err.msg);
-	}
-	if (volume_mount_count(vol) == 0 && vol->mountpoint[0]) {
-		vol->mountpoint[0] = '\0';
-		dirty = 1;
-	}
-	if (dirty && catalog_commit(api->cat, vol, &err) < 0)
-		log_errx("volume %s: %s", vol->name, err.msg);
-}
-
-void api_recover(struct api *api)
-{
-	int rebooted = booted_since(config_get(api->cfg, "ballast", "state_dir"));
-	json_t *names = catalog_names(api->cat);
-	json_t *name;
-	size_t i;
-
-	if (rebooted)
-		log_infox("the machine rebooted since the last run: mount counts reset");
-	json_array_foreach (names, i, name) {
-		struct volume *vol = catalog_acquire(api->cat, json_string_value(name), 0);
-
-		if (!vol)
-			continue;
-		recover_volume(api, vol, rebooted);
-		catalog_release(api->cat, vol);
-	}
-	json_decref(names);
-}
-
-/* Adopt one listed volume into the catalog, unless it is known already. */
-static void adopt(struct api *api, const struct backend_ops *ops, json_t *item)
-{
-	const char *name = json_string_value(json_object_get(item, "name"));
-	json_t *opts = json_object_get(item, "options");
-	struct berr err = BERR_INIT;
-	struct volume *vol;
-
-	if (validate_name(name, &err) < 0 || !json_is_object(opts)) {
-		log_warnx("%s lists a volume ballast cannot use: %s", ops->name, err.msg[0] ? err.msg : "no options");
-		return;
-	}
-	vol = catalog_acquire(api->cat, name, 1);
-	if (!vol)
-		return;
-	if (vol->state == VOL_NEW) {
-		if (adopt_locked(api, ops, vol, item, &err) == 0)
-			log_infox("volume %s (backend %s) appeared in the cluster; now listed", name, ops->name);
-	} else if (strcmp(vol->backend, ops->name) != 0) {
-		log_warnx("volume %s exists both in backend %s and here in backend %s; keeping %s", name, ops->name,
-			  vol->backend, vol->backend);
-	}
-	catalog_release(api->cat, vol);
-}
-
-/* Is name among the listed volumes? */
-static int listed(json_t *items, const char *name)
-{
-	json_t *item;
-	size_t i;
-
-	json_array_foreach (items, i, item)
-		if (strcmp(json_string_value(json_object_get(item, "name")) ?: "", name) == 0)
-			return 1;
-	return 0;
-}
-
-/* Drop volumes of ops that left the cluster, if nothing here uses them and
- * this process did not make them after the list was taken. */
-static void drop_vanished(struct api *api, const struct backend_ops *ops, json_t *items, long since_ms)
-{
-	json_t *names = catalog_names(api->cat);
-	json_t *name;
-	size_t i;
-
-	json_array_foreach (names, i, name) {
-		struct volume *vol = catalog_acquire(api->cat, json_string_value(name), 0);
-		struct berr err = BERR_INIT;
-
-		if (!vol)
-			continue;
-		if (vol->state == VOL_READY && strcmp(vol->backend, ops->name) == 0 && vol->touched_ms < since_ms &&
-		    volume_mount_count(vol) == 0 && !listed(items, vol->name)) {
-			vol->state = VOL_GONE;
-			if (catalog_commit(api->cat, vol, &err) == 0)
-				log_infox("volume %s was removed from backend %s elsewhere; dropped", vol->name,
-					  ops->name);
-			else
-				vol->state = VOL_READY;
-		}
-		catalog_release(api->cat, vol);
-	}
-	json_decref(names);
-}
-
-/* Finish what start-up recovery could not (a cluster that did not answer
- * then): a volume still creating or removing that nobody holds is a
- * leftover, since requests hold a volume for as long as they work on it. */
-static void retry_unfinished(struct api *api)
-{
-	json_t *names = catalog_names(api->cat);
-	json_t *name;
-	size_t i;
-
-	json_array_foreach (names, i, name) {
-		struct volume *vol = catalog_acquire(api->cat, json_string_value(name), 0);
-
-		if (!vol)
-			continue;
-		if (vol->state == VOL_CREATING || vol->state == VOL_REMOVING)
-			recover_volume(api, vol, 0);
-		catalog_release(api->cat, vol);
-	}
-	json_decref(names);
-}
-
-void api_refresh(struct api *api)
-{
-	retry_unfinished(api);
-	for (int i = 0; i < api->nbackends; i++) {
-		const struct backend_ops *ops = api->ops[i];
-		struct berr err = BERR_INIT;
-		json_t *items = NULL, *item;
-		long since = monotonic_ms();
-		size_t j;
-
-		if (!ops->list)
-			continue;
-		int lret = ops->list(api->ctx[i], &items, &err);
-
-		metrics_backend_error(ops->name, lret);
-		if (lret < 0 || !json_is_array(items)) {
-			log_warnx("cannot refresh the volumes of backend %s: %s", ops->name,
-				  err.msg[0] ? err.msg : "no list");
-			json_decref(items);
-			continue;
-		}
-		json_array_foreach (items, j, item)
-			adopt(api, ops, item);
-		drop_vanished(api, ops, items, since);
-		json_decref(items);
-	}
-}
-
-static void *refresh_main(void *arg)
-{
-	struct api *api = arg;
-	struct timespec until;
-
-	pthread_mutex_lock(&api->refresh_lock);
-	while (!api->refresh_stop) {
-		pthread_mutex_unlock(&api->refresh_lock);
-		api_refresh(api);
-		pthread_mutex_lock(&api->refresh_lock);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += (time_t)api->refresh_interval_s;
-		while (!api->refresh_stop &&
-		       pthread_cond_timedwait(&api->refresh_cond, &api->refresh_lock, &until) == 0)
-			;
-	}
-	pthread_mutex_unlock(&api->refresh_lock);
-	return NULL;
-}
-
-int api_start_refresh(struct api *api, struct berr *err)
-{
-	int any = 0, ret;
-
-	for (int i = 0; i < api->nbackends; i++)
-		any |= api->ops[i]->list != NULL;
-	if (!any || api->refresh_running)
-		return 0;
-	ret = pthread_create(&api->refresher, NULL, refresh_main, api);
-	if (ret != 0)
-		return berr_set(err, -ret, "cannot start the refresh thread: %s", strerror(ret));
-	api->refresh_running = 1;
-	return 0;
-}
-
-void api_stop_refresh(struct api *api)
-{
-	if (!api->refresh_running)
-		return;
-	pthread_mutex_lock(&api->refresh_lock);
-	api->refresh_stop = 1;
-	pthread_cond_signal(&api->refresh_cond);
-	pthread_mutex_unlock(&api->refresh_lock);
-	pthread_join(api->refresher, NULL);
-	api->refresh_running = 0;
 }

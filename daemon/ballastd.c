@@ -40,9 +40,42 @@ static void print_key(const struct config_key *k, void *arg)
 	printf("%s.%s\n", k->section, k->key);
 }
 
-/* Apply command-line flags; they override the config file. The backends'
- * config keys are known before the file is read. */
-static int parse_args(int argc, char **argv, struct ballast_config *cfg, struct berr *err)
+/* Options that print something and exit: --version, --help,
+ * --list-config-keys, --list-options. */
+static void print_and_exit(int opt, const struct ballast_config *cfg) __attribute__((noreturn));
+static void print_and_exit(int opt, const struct ballast_config *cfg)
+{
+	switch (opt) {
+	case 'V':
+		printf("ballastd %s\n", BALLAST_VERSION);
+		break;
+	case 'h':
+		usage(stdout);
+		break;
+	case 'K':
+		config_each_key(cfg, print_key, NULL);
+		break;
+	case 'O':
+		for (const struct backend_ops *const *b = backend_all(); *b; b++)
+			for (const char *const *o = (*b)->options; *o; o++)
+				printf("%s %s\n", (*b)->name, *o);
+		break;
+	}
+	exit(0);
+}
+
+/* What the command line asks for, before the config file is read. */
+struct cmdline {
+	const char *path; /* the config file */
+	int required;	  /* a missing config file is an error */
+	int check;	  /* --check-config */
+	/* [ballast] key and value of each flag that overrides the file */
+	const char *flags[4][2];
+};
+
+/* Read the flags into cl; exits for the options that only print, and on
+ * an unknown flag (status 2, with the usage). */
+static void read_flags(int argc, char **argv, const struct ballast_config *cfg, struct cmdline *cl)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -57,71 +90,70 @@ static int parse_args(int argc, char **argv, struct ballast_config *cfg, struct 
 		{ "check-config", no_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 },
 	};
-	/* $BALLAST_CONFIG (the managed plugin's settable env) names the file
-	 * like --config does; the flag wins. */
-	const char *path = getenv("BALLAST_CONFIG");
-	const char *flags[4][2] = { { NULL } };
-	int required = path && *path, check = 0, opt, ret;
-
-	ret = backend_config_keys(cfg);
-	if (ret < 0)
-		return berr_set(err, ret, "internal error: two backends claim one config key");
+	int opt;
 
 	while ((opt = getopt_long(argc, argv, "c:s:d:l:H:Vh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			path = optarg;
-			required = 1;
+			cl->path = optarg;
+			cl->required = 1;
 			break;
 		case 's':
-			flags[0][0] = "socket";
-			flags[0][1] = optarg;
+			cl->flags[0][0] = "socket";
+			cl->flags[0][1] = optarg;
 			break;
 		case 'd':
-			flags[1][0] = "state_dir";
-			flags[1][1] = optarg;
+			cl->flags[1][0] = "state_dir";
+			cl->flags[1][1] = optarg;
 			break;
 		case 'l':
-			flags[2][0] = "log_level";
-			flags[2][1] = optarg;
+			cl->flags[2][0] = "log_level";
+			cl->flags[2][1] = optarg;
 			break;
 		case 'H':
-			flags[3][0] = "host_id";
-			flags[3][1] = optarg;
+			cl->flags[3][0] = "host_id";
+			cl->flags[3][1] = optarg;
 			break;
 		case 'C':
-			check = 1;
+			cl->check = 1;
 			break;
 		case 'V':
-			printf("ballastd %s\n", BALLAST_VERSION);
-			exit(0);
 		case 'h':
-			usage(stdout);
-			exit(0);
 		case 'K':
-			config_each_key(cfg, print_key, NULL);
-			exit(0);
 		case 'O':
-			for (const struct backend_ops *const *b = backend_all(); *b; b++)
-				for (const char *const *o = (*b)->options; *o; o++)
-					printf("%s %s\n", (*b)->name, *o);
-			exit(0);
+			print_and_exit(opt, cfg);
 		default:
 			usage(stderr);
 			exit(2);
 		}
 	}
+}
+
+/* Apply command-line flags; they override the config file. The backends'
+ * config keys are known before the file is read. */
+static int parse_args(int argc, char **argv, struct ballast_config *cfg, struct berr *err)
+{
+	/* $BALLAST_CONFIG (the managed plugin's settable env) names the file
+	 * like --config does; the flag wins. */
+	struct cmdline cl = { .path = getenv("BALLAST_CONFIG") };
+	int ret;
+
+	cl.required = cl.path && *cl.path;
+	ret = backend_config_keys(cfg);
+	if (ret < 0)
+		return berr_set(err, ret, "internal error: two backends claim one config key");
+	read_flags(argc, argv, cfg, &cl);
 	if (optind < argc)
 		return berr_set(err, -EINVAL, "unexpected argument \"%s\"", argv[optind]);
-	if (!path || !*path)
-		path = CONFIG_DEFAULT_PATH;
-	ret = config_load(cfg, path, required, err);
+	if (!cl.path || !*cl.path)
+		cl.path = CONFIG_DEFAULT_PATH;
+	ret = config_load(cfg, cl.path, cl.required, err);
 	for (int i = 0; ret == 0 && i < 4; i++)
-		if (flags[i][0])
-			ret = config_set(cfg, "ballast", flags[i][0], flags[i][1], err);
+		if (cl.flags[i][0])
+			ret = config_set(cfg, "ballast", cl.flags[i][0], cl.flags[i][1], err);
 	if (ret == 0)
 		ret = config_finish(cfg);
-	if (ret == 0 && check) {
+	if (ret == 0 && cl.check) {
 		printf("%s: OK\n", cfg->path ? cfg->path : "defaults (no config file)");
 		exit(0);
 	}

@@ -150,7 +150,7 @@ static void report(int code, const char *fmt, ...)
 	m.report_fd = -1;
 }
 
-/* ---- FUSE operations: "/" holds one file, "image" ---- */
+/* --- FUSE operations: "/" holds two files, "image" and "size" ------------- */
 
 static int is_image(const char *path)
 {
@@ -410,7 +410,7 @@ static const struct fuse_operations ops = {
 	.utimens = op_utimens,
 };
 
-/* ---- the cluster side ---- */
+/* --- The cluster side ----------------------------------------------------- */
 
 /* Connect with every wait bounded by the timeout. Returns 0 or -errno
  * with the reason in msg. */
@@ -744,6 +744,8 @@ out_report:
 	return code;
 }
 
+/* --- The command line and the fork ---------------------------------------- */
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: ballast-rbd-map --conf C --id USER [--keyring K] --pool P --image I "
@@ -785,7 +787,26 @@ static int wait_report(pid_t child, int fd)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* A number of seconds, 1..max, for --flag; EXIT_REFUSED (said on stderr)
+ * when arg is not one. */
+static int parse_seconds(const char *flag, const char *arg, unsigned long max, unsigned *out)
+{
+	unsigned long t;
+	char *end;
+
+	errno = 0;
+	t = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || t == 0 || t > max) {
+		fprintf(stderr, "ballast-rbd-map: --%s %s: expected seconds, 1..%lu\n", flag, arg, max);
+		return EXIT_REFUSED;
+	}
+	*out = (unsigned)t;
+	return 0;
+}
+
+/* The flags into m; exits through usage() on an unknown one or a missing
+ * required one. Returns 0 or EXIT_REFUSED (said on stderr). */
+static int read_flags(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "conf", required_argument, NULL, 'c' },    { "id", required_argument, NULL, 'u' },
@@ -795,13 +816,9 @@ int main(int argc, char **argv)
 		{ "holder", required_argument, NULL, 'H' },  { "state-dir", required_argument, NULL, 'S' },
 		{ "lease", required_argument, NULL, 'L' },   { NULL, 0, NULL, 0 },
 	};
-	static char pidbuf[PATH_MAX], mountbuf[PATH_MAX];
-	char *end, dirtmp[PATH_MAX], basetmp[PATH_MAX];
-	unsigned long t;
-	int c, fds[2];
-	pid_t pid;
+	int c, ret = 0;
 
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	while (ret == 0 && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			m.conf = optarg;
@@ -830,27 +847,28 @@ int main(int argc, char **argv)
 		case 'S':
 			break; /* accepted for helper_run's sake; unused */
 		case 'L':
-			errno = 0;
-			t = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || t == 0 || t > 86400) {
-				fprintf(stderr, "ballast-rbd-map: --lease %s: expected seconds, 1..86400\n", optarg);
-				return EXIT_REFUSED;
-			}
-			m.lease = (unsigned)t;
+			ret = parse_seconds("lease", optarg, 86400, &m.lease);
 			break;
 		case 't':
-			errno = 0;
-			t = strtoul(optarg, &end, 10);
-			if (errno || end == optarg || *end || t == 0 || t > 3600) {
-				fprintf(stderr, "ballast-rbd-map: --timeout %s: expected seconds, 1..3600\n", optarg);
-				return EXIT_REFUSED;
-			}
-			m.timeout = (unsigned)t;
+			ret = parse_seconds("timeout", optarg, 3600, &m.timeout);
 			break;
 		default:
 			usage();
 		}
 	}
+	return ret;
+}
+
+/* The command line into m: flags, MOUNTDIR made absolute, the default
+ * pid file. Returns 0 or EXIT_REFUSED (said on stderr). */
+static int parse_args(int argc, char **argv)
+{
+	static char pidbuf[PATH_MAX], mountbuf[PATH_MAX];
+	char dirtmp[PATH_MAX], basetmp[PATH_MAX];
+	int ret = read_flags(argc, argv);
+
+	if (ret != 0)
+		return ret;
 	if (optind != argc - 1 || !m.conf || !m.id || !m.pool || !m.image || !m.timeout)
 		usage();
 	if (m.lease && (!m.holder || m.read_only)) {
@@ -862,16 +880,43 @@ int main(int argc, char **argv)
 		return EXIT_REFUSED;
 	}
 	m.mountdir = mountbuf;
-	if (!m.pidfile) {
-		snprintf(dirtmp, sizeof(dirtmp), "%s", mountbuf);
-		snprintf(basetmp, sizeof(basetmp), "%s", mountbuf);
-		if ((size_t)snprintf(pidbuf, sizeof(pidbuf), "%s/%s.pid", dirname(dirtmp), basename(basetmp)) >=
-		    sizeof(pidbuf)) {
-			fprintf(stderr, "ballast-rbd-map: mount directory path too long\n");
-			return EXIT_REFUSED;
-		}
-		m.pidfile = pidbuf;
+	if (m.pidfile)
+		return 0;
+	snprintf(dirtmp, sizeof(dirtmp), "%s", mountbuf);
+	snprintf(basetmp, sizeof(basetmp), "%s", mountbuf);
+	if ((size_t)snprintf(pidbuf, sizeof(pidbuf), "%s/%s.pid", dirname(dirtmp), basename(basetmp)) >=
+	    sizeof(pidbuf)) {
+		fprintf(stderr, "ballast-rbd-map: mount directory path too long\n");
+		return EXIT_REFUSED;
 	}
+	m.pidfile = pidbuf;
+	return 0;
+}
+
+/* The child after the fork: a session of its own, every signal let
+ * through, reporting to the parent on report_fd. */
+static void detach(int report_fd)
+{
+	sigset_t none;
+
+	m.report_fd = report_fd;
+	setsid();
+	/* whoever started us may have blocked SIGTERM: we need it */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (chdir("/") < 0) {
+		/* harmless: every path we use is absolute */
+	}
+}
+
+int main(int argc, char **argv)
+{
+	int fds[2], ret;
+	pid_t pid;
+
+	ret = parse_args(argc, argv);
+	if (ret != 0)
+		return ret;
 	if (pipe2(fds, O_CLOEXEC) < 0) {
 		fprintf(stderr, "ballast-rbd-map: pipe: %s\n", strerror(errno));
 		return EXIT_FAILED;
@@ -887,17 +932,6 @@ int main(int argc, char **argv)
 		return wait_report(pid, fds[0]);
 	}
 	close(fds[0]);
-	m.report_fd = fds[1];
-	setsid();
-	{
-		/* whoever started us may have blocked SIGTERM: we need it */
-		sigset_t none;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-	}
-	if (chdir("/") < 0) {
-		/* harmless: every path we use is absolute */
-	}
+	detach(fds[1]);
 	return serve();
 }

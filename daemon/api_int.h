@@ -1,0 +1,105 @@
+/*
+ * api_int.h - what the files of the api share (api.c, api_admin.c,
+ * api_sync.c); not for anything outside daemon/api*.c, which sees api.h.
+ */
+#ifndef BALLAST_API_INT_H
+#define BALLAST_API_INT_H
+
+#include <jansson.h>
+#include <pthread.h>
+
+#include "api.h"
+#include "backend.h"
+#include "catalog.h"
+#include "errors.h"
+
+/* --- The api and the request ---------------------------------------------- */
+
+/* Backends beyond this many are not started (api_new). */
+#define BACKENDS_MAX 8
+
+struct api {
+	const struct ballast_config *cfg;
+	struct catalog *cat;
+	const struct backend_ops *ops[BACKENDS_MAX];
+	void *ctx[BACKENDS_MAX];
+	int nbackends;
+	const char *scope;
+
+	/* background refresh of shared backends' lists */
+	pthread_t refresher;
+	pthread_mutex_t refresh_lock;
+	pthread_cond_t refresh_cond;
+	int refresh_running, refresh_stop;
+	unsigned long refresh_interval_s;
+};
+
+/* One request as a handler sees it; api_handle owns all of it. */
+struct request {
+	json_t *body; /* the parsed object; NULL for Activate */
+	json_t *resp; /* the answer being built */
+	struct berr err;
+};
+
+/* One endpoint: fills req->resp and returns 0, or returns -errno with the
+ * message for dockerd in req->err (api_handle turns both into the answer). */
+typedef int (*handler_fn)(struct api *api, struct request *req);
+
+/* --- Shared helpers (api.c) ----------------------------------------------- */
+
+/* The backend named name and its context (borrowed from api) in *ops and
+ * *ctx; -ENOENT with a message in err (may be NULL) naming the backends
+ * this ballastd has. */
+int api_find_backend(struct api *api, const char *name, const struct backend_ops **ops, void **ctx, struct berr *err);
+
+/* The request body's string member key in *out (borrowed from req->body);
+ * -EINVAL with a message in req->err when it is missing or not a string. */
+int api_req_string(struct request *req, const char *key, const char **out);
+
+/* The request's Name (borrowed from req->body), validated; -EINVAL with a
+ * message in req->err otherwise. */
+int api_req_name(struct request *req, const char **name);
+
+/* Acquire the volume name and look up its backend: on success the caller
+ * holds *vol (release with catalog_release) and *ops, *ctx are borrowed.
+ * -ENOENT with a message in req->err when the volume or its backend is
+ * missing; *vol is then NULL or not set. */
+int api_acquire_ready(struct api *api, struct request *req, const char *name, struct volume **vol,
+		      const struct backend_ops **ops, void **ctx);
+
+/* The catalog's view of the request's volume in *view (a new reference),
+ * without waiting for the volume's lock; -EINVAL or -ENOENT with a message
+ * in req->err. */
+int api_req_view(struct api *api, struct request *req, json_t **view);
+
+/* dockerd's Status for a catalog view: ballast's facts plus what the
+ * volume's backend adds. A new reference, or NULL when out of memory. */
+json_t *api_status_of(struct api *api, json_t *view);
+
+/* --- Admin endpoints (api_admin.c) ---------------------------------------- */
+
+/* /Ballast.List: every volume as the catalog records it. */
+int h_admin_list(struct api *api, struct request *req);
+/* /Ballast.Inspect {"Name"}: one volume's record and its Status. */
+int h_admin_inspect(struct api *api, struct request *req);
+/* /Ballast.Version: ballastd's version, backends and host ID. */
+int h_admin_version(struct api *api, struct request *req);
+/* /Ballast.Check: every backend's own health checks. */
+int h_admin_check(struct api *api, struct request *req);
+/* /Ballast.Resize {"Name", "Size"}: grow a volume. */
+int h_admin_resize(struct api *api, struct request *req);
+/* /Ballast.Holders: who holds each volume of a backend that knows. */
+int h_admin_holders(struct api *api, struct request *req);
+/* /Ballast.Release {"Name", "Force"}: break another host's stale hold. */
+int h_admin_release(struct api *api, struct request *req);
+
+/* --- Start-up recovery and refresh (api_sync.c) --------------------------- */
+
+/* Record a volume of a global backend's cluster (item as ops's list or
+ * lookup gives it; borrowed) as ready here. The caller holds vol, which is
+ * new. -errno with a message in err when the catalog cannot commit; vol is
+ * then new again. */
+int api_adopt_locked(struct api *api, const struct backend_ops *ops, struct volume *vol, json_t *item,
+		     struct berr *err);
+
+#endif

@@ -1,0 +1,319 @@
+/*
+ * api_sync.c - keeping the catalog in line with the host and the clusters:
+ * start-up recovery after a crash or reboot, and the background refresh of
+ * the backends that list their volumes (see api.h).
+ */
+#define LOG_TAG "api"
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api_int.h"
+#include "fsutil.h"
+#include "log.h"
+#include "metrics.h"
+#include "validate.h"
+
+/* --- Start-up recovery ---------------------------------------------------- */
+
+/* Has the machine booted since the catalog was last used? Mount counts
+ * from before a reboot are void: every container of that boot is gone. */
+static int booted_since(const char *state_dir)
+{
+	char now[64] = "", *before = NULL;
+	size_t len = 0;
+	int dirfd, fd, changed = 0;
+	ssize_t n;
+
+	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, now, sizeof(now) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	now[n] = '\0';
+	dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return 0;
+	if (read_file_at(dirfd, "boot_id", sizeof(now), &before, &len) == 0)
+		changed = strcmp(before, now) != 0;
+	free(before);
+	if (changed || len == 0)
+		atomic_write_at(dirfd, "boot_id", now, strlen(now));
+	close(dirfd);
+	return changed;
+}
+
+/* Bring one volume in line with this host; caller holds vol. */
+static void recover_volume(struct api *api, struct volume *vol, int rebooted)
+{
+	const struct backend_ops *ops;
+	struct berr err = BERR_INIT;
+	struct be_volume bv = { .name = vol->name, .opts = vol->opts };
+	int mounted, dirty = 0;
+	void *ctx;
+
+	if (api_find_backend(api, vol->backend, &ops, &ctx, &err) < 0) {
+		log_warnx("volume %s: %s; left as it is", vol->name, err.msg);
+		return;
+	}
+	if (vol->state == VOL_CREATING && (ops->caps & BE_CAP_GLOBAL)) {
+		/* The crashed Create may have been adopting another host's
+		 * volume: forget it here; the cluster's list brings it back
+		 * if it is whole, and a new Create completes it if not. */
+		vol->state = VOL_GONE;
+		if (catalog_commit(api->cat, vol, &err) == 0)
+			log_infox("volume %s: dropped the unfinished create (shared backend %s)", vol->name, ops->name);
+		return;
+	}
+	if (vol->state == VOL_CREATING || vol->state == VOL_REMOVING) {
+		const char *what = vol->state == VOL_CREATING ? "rolled back the unfinished create"
+							      : "finished the interrupted remove";
+
+		if (ops->remove(ctx, &bv, &err) < 0) {
+			log_errx("volume %s: cannot clean up after a crash: %s", vol->name, err.msg);
+			return;
+		}
+		vol->state = VOL_GONE;
+		if (catalog_commit(api->cat, vol, &err) == 0)
+			log_infox("volume %s: %s", vol->name, what);
+		return;
+	}
+	if (rebooted && volume_mount_count(vol) > 0) {
+		json_object_clear(vol->mounts);
+		dirty = 1;
+	}
+	mounted = ops->is_mounted(ctx, &bv);
+	if (mounted == 0 && volume_mount_count(vol) > 0) {
+		log_warnx("volume %s: not mounted any more; dropping %ld stale mount(s)", vol->name,
+			  volume_mount_count(vol));
+		json_object_clear(vol->mounts);
+		dirty = 1;
+	}
+	if (mounted == 1 && volume_mount_count(vol) == 0) {
+		/* Mounted by a request that crashed before it was recorded:
+		 * dockerd never got the answer, so nothing uses it. */
+		log_infox("volume %s: unmounting a mount no container uses", vol->name);
+		if (ops->unmount(ctx, &bv, &err) < 0)
+			log_errx("volume %s: %s", vol->name, err.msg);
+	}
+	if (volume_mount_count(vol) == 0 && vol->mountpoint[0]) {
+		vol->mountpoint[0] = '\0';
+		dirty = 1;
+	}
+	if (dirty && catalog_commit(api->cat, vol, &err) < 0)
+		log_errx("volume %s: %s", vol->name, err.msg);
+}
+
+void api_recover(struct api *api)
+{
+	int rebooted = booted_since(config_get(api->cfg, "ballast", "state_dir"));
+	json_t *names = catalog_names(api->cat);
+	json_t *name;
+	size_t i;
+
+	if (rebooted)
+		log_infox("the machine rebooted since the last run: mount counts reset");
+	json_array_foreach (names, i, name) {
+		struct volume *vol = catalog_acquire(api->cat, json_string_value(name), 0);
+
+		if (!vol)
+			continue;
+		recover_volume(api, vol, rebooted);
+		catalog_release(api->cat, vol);
+	}
+	json_decref(names);
+}
+
+/* --- Adopting and dropping shared volumes --------------------------------- */
+
+/* Record a volume of a global backend's cluster (item as its list gives
+ * it) as ready here; caller holds vol, which is new. */
+int api_adopt_locked(struct api *api, const struct backend_ops *ops, struct volume *vol, json_t *item, struct berr *err)
+{
+	const char *created = json_string_value(json_object_get(item, "created_at"));
+	int ret;
+
+	snprintf(vol->backend, sizeof(vol->backend), "%s", ops->name);
+	json_object_update(vol->opts, json_object_get(item, "options"));
+	snprintf(vol->created_at, sizeof(vol->created_at), "%s", created ? created : "");
+	if (!vol->created_at[0])
+		rfc3339_now(vol->created_at, sizeof(vol->created_at));
+	vol->state = VOL_READY;
+	vol->touched_ms = monotonic_ms();
+	ret = catalog_commit(api->cat, vol, err);
+	if (ret < 0) {
+		vol->state = VOL_NEW;
+		json_object_clear(vol->opts);
+	}
+	return ret;
+}
+
+/* Adopt one listed volume into the catalog, unless it is known already. */
+static void adopt(struct api *api, const struct backend_ops *ops, json_t *item)
+{
+	const char *name = json_string_value(json_object_get(item, "name"));
+	json_t *opts = json_object_get(item, "options");
+	struct berr err = BERR_INIT;
+	struct volume *vol;
+
+	if (validate_name(name, &err) < 0 || !json_is_object(opts)) {
+		log_warnx("%s lists a volume ballast cannot use: %s", ops->name, err.msg[0] ? err.msg : "no options");
+		return;
+	}
+	vol = catalog_acquire(api->cat, name, 1);
+	if (!vol)
+		return;
+	if (vol->state == VOL_NEW) {
+		if (api_adopt_locked(api, ops, vol, item, &err) == 0)
+			log_infox("volume %s (backend %s) appeared in the cluster; now listed", name, ops->name);
+	} else if (strcmp(vol->backend, ops->name) != 0) {
+		log_warnx("volume %s exists both in backend %s and here in backend %s; keeping %s", name, ops->name,
+			  vol->backend, vol->backend);
+	}
+	catalog_release(api->cat, vol);
+}
+
+/* Is name among the listed volumes? */
+static int listed(json_t *items, const char *name)
+{
+	json_t *item;
+	size_t i;
+
+	json_array_foreach (items, i, item)
+		if (strcmp(json_string_value(json_object_get(item, "name")) ?: "", name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Drop volumes of ops that left the cluster, if nothing here uses them and
+ * this process did not make them after the list was taken. */
+static void drop_vanished(struct api *api, const struct backend_ops *ops, json_t *items, long since_ms)
+{
+	json_t *names = catalog_names(api->cat);
+	json_t *name;
+	size_t i;
+
+	json_array_foreach (names, i, name) {
+		struct volume *vol = catalog_acquire(api->cat, json_string_value(name), 0);
+		struct berr err = BERR_INIT;
+
+		if (!vol)
+			continue;
+		if (vol->state == VOL_READY && strcmp(vol->backend, ops->name) == 0 && vol->touched_ms < since_ms &&
+		    volume_mount_count(vol) == 0 && !listed(items, vol->name)) {
+			vol->state = VOL_GONE;
+			if (catalog_commit(api->cat, vol, &err) == 0)
+				log_infox("volume %s was removed from backend %s elsewhere; dropped", vol->name,
+					  ops->name);
+			else
+				vol->state = VOL_READY;
+		}
+		catalog_release(api->cat, vol);
+	}
+	json_decref(names);
+}
+
+/* Finish what start-up recovery could not (a cluster that did not answer
+ * then): a volume still creating or removing that nobody holds is a
+ * leftover, since requests hold a volume for as long as they work on it. */
+static void retry_unfinished(struct api *api)
+{
+	json_t *names = catalog_names(api->cat);
+	json_t *name;
+	size_t i;
+
+	json_array_foreach (names, i, name) {
+		struct volume *vol = catalog_acquire(api->cat, json_string_value(name), 0);
+
+		if (!vol)
+			continue;
+		if (vol->state == VOL_CREATING || vol->state == VOL_REMOVING)
+			recover_volume(api, vol, 0);
+		catalog_release(api->cat, vol);
+	}
+	json_decref(names);
+}
+
+/* --- The refresh and its thread ------------------------------------------- */
+
+void api_refresh(struct api *api)
+{
+	retry_unfinished(api);
+	for (int i = 0; i < api->nbackends; i++) {
+		const struct backend_ops *ops = api->ops[i];
+		struct berr err = BERR_INIT;
+		json_t *items = NULL, *item;
+		long since = monotonic_ms();
+		size_t j;
+
+		if (!ops->list)
+			continue;
+		int lret = ops->list(api->ctx[i], &items, &err);
+
+		metrics_backend_error(ops->name, lret);
+		if (lret < 0 || !json_is_array(items)) {
+			log_warnx("cannot refresh the volumes of backend %s: %s", ops->name,
+				  err.msg[0] ? err.msg : "no list");
+			json_decref(items);
+			continue;
+		}
+		json_array_foreach (items, j, item)
+			adopt(api, ops, item);
+		drop_vanished(api, ops, items, since);
+		json_decref(items);
+	}
+}
+
+static void *refresh_main(void *arg)
+{
+	struct api *api = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&api->refresh_lock);
+	while (!api->refresh_stop) {
+		pthread_mutex_unlock(&api->refresh_lock);
+		api_refresh(api);
+		pthread_mutex_lock(&api->refresh_lock);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += (time_t)api->refresh_interval_s;
+		while (!api->refresh_stop &&
+		       pthread_cond_timedwait(&api->refresh_cond, &api->refresh_lock, &until) == 0)
+			;
+	}
+	pthread_mutex_unlock(&api->refresh_lock);
+	return NULL;
+}
+
+int api_start_refresh(struct api *api, struct berr *err)
+{
+	int any = 0, ret;
+
+	for (int i = 0; i < api->nbackends; i++)
+		any |= api->ops[i]->list != NULL;
+	if (!any || api->refresh_running)
+		return 0;
+	ret = pthread_create(&api->refresher, NULL, refresh_main, api);
+	if (ret != 0)
+		return berr_set(err, -ret, "cannot start the refresh thread: %s", strerror(ret));
+	api->refresh_running = 1;
+	return 0;
+}
+
+void api_stop_refresh(struct api *api)
+{
+	if (!api->refresh_running)
+		return;
+	pthread_mutex_lock(&api->refresh_lock);
+	api->refresh_stop = 1;
+	pthread_cond_signal(&api->refresh_cond);
+	pthread_mutex_unlock(&api->refresh_lock);
+	pthread_join(api->refresher, NULL);
+	api->refresh_running = 0;
+}
