@@ -88,7 +88,20 @@ struct backend_ops {
 	 */
 	int (*create)(void *ctx, const struct be_volume *vol, struct berr *err);
 
-	/* Delete the volume and its data. Idempotent: a missing volume is 0. */
+	/*
+	 * Optional: may vol be removed now? The non-destructive checks of
+	 * remove (in use or held on another host), run before ballastd
+	 * records the Remove, so that a refused Remove leaves nothing that a
+	 * restart would carry out later under a live database. 0 when it may,
+	 * -EBUSY with a message naming the user when not, another -errno when
+	 * it cannot tell. Bounded in time.
+	 */
+	int (*remove_check)(void *ctx, const struct be_volume *vol, struct berr *err);
+
+	/* Delete the volume and its data. Idempotent: a missing volume is 0.
+	 * A volume in use or held on another host is refused with -EBUSY
+	 * (and nothing deleted): ballastd then gives up an interrupted Remove
+	 * instead of retrying it. */
 	int (*remove)(void *ctx, const struct be_volume *vol, struct berr *err);
 
 	/*

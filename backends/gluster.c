@@ -440,6 +440,25 @@ static int mount_target(const struct gl_ctx *gc, const char *name, char *buf, si
 	return (size_t)snprintf(buf, len, "%s/%s", gc->mounts, name) < len ? 0 : -ENAMETOOLONG;
 }
 
+/* Remove's checks alone (held or mounted on another host?), before
+ * ballastd records the Remove. */
+static int be_gluster_remove_check(void *ctx, const struct be_volume *vol, struct berr *err)
+{
+	struct gl_ctx *gc = ctx;
+	json_t *check, *meta = NULL;
+	int ret;
+
+	if (!gc->configured)
+		return not_configured(err);
+	check = json_pack("{s:b}", "check_only", 1);
+	if (!check)
+		return berr_set(err, -ENOMEM, "out of memory");
+	ret = gl_run(gc, gl_op_remove, vol->name, check, 0, &meta, NULL, err);
+	json_decref(check);
+	json_decref(meta);
+	return ret;
+}
+
 static int be_gluster_remove(void *ctx, const struct be_volume *vol, struct berr *err)
 {
 	struct gl_ctx *gc = ctx;
@@ -775,6 +794,7 @@ const struct backend_ops be_gluster_ops = {
 	.configured = be_gluster_configured,
 	.validate_opts = be_gluster_validate_opts,
 	.create = be_gluster_create,
+	.remove_check = be_gluster_remove_check,
 	.remove = be_gluster_remove,
 	.mount = be_gluster_mount,
 	.unmount = be_gluster_unmount,

@@ -101,13 +101,12 @@ int gl_takeover_policy(const char *opt, int configured)
 }
 
 /* Another host's user record of name: its host, else NULL. A temporary
- * file (being written) is not a record yet. */
+ * file (being written) starts with a dot and so never matches a name. */
 const char *gl_user_entry_host(const char *entry, const char *name, const char *self)
 {
 	size_t nlen = strlen(name);
 
-	if (strncmp(entry, name, nlen) != 0 || entry[nlen] != '@' || strcmp(entry + nlen + 1, self) == 0 ||
-	    strstr(entry, ".tmp."))
+	if (strncmp(entry, name, nlen) != 0 || entry[nlen] != '@' || strcmp(entry + nlen + 1, self) == 0)
 		return NULL;
 	return entry + nlen + 1;
 }

@@ -412,7 +412,10 @@ out_free:
 	return ret;
 }
 
-/* Write v to a temporary file beside path and return its name in tmp. */
+/* Write v to a temporary file beside path and return its name in tmp. The
+ * temporary name starts with a dot, which no volume name (and so no record
+ * name) does: a listing can never take it for a record, nor a record for
+ * it (volume names may hold ".tmp."). */
 static int gfs_write_tmp(struct gl_ctx *gc, glfs_t *fs, const char *path, json_t *v, char *tmp, size_t len)
 {
 	char *data = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
@@ -423,7 +426,13 @@ static int gfs_write_tmp(struct gl_ctx *gc, glfs_t *fs, const char *path, json_t
 	if (!data)
 		return -ENOMEM;
 	dlen = strlen(data);
-	snprintf(tmp, len, "%s.tmp.%s.%ld.%lx", path, gc->host_id, (long)getpid(), (unsigned long)pthread_self());
+	{
+		const char *base = strrchr(path, '/');
+		int dlen_ = base ? (int)(base - path) : 0;
+
+		snprintf(tmp, len, "%.*s/.%s.tmp.%s.%ld.%lx", dlen_, path, base ? base + 1 : path, gc->host_id,
+			 (long)getpid(), (unsigned long)pthread_self());
+	}
 	fd = glfs_creat(fs, tmp, O_WRONLY | O_TRUNC, 0644);
 	if (!fd) {
 		ret = -errno;

@@ -355,6 +355,32 @@ out_io:
 	return ret;
 }
 
+/* Remove's checks alone (held by a host or a Ceph client?), before
+ * ballastd records the Remove. A missing image is removable. */
+static int be_rbd_remove_check(void *ctx, const struct be_volume *vol, struct berr *err)
+{
+	struct rbd_ctx *rc = ctx;
+	const char *pool = rbd_vol_pool(rc, vol->opts);
+	rados_ioctx_t io = NULL;
+	struct rbd_meta m;
+	int ret;
+
+	ret = rbd_ioctx_open(rc, pool, &io, err);
+	if (ret < 0)
+		return ret;
+	ret = rbd_meta_read(io, pool, vol->name, &m, err);
+	if (ret == -ENOENT) {
+		berr_clear(err);
+		ret = 0;
+	} else if (ret == 0) {
+		if (m.locked && !rbd_mapped(rc, vol->name))
+			ret = rbd_in_use(vol->name, m.holder, m.lease, m.owners, err);
+		rbd_meta_free(&m);
+	}
+	rados_ioctx_destroy(io);
+	return ret;
+}
+
 static int be_rbd_remove(void *ctx, const struct be_volume *vol, struct berr *err)
 {
 	struct rbd_ctx *rc = ctx;
@@ -837,6 +863,7 @@ const struct backend_ops be_rbd_ops = {
 	.configured = be_rbd_configured,
 	.validate_opts = be_rbd_validate_opts,
 	.create = be_rbd_create,
+	.remove_check = be_rbd_remove_check,
 	.remove = be_rbd_remove,
 	.mount = be_rbd_mount,
 	.unmount = be_rbd_unmount,

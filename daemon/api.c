@@ -167,12 +167,38 @@ int api_acquire_ready(struct api *api, struct request *req, const char *name, st
 	*vol = catalog_acquire(api->cat, name, 0);
 	if (!*vol)
 		return not_found(req, name);
-	ret = api_find_backend(api, (*vol)->backend, ops, ctx, &req->err);
+	ret = api_refuse_unready(req, *vol);
+	if (ret == 0)
+		ret = api_find_backend(api, (*vol)->backend, ops, ctx, &req->err);
 	if (ret < 0) {
 		catalog_release(api->cat, *vol);
 		*vol = NULL;
 	}
 	return ret;
+}
+
+int api_refuse_unready(struct request *req, const struct volume *vol)
+{
+	switch (vol->state) {
+	case VOL_READY:
+		return 0;
+	case VOL_DAMAGED:
+		return berr_set(
+			&req->err, -EIO,
+			"volume %s: its catalog record is damaged (kept aside as catalog/%s.json.corrupt in the "
+			"state dir); repair or remove that file, then restart ballastd",
+			vol->name, vol->name);
+	case VOL_CREATING:
+		return berr_set(&req->err, -EAGAIN,
+				"volume %s is not ready: an interrupted Create is being rolled back; try again shortly",
+				vol->name);
+	case VOL_REMOVING:
+		return berr_set(&req->err, -EAGAIN,
+				"volume %s is not ready: an interrupted Remove is being finished; try again shortly",
+				vol->name);
+	default:
+		return not_found(req, vol->name);
+	}
 }
 
 /* The catalog's view of the request's volume (a new reference), without
@@ -350,6 +376,28 @@ static int create_volume(struct api *api, struct request *req, const struct crea
 	return 0;
 }
 
+/* A Create of a name whose earlier Create or Remove was interrupted: the
+ * leftover is finished (or rolled back) first, so that the new Create
+ * starts from nothing (or finds the volume, when a refused Remove turned it
+ * back to ready) and never merges into a half-made entry. A damaged record
+ * is refused: creating over it could replace the volume's data. */
+static int create_leftover(struct api *api, struct request *req, struct volume *vol)
+{
+	if (vol->state == VOL_DAMAGED)
+		return api_refuse_unready(req, vol);
+	if (vol->state != VOL_CREATING && vol->state != VOL_REMOVING)
+		return 0;
+	api_recover_volume(api, vol, 0);
+	if (vol->state == VOL_GONE) {
+		volume_clear(vol);
+		return 0;
+	}
+	if (vol->state == VOL_READY)
+		return 0;
+	return berr_set(&req->err, -EAGAIN, "volume %s: an interrupted %s could not be finished yet; try again shortly",
+			vol->name, vol->state == VOL_CREATING ? "Create" : "Remove");
+}
+
 static int h_create(struct api *api, struct request *req)
 {
 	struct create_req c = { .opts = NULL };
@@ -364,6 +412,9 @@ static int h_create(struct api *api, struct request *req)
 		ret = berr_set(&req->err, -ENOMEM, "out of memory");
 		goto out;
 	}
+	ret = create_leftover(api, req, vol);
+	if (ret < 0)
+		goto out_release;
 	if (vol->state == VOL_READY) {
 		/* dockerd may resend a Create, and Swarm nodes each send one:
 		 * the same volume again is success, a different one is not. */
@@ -411,6 +462,17 @@ static int h_remove(struct api *api, struct request *req)
 			       name, n, n == 1 ? "" : "s");
 		goto out_release;
 	}
+	bv.name = vol->name;
+	bv.opts = vol->opts;
+	/* The backend's checks (in use on another host?) come before the
+	 * record: a refused Remove must leave nothing that a restart or the
+	 * refresh would carry out later, under a live database. */
+	if (ops->remove_check) {
+		ret = ops->remove_check(ctx, &bv, &req->err);
+		metrics_backend_error(ops->name, ret);
+		if (ret < 0)
+			goto out_release;
+	}
 	vol->state = VOL_REMOVING;
 	ret = catalog_commit(api->cat, vol, &req->err);
 	if (ret < 0) {
@@ -418,8 +480,6 @@ static int h_remove(struct api *api, struct request *req)
 		goto out_release;
 	}
 	CRASH_POINT("remove.after-record");
-	bv.name = vol->name;
-	bv.opts = vol->opts;
 	ret = ops->remove(ctx, &bv, &req->err);
 	metrics_backend_error(ops->name, ret);
 	if (ret < 0) {

@@ -102,4 +102,15 @@ int h_admin_release(struct api *api, struct request *req);
 int api_adopt_locked(struct api *api, const struct backend_ops *ops, struct volume *vol, json_t *item,
 		     struct berr *err);
 
+/* Refuse a request for vol unless it is ready: a damaged record, or an
+ * interrupted Create or Remove not finished yet, each with its message.
+ * 0 when ready. */
+int api_refuse_unready(struct request *req, const struct volume *vol);
+
+/* Bring one volume in line with this host after a crash or reboot: roll
+ * back an unfinished Create, finish an interrupted Remove (or give it up
+ * when the backend refuses it as in use: the volume is ready again), fix
+ * mount counts against the mount table. Caller holds vol. */
+void api_recover_volume(struct api *api, struct volume *vol, int rebooted);
+
 #endif

@@ -50,8 +50,38 @@ static int booted_since(const char *state_dir)
 	return changed;
 }
 
-/* Bring one volume in line with this host; caller holds vol. */
-static void recover_volume(struct api *api, struct volume *vol, int rebooted)
+/* An interrupted Create is rolled back, an interrupted Remove finished;
+ * but a Remove the backend now refuses because the volume is in use
+ * (another host's container got it meanwhile) is given up: the volume is
+ * ready again, and never retried. */
+static void finish_leftover(struct api *api, const struct backend_ops *ops, void *ctx, struct volume *vol)
+{
+	const char *what =
+		vol->state == VOL_CREATING ? "rolled back the unfinished create" : "finished the interrupted remove";
+	struct be_volume bv = { .name = vol->name, .opts = vol->opts };
+	struct berr err = BERR_INIT;
+	int ret;
+
+	ret = ops->remove(ctx, &bv, &err);
+	if (ret == -EBUSY && vol->state == VOL_REMOVING) {
+		vol->state = VOL_READY;
+		if (catalog_commit(api->cat, vol, &err) == 0)
+			log_warnx("volume %s: the interrupted remove is refused now (%s); the volume is kept, ready",
+				  vol->name, err.msg);
+		else
+			vol->state = VOL_REMOVING;
+		return;
+	}
+	if (ret < 0) {
+		log_errx("volume %s: cannot clean up after a crash: %s", vol->name, err.msg);
+		return;
+	}
+	vol->state = VOL_GONE;
+	if (catalog_commit(api->cat, vol, &err) == 0)
+		log_infox("volume %s: %s", vol->name, what);
+}
+
+void api_recover_volume(struct api *api, struct volume *vol, int rebooted)
 {
 	const struct backend_ops *ops;
 	struct berr err = BERR_INIT;
@@ -59,6 +89,8 @@ static void recover_volume(struct api *api, struct volume *vol, int rebooted)
 	int mounted, dirty = 0;
 	void *ctx;
 
+	if (vol->state == VOL_DAMAGED)
+		return; /* logged at load; an operator acts */
 	if (api_find_backend(api, vol->backend, &ops, &ctx, &err) < 0) {
 		log_warnx("volume %s: %s; left as it is", vol->name, err.msg);
 		return;
@@ -73,16 +105,7 @@ static void recover_volume(struct api *api, struct volume *vol, int rebooted)
 		return;
 	}
 	if (vol->state == VOL_CREATING || vol->state == VOL_REMOVING) {
-		const char *what = vol->state == VOL_CREATING ? "rolled back the unfinished create"
-							      : "finished the interrupted remove";
-
-		if (ops->remove(ctx, &bv, &err) < 0) {
-			log_errx("volume %s: cannot clean up after a crash: %s", vol->name, err.msg);
-			return;
-		}
-		vol->state = VOL_GONE;
-		if (catalog_commit(api->cat, vol, &err) == 0)
-			log_infox("volume %s: %s", vol->name, what);
+		finish_leftover(api, ops, ctx, vol);
 		return;
 	}
 	if (rebooted && volume_mount_count(vol) > 0) {
@@ -125,7 +148,7 @@ void api_recover(struct api *api)
 
 		if (!vol)
 			continue;
-		recover_volume(api, vol, rebooted);
+		api_recover_volume(api, vol, rebooted);
 		catalog_release(api->cat, vol);
 	}
 	json_decref(names);
@@ -235,7 +258,7 @@ static void retry_unfinished(struct api *api)
 		if (!vol)
 			continue;
 		if (vol->state == VOL_CREATING || vol->state == VOL_REMOVING)
-			recover_volume(api, vol, 0);
+			api_recover_volume(api, vol, 0);
 		catalog_release(api->cat, vol);
 	}
 	json_decref(names);

@@ -26,7 +26,7 @@ struct catalog {
 
 static const char *const state_names[] = {
 	[VOL_NEW] = "new",	     [VOL_CREATING] = "creating", [VOL_READY] = "ready",
-	[VOL_REMOVING] = "removing", [VOL_GONE] = "gone",
+	[VOL_REMOVING] = "removing", [VOL_GONE] = "gone",	  [VOL_DAMAGED] = "damaged",
 };
 
 static unsigned bucket_of(const char *name)
@@ -147,8 +147,36 @@ static void table_unlink(struct catalog *cat, struct volume *vol)
 		*pp = vol->next;
 }
 
-/* Load one record file; a file that does not parse is kept aside (renamed
- * *.corrupt) so that nothing is silently lost, and skipped. */
+/* A record that could not be read: kept aside (renamed *.corrupt) so that
+ * nothing is silently lost, and its name held by a VOL_DAMAGED entry so
+ * that no request (a Create that would replace the volume's data, above
+ * all) acts on that name until an operator has looked. */
+static void keep_damaged(struct catalog *cat, const char *file, const char *why)
+{
+	char aside[VOLUME_NAME_MAX + 64], name[VOLUME_NAME_MAX + 1];
+	size_t n = strlen(file) - strlen(RECORD_SUFFIX);
+	struct volume *vol;
+
+	snprintf(aside, sizeof(aside), "%s.corrupt", file);
+	if (renameat(cat->dirfd, file, cat->dirfd, aside) < 0)
+		log_err("catalog record %s is damaged (%s) and cannot be kept aside", file, why);
+	else
+		log_errx("catalog record %s is damaged (%s); kept aside as %s; volume refused until it is repaired",
+			 file, why, aside);
+	if (n > VOLUME_NAME_MAX)
+		return;
+	snprintf(name, sizeof(name), "%.*s", (int)n, file);
+	if (validate_name(name, NULL) < 0)
+		return;
+	vol = volume_new(name);
+	if (!vol)
+		return;
+	vol->state = VOL_DAMAGED;
+	table_insert(cat, vol);
+}
+
+/* Load one record file; one that cannot be read or parsed is kept aside
+ * (keep_damaged). */
 static int load_record(struct catalog *cat, const char *file)
 {
 	json_error_t jerr;
@@ -161,18 +189,16 @@ static int load_record(struct catalog *cat, const char *file)
 	int ret;
 
 	ret = read_file_at(cat->dirfd, file, 1 << 20, &text, &len);
-	if (ret < 0)
+	if (ret < 0) {
+		keep_damaged(cat, file, strerror(-ret));
 		goto out;
+	}
 	rec = json_loadb(text, len, 0, &jerr);
 	if (!rec ||
 	    json_unpack(rec, "{s:s, s:s, s:s, s:s, s:o, s:o, s?s}", "name", &name, "backend", &backend, "created_at",
 			&created, "state", &state, "options", &opts, "mount_ids", &mounts, "mountpoint", &mp) != 0 ||
 	    validate_name(name, NULL) < 0 || !json_is_object(opts) || !json_is_object(mounts)) {
-		char aside[VOLUME_NAME_MAX + 64];
-
-		log_errx("catalog record %s is damaged; kept aside as %s.corrupt", file, file);
-		snprintf(aside, sizeof(aside), "%s.corrupt", file);
-		renameat(cat->dirfd, file, cat->dirfd, aside);
+		keep_damaged(cat, file, rec ? "fields missing or invalid" : "not JSON");
 		ret = -EINVAL;
 		goto out;
 	}
@@ -294,14 +320,18 @@ struct volume *catalog_acquire(struct catalog *cat, const char *name, int create
 		catalog_release(cat, vol);
 		return NULL;
 	}
-	if (vol->state == VOL_GONE) {
-		vol->state = VOL_NEW;
-		json_object_clear(vol->opts);
-		json_object_clear(vol->mounts);
-		vol->mountpoint[0] = '\0';
-		vol->resized_bytes = 0;
-	}
+	if (vol->state == VOL_GONE)
+		volume_clear(vol);
 	return vol;
+}
+
+void volume_clear(struct volume *vol)
+{
+	vol->state = VOL_NEW;
+	json_object_clear(vol->opts);
+	json_object_clear(vol->mounts);
+	vol->mountpoint[0] = '\0';
+	vol->resized_bytes = 0;
 }
 
 void catalog_release(struct catalog *cat, struct volume *vol)
@@ -326,6 +356,9 @@ int catalog_commit(struct catalog *cat, struct volume *vol, struct berr *err)
 	int ret = 0;
 
 	snprintf(file, sizeof(file), "%s%s", vol->name, RECORD_SUFFIX);
+	if (vol->state == VOL_DAMAGED)
+		return berr_set(err, -EIO, "the catalog record of volume %s is damaged; refusing to write it",
+				vol->name);
 	if (vol->state == VOL_GONE || vol->state == VOL_NEW) {
 		if (unlinkat(cat->dirfd, file, 0) < 0 && errno != ENOENT)
 			ret = berr_set(err, -errno, "cannot delete the catalog record of %s: %s", vol->name,

@@ -28,6 +28,9 @@ enum vol_state {
 	VOL_READY,
 	VOL_REMOVING, /* on disk: backend remove under way; finished at start */
 	VOL_GONE,     /* removed: dropped from the table at release */
+	VOL_DAMAGED,  /* only in memory: its record could not be read and was
+		       * kept aside (<name>.json.corrupt); every request for
+		       * the name is refused until an operator acts */
 };
 
 struct volume {
@@ -70,6 +73,10 @@ void catalog_release(struct catalog *cat, struct volume *vol);
 /* Persist vol's current state (delete its record for VOL_GONE and VOL_NEW)
  * and refresh the snapshot Get and List read. Caller holds vol. */
 int catalog_commit(struct catalog *cat, struct volume *vol, struct berr *err);
+
+/* Make a held volume a fresh VOL_NEW entry (nothing on disk changes): for
+ * a name whose leftover was just removed. */
+void volume_clear(struct volume *vol);
 
 /* Total of all mount ID counts. */
 long volume_mount_count(const struct volume *vol);

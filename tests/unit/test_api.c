@@ -103,6 +103,36 @@ static char *list_text(struct fixture *f)
 	return s;
 }
 
+/* A catalog record that cannot be read holds its name: no request acts on
+ * it (a Create over it could replace the volume's data), each refusal says
+ * why, and the data stays. Before, the name was simply forgotten. */
+static void damaged_record_refuses_its_name(void **state)
+{
+	struct fixture *f = *state;
+	char path[4096], catdir[4096];
+	struct stat st;
+	const char *e;
+
+	assert_string_equal(err_of(f, "/VolumeDriver.Create", "{\"Name\":\"d1\"}"), "");
+	snprintf(path, sizeof(path), "%s/local/d1/keep", f->dir);
+	write_text(f->dir, "local/d1/keep", "data");
+	stop(f);
+	snprintf(catdir, sizeof(catdir), "%s/catalog", f->dir);
+	write_text(catdir, "d1.json", "{\"name\":\"d1\",");
+	start(f);
+	e = err_of(f, "/VolumeDriver.Create", "{\"Name\":\"d1\"}");
+	assert_non_null(strstr(e, "volume d1: its catalog record is damaged"));
+	e = err_of(f, "/VolumeDriver.Mount", "{\"Name\":\"d1\",\"ID\":\"x\"}");
+	assert_non_null(strstr(e, "damaged"));
+	e = err_of(f, "/VolumeDriver.Remove", "{\"Name\":\"d1\"}");
+	assert_non_null(strstr(e, "damaged"));
+	e = err_of(f, "/VolumeDriver.Get", "{\"Name\":\"d1\"}");
+	assert_non_null(strstr(e, "not found"));
+	assert_int_equal(stat(path, &st), 0);
+	/* control: another name works as usual */
+	assert_string_equal(err_of(f, "/VolumeDriver.Create", "{\"Name\":\"d2\"}"), "");
+}
+
 static void handshake(void **state)
 {
 	struct fixture *f = *state;
@@ -333,6 +363,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(handshake, setup, teardown),
+		cmocka_unit_test_setup_teardown(damaged_record_refuses_its_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(create_get_list_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(create_is_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(mount_counts_per_id, setup, teardown),

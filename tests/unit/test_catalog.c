@@ -104,16 +104,38 @@ static void damaged_record_kept_aside(void **state)
 	write_text(catdir, "evil.json",
 		   "{\"name\":\"../x\",\"backend\":\"local\",\"created_at\":\"x\",\"state\":\"ready\","
 		   "\"options\":{},\"mount_ids\":{}}");
+	add_ready(f, "good"); /* control: a whole record loads as ready */
 	reopen(f);
-	assert_null(catalog_acquire(f->cat, "bad", 0));
 	{
 		json_t *names = catalog_names(f->cat);
+		json_t *list = catalog_list(f->cat);
 
-		assert_int_equal(json_array_size(names), 0);
+		/* Both names are held (damaged), neither is listed. */
+		assert_int_equal(json_array_size(names), 3);
+		assert_int_equal(json_array_size(list), 1);
 		json_decref(names);
+		json_decref(list);
+	}
+	assert_null(catalog_view(f->cat, "bad"));
+	assert_non_null(catalog_view(f->cat, "good"));
+	/* The name stays taken: a Create (acquire with create) finds the
+	 * damaged entry, not a fresh one, and it is never written back. */
+	{
+		struct volume *vol = catalog_acquire(f->cat, "bad", 1);
+
+		assert_non_null(vol);
+		assert_int_equal(vol->state, VOL_DAMAGED);
+		assert_int_equal(catalog_commit(f->cat, vol, NULL), -EIO);
+		catalog_release(f->cat, vol);
+		vol = catalog_acquire(f->cat, "evil", 0);
+		assert_non_null(vol);
+		assert_int_equal(vol->state, VOL_DAMAGED);
+		catalog_release(f->cat, vol);
 	}
 	snprintf(aside, sizeof(aside), "%s/bad.json.corrupt", catdir);
 	assert_int_equal(stat(aside, &st), 0);
+	snprintf(aside, sizeof(aside), "%s/bad.json", catdir);
+	assert_int_equal(stat(aside, &st), -1);
 }
 
 static void gone_and_new_are_not_listed(void **state)

@@ -225,7 +225,12 @@ static void user_entries(void **state)
 	assert_null(gl_user_entry_host("p@host-b", "pg", SELF));
 	assert_null(gl_user_entry_host("pg", "pg", SELF));
 	/* a record being written */
-	assert_null(gl_user_entry_host("pg@host-b.tmp.host-b.42.7f00", "pg", SELF));
+	assert_null(gl_user_entry_host(".pg@host-b.tmp.host-b.42.7f00", "pg", SELF));
+	/* A volume or host whose name holds ".tmp." is a record like any
+	 * other: before, another host's mount of db.tmp.1 went unseen and a
+	 * Remove deleted the volume under it. */
+	assert_string_equal(gl_user_entry_host("db.tmp.1@host-b", "db.tmp.1", SELF), "host-b");
+	assert_string_equal(gl_user_entry_host("pg@b.tmp.x", "pg", SELF), "b.tmp.x");
 	assert_null(gl_user_entry_host(".", "pg", SELF));
 }
 
