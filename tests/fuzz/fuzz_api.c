@@ -163,7 +163,8 @@ static void env_start(void)
 	F.state_len = strlen(F.state);
 	memset(&F.cfg, 0, sizeof(F.cfg));
 	if (backend_config_keys(&F.cfg) < 0 || config_set(&F.cfg, "ballast", "state_dir", F.state, NULL) < 0 ||
-	    config_set(&F.cfg, "ballast", "helper", getenv("FUZZ_HELPER") ? getenv("FUZZ_HELPER") : "/bin/false", NULL) < 0 ||
+	    config_set(&F.cfg, "ballast", "helper", getenv("FUZZ_HELPER") ? getenv("FUZZ_HELPER") : "/bin/false",
+		       NULL) < 0 ||
 	    config_set(&F.cfg, "ballast", "helper_timeout", "5", NULL) < 0 ||
 	    config_set(&F.cfg, "ballast", "host_id", "fuzzhost", NULL) < 0 || config_finish(&F.cfg) < 0)
 		die("config", NULL, NULL);
