@@ -21,12 +21,10 @@
 struct ballast_config;
 struct config_key;
 
-/* Capability bits advertised by a backend. */
+/* Capability bits: each one is read by the daemon. What a backend can do
+ * beyond that is said by the ops it fills in (resize, holder, release...). */
 enum backend_caps {
-	BE_CAP_GLOBAL = 1u << 0, /* volumes visible from every host */
-	BE_CAP_RESIZE = 1u << 1, /* ballast resize works */
-	BE_CAP_QUOTA = 1u << 2,	 /* size is enforced */
-	BE_CAP_SHARED = 1u << 3, /* several hosts may mount at once */
+	BE_CAP_GLOBAL = 1u << 0, /* volumes visible from every host: scope "global", lookup before Create */
 };
 
 /*

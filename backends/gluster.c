@@ -52,6 +52,23 @@
 extern const struct backend_ops be_gluster_ops;
 
 static const char *const bool_choices[] = { "true", "false", NULL };
+
+/* The [gluster] section: every key with its type, default and range.
+ * Values are checked when the config is read (config.c), never clamped. */
+static const struct config_key gluster_config_keys[] = {
+	CONFIG_KEY_STR("gluster", "servers", NULL, "volfile servers, comma-separated; the first reachable is used"),
+	CONFIG_KEY_STR("gluster", "volume", NULL, "the Gluster volume that holds ballast volumes"),
+	CONFIG_KEY_STR("gluster", "dir", "/ballast", "directory inside the Gluster volume for ballast volumes"),
+	CONFIG_KEY_UINT("gluster", "timeout", "10", "seconds; bounds every Gluster call", 1, 3600),
+	CONFIG_KEY_STR("gluster", "log", NULL, "gfapi log file (default: none)"),
+	CONFIG_KEY_STR("gluster", "glusterd_socket", NULL,
+		       "glusterd CLI socket, for quota (default: /run/glusterd.socket)"),
+	CONFIG_KEY_UINT("gluster", "lease", "30", "seconds a holder of an exclusive volume keeps it without renewing",
+			1, 86400),
+	CONFIG_KEY_CHOICE("gluster", "takeover", "after-lease",
+			  "after-lease or never: may another host take a dead holder's volume", takeover_choices),
+	CONFIG_KEY_END,
+};
 static const char *const gl_opts[] = { "backend", "exclusive", "gid", "mode", "quota", "takeover", "uid", NULL };
 
 /* Keeps what fini deliberately does not free reachable, so that leak
@@ -241,11 +258,11 @@ static int be_gluster_init(const struct ballast_config *cfg, void **ctx, struct 
 	ret = config_get_uint(cfg, "gluster", "timeout", &n, err);
 	if (ret < 0)
 		goto out_free;
-	gc->timeout_s = n > 3600 ? 3600 : (int)n;
+	gc->timeout_s = (int)n; /* at most 3600: the key's range */
 	ret = config_get_uint(cfg, "gluster", "lease", &n, err);
 	if (ret < 0)
 		goto out_free;
-	gc->lease_s = n > 86400 ? 86400 : (int)n;
+	gc->lease_s = (int)n; /* at most 86400: the key's range */
 	v = config_get(cfg, "gluster", "takeover");
 	if (v && (ret = check_choice("gluster", "takeover", v, takeover_choices, err)) < 0)
 		goto out_free;
@@ -787,13 +804,14 @@ static int be_gluster_configured(void *ctx)
 
 const struct backend_ops be_gluster_ops = {
 	.name = "gluster",
-	.caps = BE_CAP_GLOBAL | BE_CAP_SHARED | BE_CAP_QUOTA,
+	.caps = BE_CAP_GLOBAL,
 	.options = gl_opts,
 	.init = be_gluster_init,
 	.fini = be_gluster_fini,
 	.configured = be_gluster_configured,
 	.validate_opts = be_gluster_validate_opts,
 	.create = be_gluster_create,
+	.config_keys = gluster_config_keys,
 	.remove_check = be_gluster_remove_check,
 	.remove = be_gluster_remove,
 	.mount = be_gluster_mount,

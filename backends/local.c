@@ -415,7 +415,6 @@ static json_t *be_local_check(void *ctx)
 
 const struct backend_ops be_local_ops = {
 	.name = "local",
-	.caps = BE_CAP_QUOTA,
 	.options = local_opts,
 	.config_keys = local_config_keys,
 	.init = be_local_init,

@@ -856,13 +856,14 @@ static int be_rbd_lookup(void *ctx, const char *name, json_t **item, struct berr
 
 const struct backend_ops be_rbd_ops = {
 	.name = "rbd",
-	.caps = BE_CAP_GLOBAL | BE_CAP_RESIZE,
+	.caps = BE_CAP_GLOBAL,
 	.options = rbd_opts,
 	.init = be_rbd_init,
 	.fini = be_rbd_fini,
 	.configured = be_rbd_configured,
 	.validate_opts = be_rbd_validate_opts,
 	.create = be_rbd_create,
+	.config_keys = rbd_config_keys,
 	.remove_check = be_rbd_remove_check,
 	.remove = be_rbd_remove,
 	.mount = be_rbd_mount,

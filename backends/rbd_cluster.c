@@ -22,15 +22,6 @@
 #include "timeutil.h"
 #include "validate.h"
 
-#define RBD_DEFAULT_CONF "/etc/ceph/ceph.conf"
-#define RBD_DEFAULT_USER "admin"
-#define RBD_DEFAULT_POOL "rbd"
-#define RBD_DEFAULT_TIMEOUT "10"
-#define RBD_DEFAULT_SIZE "10G"
-#define RBD_DEFAULT_FSTYPE "ext4"
-#define RBD_DEFAULT_MAPPER "auto"
-#define RBD_DEFAULT_LEASE "30"
-#define RBD_DEFAULT_TAKEOVER "after-lease"
 #define RBD_DEFAULT_FEATURES "layering,exclusive-lock"
 /* mkfs.ext4 needs a few MiB; mkfs.xfs refuses anything under 300 MiB. */
 #define RBD_MIN_EXT4 (16ULL << 20)
@@ -45,33 +36,78 @@ static const char *const mapper_choices[] = { "auto", "krbd", "nbd", "fuse", NUL
 static const char *const ms_mode_choices[] = { "legacy", "crc", "secure", "prefer-crc", "prefer-secure", NULL };
 static const char *const shared_choices[] = { "ro", "no", NULL };
 
+/* The [rbd] section: every key with its type, default and range. Values
+ * are checked when the config is read (config.c), never clamped here. */
+const struct config_key rbd_config_keys[] = {
+	CONFIG_KEY_STR("rbd", "conf", "/etc/ceph/ceph.conf", "Ceph config file of the cluster"),
+	CONFIG_KEY_STR("rbd", "user", "admin", "cephx id (client.<user>)"),
+	CONFIG_KEY_STR("rbd", "keyring", NULL, "keyring file (default: what the Ceph config says)"),
+	CONFIG_KEY_STR("rbd", "pool", "rbd", "pool for volumes that name none"),
+	CONFIG_KEY_UINT("rbd", "timeout", "10", "seconds; bounds every Ceph call", 1, 600),
+	CONFIG_KEY_SIZE("rbd", "default_size", "10G", "size of volumes created without -o size"),
+	CONFIG_KEY_CHOICE("rbd", "default_fstype", "ext4", "ext4 or xfs", fstype_choices),
+	CONFIG_KEY_CHOICE("rbd", "mapper", "auto", "auto, krbd, nbd or fuse: how images become block devices",
+			  mapper_choices),
+	CONFIG_KEY_CHOICE("rbd", "ms_mode", NULL,
+			  "krbd's messenger mode (legacy, crc, secure, prefer-crc, prefer-secure); msgr2-only "
+			  "monitors need one",
+			  ms_mode_choices),
+	CONFIG_KEY_UINT(
+		"rbd", "lease", "30",
+		"seconds a holder keeps a volume without renewing; then another host may fence it and take over", 1,
+		3600),
+	CONFIG_KEY_CHOICE("rbd", "takeover", "after-lease",
+			  "after-lease or never: may another host take a dead holder's volume", takeover_choices),
+	CONFIG_KEY_END,
+};
+
+/* The string keys and where they go in struct rbd_ctx. */
+#define RBD_STR_KEY(key, field)                                                                                        \
+	{                                                                                                              \
+		key, offsetof(struct rbd_ctx, field), sizeof(((struct rbd_ctx *)0)->field)                             \
+	}
+static const struct {
+	const char *key;
+	size_t off, len;
+} rbd_str_keys[] = {
+	RBD_STR_KEY("conf", conf),
+	RBD_STR_KEY("user", user),
+	RBD_STR_KEY("keyring", keyring),
+	RBD_STR_KEY("pool", pool),
+	RBD_STR_KEY("default_size", default_size),
+	RBD_STR_KEY("default_fstype", default_fstype),
+	RBD_STR_KEY("mapper", mapper),
+	RBD_STR_KEY("takeover", takeover),
+	RBD_STR_KEY("ms_mode", ms_mode),
+};
+
 /* --- configuration -------------------------------------------------------- */
 
-/* [rbd] key, or def when the key is unset (or unknown to config.c). */
-static const char *cfg_str(const struct ballast_config *cfg, const char *key, const char *def)
+/* Copy the [rbd] values into rc (their types and ranges were checked when
+ * the config was read). */
+static int read_config(struct rbd_ctx *rc, const struct ballast_config *cfg, struct berr *err)
 {
-	const char *v = config_get(cfg, "rbd", key);
-
-	return v && v[0] ? v : def;
-}
-
-static int cfg_copy(char *dst, size_t len, const char *key, const char *v, struct berr *err)
-{
-	if ((size_t)snprintf(dst, len, "%s", v) >= len)
-		return berr_set(err, -ENAMETOOLONG, "[rbd] %s is too long", key);
-	return 0;
-}
-
-static int cfg_uint(const char *key, const char *v, unsigned max, unsigned *out, struct berr *err)
-{
-	char *end;
+	const char *host = config_get(cfg, "ballast", "host_id");
 	unsigned long n;
+	int ret;
 
-	errno = 0;
-	n = strtoul(v, &end, 10);
-	if (errno || end == v || *end || v[0] == '-' || n == 0 || n > max)
-		return berr_set(err, -EINVAL, "[rbd] %s = %s: expected a whole number 1..%u", key, v, max);
-	*out = (unsigned)n;
+	for (size_t i = 0; i < sizeof(rbd_str_keys) / sizeof(rbd_str_keys[0]); i++) {
+		const char *v = config_get(cfg, "rbd", rbd_str_keys[i].key);
+
+		if ((size_t)snprintf((char *)rc + rbd_str_keys[i].off, rbd_str_keys[i].len, "%s", v ? v : "") >=
+		    rbd_str_keys[i].len)
+			return berr_set(err, -ENAMETOOLONG, "[rbd] %s is too long", rbd_str_keys[i].key);
+	}
+	if ((size_t)snprintf(rc->host_id, sizeof(rc->host_id), "%s", host ? host : "localhost") >= sizeof(rc->host_id))
+		return berr_set(err, -ENAMETOOLONG, "[ballast] host_id is too long");
+	ret = config_get_uint(cfg, "rbd", "timeout", &n, err);
+	if (ret < 0)
+		return ret;
+	rc->timeout = (unsigned)n;
+	ret = config_get_uint(cfg, "rbd", "lease", &n, err);
+	if (ret < 0)
+		return ret;
+	rc->lease = (unsigned)n;
 	return 0;
 }
 
@@ -119,54 +155,9 @@ int be_rbd_init(const struct ballast_config *cfg, void **ctx, struct berr *err)
 	pthread_mutex_init(&rc->lock, NULL);
 	pthread_cond_init(&rc->changed, NULL);
 	rc->requested = config_section_given(cfg, "rbd");
-	ret = cfg_copy(rc->conf, sizeof(rc->conf), "conf", cfg_str(cfg, "conf", RBD_DEFAULT_CONF), err);
-	if (!ret)
-		ret = cfg_copy(rc->user, sizeof(rc->user), "user", cfg_str(cfg, "user", RBD_DEFAULT_USER), err);
-	if (!ret)
-		ret = cfg_copy(rc->keyring, sizeof(rc->keyring), "keyring", cfg_str(cfg, "keyring", ""), err);
-	if (!ret)
-		ret = cfg_copy(rc->pool, sizeof(rc->pool), "pool", cfg_str(cfg, "pool", RBD_DEFAULT_POOL), err);
-	if (!ret)
-		ret = cfg_copy(rc->default_size, sizeof(rc->default_size), "default_size",
-			       cfg_str(cfg, "default_size", RBD_DEFAULT_SIZE), err);
-	if (!ret)
-		ret = cfg_copy(rc->default_fstype, sizeof(rc->default_fstype), "default_fstype",
-			       cfg_str(cfg, "default_fstype", RBD_DEFAULT_FSTYPE), err);
-	if (!ret)
-		ret = cfg_copy(rc->mapper, sizeof(rc->mapper), "mapper", cfg_str(cfg, "mapper", RBD_DEFAULT_MAPPER),
-			       err);
-	if (!ret)
-		ret = cfg_copy(rc->takeover, sizeof(rc->takeover), "takeover",
-			       cfg_str(cfg, "takeover", RBD_DEFAULT_TAKEOVER), err);
-	if (!ret)
-		ret = cfg_copy(rc->ms_mode, sizeof(rc->ms_mode), "ms_mode", cfg_str(cfg, "ms_mode", ""), err);
-	if (!ret)
-		ret = cfg_copy(rc->host_id, sizeof(rc->host_id), "host_id",
-			       config_get(cfg, "ballast", "host_id") ? config_get(cfg, "ballast", "host_id")
-								     : "localhost",
-			       err);
-	if (!ret)
-		ret = cfg_uint("timeout", cfg_str(cfg, "timeout", RBD_DEFAULT_TIMEOUT), 600, &rc->timeout, err);
-	if (!ret)
-		ret = cfg_uint("lease", cfg_str(cfg, "lease", RBD_DEFAULT_LEASE), 3600, &rc->lease, err);
+	ret = read_config(rc, cfg, err);
 	if (ret < 0)
 		goto out_free;
-	ret = check_choice("rbd", "default_fstype", rc->default_fstype, fstype_choices, err);
-	if (!ret)
-		ret = check_choice("rbd", "mapper", rc->mapper, mapper_choices, err);
-	if (!ret)
-		ret = check_choice("rbd", "takeover", rc->takeover, takeover_choices, err);
-	if (!ret && rc->ms_mode[0])
-		ret = check_choice("rbd", "ms_mode", rc->ms_mode, ms_mode_choices, err);
-	if (ret < 0)
-		goto out_free;
-	{
-		uint64_t bytes;
-
-		ret = parse_size(rc->default_size, &bytes, err);
-		if (ret < 0)
-			goto out_free;
-	}
 	if ((size_t)snprintf(rc->mapdir, sizeof(rc->mapdir), "%s/rbd", state) >= sizeof(rc->mapdir) ||
 	    (size_t)snprintf(rc->mounts, sizeof(rc->mounts), "%s/mounts", state) >= sizeof(rc->mounts)) {
 		ret = berr_set(err, -ENAMETOOLONG, "state_dir is too long");

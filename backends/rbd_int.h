@@ -41,6 +41,7 @@
 
 #include "backend.h"
 #include "common.h"
+#include "config.h"
 #include "errors.h"
 #include "validate.h"
 
@@ -98,6 +99,9 @@ struct rbd_meta {
 };
 
 /* --- rbd_cluster.c: configuration ----------------------------------------- */
+
+/* The keys of the [rbd] section (backend_ops.config_keys). */
+extern const struct config_key rbd_config_keys[];
 
 /* Every Create option the backend takes, NULL-terminated. */
 extern const char *const rbd_opts[];
