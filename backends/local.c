@@ -2,7 +2,9 @@
  * local.c - volumes on this host.
  *
  * A plain volume is the directory <root>/<name>, handed to dockerd as is.
- * A sized volume (-o size=) is a sparse image <root>/.images/<name>.img,
+ * A sized volume (-o size=) is an image <root>/.images/<name>.img, its
+ * blocks allocated at Create (fallocate) so that a full disk is a refused
+ * Create rather than EIO in a container and failed catalog writes later,
  * formatted at Create and loop-mounted by mount.ballast at
  * <state_dir>/mounts/<name>; dockerd gets its data/ subdirectory, so the
  * file system's lost+found never shows in the container and the size is a
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -152,8 +155,37 @@ static int create_dir(struct local_ctx *lc, const struct be_volume *vol, struct 
 	return ret;
 }
 
-/* Make a sparse image of the volume's size and format it. A leftover image
- * of an interrupted Create holds no data yet: it is replaced. */
+/*
+ * Give the open image fd its bytes, allocated: the disk that holds it
+ * (and the catalog) can then never be overcommitted by sized volumes. A
+ * file system without fallocate gets a sparse file, and only when its free
+ * space covers the size now. what names the image in messages.
+ */
+static int allocate_image(int fd, const char *what, uint64_t bytes, struct berr *err)
+{
+	struct statvfs sv;
+
+	if (fallocate(fd, 0, 0, (off_t)bytes) == 0)
+		return 0;
+	if (errno == ENOSPC)
+		return berr_set(err, -ENOSPC, "not enough free space for %s: %llu MiB needed", what,
+				(unsigned long long)(bytes >> 20));
+	if (errno != EOPNOTSUPP)
+		return berr_set(err, -errno, "cannot allocate %llu bytes for %s: %s", (unsigned long long)bytes, what,
+				strerror(errno));
+	if (fstatvfs(fd, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < bytes)
+		return berr_set(err, -ENOSPC, "not enough free space for %s: %llu MiB needed, %llu MiB free", what,
+				(unsigned long long)(bytes >> 20),
+				(unsigned long long)(((uint64_t)sv.f_bavail * sv.f_frsize) >> 20));
+	if (ftruncate(fd, (off_t)bytes) < 0)
+		return berr_set(err, -errno, "cannot size %s to %llu bytes: %s", what, (unsigned long long)bytes,
+				strerror(errno));
+	return 0;
+}
+
+/* Make an allocated image of the volume's size and format it (without
+ * discard, which would punch the blocks out again). A leftover image of an
+ * interrupted Create holds no data yet: it is replaced. */
 static int create_image(struct local_ctx *lc, const struct be_volume *vol, struct berr *err)
 {
 	const char *fstype = opt_get(vol->opts, "fstype");
@@ -174,19 +206,27 @@ static int create_image(struct local_ctx *lc, const struct be_volume *vol, struc
 	fd = open(img, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return berr_set(err, -errno, "cannot create %s: %s", img, strerror(errno));
-	if (ftruncate(fd, (off_t)bytes) < 0)
-		ret = berr_set(err, -errno, "cannot size %s to %llu bytes: %s", img, (unsigned long long)bytes,
-			       strerror(errno));
-	else if (fsync(fd) < 0)
+	ret = allocate_image(fd, img, bytes, err);
+	if (ret == 0 && fsync(fd) < 0)
 		ret = berr_set(err, -errno, "fsync of %s failed: %s", img, strerror(errno));
-	close(fd);
 	CRASH_POINT("local.create.after-image");
 	if (ret == 0) {
-		const char *args[] = { "mkfs", "--fstype", fstype ? fstype : LOCAL_DEFAULT_FSTYPE, img, NULL };
+		const char *fs = fstype ? fstype : LOCAL_DEFAULT_FSTYPE;
+		const char *args[] = {
+			"mkfs", "--fstype", fs, "--mkfs-options", strcmp(fs, "xfs") == 0 ? "-K" : "-E nodiscard",
+			img,	NULL
+		};
 
 		ret = helper_run(&lc->helper, args, err);
 		CRASH_POINT("local.create.after-mkfs");
 	}
+	/* mkfs zeroes some ranges by punching holes where the file system
+	 * cannot zero in place (tmpfs): allocate them again. */
+	if (ret == 0)
+		ret = allocate_image(fd, img, bytes, err);
+	if (ret == 0 && fsync(fd) < 0)
+		ret = berr_set(err, -errno, "fsync of %s failed: %s", img, strerror(errno));
+	close(fd);
 	if (ret < 0)
 		unlink(img);
 	return ret;
@@ -319,9 +359,16 @@ static int be_local_resize(void *ctx, const struct be_volume *vol, uint64_t byte
 	if (bytes < (uint64_t)st.st_size)
 		return berr_set(err, -EINVAL, "volume %s is %lld bytes; shrinking is refused", vol->name,
 				(long long)st.st_size);
-	if (truncate(img, (off_t)bytes) < 0)
-		return berr_set(err, -errno, "cannot grow %s to %llu bytes: %s", img, (unsigned long long)bytes,
-				strerror(errno));
+	{
+		int fd = open(img, O_WRONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			return berr_set(err, -errno, "cannot open %s: %s", img, strerror(errno));
+		ret = allocate_image(fd, img, bytes, err);
+		close(fd);
+		if (ret < 0)
+			return ret;
+	}
 	mount_target(lc, vol->name, target, sizeof(target));
 	mounted = is_mountpoint(target) == 1;
 	if (!mounted) {

@@ -3,6 +3,10 @@
 # sized (xfs) volume grows online while mounted and offline while not, its
 # data intact; shrinking, plain directories and bad sizes are refused.
 # (xfs: online ext4 growth needs CAP_SYS_RESOURCE, which this machine lacks.)
+# Then, on a 100 MiB local root: a sized image is allocated at Create (not
+# sparse, and mkfs does not punch it out again), and a Create that does not
+# fit is refused and leaves nothing (a sparse image overcommitted the disk
+# that holds the catalog: the container got EIO, catalog writes failed).
 # shellcheck source-path=SCRIPTDIR
 set -u
 
@@ -55,3 +59,26 @@ t_match "a plain directory is refused" 'no size to grow' "$(ballast_cli resize p
 t_match "a bad size is refused" 'invalid size' "$(ballast_cli resize g1 huge 2>&1)"
 t_match "an unknown volume is refused" 'not found' "$(ballast_cli resize nope 1G 2>&1)"
 t_ok "ballastd stops on SIGTERM" ballastd_stop
+
+# --- sized images are allocated; what does not fit is refused ------------
+# Both checks fail on the old code: the image was sparse (and mkfs's discard
+# punched it out: ~5 MiB of 48 allocated), and s2 was made over the limit.
+SMALL=$T/small
+mkdir -p "$SMALL/state/local" || t_die "cannot make $SMALL"
+mount -t tmpfs -o size=100M ballast-test "$SMALL/state/local" || t_die "cannot mount a tmpfs"
+ballastd_start "$SMALL" || t_die "ballastd did not start on the small root"
+images=$BALLAST_STATE/local/.images
+t_eq "create s1 (48M) on a 100M disk" "" "$(err VolumeDriver.Create '{"Name":"s1","Opts":{"size":"48M"}}')"
+alloc=$(du -B1M "$images/s1.img" 2>&1 | cut -f1)
+t_match "s1's image is allocated, not sparse ($alloc MiB of 48)" '^[0-9]+$' "$( ((alloc >= 48)) && echo "$alloc")"
+t_match "create s2 (64M) does not fit: refused, saying why" 'not enough free space' \
+	"$(err VolumeDriver.Create '{"Name":"s2","Opts":{"size":"64M"}}')"
+t_eq "control: the probe sees s1's image" "s1.img" "$(ls "$images" 2>&1)"
+t_eq "no image of s2 is left" "" "$(ls "$images" | grep s2)"
+t_eq "s2 is not in the catalog" "s1" "$(ballast_call VolumeDriver.List '{}' | jq -r '.Volumes[].Name' | tr '\n' ' ' | sed 's/ $//')"
+mp=$(ballast_call VolumeDriver.Mount '{"Name":"s1","ID":"m1"}' | jq -r .Mountpoint)
+t_ok "s1 mounts and takes 32 MiB with fsync" dd if=/dev/zero of="$mp/f" bs=1M count=32 conv=fsync status=none
+t_eq "Unmount s1" "" "$(err VolumeDriver.Unmount '{"Name":"s1","ID":"m1"}')"
+t_match "ballast resize s1 120M does not fit: refused" 'not enough free space' "$(ballast_cli resize s1 120M 2>&1)"
+t_eq "s1's image keeps its size" $((48 << 20)) "$(stat -c %s "$images/s1.img")"
+t_ok "ballastd stops on SIGTERM (small root)" ballastd_stop
