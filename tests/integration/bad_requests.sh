@@ -101,12 +101,12 @@ NAME128=$(printf 'b%.0s' $(seq 128))
 body=$(body_file '{"Name":"exists1","Opts":{}}')
 code=$(ballast_post VolumeDriver.Create "$body" "$T/out")
 t_eq "create exists1 (valid) answers 200" 200 "$code"
-t_eq "create exists1 (valid) has an empty Err" "" "$(jq -r '.Err // ""' "$T/out" 2>&1)"
+t_eq "create exists1 (valid) has an empty Err" "" "$(err_of Create <"$T/out")"
 body=$(body_file "{\"Name\":\"$NAME128\"}")
 ballast_post VolumeDriver.Create "$body" "$T/out" >/dev/null
-t_eq "a 128-character name is accepted" "" "$(jq -r '.Err // ""' "$T/out" 2>&1)"
+t_eq "a 128-character name is accepted" "" "$(err_of Create <"$T/out")"
 ballast_post VolumeDriver.Remove "$body" "$T/out" >/dev/null
-t_eq "the 128-character volume is removed" "" "$(jq -r '.Err // ""' "$T/out" 2>&1)"
+t_eq "the 128-character volume is removed" "" "$(err_of Create <"$T/out")"
 
 cat_before=$(catalog 2>&1)
 state_before=$(state_list)
@@ -215,7 +215,7 @@ done
 # exactly 64 KiB is read and parsed: refused for its unknown option only
 big_body 65536 >"$T/body.big"
 expect_err "VolumeDriver.Create: body of 65536 bytes is parsed" VolumeDriver.Create "$T/body.big"
-t_match "... and refused for its option, not its size" 'option' "$(jq -r .Err "$T/out" 2>&1)"
+t_match "... and refused for its option, not its size" 'option' "$(err_of Create <"$T/out")"
 
 t_ok "ballastd still alive after the bad requests" ballastd_running
 t_eq "catalog unchanged" "$cat_before" "$(catalog 2>&1)"
@@ -241,7 +241,7 @@ expect_err "VolumeDriver.Remove: volume in use" VolumeDriver.Remove \
 t_eq "catalog unchanged (mounted)" "$cat_mounted" "$(catalog 2>&1)"
 t_eq "state directory unchanged (mounted)" "$state_mounted" "$(state_list)"
 code=$(ballast_post VolumeDriver.Unmount "$body" "$T/out")
-t_eq "unmount exists1 with ID 1 succeeds" "200:" "$code:$(jq -r '.Err // ""' "$T/out" 2>&1)"
+t_eq "unmount exists1 with ID 1 succeeds" "200:" "$code:$(err_of Unmount <"$T/out")"
 t_eq "exists1 mount_count is 0" 0 \
 	"$(ballast_cli inspect --json exists1 2>&1 | jq -r .mount_count 2>&1)"
 expect_err "VolumeDriver.Unmount: the same ID again (count would go below 0)" \

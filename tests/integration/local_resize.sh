@@ -31,7 +31,7 @@ cleanup() {
 t_at_exit cleanup
 
 ballastd_start "$BD" || t_die "ballastd did not start"
-err() { ballast_call "$1" "$2" | jq -r '.Err'; }
+err() { ballast_call "$1" "$2" | err_of "$1"; }
 # size_kib: the mounted file system's size in KiB
 size_kib() { df -k --output=size "$BALLAST_STATE/mounts/g1" 2>/dev/null | tail -n 1 | tr -d ' '; }
 

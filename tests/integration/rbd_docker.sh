@@ -105,7 +105,7 @@ bd() {
 	curl -s --max-time 130 --unix-socket "$T/$1/ballast.sock" -X POST --data-binary "$3" "http://b/$2"
 }
 # bd_err X METHOD JSON: the Err of the answer ("" on success)
-bd_err() { bd "$@" | jq -r '.Err // ""' 2>&1; }
+bd_err() { bd "$@" | err_of "$2"; }
 # elapsed CMD...: run CMD, print its wall time in ms on fd 3
 ms_now() { echo $((${EPOCHREALTIME/./} / 1000)); }
 

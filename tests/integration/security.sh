@@ -113,7 +113,7 @@ ballast_call VolumeDriver.Create '{"Name":"modecheck"}' >/dev/null
 check_modes "umask 000"
 # while we have a daemon started under umask 000: a sized volume's image
 # and mount point
-if [ "$(ballast_call VolumeDriver.Create '{"Name":"sized","Opts":{"size":"16M"}}' | jq -r .Err)" = "" ]; then
+if [ "$(ballast_call VolumeDriver.Create '{"Name":"sized","Opts":{"size":"16M"}}' | err_of Create)" = "" ]; then
 	no_bits "umask 000: image not world-readable/writable" "$BALLAST_STATE/local/.images/sized.img" $((8#007))
 	no_bits "umask 000: images dir not world-readable/writable" "$BALLAST_STATE/local/.images" $((8#007))
 else

@@ -69,7 +69,7 @@ start() {
 }
 
 call() { curl -s --max-time 30 --unix-socket "$SOCK" -X POST -d "$2" "http://b/$1"; }
-err() { call "$@" | jq -r '.Err' 2>/dev/null; }
+err() { call "$@" | err_of "$1"; }
 count() { call Ballast.Inspect "{\"Name\":\"$1\"}" | jq -r '.Volume.mount_count // "none"'; }
 exists() { [ "$(err VolumeDriver.Get "{\"Name\":\"$1\"}")" = "" ]; }
 mounted() { awk -v p="$STATE/mounts/$1" '$2 == p { f = 1 } END { exit !f }' /proc/mounts; }

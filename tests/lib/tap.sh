@@ -23,6 +23,11 @@
 #   t_at_exit CMD...           run CMD at exit (last registered runs first)
 #   t_wait_eq DESC TIMEOUT EXPECTED CMD...   poll CMD's stdout until it
 #                              equals EXPECTED (TIMEOUT seconds), then assert
+#   err_of ENDPOINT            read ballastd's answer on stdin, print its Err
+#                              ("" only for an answer that says success);
+#                              no answer, or one without a string Err, prints
+#                              a line naming ENDPOINT: silence never reads as
+#                              success
 #
 # The output of a t_ok / t_fail command is captured and shown (last 30 lines)
 # only when the assertion fails. Commands run in the current shell, so they
@@ -185,3 +190,14 @@ trap _t_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
+
+err_of() {
+	local body
+	body=$(cat)
+	if [ -z "$body" ]; then
+		printf 'NO ANSWER from ballastd to %s\n' "$1"
+		return 0
+	fi
+	jq -er 'if type == "object" and (.Err | type) == "string" then .Err else error("no Err") end' \
+		<<<"$body" 2>/dev/null || printf 'NO Err in the answer of ballastd to %s: %.200s\n' "$1" "$body"
+}
