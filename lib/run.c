@@ -16,6 +16,9 @@
 
 extern char **environ;
 
+/* How long a killed child gets to be reaped. */
+#define RUN_REAP_GRACE_MS 5000
+
 /* The last non-empty line of buf, trimmed, into out. */
 static void last_line(const char *buf, char *out, size_t len)
 {
@@ -30,26 +33,22 @@ static void last_line(const char *buf, char *out, size_t len)
 	snprintf(out, len, "%.*s", (int)(end - start), start);
 }
 
-int run_bounded(const char *const *argv, int timeout_s, int *status, char *line, size_t linelen)
+/* Start argv in a process group of its own (so that its time bound can kill
+ * whatever it started too), stdin from /dev/null, stdout and stderr into
+ * outfd, with default signal dispositions and an empty mask (ballastd
+ * blocks SIGTERM and SIGINT for sigwait and ignores SIGPIPE; a child must
+ * inherit neither, or it could not be stopped). 0 or -errno. */
+static int spawn_grouped(const char *const *argv, int outfd, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t none, deflt;
-	char out[2048] = "";
-	int pipefd[2] = { -1, -1 };
-	size_t used = 0;
-	int killed = 0, ret;
-	long deadline;
-	pid_t pid;
+	int ret;
 
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return -errno;
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDERR_FILENO);
+	posix_spawn_file_actions_adddup2(&fa, outfd, STDERR_FILENO);
 	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
-	/* ballastd blocks SIGTERM and SIGINT (sigwait) and ignores SIGPIPE;
-	 * a child must not inherit either, or it could not be stopped. */
+	posix_spawn_file_actions_adddup2(&fa, outfd, STDOUT_FILENO);
 	sigemptyset(&none);
 	sigemptyset(&deflt);
 	sigaddset(&deflt, SIGTERM);
@@ -58,54 +57,113 @@ int run_bounded(const char *const *argv, int timeout_s, int *status, char *line,
 	posix_spawnattr_init(&attr);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &deflt);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	ret = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, environ);
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+	ret = posix_spawnp(pid, argv[0], &fa, &attr, (char *const *)argv, environ);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
-	close(pipefd[1]);
-	if (ret != 0) {
-		close(pipefd[0]);
-		return -ret;
-	}
+	return -ret;
+}
 
-	deadline = monotonic_ms() + timeout_s * 1000L;
+/* Append chunk to the tail kept in out (size outsz, *used bytes so far):
+ * the last line is the one that matters. */
+static void keep_tail(char *out, size_t outsz, size_t *used, const char *chunk, size_t n)
+{
+	if (n > outsz - 1) {
+		chunk += n - (outsz - 1);
+		n = outsz - 1;
+	}
+	if (n > outsz - 1 - *used) {
+		size_t drop = n - (outsz - 1 - *used);
+
+		memmove(out, out + drop, *used - drop);
+		*used -= drop;
+	}
+	memcpy(out + *used, chunk, n);
+	*used += n;
+	out[*used] = '\0';
+}
+
+/* Read fd into out until EOF or the deadline (CLOCK_MONOTONIC ms).
+ * Returns 1 when the deadline passed, else 0. */
+static int read_until(int fd, long deadline, char *out, size_t outsz)
+{
+	size_t used = 0;
+
 	for (;;) {
-		struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		long left = deadline - monotonic_ms();
 		char chunk[512];
 		ssize_t n;
 
-		if (left <= 0) {
-			kill(pid, SIGKILL);
-			killed = 1;
-			break;
-		}
+		if (left <= 0)
+			return 1;
 		if (poll(&pfd, 1, (int)left) < 0) {
 			if (errno == EINTR)
 				continue;
-			break;
+			return 0;
 		}
 		if (!pfd.revents)
 			continue;
-		n = read(pipefd[0], chunk, sizeof(chunk));
+		n = read(fd, chunk, sizeof(chunk));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			break;
-		/* Keep the tail: the last line is the one that matters. */
-		if ((size_t)n > sizeof(out) - 1 - used) {
-			size_t drop = (size_t)n - (sizeof(out) - 1 - used);
-
-			memmove(out, out + drop, used - drop);
-			used -= drop;
-		}
-		memcpy(out + used, chunk, (size_t)n);
-		used += (size_t)n;
-		out[used] = '\0';
+			return 0;
+		keep_tail(out, outsz, &used, chunk, (size_t)n);
 	}
+}
+
+/* Reap pid, waiting at most until deadline; past it, SIGKILL its whole
+ * process group and wait RUN_REAP_GRACE_MS more. Returns 1 when it had to
+ * kill, -ETIMEDOUT when even then it was not reaped (stuck in the kernel:
+ * it stays our zombie), else 0. */
+static int reap_bounded(pid_t pid, long deadline, int *status)
+{
+	int killed = 0;
+
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+
+		if (r == pid)
+			return killed;
+		if (r < 0 && errno != EINTR)
+			return killed;
+		if (monotonic_ms() >= deadline) {
+			if (killed)
+				return -ETIMEDOUT;
+			kill(-pid, SIGKILL);
+			killed = 1;
+			deadline = monotonic_ms() + RUN_REAP_GRACE_MS;
+		}
+		usleep(10 * 1000);
+	}
+}
+
+int run_bounded(const char *const *argv, int timeout_s, int *status, char *line, size_t linelen)
+{
+	char out[2048] = "";
+	int pipefd[2] = { -1, -1 };
+	long deadline;
+	int late, ret;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -errno;
+	ret = spawn_grouped(argv, pipefd[1], &pid);
+	close(pipefd[1]);
+	if (ret < 0) {
+		close(pipefd[0]);
+		return ret;
+	}
+	deadline = monotonic_ms() + timeout_s * 1000L;
+	late = read_until(pipefd[0], deadline, out, sizeof(out));
+	if (late)
+		kill(-pid, SIGKILL); /* the child and whatever it started */
 	close(pipefd[0]);
-	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-		;
+	ret = reap_bounded(pid, late ? monotonic_ms() + RUN_REAP_GRACE_MS : deadline, status);
 	last_line(out, line, linelen);
-	return killed ? -ETIMEDOUT : 0;
+	if (late || ret != 0)
+		return -ETIMEDOUT;
+	return 0;
 }

@@ -9,10 +9,13 @@
 
 /*
  * Run argv (argv[0] searched in PATH unless it has a slash), stdin from
- * /dev/null, and wait at most timeout_s seconds, then SIGKILL it. Its last
- * non-empty line of output goes into line. Returns 0 when it ran (*status
- * as from waitpid), -ETIMEDOUT when it was killed, or -errno when it could
- * not be started.
+ * /dev/null, in a process group of its own, and wait at most timeout_s
+ * seconds in all (its output and its exit), then SIGKILL the whole group:
+ * what it started dies with it (mkfs under a helper, mount.glusterfs). A
+ * process that closes its output but keeps running is bounded too. Its
+ * last non-empty line of output goes into line. Returns 0 when it ran
+ * (*status as from waitpid), -ETIMEDOUT when it was killed, or -errno
+ * when it could not be started.
  */
 int run_bounded(const char *const *argv, int timeout_s, int *status, char *line, size_t linelen);
 
