@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "api_int.h"
+#include "crashpoint.h"
 #include "fsutil.h"
 #include "log.h"
 #include "metrics.h"
@@ -21,33 +22,57 @@
 
 /* --- Start-up recovery ---------------------------------------------------- */
 
-/* Has the machine booted since the catalog was last used? Mount counts
- * from before a reboot are void: every container of that boot is gone. */
-static int booted_since(const char *state_dir)
+/* This boot's ID into now (size len); "" when the kernel has none. */
+static void boot_id(char *now, size_t len)
 {
-	char now[64] = "", *before = NULL;
-	size_t len = 0;
-	int dirfd, fd, changed = 0;
-	ssize_t n;
+	ssize_t n = -1;
+	int fd;
 
+	now[0] = '\0';
 	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (fd >= 0) {
+		n = read(fd, now, len - 1);
+		close(fd);
+	}
+	now[n > 0 ? n : 0] = '\0';
+}
+
+/* Has the machine booted since the catalog was last used (the boot ID
+ * recorded differs from now)? Mount counts from before a reboot are void:
+ * every container of that boot is gone. */
+static int booted_since(const char *state_dir, const char *now)
+{
+	char *before = NULL;
+	size_t len = 0;
+	int dirfd, changed = 0;
+
+	if (!now[0])
 		return 0;
-	n = read(fd, now, sizeof(now) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	now[n] = '\0';
 	dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return 0;
-	if (read_file_at(dirfd, "boot_id", sizeof(now), &before, &len) == 0)
+	if (read_file_at(dirfd, "boot_id", 64, &before, &len) == 0)
 		changed = strcmp(before, now) != 0;
 	free(before);
-	if (changed || len == 0)
-		atomic_write_at(dirfd, "boot_id", now, strlen(now));
 	close(dirfd);
 	return changed;
+}
+
+/* Record now as the boot the catalog was brought in line with: only after
+ * recovery, so that a daemon killed during it still sees the reboot at its
+ * next start. */
+static void boot_mark(const char *state_dir, const char *now)
+{
+	int dirfd;
+
+	if (!now[0])
+		return;
+	dirfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return;
+	if (atomic_write_at(dirfd, "boot_id", now, strlen(now)) < 0)
+		log_warnx("cannot record the boot ID in %s", state_dir);
+	close(dirfd);
 }
 
 /* An interrupted Create is rolled back, an interrupted Remove finished;
@@ -134,13 +159,31 @@ void api_recover_volume(struct api *api, struct volume *vol, int rebooted)
 		log_errx("volume %s: %s", vol->name, err.msg);
 }
 
+/* An interrupted Remove of a shared backend's volume needs its cluster,
+ * which may be slow or down: it is left to the refresh thread (started
+ * right after), so that ballastd answers at once. Until then the volume is
+ * refused as not ready. */
+static int recover_later(struct api *api, const struct volume *vol)
+{
+	const struct backend_ops *ops;
+	void *ctx;
+
+	if (vol->state != VOL_REMOVING || api_find_backend(api, vol->backend, &ops, &ctx, NULL) < 0)
+		return 0;
+	return (ops->caps & BE_CAP_GLOBAL) != 0;
+}
+
 void api_recover(struct api *api)
 {
-	int rebooted = booted_since(config_get(api->cfg, "ballast", "state_dir"));
+	const char *state = config_get(api->cfg, "ballast", "state_dir");
 	json_t *names = catalog_names(api->cat);
+	char now[64];
+	int rebooted;
 	json_t *name;
 	size_t i;
 
+	boot_id(now, sizeof(now));
+	rebooted = booted_since(state, now);
 	if (rebooted)
 		log_infox("the machine rebooted since the last run: mount counts reset");
 	json_array_foreach (names, i, name) {
@@ -148,10 +191,15 @@ void api_recover(struct api *api)
 
 		if (!vol)
 			continue;
-		api_recover_volume(api, vol, rebooted);
+		if (recover_later(api, vol))
+			log_infox("volume %s: its interrupted remove is finished in the background", vol->name);
+		else
+			api_recover_volume(api, vol, rebooted);
 		catalog_release(api->cat, vol);
+		CRASH_POINT("recover.after-volume");
 	}
 	json_decref(names);
+	boot_mark(state, now);
 }
 
 /* --- Adopting and dropping shared volumes --------------------------------- */

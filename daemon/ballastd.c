@@ -160,6 +160,26 @@ static int parse_args(int argc, char **argv, struct ballast_config *cfg, struct 
 	return ret;
 }
 
+/* The state dir as the mount table names it: resolved once (symlinks,
+ * "..") so that mount targets under it compare equal to /proc's paths.
+ * Reached through a symlink, start-up took live mounts for gone, dropped
+ * their counts and unmounted them under running containers. */
+static int resolve_state_dir(struct ballast_config *cfg, struct berr *err)
+{
+	const char *dir = config_get(cfg, "ballast", "state_dir");
+	char *real = realpath(dir, NULL);
+	int ret = 0;
+
+	if (!real)
+		return berr_set(err, -errno, "cannot resolve state dir %s: %s", dir, strerror(errno));
+	if (strcmp(real, dir) != 0) {
+		log_infox("state dir %s is %s", dir, real); /* dir is freed by config_set */
+		ret = config_set(cfg, "ballast", "state_dir", real, err);
+	}
+	free(real);
+	return ret;
+}
+
 /* One daemon per state dir: a second one would corrupt mount counts. */
 static int lock_state_dir(const char *dir, int *fd, struct berr *err)
 {
@@ -204,6 +224,8 @@ int main(int argc, char **argv)
 		goto out;
 	log_threshold = lvl;
 	ret = lock_state_dir(config_get(&cfg, "ballast", "state_dir"), &lockfd, &err);
+	if (ret == 0)
+		ret = resolve_state_dir(&cfg, &err);
 	if (ret == 0)
 		ret = catalog_open(config_get(&cfg, "ballast", "state_dir"), &cat, &err);
 	if (ret == 0)

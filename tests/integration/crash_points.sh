@@ -109,5 +109,23 @@ for kind in plain sized; do
 	done
 done
 
+# ------------------------------------------------------------ Reboot
+# A daemon killed during start-up recovery after a reboot must still see
+# the reboot at its next start: the boot ID is recorded only once recovery
+# is done. Fails when it is recorded first (the next start then kept mount
+# counts of containers the reboot ended).
+t_eq "reboot: boot1 is made" "" "$(err VolumeDriver.Create '{"Name":"boot1"}')"
+t_eq "reboot: boot1 mounts" "" "$(err VolumeDriver.Mount '{"Name":"boot1","ID":"b1"}')"
+stop
+OLDBOOT=00000000-0000-0000-0000-000000000000
+echo "$OLDBOOT" >"$STATE/boot_id" # as the last boot left it
+start recover.after-volume || true
+t_ok "reboot: ballastd killed during recovery" died
+t_eq "reboot: the old boot ID is still recorded" "$OLDBOOT" "$(cat "$STATE/boot_id")"
+start || t_die "ballastd did not restart"
+t_eq "reboot: the next start sees the reboot: boot1's mount count is reset" 0 "$(count boot1)"
+t_eq "control: ... and now this boot's ID is recorded" "$(cat /proc/sys/kernel/random/boot_id)" \
+	"$(cat "$STATE/boot_id")"
+
 stop
 t_eq "no mounts left under the test dir" "" "$(awk -v d="$T" 'index($2, d) == 1' /proc/mounts)"

@@ -82,3 +82,24 @@ t_eq "Unmount s1" "" "$(err VolumeDriver.Unmount '{"Name":"s1","ID":"m1"}')"
 t_match "ballast resize s1 120M does not fit: refused" 'not enough free space' "$(ballast_cli resize s1 120M 2>&1)"
 t_eq "s1's image keeps its size" $((48 << 20)) "$(stat -c %s "$images/s1.img")"
 t_ok "ballastd stops on SIGTERM (small root)" ballastd_stop
+
+# --- a state dir reached through a symlink --------------------------------
+# Mount targets are compared with the mount table's (resolved) paths: with
+# the state dir behind a symlink, the restarted daemon took the live mount
+# for gone, dropped its count and left the volume mounted under the
+# container with nobody counting it. Fails without resolve_state_dir.
+mkdir -p "$T/real" && ln -s "$T/real" "$T/link" || t_die "cannot make the symlink"
+ballastd_start "$T/link" || t_die "ballastd did not start behind the symlink"
+t_eq "create l1 (sized) behind a symlinked state dir" "" "$(err VolumeDriver.Create '{"Name":"l1","Opts":{"size":"32M"}}')"
+mp=$(ballast_call VolumeDriver.Mount '{"Name":"l1","ID":"c1"}' | jq -r .Mountpoint)
+t_match "l1 mounts" '/mounts/l1/data$' "$mp"
+t_ok "l1 takes a write" sh -c "echo kept >'$mp/f'"
+ballastd_kill9
+ballastd_start "$T/link" || t_die "ballastd did not restart behind the symlink"
+t_eq "after kill -9 and restart, l1's mount is still counted" 1 \
+	"$(ballast_call Ballast.Inspect '{"Name":"l1"}' | jq -r '.Volume.mount_count // "no answer"')"
+t_eq "... still mounted, its data there" kept "$(cat "$T/real/state/mounts/l1/data/f" 2>&1)"
+t_eq "Unmount l1" "" "$(err VolumeDriver.Unmount '{"Name":"l1","ID":"c1"}')"
+t_eq "control: then nothing is mounted under the state dir" "" \
+	"$(awk -v d="$T/real/state/mounts/" 'index($2, d) == 1' /proc/mounts)"
+t_ok "ballastd stops on SIGTERM (symlinked state dir)" ballastd_stop
