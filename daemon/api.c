@@ -165,8 +165,14 @@ int api_acquire_ready(struct api *api, struct request *req, const char *name, st
 	int ret;
 
 	*vol = catalog_acquire(api->cat, name, 0);
-	if (!*vol)
-		return not_found(req, name);
+	if (!*vol) {
+		ret = api_adopt_unknown(api, req, name);
+		if (ret <= 0)
+			return ret < 0 ? ret : not_found(req, name);
+		*vol = catalog_acquire(api->cat, name, 0);
+		if (!*vol)
+			return not_found(req, name);
+	}
 	ret = api_refuse_unready(req, *vol);
 	if (ret == 0)
 		ret = api_find_backend(api, (*vol)->backend, ops, ctx, &req->err);
@@ -212,6 +218,12 @@ int api_req_view(struct api *api, struct request *req, json_t **view)
 	if (ret < 0)
 		return ret;
 	*view = catalog_view(api->cat, name);
+	if (*view)
+		return 0;
+	ret = api_adopt_unknown(api, req, name);
+	if (ret <= 0)
+		return ret < 0 ? ret : not_found(req, name);
+	*view = catalog_view(api->cat, name);
 	return *view ? 0 : not_found(req, name);
 }
 
@@ -252,40 +264,72 @@ static int create_opts(struct request *req, json_t **opts)
 }
 
 /*
- * dockerd's implicit Create (no options) of a name this host does not
- * know, with a default backend that is not shared: the name may be a
- * volume another host made in a shared cluster that the refresh has not
- * brought here yet. Ask each configured global backend; one that has it
- * is adopted (1). 0: nobody has it. A cluster that cannot answer refuses
- * the Create: an empty local volume in its place would hide the data.
+ * Is vol (held, VOL_NEW: unknown here) a volume another host made in a
+ * shared cluster, that the refresh has not brought here yet? Ask each
+ * configured global backend (bounded by its timeout); one that has it is
+ * adopted: 1. 0: nobody has it. -errno, with a message naming the backend
+ * that could not answer, in err.
  */
-static int implicit_shared(struct api *api, struct request *req, struct volume *vol)
+static int lookup_shared(struct api *api, struct volume *vol, struct berr *err)
 {
 	for (int i = 0; i < api->nbackends; i++) {
 		const struct backend_ops *o = api->ops[i];
-		struct berr err = BERR_INIT;
+		struct berr lerr = BERR_INIT;
 		json_t *item = NULL;
 		int ret;
 
 		if (!(o->caps & BE_CAP_GLOBAL) || !o->lookup || (o->configured && !o->configured(api->ctx[i])))
 			continue;
-		ret = o->lookup(api->ctx[i], vol->name, &item, &err);
+		ret = o->lookup(api->ctx[i], vol->name, &item, &lerr);
 		if (ret < 0)
-			return berr_set(&req->err, ret,
-					"cannot tell whether volume %s already exists in backend %s (%s); give "
-					"-o backend= to create it",
-					vol->name, o->name, err.msg);
+			return berr_set(err, ret, "backend %s cannot tell whether it has volume %s (%s)", o->name,
+					vol->name, lerr.msg);
 		if (ret == 0)
 			continue;
-		ret = api_adopt_locked(api, o, vol, item, &req->err);
+		ret = api_adopt_locked(api, o, vol, item, err);
 		json_decref(item);
 		if (ret < 0)
 			return ret;
-		log_infox("volume %s exists in backend %s (made on another host): adopted, not created", vol->name,
-			  o->name);
+		log_infox("volume %s exists in backend %s (made on another host): adopted", vol->name, o->name);
 		return 1;
 	}
 	return 0;
+}
+
+int api_adopt_unknown(struct api *api, struct request *req, const char *name)
+{
+	struct berr err = BERR_INIT;
+	struct volume *vol;
+	int ret;
+
+	vol = catalog_acquire(api->cat, name, 1);
+	if (!vol)
+		return berr_set(&req->err, -ENOMEM, "out of memory");
+	/* Adopted (or made) by another request meanwhile: known now. */
+	ret = vol->state == VOL_NEW ? lookup_shared(api, vol, &err) : 1;
+	catalog_release(api->cat, vol); /* an entry still new is dropped */
+	if (ret < 0)
+		return berr_set(&req->err, -ENOENT, "volume %s not found here, and %s", name, err.msg);
+	return ret;
+}
+
+/*
+ * dockerd's implicit Create (no options) of a name this host does not
+ * know, with a default backend that is not shared: the name may be a
+ * shared volume another host made (lookup_shared: 1, adopted). A cluster
+ * that cannot answer refuses the Create: an empty local volume in its
+ * place would hide the data.
+ */
+static int implicit_shared(struct api *api, struct request *req, struct volume *vol)
+{
+	struct berr err = BERR_INIT;
+	int ret = lookup_shared(api, vol, &err);
+
+	if (ret < 0)
+		return berr_set(&req->err, ret,
+				"cannot tell whether volume %s already exists: %s; give -o backend= to create it",
+				vol->name, err.msg);
+	return ret;
 }
 
 /* A Create request, checked (create_parse); opts is caller-owned. */
@@ -675,6 +719,7 @@ static int h_list(struct api *api, struct request *req)
 		json_array_append_new(out, docker_volume(api, view, 0));
 	json_decref(all);
 	json_object_set_new(req->resp, "Volumes", out);
+	api_kick_refresh(api);
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "api.h"
 #include "backend.h"
@@ -16,6 +17,8 @@
 /* --- The api and the request ---------------------------------------------- */
 
 /* Backends beyond this many are not started (api_new). */
+/* A List older than this (since the last refresh) wakes the refresh. */
+#define API_REFRESH_STALE_MS 2000
 #define BACKENDS_MAX 8
 
 struct api {
@@ -31,6 +34,8 @@ struct api {
 	pthread_mutex_t refresh_lock;
 	pthread_cond_t refresh_cond;
 	int refresh_running, refresh_stop;
+	int refresh_kick;	  /* a List found the last refresh old: now */
+	atomic_long refreshed_ms; /* CLOCK_MONOTONIC end of the last refresh */
 	unsigned long refresh_interval_s;
 };
 
@@ -101,6 +106,18 @@ int h_admin_release(struct api *api, struct request *req);
  * then new again. */
 int api_adopt_locked(struct api *api, const struct backend_ops *ops, struct volume *vol, json_t *item,
 		     struct berr *err);
+
+/* List is answered from the catalog; when its last refresh is older than
+ * API_REFRESH_STALE_MS, wake the refresh thread at once (the answer after
+ * next is then fresh). Never waits. */
+void api_kick_refresh(struct api *api);
+
+/* A name the catalog does not have may be a shared volume another host
+ * made a moment ago (the refresh brings it here only later): ask the
+ * shared backends (bounded) and adopt it when one has it. 1 adopted, 0
+ * unknown everywhere, -errno (-ENOENT with the reason in req's err) when a
+ * cluster could not answer. */
+int api_adopt_unknown(struct api *api, struct request *req, const char *name);
 
 /* Refuse a request for vol unless it is ready: a damaged record, or an
  * interrupted Create or Remove not finished yet, each with its message.

@@ -340,6 +340,17 @@ void api_refresh(struct api *api)
 		drop_vanished(api, ops, items, since);
 		json_decref(items);
 	}
+	atomic_store(&api->refreshed_ms, monotonic_ms());
+}
+
+void api_kick_refresh(struct api *api)
+{
+	if (!api->refresh_running || monotonic_ms() - atomic_load(&api->refreshed_ms) < API_REFRESH_STALE_MS)
+		return;
+	pthread_mutex_lock(&api->refresh_lock);
+	api->refresh_kick = 1;
+	pthread_cond_signal(&api->refresh_cond);
+	pthread_mutex_unlock(&api->refresh_lock);
 }
 
 static void *refresh_main(void *arg)
@@ -349,12 +360,13 @@ static void *refresh_main(void *arg)
 
 	pthread_mutex_lock(&api->refresh_lock);
 	while (!api->refresh_stop) {
+		api->refresh_kick = 0;
 		pthread_mutex_unlock(&api->refresh_lock);
 		api_refresh(api);
 		pthread_mutex_lock(&api->refresh_lock);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += (time_t)api->refresh_interval_s;
-		while (!api->refresh_stop &&
+		while (!api->refresh_stop && !api->refresh_kick &&
 		       pthread_cond_timedwait(&api->refresh_cond, &api->refresh_lock, &until) == 0)
 			;
 	}
