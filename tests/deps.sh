@@ -32,8 +32,8 @@ TEST_PACKAGES=(
 	fio python3
 	# hardening: fuzzing (libFuzzer), memcheck, execve tracing
 	clang libclang-rt-14-dev valgrind strace
-	# the style check of the layers group
-	clang-format
+	# the style check of the layers group; systemd-analyze for the units
+	clang-format systemd
 )
 
 # --build: only what `make run` needs (a machine that runs Docker already

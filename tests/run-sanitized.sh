@@ -52,7 +52,7 @@ BUILD=$B bash tests/run-all.sh "${groups[@]}" 2>&1 | tee "$out" || rc=${PIPESTAT
 totals=$(tail -n 1 "$out")
 pass=0
 fail=0
-if [[ $totals =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+if [[ $totals =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)?$ ]]; then
 	pass=${BASH_REMATCH[1]}
 	fail=${BASH_REMATCH[2]}
 elif [ "$rc" -ne 0 ]; then

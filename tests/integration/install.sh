@@ -54,6 +54,8 @@ if command -v systemd-analyze >/dev/null; then
 		"$D/lib/systemd/system/ballast.socket" "$D/lib/systemd/system/ballast.service" 2>&1 |
 		grep -v -e 'sysinit.target not found' -e 'docker.service' -e '^$' || true)
 	t_eq "systemd-analyze verify finds nothing wrong in the units" "" "$out"
+else
+	t_failed "systemd-analyze verify of the units" "systemd-analyze not installed (tests/deps.sh installs systemd)"
 fi
 
 # A second install keeps an operator's config.

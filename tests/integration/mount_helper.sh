@@ -461,7 +461,7 @@ if [ -r "$LIB/ceph.sh" ] && in_child_path ceph-mon && in_child_path ceph-osd && 
 	ceph_stop >/dev/null 2>&1
 	CEPH_DIR=
 else
-	echo "# live mapper tests skipped: needs ceph-mon, ceph-osd, rbd, rbd-nbd and tests/lib/ceph.sh"
+	not_ok "live mapper tests" "they need ceph-mon, ceph-osd, rbd, rbd-nbd and tests/lib/ceph.sh (tests/deps.sh installs them)"
 fi
 
 echo "# mapper tests took $(ms_since "$MAP_T0") ms"

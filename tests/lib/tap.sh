@@ -7,7 +7,7 @@
 #
 # Every assertion prints one line, `ok - DESC` or `not ok - DESC` followed by
 # indented `#` diagnostic lines. A failed assertion never aborts the script.
-# At exit the script prints `# group NAME: P passed, F failed` and exits
+# At exit the script prints `# group NAME: P passed, F failed, K skipped` and exits
 # non-zero iff something failed (an assertion, a t_die, or the script itself
 # dying on an error, which is counted as one more failure).
 #
@@ -18,6 +18,8 @@
 #   t_match DESC REGEX ACTUAL  (bash ERE, unanchored)
 #   t_nomatch DESC REGEX ACTUAL
 #   t_pass  DESC / t_failed DESC [DIAG...]   record a result directly
+#   t_skip  DESC REASON        a check not made, and why (counted, shown in
+#                              run-all's summary; make check fails on any)
 #   t_diag  LINE...            print diagnostic lines
 #   t_die   MSG                setup failure: counts as a failure, exits
 #   t_at_exit CMD...           run CMD at exit (last registered runs first)
@@ -36,6 +38,7 @@
 TAP_GROUP=${TAP_GROUP:-$(basename "${0%.sh}")}
 TAP_PASS=0
 TAP_FAIL=0
+TAP_SKIP=0
 TAP_DIED=0
 TAP_EXIT_CMDS=()
 TAP_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tap.XXXXXX")
@@ -54,6 +57,11 @@ t_diag() {
 t_pass() {
 	TAP_PASS=$((TAP_PASS + 1))
 	printf 'ok - %s\n' "$1"
+}
+
+t_skip() {
+	TAP_SKIP=$((TAP_SKIP + 1))
+	printf 'ok - %s # SKIP %s\n' "$1" "${2:?t_skip needs a reason}"
 }
 
 t_failed() {
@@ -181,7 +189,7 @@ _t_exit() {
 		eval "${TAP_EXIT_CMDS[$i]}"
 	done
 	rm -rf "$TAP_TMP"
-	printf '# group %s: %d passed, %d failed\n' "$TAP_GROUP" "$TAP_PASS" "$TAP_FAIL"
+	printf '# group %s: %d passed, %d failed, %d skipped\n' "$TAP_GROUP" "$TAP_PASS" "$TAP_FAIL" "$TAP_SKIP"
 	[ "$TAP_FAIL" -eq 0 ] && exit 0
 	exit 1
 }
