@@ -80,6 +80,7 @@ ballastd_start() {
 	"$BALLAST_BUILD/ballastd" --config "$d/ballast.conf" \
 		>>"$d/ballastd.log" 2>&1 </dev/null &
 	BALLASTD_PID=$!
+	t_watch_pid ballastd "$BALLASTD_PID"
 	for ((i = 0; i < 100; i++)); do
 		if ! kill -0 "$BALLASTD_PID" 2>/dev/null; then
 			local rc=0
@@ -101,6 +102,7 @@ ballastd_start() {
 
 ballastd_kill9() {
 	[ -n "$BALLASTD_PID" ] || return 0
+	t_unwatch_pid "$BALLASTD_PID"
 	kill -KILL "$BALLASTD_PID" 2>/dev/null || true
 	wait "$BALLASTD_PID" 2>/dev/null || true
 	BALLASTD_PID=""
@@ -111,6 +113,7 @@ ballastd_kill9() {
 ballastd_stop() {
 	local i rc=0 st=0
 	[ -n "$BALLASTD_PID" ] || return 0
+	t_unwatch_pid "$BALLASTD_PID"
 	kill -TERM "$BALLASTD_PID" 2>/dev/null || true
 	for ((i = 0; i < 100; i++)); do
 		kill -0 "$BALLASTD_PID" 2>/dev/null || break

@@ -51,6 +51,7 @@ crashd_cleanup() {
 
 stop() {
 	if [ -n "$PID" ]; then
+		t_unwatch_pid "$PID"
 		kill -9 "$PID" 2>/dev/null
 		wait "$PID" 2>/dev/null
 		PID=
@@ -61,6 +62,7 @@ start() {
 	stop
 	BALLAST_CRASH_AT=${1:-} "$CB/ballastd" --config "$T/b.conf" >>"$T/log" 2>&1 &
 	PID=$!
+	t_watch_pid ballastd "$PID"
 	for _ in $(seq 100); do
 		curl -s --max-time 2 --unix-socket "$SOCK" -X POST http://b/Plugin.Activate >/dev/null && return 0
 		sleep 0.05
@@ -76,7 +78,7 @@ mounted() { awk -v p="$STATE/mounts/$1" '$2 == p { f = 1 } END { exit !f }' /pro
 
 died() {
 	for _ in $(seq 50); do
-		kill -0 "$PID" 2>/dev/null || { wait "$PID" 2>/dev/null; PID=; return 0; }
+		kill -0 "$PID" 2>/dev/null || { t_unwatch_pid "$PID"; wait "$PID" 2>/dev/null; PID=; return 0; }
 		sleep 0.1
 	done
 	return 1

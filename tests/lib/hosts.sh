@@ -475,6 +475,7 @@ hosts_ballastd_start() {
 		>>"$d/ballastd.log" 2>&1 </dev/null &
 	pid=$!
 	HOSTS_BD_PID[$x]=$pid
+	t_watch_pid "ballastd of host $x" "$pid"
 	for ((i = 0; i < 100; i++)); do
 		if ! kill -0 "$pid" 2>/dev/null; then
 			local rc=0
@@ -507,6 +508,7 @@ hosts_ballastd_kill9() {
 	local x
 	x=$(_hosts_x "$1") || return 1
 	[ -n "${HOSTS_BD_PID[$x]:-}" ] || return 0
+	t_unwatch_pid "${HOSTS_BD_PID[$x]}"
 	kill -KILL "${HOSTS_BD_PID[$x]}" 2>/dev/null || true
 	wait "${HOSTS_BD_PID[$x]}" 2>/dev/null || true
 	HOSTS_BD_PID[$x]=""
@@ -517,6 +519,7 @@ hosts_ballastd_stop() {
 	x=$(_hosts_x "$1") || return 1
 	pid=${HOSTS_BD_PID[$x]:-}
 	[ -n "$pid" ] || return 0
+	t_unwatch_pid "$pid"
 	kill -TERM "$pid" 2>/dev/null || true
 	for ((i = 0; i < 150; i++)); do
 		kill -0 "$pid" 2>/dev/null || break

@@ -25,6 +25,10 @@
 #   t_at_exit CMD...           run CMD at exit (last registered runs first)
 #   t_wait_eq DESC TIMEOUT EXPECTED CMD...   poll CMD's stdout until it
 #                              equals EXPECTED (TIMEOUT seconds), then assert
+#   t_watch_pid NAME PID       a daemon the test started: at exit, before the
+#                              clean-up, a watched PID that is dead (or a
+#                              zombie) is a failure naming it
+#   t_unwatch_pid PID          the test stops or kills it on purpose
 #   err_of ENDPOINT            read ballastd's answer on stdin, print its Err
 #                              ("" only for an answer that says success);
 #                              no answer, or one without a string Err, prints
@@ -41,6 +45,7 @@ TAP_FAIL=0
 TAP_SKIP=0
 TAP_DIED=0
 TAP_EXIT_CMDS=()
+declare -A TAP_WATCH=()
 TAP_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tap.XXXXXX")
 
 t_group() { TAP_GROUP=$1; }
@@ -57,6 +62,24 @@ t_diag() {
 t_pass() {
 	TAP_PASS=$((TAP_PASS + 1))
 	printf 'ok - %s\n' "$1"
+}
+
+t_watch_pid() { [ -n "${2:-}" ] && TAP_WATCH[$2]=$1; }
+t_unwatch_pid() { [ -n "${1:-}" ] && unset "TAP_WATCH[$1]"; }
+
+# _t_pid_alive PID: running, not a zombie
+_t_pid_alive() {
+	local st
+	st=$(sed -n 's/^.*) \([A-Za-z]\) .*/\1/p' "/proc/$1/stat" 2>/dev/null)
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+_t_check_watched() {
+	local pid
+	for pid in "${!TAP_WATCH[@]}"; do
+		_t_pid_alive "$pid" && continue
+		t_failed "${TAP_WATCH[$pid]} (pid $pid) stayed up until the end" "it died during the test, and the test did not stop it"
+	done
 }
 
 t_skip() {
@@ -185,6 +208,7 @@ _t_exit() {
 		TAP_FAIL=$((TAP_FAIL + 1))
 		printf 'not ok - script %s exited early with status %s\n' "$0" "$rc"
 	fi
+	_t_check_watched
 	for ((i = ${#TAP_EXIT_CMDS[@]} - 1; i >= 0; i--)); do
 		eval "${TAP_EXIT_CMDS[$i]}"
 	done
