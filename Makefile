@@ -83,7 +83,7 @@ ifeq ($(WITH_RBD),1)
 BINS += $(BUILD)/ballast-rbd-map $(BUILD)/tests/rbd_writer
 endif
 
-.PHONY: all deps check unit run clean install deb plugin fuzz sanitize valgrind bench soak format
+.PHONY: all deps check unit run clean install deb plugin fuzz sanitize valgrind bench soak format mutants
 all: $(BINS)
 
 # Objects depend on the flags they were built with: a build dir reused with
@@ -225,6 +225,11 @@ bench: deps all $(BUILD)/bench/loadgen
 SOAK_HANDOFFS ?= 100
 soak: deps all
 	BALLAST_BUILD=$(abspath $(BUILD)) HANDOFF_SOAK=$(SOAK_HANDOFFS) bash tests/integration/handoff.sh
+
+# Break the code each safety test guards, once each, and check that the
+# test catches it (tests/mutants.sh; slow, by hand: MUTANTS="name ..." for some).
+mutants: deps
+	bash tests/mutants.sh
 
 # Apply .clang-format to every C file (the layers group checks it).
 format:

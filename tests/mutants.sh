@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# tests/mutants.sh - break the code each safety test guards, once, and see
+# the test catch it. For each mutant: a copy of the working tree, one
+# substitution (perl -0, which must match), a build, the group that must
+# catch it. Prints `killed`/`SURVIVED` per mutant and a last line
+# `mutants: K killed, S survived, E not applied`; exits non-zero unless
+# every mutant was killed. Slow (each group runs whole): `make mutants`,
+# not part of make check. MUTANTS="name ..." runs only those.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WORK=$(mktemp -d /tmp/ballast-mutants.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+
+# name | file | perl substitution | group that must fail
+MUTANTS_TABLE=(
+	"remove-ignores-mounts|daemon/api.c|s/if \(n > 0\) \{/if (0 \&\& n > 0) {/|local_docker"
+	"remove-check-skipped|daemon/api.c|s/if \(ops->remove_check\) \{/if (0) {/|handoff"
+	"fuse-mapper-no-lock|helpers/rbd_fuse.c|s/ret = rbd_lock_acquire\(m\.img, RBD_LOCK_MODE_EXCLUSIVE\);/ret = 0;/|rbd_docker"
+	"gluster-no-fence|backends/gluster_hold.c|s/(int gl_fence_host\([^)]*\)\n\{\n)/\$1\treturn 0;\n/|handoff"
+	"sized-image-sparse|backends/local.c|s/if \(fallocate\(fd, 0, 0, \(off_t\)bytes\) == 0\)/if (ftruncate(fd, (off_t)bytes) == 0)/|local_resize"
+)
+
+killed=0 survived=0 unapplied=0
+for m in "${MUTANTS_TABLE[@]}"; do
+	IFS='|' read -r name file subst group <<<"$m"
+	if [ -n "${MUTANTS:-}" ] && [[ " $MUTANTS " != *" $name "* ]]; then
+		continue
+	fi
+	dir=$WORK/$name
+	mkdir -p "$dir"
+	(cd "$ROOT" && git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$dir")
+	before=$(sha1sum "$dir/$file" | cut -d' ' -f1)
+	perl -0pi -e "$subst" "$dir/$file"
+	if [ "$before" = "$(sha1sum "$dir/$file" | cut -d' ' -f1)" ]; then
+		echo "NOT APPLIED - $name: the substitution does not match $file"
+		unapplied=$((unapplied + 1))
+		continue
+	fi
+	if ! make -s -C "$dir" BUILD="$dir/build" all unit >"$dir/build.log" 2>&1; then
+		echo "NOT APPLIED - $name: the mutant does not build ($(tail -n 1 "$dir/build.log"))"
+		unapplied=$((unapplied + 1))
+		continue
+	fi
+	echo "# $name: running $group"
+	if (cd "$dir" && BUILD="$dir/build" bash tests/run-all.sh "$group") >"$dir/run.log" 2>&1; then
+		echo "SURVIVED - $name: $group passed with $file broken"
+		survived=$((survived + 1))
+	else
+		echo "killed - $name: $group failed ($(grep -m 3 '^not ok' "$dir/run.log" | tr '\n' ';'))"
+		killed=$((killed + 1))
+	fi
+done
+echo "mutants: $killed killed, $survived survived, $unapplied not applied"
+[ "$survived" -eq 0 ] && [ "$unapplied" -eq 0 ]
