@@ -117,7 +117,12 @@ static void damaged_record_kept_aside(void **state)
 		json_decref(list);
 	}
 	assert_null(catalog_view(f->cat, "bad"));
-	assert_non_null(catalog_view(f->cat, "good"));
+	{
+		json_t *good = catalog_view(f->cat, "good");
+
+		assert_non_null(good);
+		json_decref(good);
+	}
 	/* The name stays taken: a Create (acquire with create) finds the
 	 * damaged entry, not a fresh one, and it is never written back. */
 	{
