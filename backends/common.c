@@ -20,6 +20,7 @@
 #include "config.h"
 #include "log.h"
 #include "run.h"
+#include "timeutil.h"
 #include "validate.h"
 
 #define HELPER_ARGS_MAX 24
@@ -34,7 +35,7 @@ int helper_run_out(const struct helper *h, const char *const *args, char *out, s
 {
 	const char *argv[HELPER_ARGS_MAX + 4];
 	char line[BERR_MSG_MAX];
-	int argc = 0, status = 0;
+	int argc = 0, status = 0, timeout;
 	int ret;
 
 	argv[argc++] = h->path;
@@ -47,10 +48,16 @@ int helper_run_out(const struct helper *h, const char *const *args, char *out, s
 	}
 	argv[argc] = NULL;
 
-	ret = run_bounded(argv, h->timeout_s, &status, line, sizeof(line));
+	/* Bounded by the helper's timeout and by what is left of the
+	 * request's own time (deadline_cap_s). */
+	timeout = deadline_cap_s(h->timeout_s);
+	if (timeout == 0)
+		return berr_set(err, -ETIMEDOUT, "mount.ballast %s not started: the request's time is up", args[0]);
+	ret = run_bounded(argv, timeout, &status, line, sizeof(line));
 	if (ret == -ETIMEDOUT) {
-		log_errx("%s %s timed out after %d s", h->path, args[0], h->timeout_s);
-		return berr_set(err, -ETIMEDOUT, "mount.ballast %s did not finish within %d s", args[0], h->timeout_s);
+		log_errx("%s %s timed out after %d s", h->path, args[0], timeout);
+		return berr_set(err, -ETIMEDOUT, "mount.ballast %s did not finish within %d s%s", args[0], timeout,
+				timeout < h->timeout_s ? " (what was left of the request's time)" : "");
 	}
 	if (ret < 0)
 		return berr_set(err, ret, "cannot run %s: %s", h->path, strerror(-ret));

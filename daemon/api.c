@@ -590,6 +590,17 @@ static int h_mount(struct api *api, struct request *req)
 		}
 		mounted_now = 1;
 		CRASH_POINT("mount.after-backend");
+		if (deadline_get() && monotonic_ms() > deadline_get()) {
+			/* dockerd has given up on this Mount: it will never
+			 * unmount it. Undo it rather than hold the volume. */
+			struct berr ignored = BERR_INIT;
+
+			ops->unmount(ctx, &bv, &ignored);
+			vol->mountpoint[0] = '\0';
+			ret = berr_set(&req->err, -ETIMEDOUT,
+				       "mounting volume %s took longer than dockerd waits; undone", name);
+			goto out_release;
+		}
 	}
 	/* Counted per ID, never as a set: docker cp mounts an ID twice. */
 	json_object_set_new(vol->mounts, id, json_integer(json_integer_value(json_object_get(vol->mounts, id)) + 1));
@@ -764,6 +775,17 @@ static int parse_body(struct request *req, const char *body, size_t len, int nee
 	return 0;
 }
 
+/* How long a request to fn may take in all: below dockerd's limit for its
+ * endpoint (2 minutes for Create and Mount, 1 for the rest). */
+static long api_deadline_ms(const struct api *api, handler_fn fn)
+{
+	const char *key = fn == h_create || fn == h_mount ? "mount_deadline" : "request_deadline";
+	unsigned long s = 55;
+
+	config_get_uint(api->cfg, "ballast", key, &s, NULL);
+	return (long)s * 1000;
+}
+
 int api_handle(struct api *api, const char *path, const char *body, size_t len, int too_large, char **resp)
 {
 	struct request req = { .body = NULL, .resp = json_object(), .err = { { 0 } } };
@@ -786,8 +808,11 @@ int api_handle(struct api *api, const char *path, const char *body, size_t len, 
 		ret = berr_set(&req.err, -E2BIG, "request body is larger than %d bytes", API_MAX_BODY);
 	else
 		ret = parse_body(&req, body ? body : "", len, needs_body);
-	if (ret == 0)
+	if (ret == 0) {
+		deadline_set(monotonic_ms() + api_deadline_ms(api, fn));
 		ret = fn(api, &req);
+		deadline_set(0);
+	}
 	if (ret < 0) {
 		if (!req.err.msg[0])
 			berr_set(&req.err, ret, "%s failed: %s", path, strerror(-ret));

@@ -103,3 +103,34 @@ t_eq "Unmount l1" "" "$(err VolumeDriver.Unmount '{"Name":"l1","ID":"c1"}')"
 t_eq "control: then nothing is mounted under the state dir" "" \
 	"$(awk -v d="$T/real/state/mounts/" 'index($2, d) == 1' /proc/mounts)"
 t_ok "ballastd stops on SIGTERM (symlinked state dir)" ballastd_stop
+
+# --- one deadline per request ---------------------------------------------
+# A Mount whose steps together take longer than its deadline (here: a
+# mount.ballast 8 s slow at mounting, mount_deadline = 3) fails within the
+# deadline, is undone and never counted: dockerd would have given up and
+# never unmounted it. Fails without deadline_cap_s (the helper's own 110 s
+# bound let the mount finish, 8 s later, counted).
+cat >"$T/slow-helper" <<SH
+#!/bin/sh
+case " \$* " in *" mount "*) sleep 8 ;; esac
+exec "$BALLAST_BUILD/mount.ballast" "\$@"
+SH
+chmod +x "$T/slow-helper"
+BALLASTD_HELPER=$T/slow-helper BALLASTD_EXTRA="mount_deadline = 3" ballastd_start "$T/dl" ||
+	t_die "ballastd did not start with the slow helper"
+t_eq "create d1 (sized; mkfs is not slowed)" "" "$(err VolumeDriver.Create '{"Name":"d1","Opts":{"size":"32M"}}')"
+t0=$SECONDS
+t_match "a Mount past its deadline fails, saying so" "within [0-9]+ s \(what was left of the request's time\)|time is up|longer than dockerd waits" \
+	"$(err VolumeDriver.Mount '{"Name":"d1","ID":"x1"}')"
+t_match "... within the deadline, not the helper's 8 s ($((SECONDS - t0)) s)" '^[0-6]$' "$((SECONDS - t0))"
+t_eq "... not counted" 0 "$(ballast_call Ballast.Inspect '{"Name":"d1"}' | jq -r '.Volume.mount_count // "no answer"')"
+t_eq "... nothing mounted" "" "$(awk -v d="$T/dl/state/mounts/" 'index($2, d) == 1' /proc/mounts)"
+t_ok "ballastd stops (slow helper)" ballastd_stop
+# Control: with time enough, the same slow Mount succeeds and is counted.
+BALLASTD_HELPER=$T/slow-helper BALLASTD_EXTRA="mount_deadline = 30" ballastd_start "$T/dl" ||
+	t_die "ballastd did not restart with the slow helper"
+t_match "control: with 30 s the slow Mount succeeds" '/mounts/d1/data$' \
+	"$(ballast_call VolumeDriver.Mount '{"Name":"d1","ID":"x2"}' | jq -r '.Mountpoint // .Err')"
+t_eq "control: ... and is counted" 1 "$(ballast_call Ballast.Inspect '{"Name":"d1"}' | jq -r '.Volume.mount_count // "no answer"')"
+t_eq "Unmount d1" "" "$(err VolumeDriver.Unmount '{"Name":"d1","ID":"x2"}')"
+t_ok "ballastd stops (deadline tests)" ballastd_stop

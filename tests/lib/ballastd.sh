@@ -17,6 +17,8 @@
 #   ballastd_log_tail [N]  print the last N (40) log lines, prefixed with '#'
 #
 # BUILD is the repo's build/ directory, or $BALLAST_BUILD when set.
+# BALLASTD_HELPER (a mount.ballast to use) and BALLASTD_EXTRA (a line for
+# the [ballast] section) change the config ballastd_start writes.
 # Must run in the main shell of the script (it keeps the daemon's PID).
 
 BALLAST_BUILD=${BALLAST_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}
@@ -71,8 +73,9 @@ ballastd_start() {
 		[ballast]
 		socket = $d/ballast.sock
 		state_dir = $d/state
-		helper = $BALLAST_BUILD/mount.ballast
+		helper = ${BALLASTD_HELPER:-$BALLAST_BUILD/mount.ballast}
 		log_level = debug
+		${BALLASTD_EXTRA:-}
 		[local]
 		root = $d/state/local
 	EOF
