@@ -115,6 +115,8 @@ $(BUILD)/mount.ballast: $(call obj,$(HELPER_SRCS)) $(BUILD)/libballast.a
 
 # The unit test of mount.ballast's checks links its objects but main's.
 HELPER_LIB_SRCS := $(filter-out helpers/mount_ballast.c,$(HELPER_SRCS))
+HELPER_LIB_OBJS = $(call obj,$(HELPER_LIB_SRCS))
+LIB_ARCHIVE = $(BUILD)/libballast.a
 $(BUILD)/tests/unit_mount_helper: $(BUILD)/obj/tests/unit/test_mount_helper.o $(call obj,$(HELPER_LIB_SRCS)) \
 		$(BUILD)/libballast.a
 	@mkdir -p $(dir $@)

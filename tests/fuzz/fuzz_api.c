@@ -38,20 +38,6 @@
  *   FUZZ_VERBOSE=1      keep ballastd's log on stderr (normally it goes to
  *                       /dev/null at debug level, so that every log format
  *                       is still exercised).
- *   FUZZ_WORKAROUNDS=1  steer around the known bugs below, so that fuzzing
- *                       goes on past them (off by default: a known bug
- *                       still fails the run until it is fixed).
- *
- * Known bugs (found by this target; remove an entry once it is fixed):
- *   1. catalog_list calls qsort(NULL, 0, ...) on an empty catalog
- *      (daemon/catalog.c, UBSan nonnull-attribute): any List or
- *      Ballast.List with no volume. Workaround: a sentinel volume SENTINEL
- *      is kept in the catalog, re-created after any input that removed it.
- *   2. h_create reads the "backend" option's string after
- *      json_object_del(opts, "backend") freed it (daemon/api.c, heap use
- *      after free in strcmp(vol->backend, backend)): a non-implicit Create
- *      with Opts.backend of a volume that exists. Workaround: such inputs
- *      are skipped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -96,10 +82,7 @@ static const char *const endpoints[] = {
 };
 #define N_ENDPOINTS (sizeof(endpoints) / sizeof(endpoints[0]))
 
-#define SENTINEL "zz-fuzz-sentinel"
-
 static struct {
-	int workarounds;
 	char *dir; /* the temp dir holding state_dir */
 	char state[PATH_MAX];
 	size_t state_len;
@@ -134,24 +117,6 @@ static void env_stop(void)
 	}
 }
 
-/* See "Known bugs" above. */
-static void ensure_sentinel(void)
-{
-	char *resp = NULL;
-	json_t *view;
-
-	if (!F.workarounds)
-		return;
-	view = catalog_view(F.cat, SENTINEL);
-	if (view) {
-		json_decref(view);
-		return;
-	}
-	api_handle(F.api, "/VolumeDriver.Create", "{\"Name\":\"" SENTINEL "\"}", strlen("{\"Name\":\"" SENTINEL "\"}"),
-		   0, &resp);
-	free(resp);
-}
-
 static void env_start(void)
 {
 	struct berr err = BERR_INIT;
@@ -175,7 +140,6 @@ static void env_start(void)
 	if (api_new(&F.cfg, F.cat, &F.api, &err) < 0)
 		die("api_new", err.msg, NULL);
 	api_recover(F.api);
-	ensure_sentinel();
 	if (F.history_fd >= 0 && ftruncate(F.history_fd, 0) < 0)
 		die("cannot truncate the history file", strerror(errno), NULL);
 }
@@ -247,7 +211,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if ((s = getenv("FUZZ_SPLIT_HISTORY")))
 		exit(split_history(s));
 	F.reset_every = 64;
-	F.workarounds = getenv("FUZZ_WORKAROUNDS") && strcmp(getenv("FUZZ_WORKAROUNDS"), "1") == 0;
 	if ((s = getenv("FUZZ_RESET_EVERY")) && atol(s) > 0)
 		F.reset_every = (unsigned long)atol(s);
 	if ((s = getenv("FUZZ_HISTORY")) && *s) {
@@ -339,25 +302,6 @@ static void check_answer(int status, const char *resp)
 	json_decref(j);
 }
 
-/* Known bug 2: a Create with Opts.backend of an existing volume. */
-static int hits_known_bug(const char *path, const char *body, size_t len)
-{
-	json_t *j, *opts;
-	json_t *view = NULL;
-	int hit = 0;
-
-	if (!F.workarounds || strcmp(path, "/VolumeDriver.Create") != 0 || !body)
-		return 0;
-	j = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-	opts = json_object_get(j, "Opts");
-	if (json_is_object(opts) && json_object_get(opts, "backend") && json_is_string(json_object_get(j, "Name")))
-		view = catalog_view(F.cat, json_string_value(json_object_get(j, "Name")));
-	hit = view != NULL;
-	json_decref(view);
-	json_decref(j);
-	return hit;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint8_t *nl = memchr(data, '\n', size);
@@ -404,14 +348,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			return 0;
 		memcpy(copy, body, body_len);
 	}
-	if (hits_known_bug(pick, copy, body_len)) {
-		free(copy);
-		return 0;
-	}
 	status = api_handle(F.api, pick, copy, body_len, too_large, &resp);
 	check_answer(status, resp);
 	free(resp);
 	free(copy);
-	ensure_sentinel();
 	return 0;
 }

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # tests/fuzz/run.sh SECONDS - build the libFuzzer target fuzz_api (clang,
 # -fsanitize=fuzzer,address,undefined) over the daemon's request path and run
-# it for SECONDS (default 30) on the seed corpus tests/fuzz/corpus.
+# it for SECONDS (default 30) on the seed corpus tests/fuzz/corpus; then the
+# smaller targets fuzz_config (the config file with every backend's keys),
+# fuzz_catalog (a catalog record loaded at start) and fuzz_mount_argv
+# (mount.ballast's command line and option whitelists), SECONDS/3 each (at
+# least 5): each passes or fails on its own in the group's count.
 #
 # Objects come from the Makefile's own rules (CORE_OBJS with BUILD=build/fuzz,
 # CC=clang, SANITIZE=address,undefined, -fsanitize=fuzzer-no-link), so the
@@ -14,7 +18,6 @@
 # passed, 1 failed` with the crashing input and the history of inputs since
 # the last state reset (which reproduces state-dependent crashes in order).
 # Environment: BUILD_FUZZ (build/fuzz), FUZZ_JOBS for make (2),
-# FUZZ_WORKAROUNDS=1 (steer around the known bugs listed in fuzz_api.c),
 # FUZZ_ARGS (extra libFuzzer flags).
 set -uo pipefail
 
@@ -97,7 +100,7 @@ mkdir -p "$B/corpus"
 echo "# fuzzing for $SECS s (work dir $RUN)"
 rc=0
 # shellcheck disable=SC2086 # FUZZ_ARGS is a word list
-TMPDIR=$RUN FUZZ_HISTORY=$RUN/history FUZZ_WORKAROUNDS=${FUZZ_WORKAROUNDS:-0} \
+TMPDIR=$RUN FUZZ_HISTORY=$RUN/history \
 	ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1} \
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	"$BIN" -max_total_time="$SECS" -timeout=20 -max_len=8192 -print_final_stats=1 \
@@ -112,19 +115,69 @@ rate=$(sed -n 's/.*exec\/s: \([0-9]*\).*/\1/p' <<<"$last")
 echo "# fuzz: last stats line: $last"
 echo "# fuzz: ${execs:-0} executions in $SECS s (${rate:-?} exec/s), corpus $(find "$B/corpus" -type f | wc -l) files"
 
+PASS=0
+FAIL=0
 if [ "$rc" -eq 0 ] && grep -q 'Done [0-9]* runs' "$RUN/log"; then
 	echo "ok - fuzz_api: no crash in $SECS s"
 	rm -rf "$RUN"
-	result 1 0
+	PASS=1
+else
+	crash=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$RUN/log" | tail -n 1)
+	echo "not ok - fuzz_api crashed (libFuzzer status $rc)"
+	echo "#   crashing input: ${crash:-none written}; log: $RUN/log"
+	if [ -s "$RUN/history" ]; then
+		FUZZ_SPLIT_HISTORY="$RUN/history:$RUN/replay" "$BIN" >/dev/null 2>&1
+		echo "#   inputs since the last reset: $RUN/replay/ (replay in order:"
+		echo "#     $BIN -runs=0 $RUN/replay/0* )"
+	fi
+	grep -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|INVARIANT BROKEN|==ERROR' "$RUN/log" |
+		head -n 5 | sed 's/^/#   /'
+	FAIL=1
 fi
-crash=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$RUN/log" | tail -n 1)
-echo "not ok - fuzz_api crashed (libFuzzer status $rc)"
-echo "#   crashing input: ${crash:-none written}; log: $RUN/log"
-if [ -s "$RUN/history" ]; then
-	FUZZ_SPLIT_HISTORY="$RUN/history:$RUN/replay" "$BIN" >/dev/null 2>&1
-	echo "#   inputs since the last reset: $RUN/replay/ (replay in order:"
-	echo "#     $BIN -runs=0 $RUN/replay/0* )"
+
+# ------------------------------------------------------- smaller targets
+SMALL=$((SECS / 3))
+[ "$SMALL" -ge 5 ] || SMALL=5
+HOBJS=$(mkvars HELPER_LIB_OBJS)
+LIBA=$(mkvars LIB_ARCHIVE)
+# small_target NAME OBJS... : build tests/fuzz/NAME.c against OBJS, run it
+small_target() {
+	local name=$1 bin=$B/$1 run src=tests/fuzz/$1.c
+	shift
+	# shellcheck disable=SC2086 # word lists
+	if ! clang $CFL -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all -Wall -Wextra -Werror -Wno-missing-prototypes \
+		"$src" "$@" -o "$bin" $LIBS $(pkg-config --libs mount blkid) 2>"$B/$name.build.log"; then
+		echo "not ok - building $name failed"
+		sed 's/^/#   /' "$B/$name.build.log" | tail -n 10
+		FAIL=$((FAIL + 1))
+		return
+	fi
+	run=$(mktemp -d "$ROOT/$B/run-$name.XXXXXX")
+	mkdir -p "$B/corpus-$name"
+	if TMPDIR=$run ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1} \
+		UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+		"$bin" -max_total_time="$SMALL" -timeout=20 -max_len=4096 -artifact_prefix="$run/" \
+		"$B/corpus-$name" >"$run/log" 2>&1 && grep -q 'Done [0-9]* runs' "$run/log"; then
+		echo "ok - $name: no crash in $SMALL s ($(grep -E '^#[0-9]+' "$run/log" | tail -n 1 | awk '{print $1}' | tr -d '#') runs)"
+		rm -rf "$run"
+		PASS=$((PASS + 1))
+	else
+		echo "not ok - $name crashed; log and input: $run"
+		grep -E 'ERROR: |runtime error:|==ERROR|deadly signal' "$run/log" | head -n 5 | sed 's/^/#   /'
+		FAIL=$((FAIL + 1))
+	fi
+}
+# shellcheck disable=SC2086 # word lists
+if ! make -s -j"${FUZZ_JOBS:-2}" BUILD="$B" CC=clang SANITIZE=address,undefined \
+	CFLAGS='-O1 -g -fsanitize=fuzzer-no-link -Wno-error' $HOBJS $LIBA; then
+	echo "not ok - building mount.ballast's objects with clang failed"
+	FAIL=$((FAIL + 1))
 fi
-grep -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|INVARIANT BROKEN|==ERROR' "$RUN/log" |
-	head -n 5 | sed 's/^/#   /'
-result 0 1
+# shellcheck disable=SC2086 # word lists
+small_target fuzz_config $OBJS
+# shellcheck disable=SC2086 # word lists
+small_target fuzz_catalog $OBJS
+# shellcheck disable=SC2086 # word lists
+small_target fuzz_mount_argv $HOBJS $LIBA
+result "$PASS" "$FAIL"
