@@ -138,9 +138,12 @@ out:
 /* A finished ballast volume is adopted only with the options it was made
  * with (or none: dockerd's implicit Create); an image without metadata is
  * replaced only when it is this host's (or a dead host's) interrupted
- * Create, and an unfinished one only when nobody holds it. */
-enum rbd_existing rbd_existing_decide(const struct rbd_meta *m, const json_t *want, int reserved)
+ * Create, and an unfinished one only when nobody holds it, or this host
+ * (the lock of its own interrupted Create, whose mapper outlived it). */
+enum rbd_existing rbd_existing_decide(const struct rbd_meta *m, const json_t *want, int reserved, const char *self)
 {
+	struct rbd_hold h;
+
 	if (!m->options && !m->locked && reserved)
 		return RBD_EXISTING_UNLABELLED;
 	if (!m->options)
@@ -148,9 +151,47 @@ enum rbd_existing rbd_existing_decide(const struct rbd_meta *m, const json_t *wa
 	if (strcmp(m->state, "ready") == 0)
 		return json_object_size(want) == 0 || json_equal(m->options, want) ? RBD_EXISTING_ADOPT
 										   : RBD_EXISTING_OTHER_OPTS;
+	rbd_hold_parse(m->holder, "", m->locked, "", &h);
+	if (m->locked && h.has_host && strcmp(h.host, self) == 0)
+		return RBD_EXISTING_MINE;
 	if (m->locked)
 		return RBD_EXISTING_CREATING;
 	return RBD_EXISTING_UNFINISHED;
+}
+
+/*
+ * An unfinished image locked by this host: a Create here was interrupted
+ * (ballastd killed, or the host went down) after it mapped the image, and
+ * the mapping outlived it. Stop this host's mapping (idempotent); a lock
+ * still held then is a mapper of ours that died holding it, fenced when
+ * its lease names the lock's owner. Then the image is replaced as any
+ * unfinished one.
+ */
+static int replace_own_leftover(struct rbd_ctx *rc, rados_ioctx_t io, const char *pool, const char *name,
+				struct berr *err)
+{
+	struct rbd_hold h;
+	struct rbd_meta m;
+	int ret;
+
+	ret = rbd_detach(rc, name, err);
+	if (ret == 0)
+		ret = rbd_meta_read(io, pool, name, &m, err);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret < 0)
+		return ret;
+	rbd_hold_parse(m.holder, m.lease, m.locked, m.lock_client, &h);
+	if (m.locked && h.lease_owns_lock && strcmp(h.host, rc->host_id) == 0) {
+		log_warnx("volume %s: a mapper of this host died holding the image of an interrupted create; "
+			  "fencing it (%s)",
+			  name, m.lock_client);
+		ret = rbd_fence(io, pool, name, m.owners, err);
+	}
+	rbd_meta_free(&m);
+	if (ret == 0)
+		ret = remove_image(io, pool, name, err);
+	return ret;
 }
 
 /*
@@ -172,7 +213,7 @@ static int create_over_existing(struct rbd_ctx *rc, rados_ioctx_t io, const char
 		return ret;
 	/* the reservation is read only where it decides */
 	reserved = !m.options && !m.locked && reservation_ours(rc, io, vol->name);
-	switch (rbd_existing_decide(&m, vol->opts, reserved)) {
+	switch (rbd_existing_decide(&m, vol->opts, reserved, rc->host_id)) {
 	case RBD_EXISTING_UNLABELLED:
 		/* Our own Create died between making the image and labelling
 		 * it: the image holds nothing yet. */
@@ -194,6 +235,10 @@ static int create_over_existing(struct rbd_ctx *rc, rados_ioctx_t io, const char
 		break;
 	case RBD_EXISTING_CREATING:
 		ret = berr_set(err, -EBUSY, "volume %s is being created by another host", vol->name);
+		break;
+	case RBD_EXISTING_MINE:
+		log_infox("volume %s: replacing the image of an interrupted create of this host", vol->name);
+		ret = replace_own_leftover(rc, io, pool, vol->name, err);
 		break;
 	case RBD_EXISTING_UNFINISHED:
 		/* an interrupted Create: it holds no data yet */
@@ -264,6 +309,7 @@ static int create_mkfs(struct rbd_ctx *rc, const char *pool, const struct be_vol
 	ret = rbd_map_image(rc, vol->name, pool, 0, image, sizeof(image), &loop, err);
 	if (ret < 0)
 		return ret;
+	CRASH_POINT("rbd.create.after-map");
 	if (!mkfs_opts) {
 		args[3] = image;
 		args[4] = NULL;
@@ -281,8 +327,10 @@ static int create_finish(struct rbd_ctx *rc, rados_ioctx_t io, const char *pool,
 	int ret;
 
 	ret = rbd_attach(rc, vol->name, pool, fstype, opt_get(vol->opts, "mount-options"), 0, perms, err);
-	if (ret == 0)
+	if (ret == 0) {
+		CRASH_POINT("rbd.create.after-attach");
 		ret = rbd_detach(rc, vol->name, err);
+	}
 	if (ret == 0) {
 		const char *kv[] = { META_STATE, "ready", NULL };
 
@@ -297,7 +345,9 @@ static void create_undo(struct rbd_ctx *rc, rados_ioctx_t io, const char *pool, 
 {
 	struct berr ignored = BERR_INIT;
 
-	rbd_detach(rc, name, &ignored);
+	/* the mark stays while something may still be mapped here */
+	if (rbd_detach(rc, name, &ignored) == 0)
+		rbd_create_unmark(rc, name);
 	if (remove_image(io, pool, name, &ignored) < 0)
 		log_warnx("cannot remove image %s/%s after a failed create: %s", pool, name, ignored.msg);
 	else
@@ -337,6 +387,9 @@ static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *er
 		goto out_io;
 	CRASH_POINT("rbd.create.after-image");
 	ret = create_label(io, pool, vol, fstype, err);
+	/* from the first mapping on, a crash leaves a mapper running here */
+	if (ret == 0)
+		ret = rbd_create_mark(rc, vol->name, err);
 	if (ret == 0)
 		ret = create_mkfs(rc, pool, vol, fstype, err);
 	if (ret < 0)
@@ -346,6 +399,7 @@ static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *er
 	if (ret < 0)
 		goto out_remove;
 	reservation_remove(io, vol->name);
+	rbd_create_unmark(rc, vol->name);
 	log_infox("created image %s/%s (%llu MiB, %s)", pool, vol->name, (unsigned long long)(bytes >> 20), fstype);
 	goto out_io;
 out_remove:
@@ -705,31 +759,37 @@ static void list_foreign(rados_ioctx_t io, const char *name, const char *key, js
 
 /* Append image name (id) of pool to all when it is a finished ballast
  * volume, reusing what the last list learned (rc->list_cache) and
- * recording what this one learns (seen). */
-static void list_image(struct rbd_ctx *rc, rados_ioctx_t io, const char *pool, const rbd_image_spec_t *spec,
-		       json_t *all, json_t *seen)
+ * recording what this one learns (seen). An image whose metadata cannot
+ * be read fails the list (-errno with a message naming it): left out, a
+ * ready volume would look removed, and the refresh would drop it. */
+static int list_image(struct rbd_ctx *rc, rados_ioctx_t io, const char *pool, const rbd_image_spec_t *spec, json_t *all,
+		      json_t *seen, struct berr *err)
 {
 	struct berr ignored = BERR_INIT;
 	char key[RBD_NAME_MAX + 64];
 	json_t *known, *v = NULL;
 	struct rbd_meta m;
+	int ret;
 
 	if (validate_name(spec->name, &ignored) < 0)
-		return;
+		return 0;
 	snprintf(key, sizeof(key), "%s/%s", pool, spec->id);
 	known = rc->list_cache ? json_object_get(rc->list_cache, key) : NULL;
 	if (json_object_get(known, "item")) {
 		/* a copy: the caller owns what it gets */
 		json_array_append_new(all, json_deep_copy(json_object_get(known, "item")));
 		json_object_set(seen, key, known);
-		return;
+		return 0;
 	}
 	if (known && monotonic_ms() - json_integer_value(json_object_get(known, "checked_ms")) < LIST_RECHECK_MS) {
 		json_object_set(seen, key, known);
-		return;
+		return 0;
 	}
-	if (rbd_meta_read(io, pool, spec->name, &m, &ignored) < 0)
-		return; /* not remembered: asked again next time */
+	ret = rbd_meta_read(io, pool, spec->name, &m, err);
+	if (ret == -ENOENT)
+		return 0; /* removed since the listing */
+	if (ret < 0)
+		return ret;
 	if (m.options && json_is_object(m.options) && strcmp(m.state, "ready") == 0 &&
 	    strcmp(rbd_vol_pool(rc, m.options), pool) == 0) {
 		v = json_pack("{s:s, s:O}", "name", spec->name, "options", m.options);
@@ -744,6 +804,7 @@ static void list_image(struct rbd_ctx *rc, rados_ioctx_t io, const char *pool, c
 		list_foreign(io, spec->name, key, seen);
 	} /* ballast's but unfinished: asked again next time */
 	rbd_meta_free(&m);
+	return 0;
 }
 
 /* Append pool's finished ballast volumes to all (see list_image). */
@@ -759,8 +820,9 @@ static int list_pool(struct rbd_ctx *rc, const char *pool, json_t *all, json_t *
 		return ret;
 	ret = list_images(io, pool, &specs, &n, err);
 	if (ret >= 0) {
-		for (size_t i = 0; i < n; i++)
-			list_image(rc, io, pool, &specs[i], all, seen);
+		ret = 0;
+		for (size_t i = 0; i < n && ret == 0; i++)
+			ret = list_image(rc, io, pool, &specs[i], all, seen, err);
 		rbd_image_spec_list_cleanup(specs, n);
 		free(specs);
 	}
@@ -773,8 +835,9 @@ static int list_pool(struct rbd_ctx *rc, const char *pool, json_t *all, json_t *
  * [{"name","options","created_at"}]. All pools are looked at, since a
  * volume may live in the one its pool option named. Images ballast did
  * not make, and unfinished ones, are left out. Every call is bounded by
- * the op timeout. A pool that cannot be read fails the whole list, so that
- * the refresh never drops a volume it merely could not see. Only images
+ * the op timeout. A pool, or an image's metadata, that cannot be read
+ * fails the whole list, so that the refresh never drops a volume it merely
+ * could not see (an image gone since the listing is just gone). Only images
  * not seen before are opened: a refresh of an unchanged cluster is one
  * pool listing and one image listing per pool.
  */

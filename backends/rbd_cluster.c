@@ -142,7 +142,9 @@ found:
 }
 
 /*
- * No network I/O here: the cluster is connected on first use.
+ * No network I/O here: the cluster is connected on first use. Only what a
+ * Create interrupted by a crash left mapped here is stopped (the mapper
+ * does its own I/O as it stops), before any request comes.
  */
 int be_rbd_init(const struct ballast_config *cfg, void **ctx, struct berr *err)
 {
@@ -167,6 +169,7 @@ int be_rbd_init(const struct ballast_config *cfg, void **ctx, struct berr *err)
 	if (ret < 0)
 		goto out_free;
 	find_mapper(rc);
+	rbd_create_leftovers(rc);
 	*ctx = rc;
 	return 0;
 out_free:
@@ -451,6 +454,30 @@ static int lock_owned(rbd_image_t img, char *buf, size_t len)
 	return n > 0;
 }
 
+/*
+ * The Ceph client ("client.N") of the lock owner at address owner into
+ * buf, from the image's lockers (which name the client beside its
+ * address); "" when they do not show that owner: the lock changed hands
+ * between the two reads, and a lease is then matched to nobody.
+ */
+static void lock_client_of(rbd_image_t img, const char *owner, char *buf, size_t len)
+{
+	char tag[128], clients[512], cookies[512], addrs[512];
+	size_t tlen = sizeof(tag), clen = sizeof(clients), klen = sizeof(cookies), alen = sizeof(addrs);
+	const char *c = clients, *a = addrs;
+	int exclusive = 0;
+	ssize_t n;
+
+	buf[0] = '\0';
+	n = rbd_list_lockers(img, &exclusive, tag, &tlen, clients, &clen, cookies, &klen, addrs, &alen);
+	for (ssize_t i = 0; i < n; i++, c += strlen(c) + 1, a += strlen(a) + 1) {
+		if (strcmp(a, owner) == 0) {
+			snprintf(buf, len, "%s", c);
+			break;
+		}
+	}
+}
+
 void rbd_meta_free(struct rbd_meta *m)
 {
 	json_decref(m->options);
@@ -494,6 +521,8 @@ int rbd_meta_read(rados_ioctx_t io, const char *pool, const char *name, struct r
 	if (ret < 0)
 		goto out_err;
 	m->locked = ret;
+	if (m->locked && !strchr(m->owners, ','))
+		lock_client_of(img, m->owners, m->lock_client, sizeof(m->lock_client));
 	ret = 0;
 	goto out_close;
 out_err:
@@ -525,8 +554,8 @@ int rbd_volume_open(struct rbd_ctx *rc, const struct be_volume *vol, rados_ioctx
 	return ret;
 }
 
-/* Set key=value on image name (takes and drops the lock cooperatively:
- * only while nobody holds it explicitly). */
+/* Set key=value on image name, or remove key for a NULL value (takes and
+ * drops the lock cooperatively: only while nobody holds it explicitly). */
 int rbd_meta_set(rados_ioctx_t io, const char *pool, const char *name, const char *const *kv, struct berr *err)
 {
 	rbd_image_t img = NULL;
@@ -536,9 +565,12 @@ int rbd_meta_set(rados_ioctx_t io, const char *pool, const char *name, const cha
 	if (ret < 0)
 		return berr_set(err, ret, "cannot open image %s/%s: %s", pool, name, strerror(-ret));
 	for (; kv[0]; kv += 2) {
-		ret = rbd_metadata_set(img, kv[0], kv[1]);
+		ret = kv[1] ? rbd_metadata_set(img, kv[0], kv[1]) : rbd_metadata_remove(img, kv[0]);
+		if (ret == -ENOENT && !kv[1])
+			ret = 0;
 		if (ret < 0) {
-			berr_set(err, ret, "cannot store %s with image %s/%s: %s", kv[0], pool, name, strerror(-ret));
+			berr_set(err, ret, "cannot %s %s %s image %s/%s: %s", kv[1] ? "store" : "drop", kv[0],
+				 kv[1] ? "with" : "of", pool, name, strerror(-ret));
 			break;
 		}
 	}

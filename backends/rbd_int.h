@@ -18,7 +18,10 @@
  *   ballast.holder      {"host","since","pid","lease"} while a host has it
  *                       mounted
  *   ballast.lease       {"client","lease","expires","expires_unix"}, renewed
- *                       every lease/3 s by the holder's mapper
+ *                       every lease/3 s by the holder's mapper; a holder
+ *                       that writes none (a kernel mapping) removes the
+ *                       one before it, and a lease is only ever acted on
+ *                       while the client it names owns the lock
  * Images without ballast.options were not made by ballast: never listed,
  * adopted or deleted.
  *
@@ -95,6 +98,10 @@ struct rbd_meta {
 	char fstype[16], created[40], state[16];
 	char holder[512], lease[512];
 	char owners[256];
+	/* the lock owner's Ceph client ("client.N"), "" when unlocked or not
+	 * known for sure (several owners, or the lock changed hands while it
+	 * was read) */
+	char lock_client[64];
 	int locked;
 };
 
@@ -176,8 +183,9 @@ int rbd_volume_open(struct rbd_ctx *rc, const struct be_volume *vol, rados_ioctx
 		    struct berr *err);
 
 /* Set the pairs of kv (key, value, ..., NULL) on image name, in order,
- * stopping at the first failure. Takes and drops the lock cooperatively:
- * -EROFS while another client holds it explicitly. */
+ * stopping at the first failure; a NULL value removes its key (a missing
+ * one is no error). Takes and drops the lock cooperatively: -EROFS while
+ * another client holds it explicitly. */
 int rbd_meta_set(rados_ioctx_t io, const char *pool, const char *name, const char *const *kv, struct berr *err);
 
 /* Release what rbd_meta_read allocated; m may be used again. */
@@ -221,6 +229,24 @@ int rbd_map_image(struct rbd_ctx *rc, const char *name, const char *pool, int re
 
 /* Undo rbd_map_image, whichever mapper made the mapping. Idempotent. */
 int rbd_unmap_image(struct rbd_ctx *rc, const char *name, struct berr *err);
+
+/* --- rbd_map.c: Creates under way on this host --------------------------- */
+
+/* Mark that a Create of name is about to map and mount its new image here
+ * (<state_dir>/rbd/<name>.creating), so that a crash of ballastd leaves a
+ * trace: the mapper it started outlives it. */
+int rbd_create_mark(struct rbd_ctx *rc, const char *name, struct berr *err);
+
+/* The Create of name is over (finished or undone): drop its mark. */
+void rbd_create_unmark(struct rbd_ctx *rc, const char *name);
+
+/*
+ * At start-up, before any request: every Create mark left by a ballastd
+ * that died is a Create that will never finish (recovery drops its record),
+ * so its mapping here is stopped (rbd_detach) and the mark dropped. A
+ * mapping that cannot be stopped keeps its mark, for the next start.
+ */
+void rbd_create_leftovers(struct rbd_ctx *rc);
 
 /* --- rbd_map.c: mount and unmount on this host ---------------------------- */
 
@@ -271,11 +297,13 @@ int rbd_in_use(const char *name, const char *holder, const char *lease, const ch
 void rbd_holder_drop_if_ours(struct rbd_ctx *rc, const char *pool, const char *name);
 
 /*
- * Fence whoever holds image name's exclusive lock: rbd_lock_break
- * blocklists each owner's Ceph client and breaks the lock. 0 when nobody
- * holds it.
+ * Fence the holder of image name's exclusive lock: rbd_lock_break
+ * blocklists its Ceph client and breaks the lock. owner is the lock
+ * owner's address to fence, and only while it still owns the lock (-EBUSY
+ * when the lock has passed to another client meanwhile); NULL fences
+ * every owner (an operator's forced release). 0 when nobody holds it.
  */
-int rbd_fence(rados_ioctx_t io, const char *pool, const char *name, struct berr *err);
+int rbd_fence(rados_ioctx_t io, const char *pool, const char *name, const char *owner, struct berr *err);
 
 /*
  * Before Mount maps name (whose metadata is m): refuse a fresh hold of
@@ -299,6 +327,7 @@ struct rbd_lease {
 	int present;		/* the text is a JSON object */
 	int dated;		/* with an integer expires_unix */
 	long long expires_unix; /* 0 unless dated */
+	char client[64];	/* the Ceph client it names ("client.N"), "" when none */
 };
 
 /* What a lease record promises at a given time. */
@@ -329,11 +358,16 @@ struct rbd_hold {
 	int has_host;	/* the holder record names a host */
 	char host[128]; /* that host, "" when none */
 	struct rbd_lease lease;
+	/* the lease names the client that owns the lock: only then does the
+	 * lease speak for the lock (a lease left by an earlier holder, under
+	 * a holder that writes none, speaks for nobody) */
+	int lease_owns_lock;
 };
 
-/* The hold from an image's metadata texts ("" when missing) and its lock
- * state into *h. Garbage records count as missing. */
-void rbd_hold_parse(const char *holder, const char *lease, int locked, struct rbd_hold *h);
+/* The hold from an image's metadata texts ("" when missing), its lock
+ * state and its lock owner's client (lock_client, "" when unknown) into
+ * *h. Garbage records count as missing. */
+void rbd_hold_parse(const char *holder, const char *lease, int locked, const char *lock_client, struct rbd_hold *h);
 
 /* What Mount does about the hold of the volume it maps. */
 enum rbd_take {
@@ -341,16 +375,20 @@ enum rbd_take {
 	RBD_TAKE_READ_ONLY,    /* locked, and the volume is shared=ro: map read-only */
 	RBD_TAKE_REFUSE_FRESH, /* another host's lease is fresh: refuse, naming it */
 	RBD_TAKE_REFUSE_NEVER, /* held, and takeover is "never": refuse, naming the holder */
-	RBD_TAKE_FENCE,	       /* locked, its lease expired: fence the holder, then map */
-	RBD_TAKE_FENCE_MINE,   /* locked by an earlier mapper of this host: fence it, then map */
-	RBD_TAKE_WAIT,	       /* locked, no lease to go by: map, and let the lock request
-				  wait for a dead owner's watch to lapse (a live one refuses) */
+	RBD_TAKE_FENCE,	       /* locked by the client of a lease that expired: fence it, then map */
+	RBD_TAKE_FENCE_MINE,   /* locked by an earlier mapper of this host (its lease's client):
+				  fence it, then map */
+	RBD_TAKE_WAIT,	       /* locked, no lease of the lock's owner to go by: fence nobody;
+				  map, and let the lock request wait for a dead owner's watch
+				  to lapse (a live one refuses) */
 };
 
 /*
  * The takeover decision for hold h seen from host self, under policy
  * ("never" refuses any hold; anything else, after-lease, takes over once
  * a lease expired) at now. shared_ro: the volume's shared option is "ro".
+ * Only the client a lease names is ever fenced, and only while it owns
+ * the lock (h->lease_owns_lock).
  */
 enum rbd_take rbd_take_decide(const struct rbd_hold *h, const char *self, const char *policy, int shared_ro,
 			      time_t now);
@@ -360,6 +398,8 @@ enum rbd_release {
 	RBD_RELEASE_NOBODY, /* neither locked nor recorded: nothing to do */
 	RBD_RELEASE_MINE,   /* held and mapped by this host: refuse, unmount instead */
 	RBD_RELEASE_FRESH,  /* locked, its lease not expired (or none), no force: refuse */
+	RBD_RELEASE_OTHER,  /* locked, the expired lease is not the lock owner's, no force:
+			       refuse (the owner holds no lease that lapsed) */
 	RBD_RELEASE_FENCE,  /* fence the holder and drop its records */
 };
 
@@ -384,13 +424,17 @@ enum rbd_existing {
 	RBD_EXISTING_ADOPT,	 /* a finished volume, the options asked (or none): adopt */
 	RBD_EXISTING_OTHER_OPTS, /* a finished volume with other options: refuse */
 	RBD_EXISTING_CREATING,	 /* unfinished and locked: another host creates it, refuse */
+	RBD_EXISTING_MINE,	 /* unfinished, locked by this host (its holder record): an
+				    interrupted Create here whose mapping outlived ballastd;
+				    stop it, then replace the image */
 	RBD_EXISTING_UNFINISHED, /* unfinished, unlocked: an interrupted Create, replace it */
 };
 
-/* The decision for the existing image m when Create asks for options want
- * ({} when none were given). reserved: there is a Create reservation of
- * the name this host may take over (rbd_reservation_takeable). */
-enum rbd_existing rbd_existing_decide(const struct rbd_meta *m, const json_t *want, int reserved);
+/* The decision for the existing image m when Create on host self asks for
+ * options want ({} when none were given). reserved: there is a Create
+ * reservation of the name this host may take over
+ * (rbd_reservation_takeable). */
+enum rbd_existing rbd_existing_decide(const struct rbd_meta *m, const json_t *want, int reserved, const char *self);
 
 /* 1 when a Create reservation with body text (JSON {"host","time"}) may be
  * taken over by host self at now: it is self's, or older than

@@ -11,6 +11,13 @@
  * fail in the OSDs, even after it comes back) and breaks its lock. The
  * mapper also stops writing by itself once its lease has lapsed locally.
  *
+ * A lease speaks only for the client it names, and only while that client
+ * owns the lock: a lease left behind by an earlier holder (one that was
+ * fenced or crashed, under a kernel mapping that writes no lease) must
+ * never get the lock's current owner fenced. So the fence names the
+ * owner's address, and librbd breaks the lock only while that address
+ * still owns it: two hosts racing a takeover cannot fence each other.
+ *
  * The decisions are pure functions (records, host and time in, a verdict
  * out) so that the unit tests cover them; the rest acts on the verdicts.
  */
@@ -75,13 +82,33 @@ void rbd_holder_drop_if_ours(struct rbd_ctx *rc, const char *pool, const char *n
 	rados_ioctx_destroy(io);
 }
 
+/* Break image img's lock held by owner (an address), blocklisting it.
+ * librbd breaks it only while owner still holds it: -EBUSY otherwise. */
+static int fence_owner(rbd_image_t img, const char *pool, const char *name, const char *owner, struct berr *err)
+{
+	int ret = rbd_lock_break(img, RBD_LOCK_MODE_EXCLUSIVE, owner);
+
+	if (ret == -ENOENT)
+		return 0; /* released meanwhile */
+	if (ret == -EBUSY)
+		return berr_set(err, -EBUSY,
+				"volume %s changed hands while this host took it over (Ceph client %s no longer "
+				"holds it; its new holder is not fenced): try again",
+				name, owner);
+	if (ret < 0)
+		return berr_set(err, ret, "cannot fence Ceph client %s of %s/%s: %s", owner, pool, name,
+				strerror(-ret));
+	log_warnx("image %s/%s: Ceph client %s fenced (blocklisted) and its lock broken", pool, name, owner);
+	return 0;
+}
+
 /*
- * Fence whoever holds image name's exclusive lock: rbd_lock_break
- * blocklists each owner's Ceph client (its writes fail in the OSDs from
- * then on, even once it reaches the cluster again) and breaks the lock.
- * 0 when nobody holds it.
+ * Fence the holder of image name's exclusive lock: rbd_lock_break
+ * blocklists its Ceph client (its writes fail in the OSDs from then on,
+ * even once it reaches the cluster again) and breaks the lock. Only owner
+ * when given; every owner when NULL. 0 when nobody holds it.
  */
-int rbd_fence(rados_ioctx_t io, const char *pool, const char *name, struct berr *err)
+int rbd_fence(rados_ioctx_t io, const char *pool, const char *name, const char *owner, struct berr *err)
 {
 	char *owners[8];
 	size_t n = sizeof(owners) / sizeof(owners[0]);
@@ -92,6 +119,10 @@ int rbd_fence(rados_ioctx_t io, const char *pool, const char *name, struct berr 
 	ret = rbd_open(io, name, &img, NULL);
 	if (ret < 0)
 		return berr_set(err, ret, "cannot open image %s/%s: %s", pool, name, strerror(-ret));
+	if (owner) {
+		ret = fence_owner(img, pool, name, owner, err);
+		goto out_close;
+	}
 	ret = rbd_lock_get_owners(img, &mode, owners, &n);
 	if (ret == -ENOENT) {
 		ret = 0;
@@ -100,19 +131,11 @@ int rbd_fence(rados_ioctx_t io, const char *pool, const char *name, struct berr 
 		berr_set(err, ret, "cannot read the lock owners of %s/%s: %s", pool, name, strerror(-ret));
 		n = 0;
 	}
-	for (size_t i = 0; i < n && ret == 0; i++) {
-		ret = rbd_lock_break(img, mode, owners[i]);
-		if (ret == -ENOENT)
-			ret = 0; /* released meanwhile */
-		if (ret < 0)
-			berr_set(err, ret, "cannot fence Ceph client %s of %s/%s: %s", owners[i], pool, name,
-				 strerror(-ret));
-		else
-			log_warnx("image %s/%s: Ceph client %s fenced (blocklisted) and its lock broken", pool, name,
-				  owners[i]);
-	}
+	for (size_t i = 0; i < n && ret == 0; i++)
+		ret = fence_owner(img, pool, name, owners[i], err);
 	if (n)
 		rbd_lock_get_owners_cleanup(owners, n);
+out_close:
 	rbd_close(img);
 	return ret;
 }
@@ -122,10 +145,11 @@ int rbd_fence(rados_ioctx_t io, const char *pool, const char *name, struct berr 
 /*
  * Held (locked) or last held by another host. A fresh lease of another
  * host refuses at once. An expired one (or a lock our own dead mapper
- * left) is broken after fencing its client, unless takeover is "never". A
- * lock with no lease record (a mapper killed before its first lease) is
- * left to the mapper's lock request: a live owner refuses it, a dead
- * one's is broken by librbd once its watch lapses.
+ * left) is broken after fencing its client, unless takeover is "never";
+ * only while that client owns the lock. A lock with no lease of its owner
+ * (a mapper killed before its first lease, a kernel mapping, a lease left
+ * by an earlier holder) is left to the mapper's lock request: a live owner
+ * refuses it, a dead one's is broken by librbd once its watch lapses.
  */
 int rbd_take_over(struct rbd_ctx *rc, rados_ioctx_t io, const char *pool, const char *name, const struct rbd_meta *m,
 		  int *read_only, struct berr *err)
@@ -135,7 +159,7 @@ int rbd_take_over(struct rbd_ctx *rc, rados_ioctx_t io, const char *pool, const 
 	struct rbd_hold h;
 
 	*read_only = 0;
-	rbd_hold_parse(m->holder, m->lease, m->locked, &h);
+	rbd_hold_parse(m->holder, m->lease, m->locked, m->lock_client, &h);
 	switch (rbd_take_decide(&h, rc->host_id, policy ? policy : rc->takeover, shared && strcmp(shared, "ro") == 0,
 				time(NULL))) {
 	case RBD_TAKE_READ_ONLY:
@@ -146,12 +170,14 @@ int rbd_take_over(struct rbd_ctx *rc, rados_ioctx_t io, const char *pool, const 
 		return rbd_in_use(name, m->holder, m->lease, m->owners, err);
 	case RBD_TAKE_FENCE:
 	case RBD_TAKE_FENCE_MINE:
-		log_warnx("volume %s: the lease of %s expired; fencing Ceph client %s before taking over", name,
-			  h.host[0] ? h.host : "its holder", m->owners);
-		return rbd_fence(io, pool, name, err);
+		log_warnx("volume %s: the lease of %s (%s) expired; fencing it (%s) before taking over", name,
+			  h.host[0] ? h.host : "its holder", h.lease.client, m->owners);
+		return rbd_fence(io, pool, name, m->owners, err);
 	case RBD_TAKE_WAIT:
-		log_infox("volume %s is locked by %s (%s): taking it over if that holder is dead", name, m->owners,
-			  h.host[0] ? h.host : "no holder record");
+		log_infox("volume %s is locked by %s %s (%s%s%s): taking it over if that holder is dead", name,
+			  m->lock_client[0] ? m->lock_client : "Ceph client", m->owners,
+			  h.host[0] ? h.host : "no holder record", h.lease.present ? "; its lease names " : "",
+			  h.lease.present ? (h.lease.client[0] ? h.lease.client : "no client") : "");
 		break;
 	case RBD_TAKE_FREE:
 		break;
@@ -204,15 +230,16 @@ int be_rbd_holder(void *ctx, const struct be_volume *vol, json_t **out, struct b
 	return 0;
 }
 
-/* Fence the holder of image name and drop its lease and holder records,
- * so that the next Mount anywhere goes ahead. */
-static int break_hold(rados_ioctx_t io, const char *pool, const char *name, struct berr *err)
+/* Fence the holder of image name (owner, or every owner when NULL) and
+ * drop its lease and holder records, so that the next Mount anywhere goes
+ * ahead. */
+static int break_hold(rados_ioctx_t io, const char *pool, const char *name, const char *owner, struct berr *err)
 {
 	const char *keys[] = { META_LEASE, META_HOLDER };
 	rbd_image_t img = NULL;
 	int ret;
 
-	ret = rbd_fence(io, pool, name, err);
+	ret = rbd_fence(io, pool, name, owner, err);
 	if (ret < 0)
 		return ret;
 	ret = rbd_open(io, name, &img, NULL);
@@ -247,7 +274,7 @@ int be_rbd_release(void *ctx, const struct be_volume *vol, int force, struct ber
 	ret = rbd_volume_open(rc, vol, &io, &m, err);
 	if (ret < 0)
 		return ret;
-	rbd_hold_parse(m.holder, m.lease, m.locked, &h);
+	rbd_hold_parse(m.holder, m.lease, m.locked, m.lock_client, &h);
 	switch (rbd_release_decide(&h, rc->host_id, rbd_mapped(rc, vol->name), force, time(NULL))) {
 	case RBD_RELEASE_NOBODY:
 		log_infox("volume %s: release asked, but nobody holds it", vol->name);
@@ -261,10 +288,18 @@ int be_rbd_release(void *ctx, const struct be_volume *vol, int force, struct ber
 		ret = berr_set(err, -EBUSY, "%s; its lease is fresh: --force fences that host and breaks its hold",
 			       busy.msg);
 		break;
+	case RBD_RELEASE_OTHER:
+		rbd_in_use(vol->name, m.holder, m.lease, m.owners, &busy);
+		ret = berr_set(err, -EBUSY,
+			       "%s; the expired lease is not its lock owner's (%s): --force fences that owner and "
+			       "breaks its hold",
+			       busy.msg, m.lock_client[0] ? m.lock_client : m.owners);
+		break;
 	case RBD_RELEASE_FENCE:
 		log_warnx("volume %s: releasing the hold of %s by hand%s", vol->name, h.has_host ? h.host : m.owners,
 			  force ? " (forced)" : "");
-		ret = break_hold(io, pool, vol->name, err);
+		/* without force only the expired lease's own client */
+		ret = break_hold(io, pool, vol->name, force || !m.locked ? NULL : m.owners, err);
 		break;
 	}
 	rbd_meta_free(&m);
@@ -287,6 +322,7 @@ int rbd_lease_parse(const char *text, struct rbd_lease *l)
 		return -EINVAL;
 	}
 	until = json_object_get(j, "expires_unix");
+	snprintf(l->client, sizeof(l->client), "%s", json_string_value(json_object_get(j, "client")) ?: "");
 	l->present = 1;
 	l->dated = json_is_integer(until);
 	l->expires_unix = l->dated ? (long long)json_integer_value(until) : 0;
@@ -312,7 +348,7 @@ int rbd_lease_expired(const struct rbd_lease *l, time_t now)
 	return st == RBD_LEASE_EXPIRED || st == RBD_LEASE_UNDATED;
 }
 
-void rbd_hold_parse(const char *holder, const char *lease, int locked, struct rbd_hold *h)
+void rbd_hold_parse(const char *holder, const char *lease, int locked, const char *lock_client, struct rbd_hold *h)
 {
 	json_t *j = holder && holder[0] ? json_loads(holder, 0, NULL) : NULL;
 	const char *host = json_string_value(json_object_get(j, "host"));
@@ -324,13 +360,16 @@ void rbd_hold_parse(const char *holder, const char *lease, int locked, struct rb
 	snprintf(h->host, sizeof(h->host), "%s", host ? host : "");
 	json_decref(j);
 	rbd_lease_parse(lease, &h->lease);
+	h->lease_owns_lock = locked && lock_client && h->lease.client[0] && strcmp(h->lease.client, lock_client) == 0;
 }
 
 /*
  * The order matters: a shared=ro volume is mounted read-only beside any
  * holder; another host's fresh lease refuses before the policy is looked
  * at (the message names it either way); "never" refuses any lock, even
- * one this host left behind; only a lock is ever fenced.
+ * one this host left behind; only a lock is ever fenced, and only when
+ * the lease names the client that owns it: a lease left by an earlier
+ * holder says nothing about who holds the lock now.
  */
 enum rbd_take rbd_take_decide(const struct rbd_hold *h, const char *self, const char *policy, int shared_ro, time_t now)
 {
@@ -346,6 +385,8 @@ enum rbd_take rbd_take_decide(const struct rbd_hold *h, const char *self, const 
 		return RBD_TAKE_REFUSE_NEVER;
 	if (!h->locked)
 		return RBD_TAKE_FREE;
+	if (!h->lease_owns_lock)
+		return RBD_TAKE_WAIT;
 	if (lease == RBD_LEASE_EXPIRED)
 		return RBD_TAKE_FENCE;
 	if (h->host[0] && !other)
@@ -363,5 +404,7 @@ enum rbd_release rbd_release_decide(const struct rbd_hold *h, const char *self, 
 		return RBD_RELEASE_MINE;
 	if (!force && h->locked && !rbd_lease_expired(&h->lease, now))
 		return RBD_RELEASE_FRESH;
+	if (!force && h->locked && !h->lease_owns_lock)
+		return RBD_RELEASE_OTHER;
 	return RBD_RELEASE_FENCE;
 }

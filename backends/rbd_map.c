@@ -14,9 +14,12 @@
  * <state_dir>/rbd/<name>.map.pid; <name>.map.fenced appears when it finds
  * itself fenced. Where the kernel has rbd or nbd, mount.ballast maps the
  * image with it instead, and <state_dir>/rbd/<name>.dev records the
- * mapping.
+ * mapping. <state_dir>/rbd/<name>.creating marks a Create that maps and
+ * mounts its new image here: one left by a ballastd that died is undone at
+ * the next start.
  */
 #define LOG_TAG "rbd"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -36,6 +39,7 @@
 #include "log.h"
 #include "rbd_int.h"
 #include "timeutil.h"
+#include "validate.h"
 
 extern char **environ;
 
@@ -398,8 +402,11 @@ int rbd_mapped(struct rbd_ctx *rc, const char *name)
 /*
  * Write the holder record of a kernel mapping of name ({"host","since",
  * "pid","mapper"}) before the kernel takes the lock: once it holds it,
- * only it could. -EBUSY when another client holds the lock (a live kernel
- * mapping refuses to hand it over).
+ * only it could. The kernel client renews no lease, so the lease of an
+ * earlier holder (a fuse mapper fenced or crashed) goes with it: left
+ * behind it would look like this hold's, expire, and name a client that
+ * does not own the lock. -EBUSY when another client holds the lock (a
+ * live kernel mapping refuses to hand it over).
  */
 static int kmap_claim(struct rbd_ctx *rc, const char *name, const char *pool, const char *mapper, struct berr *err)
 {
@@ -416,7 +423,7 @@ static int kmap_claim(struct rbd_ctx *rc, const char *name, const char *pool, co
 	json_decref(h);
 	ret = js ? rbd_ioctx_open(rc, pool, &io, err) : -ENOMEM;
 	if (ret == 0) {
-		const char *kv[] = { META_HOLDER, js, NULL };
+		const char *kv[] = { META_HOLDER, js, META_LEASE, NULL, NULL };
 
 		ret = rbd_meta_set(io, pool, name, kv, err);
 		rados_ioctx_destroy(io);
@@ -539,6 +546,71 @@ int rbd_unmap_image(struct rbd_ctx *rc, const char *name, struct berr *err)
 	if (rbd_kmap_read(rc, name, mapper, sizeof(mapper), dev, sizeof(dev), NULL, 0))
 		return kmap_stop(rc, name, err);
 	return mapper_stop(rc, name, err);
+}
+
+/* --- Creates under way on this host -------------------------------------- */
+
+/* <state_dir>/rbd/<name>.creating */
+static void create_markfile(const struct rbd_ctx *rc, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s.creating", rc->mapdir, name);
+}
+
+int rbd_create_mark(struct rbd_ctx *rc, const char *name, struct berr *err)
+{
+	char path[PATH_MAX];
+	int fd, ret;
+
+	create_markfile(rc, name, path, sizeof(path));
+	ret = mkdir_p(rc->mapdir, 0700);
+	if (ret < 0)
+		return berr_set(err, ret, "cannot create %s: %s", rc->mapdir, strerror(-ret));
+	/* a crash of ballastd, not of the machine (that takes the mapper
+	 * with it): no fsync needed */
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return berr_set(err, -errno, "cannot create %s: %s", path, strerror(errno));
+	close(fd);
+	return 0;
+}
+
+void rbd_create_unmark(struct rbd_ctx *rc, const char *name)
+{
+	char path[PATH_MAX];
+
+	create_markfile(rc, name, path, sizeof(path));
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("cannot remove %s", path);
+}
+
+/* Nothing else runs yet: whatever a marked Create mapped or mounted here
+ * is its own, and nobody else's (no container had it: it was never ready). */
+void rbd_create_leftovers(struct rbd_ctx *rc)
+{
+	static const char suffix[] = ".creating";
+	const size_t sl = sizeof(suffix) - 1;
+	struct dirent *de;
+	DIR *d = opendir(rc->mapdir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char name[VOLUME_NAME_MAX + 1];
+		struct berr err = BERR_INIT;
+		size_t n = strlen(de->d_name);
+
+		if (n <= sl || n - sl > VOLUME_NAME_MAX || strcmp(de->d_name + n - sl, suffix) != 0)
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(n - sl), de->d_name);
+		if (validate_name(name, &err) < 0)
+			continue;
+		log_infox("volume %s: a create here was interrupted (ballastd died); stopping what it mapped", name);
+		if (rbd_detach(rc, name, &err) == 0)
+			rbd_create_unmark(rc, name);
+		else
+			log_warnx("volume %s: cannot stop the mapping of an interrupted create: %s", name, err.msg);
+	}
+	closedir(d);
 }
 
 /* --- mount and unmount on this host --------------------------------------- */

@@ -15,11 +15,13 @@
 # A while A holds it, mounts and reads after A releases; A refused naming B;
 # Create of an existing volume is adoption); online grow through the
 # mapper's size file; shared=ro readers; a dead host's volume taken over
-# once its watch lapses; kill -9 of ballastd with a mounted volume (the
-# mapper survives, Unmount and Remove work, nothing left mapped); every bad
-# option refused with no image left; foreign images untouched; the cluster
-# gone (Create/Mount fail within the bound, Get/List/docker volume ls answer,
-# a fresh ballastd starts). Prints the timings it measured as # lines.
+# once its lease lapses (its client blocklisted); a lease left behind by an
+# earlier holder never gets the lock's live owner fenced; kill -9 of
+# ballastd with a mounted volume (the mapper survives, Unmount and Remove
+# work, nothing left mapped); every bad option refused with no image left;
+# foreign images untouched; the cluster gone (Create/Mount fail within the
+# bound, Get/List/docker volume ls answer, a fresh ballastd starts). Prints
+# the timings it measured as # lines.
 # shellcheck source-path=SCRIPTDIR
 set -u
 
@@ -121,6 +123,14 @@ start_c() {
 image_exists() { timeout 20 rbd ls rbd 2>/dev/null | grep -qx "$1"; }
 mapper_of() { pgrep -f -- "--image $1 .*$T" 2>/dev/null || true; }
 mounts_under() { awk -v d="$1" 'index($2, d) == 1 { print $2 }' /proc/mounts; }
+# lock_addr IMAGE: the address of the image's lock owner ("" when unlocked)
+lock_addr() { timeout 20 rbd lock ls --format json "$1" 2>/dev/null | jq -r '[.[]][0].address // empty'; }
+# blocklisted ADDR: the cluster's blocklist holds the client at ADDR
+# (ip:port/nonce; matched on its nonce, whatever the address type prefix)
+blocklisted() {
+	local nonce=${1##*/}
+	[ -n "$nonce" ] && timeout 20 ceph osd blocklist ls 2>/dev/null | grep -qE "/$nonce( |$)"
+}
 loops_under() { losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$1" 'index($2, d) == 1 { print $1 }'; }
 
 final_cleanup() {
@@ -303,6 +313,8 @@ if t_ok "volume create h1" dk volume create -d "$PLUGIN" -o size=256M h1 &&
 	t_wait_eq "host B lists h1" 15 h1 \
 		bash -c "curl -s --max-time 10 --unix-socket $T/b/ballast.sock -X POST -d '{\"Name\":\"h1\"}' http://b/VolumeDriver.Get | jq -r '.Volume.Name // empty'"
 	hpid=$(mapper_of h1)
+	haddr=$(lock_addr h1)
+	t_fail "A's Ceph client is not in the blocklist yet" blocklisted "$haddr"
 	bd_kill9 a
 	[ -n "$hpid" ] && kill -KILL "$hpid" 2>/dev/null
 	t0=$(ms_now)
@@ -316,6 +328,7 @@ if t_ok "volume create h1" dk volume create -d "$PLUGIN" -o size=256M h1 &&
 	t_diag "takeover of a dead host's volume took ${dt} s after its death (lease $RBD_LEASE s)"
 	t_match "A's Ceph client was fenced (blocklisted) on the way" 'blocklisted' \
 		"$(grep 'h1: Ceph client .* fenced' "$T/b/ballastd.log" | tail -n 1)"
+	t_ok "... and is in the cluster's blocklist (the control of 3g)" blocklisted "$haddr"
 	t_eq "host B reads what the dead host A wrote" from-dead-a "$(cat "$B_MNT/h1/data/f" 2>&1)"
 	t_eq "ballast.holder names host-b" host-b \
 		"$(timeout 20 rbd image-meta get h1 ballast.holder | jq -r .host)"
@@ -327,6 +340,42 @@ if t_ok "volume create h1" dk volume create -d "$PLUGIN" -o size=256M h1 &&
 	t_eq "nothing of h1 left on A" "" "$(mounts_under "$A_MNT/h1")"
 	t_eq "host B unmounts h1" "" "$(bd_err b VolumeDriver.Unmount '{"Name":"h1","ID":"hb"}')"
 	t_ok "docker volume rm h1" dk volume rm h1
+fi
+
+# ------------- 3g. a lease left behind never gets the lock's owner fenced
+# Issue 13, item 3 ("An rbd takeover can fence the wrong client"): a holder
+# X that crashed or was fenced leaves its lease; a new holder Y that writes
+# none (a kernel mapping: here a fuse mapper run by hand without --lease,
+# since this kernel cannot map) owns the lock; once X's lease has expired,
+# host B's Mount fenced whoever owned the lock: the live Y. Now only the
+# client the lease names is fenced, and only while it owns the lock. Fails
+# (B mounts, Y blocklisted, Y's writes fail) when the lease_owns_lock check
+# of rbd_take_decide is reverted.
+Y=$T/y/state/rbd
+if t_eq "volume w1 created on A" "" "$(bd_err a VolumeDriver.Create '{"Name":"w1","Opts":{"size":"64M"}}')"; then
+	past=$(($(date +%s) - 100))
+	t_ok "a lease of a dead client X left with w1, expired" timeout 20 rbd image-meta set w1 ballast.lease \
+		"{\"client\":\"client.999999\",\"lease\":10,\"expires\":\"$(date -u -d "@$past" +%FT%TZ)\",\"expires_unix\":$past}"
+	mkdir -p "$Y/w1.map"
+	t_ok "a live holder Y takes w1 (a mapper without a lease, as a kernel client)" \
+		"$B/ballast-rbd-map" --conf "$CEPH_CONF" --id admin --pool rbd --image w1 --timeout "$RBD_TIMEOUT" \
+		--pidfile "$Y/w1.map.pid" --holder '{"host":"host-y","since":"2024-01-01T00:00:00Z"}' "$Y/w1.map"
+	yaddr=$(lock_addr w1)
+	t_ne "Y owns w1's lock" "" "$yaddr"
+	t_wait_eq "host B lists w1" 15 w1 \
+		bash -c "curl -s --max-time 10 --unix-socket $T/b/ballast.sock -X POST -d '{\"Name\":\"w1\"}' http://b/VolumeDriver.Get | jq -r '.Volume.Name // empty'"
+	t_match "host B's Mount is refused naming Y's host, X's lease expired or not" 'in use on host-y' \
+		"$(bd_err b VolumeDriver.Mount '{"Name":"w1","ID":"wb"}')"
+	t_fail "Y was not fenced (not in the cluster's blocklist)" blocklisted "$yaddr"
+	t_eq "Y still owns the lock" "$yaddr" "$(lock_addr w1)"
+	last=$(($(stat -c %s "$Y/w1.map/image" 2>/dev/null || echo 4096) / 4096 - 1))
+	t_ok "Y still writes (the image's last block, synced)" \
+		dd if=/dev/zero of="$Y/w1.map/image" bs=4k count=1 seek="$last" conv=notrunc,fsync status=none
+	kill -TERM "$(cat "$Y/w1.map.pid" 2>/dev/null)" 2>/dev/null
+	t_wait_eq "Y lets go" 15 "" lock_addr w1
+	t_eq "then host B mounts w1" "" "$(bd_err b VolumeDriver.Mount '{"Name":"w1","ID":"wb"}')"
+	t_eq "host B unmounts w1" "" "$(bd_err b VolumeDriver.Unmount '{"Name":"w1","ID":"wb"}')"
+	t_eq "w1 removed" "" "$(bd_err a VolumeDriver.Remove '{"Name":"w1"}')"
 fi
 
 # ------------------ 3f. kernel mappers: chosen by config, their own errors

@@ -20,6 +20,8 @@
 #define SELF "host-a"
 #define OTHER "host-b"
 #define T0 ((time_t)1700000000) /* "now" in most cases */
+#define LEASED "client.4242"	/* the client lease_at names */
+#define KERNEL "client.5151"	/* another client: a kernel mapping, a later holder */
 
 /* A lease record as the mapper writes it, expiring at t. */
 static const char *lease_at(time_t t)
@@ -42,11 +44,21 @@ static const char *holder_of(const char *host)
 	return buf;
 }
 
+/* The hold, its lock (when locked) owned by the client lease_at names. */
 static struct rbd_hold hold(const char *holder, const char *lease, int locked)
 {
 	struct rbd_hold h;
 
-	rbd_hold_parse(holder, lease, locked, &h);
+	rbd_hold_parse(holder, lease, locked, locked ? LEASED : "", &h);
+	return h;
+}
+
+/* The hold, its lock owned by Ceph client owner ("" when not known). */
+static struct rbd_hold hold_by(const char *holder, const char *lease, const char *owner)
+{
+	struct rbd_hold h;
+
+	rbd_hold_parse(holder, lease, 1, owner, &h);
 	return h;
 }
 
@@ -61,6 +73,17 @@ static void lease_parse_records(void **state)
 	assert_true(l.present);
 	assert_true(l.dated);
 	assert_int_equal(l.expires_unix, (long long)T0);
+	assert_string_equal(l.client, LEASED);
+
+	/* the client it names: a string, else none; cut, never overrun */
+	assert_int_equal(rbd_lease_parse("{\"client\":42,\"expires_unix\":1}", &l), 0);
+	assert_string_equal(l.client, "");
+	assert_int_equal(
+		rbd_lease_parse("{\"client\":\"client.123456789012345678901234567890123456789012345678901234567890"
+				"1234567890\"}",
+				&l),
+		0);
+	assert_int_equal(strlen(l.client), sizeof(l.client) - 1);
 
 	/* a record without a usable expiry is there, but undated */
 	assert_int_equal(rbd_lease_parse("{}", &l), 0);
@@ -231,11 +254,71 @@ static void take_own_leftovers(void **state)
 {
 	(void)state;
 	/* the lock of an earlier mapper of this host (Mount detached first,
-	 * so it is stale), whatever its lease says */
+	 * so it is stale), whatever its lease says, as long as the lease is
+	 * that mapper's */
 	assert_int_equal(take(holder_of(SELF), lease_at(T0 + 30), 1, "after-lease", 0, T0), RBD_TAKE_FENCE_MINE);
-	assert_int_equal(take(holder_of(SELF), "", 1, "after-lease", 0, T0), RBD_TAKE_FENCE_MINE);
+	/* no lease to tell whose lock it is: nobody is fenced, the lock
+	 * request waits for a dead owner (a mapper killed between its holder
+	 * record and its first lease) */
+	assert_int_equal(take(holder_of(SELF), "", 1, "after-lease", 0, T0), RBD_TAKE_WAIT);
 	/* expired: fenced as any other */
 	assert_int_equal(take(holder_of(SELF), lease_at(T0 - 1), 1, "after-lease", 0, T0), RBD_TAKE_FENCE);
+}
+
+/*
+ * Issue 13, item 3: "An rbd takeover can fence the wrong client". A lease
+ * left behind by a holder that crashed or was fenced (client X) while
+ * another client (Y: a kernel mapping, which writes no lease) owns the
+ * lock now: once X's lease has expired, the takeover fenced whoever owned
+ * the lock, a live writer. Only the client the lease names is ever
+ * fenced, and only while it owns the lock. These cases fail (RBD_TAKE_FENCE
+ * / RBD_RELEASE_FENCE) when the lease_owns_lock checks of rbd_take_decide
+ * and rbd_release_decide are reverted.
+ */
+static void take_fences_only_the_lease_client(void **state)
+{
+	struct rbd_hold h;
+
+	(void)state;
+	/* X's lease expired, Y owns the lock: fence nobody, let the lock
+	 * request decide (a live Y refuses) */
+	h = hold_by(holder_of(OTHER), lease_at(T0 - 1), KERNEL);
+	assert_false(h.lease_owns_lock);
+	assert_int_equal(rbd_take_decide(&h, SELF, "after-lease", 0, T0), RBD_TAKE_WAIT);
+	h = hold_by("", lease_at(T0 - 3600), KERNEL);
+	assert_int_equal(rbd_take_decide(&h, SELF, "after-lease", 0, T0), RBD_TAKE_WAIT);
+	/* nor this host's own old lease under another client's lock */
+	h = hold_by(holder_of(SELF), lease_at(T0 - 1), KERNEL);
+	assert_int_equal(rbd_take_decide(&h, SELF, "after-lease", 0, T0), RBD_TAKE_WAIT);
+	h = hold_by(holder_of(SELF), lease_at(T0 + 30), KERNEL);
+	assert_int_equal(rbd_take_decide(&h, SELF, "after-lease", 0, T0), RBD_TAKE_WAIT);
+	/* the owner not known for sure (the lock changed hands as it was
+	 * read): nobody is fenced */
+	h = hold_by(holder_of(OTHER), lease_at(T0 - 1), "");
+	assert_int_equal(rbd_take_decide(&h, SELF, "after-lease", 0, T0), RBD_TAKE_WAIT);
+	/* a lease naming no client speaks for nobody */
+	h = hold_by(holder_of(OTHER), "{\"expires_unix\":1}", "");
+	assert_int_equal(rbd_take_decide(&h, SELF, "after-lease", 0, T0), RBD_TAKE_WAIT);
+	/* the refusals stay: a fresh lease of another host, and "never" */
+	h = hold_by(holder_of(OTHER), lease_at(T0 + 30), KERNEL);
+	assert_int_equal(rbd_take_decide(&h, SELF, "after-lease", 0, T0), RBD_TAKE_REFUSE_FRESH);
+	h = hold_by(holder_of(OTHER), lease_at(T0 - 1), KERNEL);
+	assert_int_equal(rbd_take_decide(&h, SELF, "never", 0, T0), RBD_TAKE_REFUSE_NEVER);
+	/* the positive control: the same records, the lease's client owning
+	 * the lock, is a takeover */
+	h = hold_by(holder_of(OTHER), lease_at(T0 - 1), LEASED);
+	assert_true(h.lease_owns_lock);
+	assert_int_equal(rbd_take_decide(&h, SELF, "after-lease", 0, T0), RBD_TAKE_FENCE);
+	/* an unlocked image has no owner to match */
+	rbd_hold_parse(holder_of(OTHER), lease_at(T0 - 1), 0, LEASED, &h);
+	assert_false(h.lease_owns_lock);
+
+	/* release: without force only the expired lease's own client */
+	h = hold_by(holder_of(OTHER), lease_at(T0 - 1), KERNEL);
+	assert_int_equal(rbd_release_decide(&h, SELF, 0, 0, T0), RBD_RELEASE_OTHER);
+	assert_int_equal(rbd_release_decide(&h, SELF, 0, 1, T0), RBD_RELEASE_FENCE);
+	h = hold_by(holder_of(OTHER), lease_at(T0 - 1), LEASED);
+	assert_int_equal(rbd_release_decide(&h, SELF, 0, 0, T0), RBD_RELEASE_FENCE);
 }
 
 static void take_waits_without_lease(void **state)
@@ -308,8 +391,11 @@ static void release_expired(void **state)
 {
 	(void)state;
 	assert_int_equal(release(holder_of(OTHER), lease_at(T0), 1, 0, 0, T0 + 1), RBD_RELEASE_FENCE);
-	/* an undated lease promises nothing */
-	assert_int_equal(release(holder_of(OTHER), "{}", 1, 0, 0, T0), RBD_RELEASE_FENCE);
+	/* an undated lease promises nothing, but names no client either:
+	 * only force fences the lock's owner */
+	assert_int_equal(release(holder_of(OTHER), "{}", 1, 0, 0, T0), RBD_RELEASE_OTHER);
+	assert_int_equal(release(holder_of(OTHER), "{}", 1, 0, 1, T0), RBD_RELEASE_FENCE);
+	assert_int_equal(release(holder_of(OTHER), "{\"client\":\"client.4242\"}", 1, 0, 0, T0), RBD_RELEASE_FENCE);
 	/* records without the lock: dropped, whatever the lease says */
 	assert_int_equal(release(holder_of(OTHER), lease_at(T0 + 30), 0, 0, 0, T0), RBD_RELEASE_FENCE);
 }
@@ -398,27 +484,51 @@ static void existing_image(void **state)
 
 	(void)state;
 	/* no metadata: ours to replace only with a reservation we may take */
-	assert_int_equal(rbd_existing_decide(&m, want, 1), RBD_EXISTING_UNLABELLED);
-	assert_int_equal(rbd_existing_decide(&m, want, 0), RBD_EXISTING_FOREIGN);
+	assert_int_equal(rbd_existing_decide(&m, want, 1, SELF), RBD_EXISTING_UNLABELLED);
+	assert_int_equal(rbd_existing_decide(&m, want, 0, SELF), RBD_EXISTING_FOREIGN);
 	m.locked = 1;
-	assert_int_equal(rbd_existing_decide(&m, want, 1), RBD_EXISTING_FOREIGN);
+	assert_int_equal(rbd_existing_decide(&m, want, 1, SELF), RBD_EXISTING_FOREIGN);
 
 	m.options = json_pack("{s:s}", "size", "1G");
 	m.locked = 0;
 	snprintf(m.state, sizeof(m.state), "ready");
-	assert_int_equal(rbd_existing_decide(&m, want, 0), RBD_EXISTING_ADOPT);
-	assert_int_equal(rbd_existing_decide(&m, none, 0), RBD_EXISTING_ADOPT);
+	assert_int_equal(rbd_existing_decide(&m, want, 0, SELF), RBD_EXISTING_ADOPT);
+	assert_int_equal(rbd_existing_decide(&m, none, 0, SELF), RBD_EXISTING_ADOPT);
 	json_object_set_new(want, "fstype", json_string("xfs"));
-	assert_int_equal(rbd_existing_decide(&m, want, 0), RBD_EXISTING_OTHER_OPTS);
+	assert_int_equal(rbd_existing_decide(&m, want, 0, SELF), RBD_EXISTING_OTHER_OPTS);
+	/* a finished volume held by this host is adopted, never replaced */
+	snprintf(m.holder, sizeof(m.holder), "%s", holder_of(SELF));
+	m.locked = 1;
+	assert_int_equal(rbd_existing_decide(&m, none, 0, SELF), RBD_EXISTING_ADOPT);
+	m.holder[0] = '\0';
+	m.locked = 0;
 
 	snprintf(m.state, sizeof(m.state), "creating");
-	assert_int_equal(rbd_existing_decide(&m, want, 0), RBD_EXISTING_UNFINISHED);
+	assert_int_equal(rbd_existing_decide(&m, want, 0, SELF), RBD_EXISTING_UNFINISHED);
 	m.locked = 1;
-	assert_int_equal(rbd_existing_decide(&m, want, 0), RBD_EXISTING_CREATING);
+	assert_int_equal(rbd_existing_decide(&m, want, 0, SELF), RBD_EXISTING_CREATING);
 	/* no state at all is unfinished too */
 	m.state[0] = '\0';
 	m.locked = 0;
-	assert_int_equal(rbd_existing_decide(&m, want, 0), RBD_EXISTING_UNFINISHED);
+	assert_int_equal(rbd_existing_decide(&m, want, 0, SELF), RBD_EXISTING_UNFINISHED);
+
+	/* Issue 13, item 4: unfinished and locked by this host's own mapper
+	 * (a Create here killed after it mapped the image): not "another
+	 * host", but this host's leftover to stop and replace. Fails
+	 * (RBD_EXISTING_CREATING) when RBD_EXISTING_MINE is reverted. */
+	snprintf(m.state, sizeof(m.state), "creating");
+	snprintf(m.holder, sizeof(m.holder), "%s", holder_of(SELF));
+	m.locked = 1;
+	assert_int_equal(rbd_existing_decide(&m, want, 0, SELF), RBD_EXISTING_MINE);
+	/* another host's, or nobody's record: still another host's Create */
+	snprintf(m.holder, sizeof(m.holder), "%s", holder_of(OTHER));
+	assert_int_equal(rbd_existing_decide(&m, want, 0, SELF), RBD_EXISTING_CREATING);
+	snprintf(m.holder, sizeof(m.holder), "garbage");
+	assert_int_equal(rbd_existing_decide(&m, want, 0, SELF), RBD_EXISTING_CREATING);
+	/* our record but no lock: an unfinished image like any other */
+	snprintf(m.holder, sizeof(m.holder), "%s", holder_of(SELF));
+	m.locked = 0;
+	assert_int_equal(rbd_existing_decide(&m, want, 0, SELF), RBD_EXISTING_UNFINISHED);
 
 	json_decref(m.options);
 	json_decref(want);
@@ -530,6 +640,7 @@ int main(void)
 		cmocka_unit_test(take_fences_expired_lease),
 		cmocka_unit_test(take_policy_never),
 		cmocka_unit_test(take_own_leftovers),
+		cmocka_unit_test(take_fences_only_the_lease_client),
 		cmocka_unit_test(take_waits_without_lease),
 		cmocka_unit_test(take_shared_read_only),
 		cmocka_unit_test(release_nobody),
