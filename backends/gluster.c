@@ -78,12 +78,17 @@ static void *volatile gl_kept_at_exit[2];
 
 /* --- small lists ---------------------------------------------------------- */
 
-static int names_has(struct gl_name *l, const char *name)
+static struct gl_name *names_find(struct gl_name *l, const char *name)
 {
 	for (; l; l = l->next)
 		if (strcmp(l->name, name) == 0)
-			return 1;
-	return 0;
+			return l;
+	return NULL;
+}
+
+static int names_has(struct gl_name *l, const char *name)
+{
+	return names_find(l, name) != NULL;
 }
 
 /* Add name (once). Caller holds mu. */
@@ -131,6 +136,54 @@ static void names_free(struct gl_name **l)
 
 /* --- the lease renewer ---------------------------------------------------- */
 
+/* The volumes to renew now: [{"name", "exclusive"}] (new reference). A lost
+ * hold is renewed no more: only the user record of its (dead) mount. */
+static json_t *renew_list(struct gl_ctx *gc)
+{
+	json_t *names = json_array();
+
+	pthread_mutex_lock(&gc->mu);
+	for (struct gl_name *n = gc->mounted; n; n = n->next)
+		json_array_append_new(names, json_pack("{s:s, s:b, s:I}", "name", n->name, "exclusive",
+						       n->exclusive && !n->lost, "gen", (json_int_t)n->gen));
+	pthread_mutex_unlock(&gc->mu);
+	return names;
+}
+
+/* Renew one volume's records (item: from renew_list). 0, 1 when nothing
+ * was renewed (not mounted here any more, or its hold found lost), or
+ * -errno with err set. A hold found lost is marked so and logged once: it
+ * is not an outage. */
+static int renew_one(struct gl_ctx *gc, json_t *item, struct berr *err)
+{
+	const char *vname = json_string_value(json_object_get(item, "name"));
+	struct gl_name *n;
+	int lost = 0, still, ret = 0;
+
+	/* Released since the list was taken: leave it. */
+	pthread_mutex_lock(&gc->renew_mu);
+	pthread_mutex_lock(&gc->mu);
+	still = names_has(gc->mounted, vname);
+	pthread_mutex_unlock(&gc->mu);
+	if (still)
+		ret = gl_run(gc, gl_op_renew, vname, item, 0, NULL, &lost, err);
+	if (still && lost) {
+		pthread_mutex_lock(&gc->mu);
+		n = names_find(gc->mounted, vname);
+		if (n && !n->lost && (json_int_t)n->gen == json_integer_value(json_object_get(item, "gen"))) {
+			n->lost = 1;
+			log_errx("volume %s: this host's hold is lost: %s; not renewing it. Its mount here may be "
+				 "fenced; the next Mount here takes the volume again, or is refused while another host "
+				 "holds it",
+				 vname, err->msg);
+		}
+		pthread_mutex_unlock(&gc->mu);
+		ret = 1;
+	}
+	pthread_mutex_unlock(&gc->renew_mu);
+	return still ? ret : 1;
+}
+
 /* Renew this host's records of the volumes mounted here (user records,
  * and the holds of exclusive ones) every third of the lease. */
 static void *renewer_thread(void *arg)
@@ -142,53 +195,35 @@ static void *renewer_thread(void *arg)
 	pthread_mutex_lock(&gc->mu);
 	while (!gc->stopping) {
 		struct timespec ts;
-		json_t *names = json_array();
+		json_t *names, *item;
+		size_t i;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += period;
 		while (!gc->stopping && pthread_cond_timedwait(&gc->cv, &gc->mu, &ts) != ETIMEDOUT)
 			;
-		if (gc->stopping) {
-			json_decref(names);
+		if (gc->stopping)
 			break;
-		}
-		for (struct gl_name *n = gc->mounted; n; n = n->next)
-			json_array_append_new(names,
-					      json_pack("{s:s, s:b}", "name", n->name, "exclusive", n->exclusive));
 		pthread_mutex_unlock(&gc->mu);
-		{
-			size_t i;
-			json_t *name;
+		names = renew_list(gc);
+		json_array_foreach (names, i, item) {
+			struct berr err = BERR_INIT;
+			int ret = renew_one(gc, item, &err);
 
-			json_array_foreach (names, i, name) {
-				const char *vname = json_string_value(json_object_get(name, "name"));
-				struct berr err = BERR_INIT;
-				int lost = 0, still, rret = 0;
-
-				/* Released since the list was taken: leave it. */
-				pthread_mutex_lock(&gc->renew_mu);
-				pthread_mutex_lock(&gc->mu);
-				still = names_has(gc->mounted, vname);
-				pthread_mutex_unlock(&gc->mu);
-				if (still)
-					rret = gl_run(gc, gl_op_renew, vname, name, 0, NULL, &lost, &err);
-				pthread_mutex_unlock(&gc->renew_mu);
-				if (!still)
-					continue;
-				if (rret < 0) {
-					/* Logged once per outage, not every period. */
-					if (!failing && !gc->stopping)
-						log_errx("volume %s: lease not renewed: %s", vname, err.msg);
-					failed = 1;
-				} else {
-					atomic_fetch_add(&gc->lease_renewals, 1);
-				}
+			if (ret < 0) {
+				/* Logged once per outage, not every period. */
+				if (!failing && !gc->stopping)
+					log_errx("volume %s: lease not renewed: %s",
+						 json_string_value(json_object_get(item, "name")), err.msg);
+				failed = 1;
+			} else if (ret == 0) {
+				atomic_fetch_add(&gc->lease_renewals, 1);
 			}
-			if (failing && !failed)
-				log_infox("leases renewed again");
-			failing = failed;
-			failed = 0;
 		}
+		if (failing && !failed)
+			log_infox("leases renewed again");
+		failing = failed;
+		failed = 0;
 		json_decref(names);
 		pthread_mutex_lock(&gc->mu);
 	}
@@ -196,11 +231,20 @@ static void *renewer_thread(void *arg)
 	return NULL;
 }
 
-/* Keep renewing name's records while it is mounted here. */
-static void mounted_start(struct gl_ctx *gc, const char *name, int exclusive)
+/* Keep renewing name's records while it is mounted here. taken: a Mount
+ * took its hold just now, so a hold it had lost is this host's again (not
+ * so for a mount found at start). */
+static void mounted_start(struct gl_ctx *gc, const char *name, int exclusive, int taken)
 {
+	struct gl_name *n;
+
 	pthread_mutex_lock(&gc->mu);
 	names_add(&gc->mounted, name, exclusive);
+	n = names_find(gc->mounted, name);
+	if (n && taken) {
+		n->lost = 0;
+		n->gen++;
+	}
 	if (!gc->renewer_started && !gc->stopping) {
 		if (pthread_create(&gc->renewer, NULL, renewer_thread, gc) == 0)
 			gc->renewer_started = 1;
@@ -208,6 +252,19 @@ static void mounted_start(struct gl_ctx *gc, const char *name, int exclusive)
 			log_errx("cannot start the lease renewal thread: mount records will expire");
 	}
 	pthread_mutex_unlock(&gc->mu);
+}
+
+/* Is name mounted here with a hold it lost? */
+static int mounted_lost(struct gl_ctx *gc, const char *name)
+{
+	struct gl_name *n;
+	int lost;
+
+	pthread_mutex_lock(&gc->mu);
+	n = names_find(gc->mounted, name);
+	lost = n && n->lost;
+	pthread_mutex_unlock(&gc->mu);
+	return lost;
 }
 
 /* Stop renewing and drop this host's records of name (best effort: a
@@ -549,10 +606,55 @@ static int be_gluster_unmount(void *ctx, const struct be_volume *vol, struct ber
 	return ret;
 }
 
+/* Mount name's directory of the Gluster volume at target (FUSE, through
+ * mount.ballast). 0 or -errno with err set. */
+static int fuse_mount(struct gl_ctx *gc, const char *name, const char *target, struct berr *err)
+{
+	char source[GL_PATH_MAX + 512], options[GL_PATH_MAX + 64] = "";
+	struct helper h = gc->helper;
+	size_t off;
+	int ret;
+
+	snprintf(source, sizeof(source), "%s:/%s%s/%s", gc->servers[0], gc->volume, gc->dir, name);
+	off = (size_t)snprintf(options, sizeof(options), "%s", gc->nservers > 1 ? "backup-volfile-servers=" : "");
+	for (int i = 1; i < gc->nservers && off < sizeof(options); i++)
+		off += (size_t)snprintf(options + off, sizeof(options) - off, "%s%s", i > 1 ? ":" : "", gc->servers[i]);
+	/* A client that cannot reach any server fails on its own
+	 * well within this; the bound is for a hung one. */
+	if (h.timeout_s > gc->timeout_s + 5)
+		h.timeout_s = gc->timeout_s + 5;
+	if (options[0]) {
+		const char *args[] = { "mount", "--fstype", "glusterfs", "--options", options, source, target, NULL };
+
+		ret = helper_run(&h, args, err);
+	} else {
+		const char *args[] = { "mount", "--fstype", "glusterfs", source, target, NULL };
+
+		ret = helper_run(&h, args, err);
+	}
+	if (ret == 0 && is_mountpoint(target) != 1)
+		ret = berr_set(err, -EIO, "mount.ballast reported success but %s is not a mount point", target);
+	return ret;
+}
+
+/* The mount of a hold this host lost (fenced, or released by hand) is dead
+ * or belongs to the past holder: now that the hold is this host's again,
+ * it goes, and a fresh mount (after lifting this host's fence) replaces
+ * it. 0 or -errno with err set. */
+static int drop_lost_mount(struct gl_ctx *gc, const struct be_volume *vol, const char *target, struct berr *err)
+{
+	const char *args[] = { "umount", target, NULL };
+
+	if (!is_exclusive(vol) || !mounted_lost(gc, vol->name) || is_mountpoint(target) != 1)
+		return 0;
+	log_warnx("volume %s: taken again after its hold was lost: replacing its old mount at %s", vol->name, target);
+	return helper_run(&gc->helper, args, err);
+}
+
 static int be_gluster_mount(void *ctx, const struct be_volume *vol, char *path, size_t len, struct berr *err)
 {
 	struct gl_ctx *gc = ctx;
-	char target[PATH_MAX], source[GL_PATH_MAX + 512], options[GL_PATH_MAX + 64] = "";
+	char target[PATH_MAX];
 	json_t *in;
 	int held = 0, ret;
 
@@ -584,42 +686,18 @@ static int be_gluster_mount(void *ctx, const struct be_volume *vol, char *path, 
 		berr_set(err, ret, "cannot create mount point %s: %s", target, strerror(-ret));
 		goto out_release;
 	}
+	ret = drop_lost_mount(gc, vol, target, err);
+	if (ret < 0)
+		goto out_release;
 	if (is_mountpoint(target) != 1) {
-		struct helper h = gc->helper;
-		size_t off;
-
 		if (is_exclusive(vol) && (ret = gl_unfence_self(gc, vol->name, err)) < 0)
 			goto out_rmdir;
-
-		snprintf(source, sizeof(source), "%s:/%s%s/%s", gc->servers[0], gc->volume, gc->dir, vol->name);
-		off = (size_t)snprintf(options, sizeof(options), "%s",
-				       gc->nservers > 1 ? "backup-volfile-servers=" : "");
-		for (int i = 1; i < gc->nservers && off < sizeof(options); i++)
-			off += (size_t)snprintf(options + off, sizeof(options) - off, "%s%s", i > 1 ? ":" : "",
-						gc->servers[i]);
-		/* A client that cannot reach any server fails on its own
-		 * well within this; the bound is for a hung one. */
-		if (h.timeout_s > gc->timeout_s + 5)
-			h.timeout_s = gc->timeout_s + 5;
-		if (options[0]) {
-			const char *args[] = { "mount", "--fstype", "glusterfs", "--options",
-					       options, source,	    target,	 NULL };
-
-			ret = helper_run(&h, args, err);
-		} else {
-			const char *args[] = { "mount", "--fstype", "glusterfs", source, target, NULL };
-
-			ret = helper_run(&h, args, err);
-		}
+		ret = fuse_mount(gc, vol->name, target, err);
 		if (ret < 0)
 			goto out_rmdir;
-		if (is_mountpoint(target) != 1) {
-			ret = berr_set(err, -EIO, "mount.ballast reported success but %s is not a mount point", target);
-			goto out_rmdir;
-		}
 		CRASH_POINT("gluster.mount.after-mount");
 	}
-	mounted_start(gc, vol->name, is_exclusive(vol));
+	mounted_start(gc, vol->name, is_exclusive(vol), 1);
 	snprintf(path, len, "%s", target);
 	return 0;
 out_rmdir:
@@ -635,11 +713,15 @@ static int be_gluster_is_mounted(void *ctx, const struct be_volume *vol)
 	char target[PATH_MAX];
 	int ret;
 
+	/* A lost hold's mount is not one to hand out: the next Mount must
+	 * take the volume again (or be refused). */
+	if (mounted_lost(gc, vol->name))
+		return 0;
 	mount_target(gc, vol->name, target, sizeof(target));
 	ret = is_mountpoint(target);
 	/* Found mounted at start (a restart of ballastd): keep its leases. */
 	if (ret == 1 && gc->configured)
-		mounted_start(gc, vol->name, is_exclusive(vol));
+		mounted_start(gc, vol->name, is_exclusive(vol), 0);
 	return ret;
 }
 
@@ -647,8 +729,9 @@ static json_t *be_gluster_status(void *ctx, const struct be_volume *vol)
 {
 	struct gl_ctx *gc = ctx;
 	char path[GL_PATH_MAX], servers[GL_PATH_MAX];
+	struct gl_name *n;
 	json_t *st;
-	int held;
+	int held, lost;
 
 	gl_vol_path(gc, vol->name, path, sizeof(path));
 	gl_servers_str(gc, servers, sizeof(servers));
@@ -656,9 +739,14 @@ static json_t *be_gluster_status(void *ctx, const struct be_volume *vol)
 		       servers);
 	if (st && is_exclusive(vol)) {
 		pthread_mutex_lock(&gc->mu);
-		held = names_has(gc->mounted, vol->name);
+		n = names_find(gc->mounted, vol->name);
+		held = n && !n->lost;
+		lost = n && n->lost;
 		pthread_mutex_unlock(&gc->mu);
 		json_object_set_new(st, "held_here", json_boolean(held));
+		/* Mounted here, but its hold was released by hand or taken
+		 * over: the mount is likely fenced. */
+		json_object_set_new(st, "lost", json_boolean(lost));
 	}
 	return st;
 }
@@ -744,7 +832,8 @@ static void be_gluster_counters(void *ctx, struct be_counters *out)
 }
 
 /* Break another host's hold by hand: fence that host, then drop its
- * record (only if it is still the one fenced). */
+ * record (only if it is still the hold fenced: its host may have renewed
+ * it meanwhile, but not taken it anew). */
 static int be_gluster_release(void *ctx, const struct be_volume *vol, int force, struct berr *err)
 {
 	struct gl_ctx *gc = ctx;

@@ -68,6 +68,16 @@ json_t *gl_holder_make(const char *host, const char *since, long long now, int l
 			 exp, "expires_unix", (json_int_t)(now + lease_s), "lease", (json_int_t)lease_s, "addr", addr);
 }
 
+/* Do two holder records name the same hold; see gluster_int.h. */
+int gl_holder_same(const json_t *a, const json_t *b)
+{
+	struct gl_holder ha, hb;
+
+	if (gl_holder_parse(a, &ha) < 0 || gl_holder_parse(b, &hb) < 0 || !ha.since || !hb.since)
+		return 0;
+	return strcmp(ha.host, hb.host) == 0 && strcmp(ha.since, hb.since) == 0;
+}
+
 /* May self take the exclusive volume held by h; see gluster_int.h. Our
  * own record is ours whatever its lease says: this daemon restarted. */
 enum gl_take gl_take_decide(const struct gl_holder *h, const char *self, int takeover, long long now)
@@ -235,6 +245,43 @@ static int hold_read_error(struct gl_job *job, const char *path, int ret)
 	return berr_set(&job->err, ret, "cannot read the holder of %s: %s", job->name, strerror(-ret));
 }
 
+/* json_equal, for gl_break_record. */
+int gl_json_equal(const json_t *a, const json_t *b)
+{
+	return json_equal(a, b);
+}
+
+/* Move the record at path aside and drop it if it is still expect; see
+ * gluster_int.h. */
+int gl_break_record(struct gl_ctx *gc, glfs_t *fs, const char *path, const json_t *expect,
+		    int (*same)(const json_t *, const json_t *), json_t **moved)
+{
+	char tomb[GL_PATH_MAX + 320];
+	int ret;
+
+	*moved = NULL;
+	/* Named by this host: two hosts breaking at once never share one. */
+	if ((size_t)snprintf(tomb, sizeof(tomb), "%s.broken.%ld.%s", path, (long)time(NULL), gc->host_id) >=
+	    sizeof(tomb))
+		return -ENAMETOOLONG;
+	if (glfs_rename(fs, path, tomb) < 0)
+		return -errno;
+	ret = gl_read_json(fs, tomb, moved);
+	if (expect ? ret == 0 && !same(*moved, expect) : ret == 0) {
+		/* We moved a record another host just wrote: put it back
+		 * (link never replaces) and give way. */
+		if (glfs_link(fs, tomb, path) < 0)
+			log_errx("%s: lost a record written while breaking an older one: %s", path, strerror(errno));
+		ret = -EBUSY;
+	} else {
+		json_decref(*moved);
+		*moved = NULL;
+		ret = 0;
+	}
+	glfs_unlink(fs, tomb);
+	return ret;
+}
+
 /*
  * Take the holder record of job->name for this host (gl_take_decide). A
  * record of ours is renewed (a restart of this daemon); one of another
@@ -247,7 +294,7 @@ static int hold_take(struct gl_job *job, glfs_t *fs)
 {
 	struct gl_ctx *gc = job->gc;
 	int takeover = json_is_true(json_object_get(job->in, "takeover"));
-	char path[GL_PATH_MAX], tomb[GL_PATH_MAX + 64];
+	char path[GL_PATH_MAX];
 	json_t *rec = NULL, *moved = NULL;
 	struct gl_holder h;
 	enum gl_take take;
@@ -283,26 +330,19 @@ static int hold_take(struct gl_job *job, glfs_t *fs)
 			ret = gl_in_use_msg(job, rec);
 			goto out;
 		}
-		if ((size_t)snprintf(tomb, sizeof(tomb), "%s.broken.%ld", path, (long)time(NULL)) >= sizeof(tomb) ||
-		    glfs_rename(fs, path, tomb) < 0) {
-			if (errno == ENOENT)
-				continue;
-			ret = berr_set(&job->err, -errno, "cannot break the expired hold of %s: %s", job->name,
-				       strerror(errno));
-			goto out;
-		}
-		ret = gl_read_json(fs, tomb, &moved);
-		if (ret == 0 && !json_equal(moved, rec)) {
-			/* We moved a fresh record another host just wrote: put
-			 * it back (link never replaces) and give way. */
-			if (glfs_link(fs, tomb, path) < 0)
-				log_errx("volume %s: lost the holder record of %s while breaking an expired one",
-					 job->name, json_string_value(json_object_get(moved, "host")));
-			glfs_unlink(fs, tomb);
+		ret = gl_break_record(gc, fs, path, rec, gl_json_equal, &moved);
+		if (ret == -ENOENT)
+			continue;
+		if (ret == -EBUSY) {
+			/* a fresh record another host just wrote */
 			ret = gl_in_use_msg(job, moved);
 			goto out;
 		}
-		glfs_unlink(fs, tomb);
+		if (ret < 0) {
+			ret = berr_set(&job->err, ret, "cannot break the expired hold of %s: %s", job->name,
+				       strerror(-ret));
+			goto out;
+		}
 		log_warnx("volume %s: taking over from %s, whose lease expired at %s", job->name, h.host, h.expires);
 	}
 	if (ret == 0 || ret == -EEXIST)
@@ -332,8 +372,13 @@ static int hold_drop(struct gl_job *job, glfs_t *fs)
 	return ret;
 }
 
-/* Renew our holder record of job->name; job->flag = 1 when it is not ours
- * any more. */
+/*
+ * Renew our holder record of job->name. A record that is gone or another
+ * host's means the hold is lost (released by hand, or taken over after
+ * fencing this host): it is never written again here (job->flag = 1,
+ * -EBUSY), or a fenced host would take the volume back every period while
+ * its mount is dead. Only a Mount takes a hold.
+ */
 static int hold_renew(struct gl_job *job, glfs_t *fs)
 {
 	struct gl_ctx *gc = job->gc;
@@ -343,12 +388,16 @@ static int hold_renew(struct gl_job *job, glfs_t *fs)
 
 	gl_meta_path(gc, job->name, "holder", path, sizeof(path));
 	ret = gl_read_json(fs, path, &rec);
-	if (ret == 0 && !rec_mine(gc, rec)) {
+	if (ret == -ENOENT) {
+		job->flag = 1;
+		ret = berr_set(&job->err, -EBUSY, "volume %s: its holder record is gone (released by hand?)",
+			       job->name);
+	} else if (ret == 0 && !rec_mine(gc, rec)) {
 		job->flag = 1;
 		ret = berr_set(&job->err, -EBUSY, "volume %s is now held by %s", job->name,
 			       json_string_value(json_object_get(rec, "host")));
-	} else if (ret == 0 || ret == -ENOENT) {
-		ret = record_write(gc, fs, path, ret == 0 ? json_string_value(json_object_get(rec, "since")) : NULL);
+	} else if (ret == 0) {
+		ret = record_write(gc, fs, path, json_string_value(json_object_get(rec, "since")));
 	}
 	json_decref(rec);
 	return ret;
@@ -375,30 +424,23 @@ int gl_op_holder(struct gl_job *job, glfs_t *fs)
 	return read_record(job, fs, "holder");
 }
 
-/* Drop the holder record of job->name, but only if it is still the one
- * in job->in "expect" (moved aside, compared, then deleted or put back). */
+/* Drop the holder record of job->name, but only if it is still the hold
+ * in job->in "expect", perhaps renewed since by its (fenced) host. */
 int gl_op_unhold(struct gl_job *job, glfs_t *fs)
 {
-	char path[GL_PATH_MAX], tomb[GL_PATH_MAX + 64];
+	char path[GL_PATH_MAX];
 	json_t *moved = NULL;
 	int ret;
 
 	gl_meta_path(job->gc, job->name, "holder", path, sizeof(path));
-	if ((size_t)snprintf(tomb, sizeof(tomb), "%s.broken.%ld", path, (long)time(NULL)) >= sizeof(tomb))
-		return berr_set(&job->err, -ENAMETOOLONG, "path too long");
-	if (glfs_rename(fs, path, tomb) < 0)
-		return errno == ENOENT ? 0
-				       : berr_set(&job->err, -errno, "cannot break the hold of %s: %s", job->name,
-						  strerror(errno));
-	ret = gl_read_json(fs, tomb, &moved);
-	if (ret == 0 && !json_equal(moved, json_object_get(job->in, "expect"))) {
-		if (glfs_link(fs, tomb, path) < 0)
-			log_errx("volume %s: lost a holder record while releasing another", job->name);
-		ret = gl_in_use_msg(job, moved);
-	} else {
+	/* The fenced host may have renewed it meanwhile: the same hold. */
+	ret = gl_break_record(job->gc, fs, path, json_object_get(job->in, "expect"), gl_holder_same, &moved);
+	if (ret == -ENOENT)
 		ret = 0;
-	}
-	glfs_unlink(fs, tomb);
+	else if (ret == -EBUSY)
+		ret = gl_in_use_msg(job, moved);
+	else if (ret < 0)
+		berr_set(&job->err, ret, "cannot break the hold of %s: %s", job->name, strerror(-ret));
 	json_decref(moved);
 	return ret;
 }
@@ -611,8 +653,9 @@ int gl_set_quota(struct gl_ctx *gc, const char *name, uint64_t bytes, struct ber
  * ENOTCONN, never reaching the brick, and it unmounts itself when it
  * reconnects. Other hosts, and the fenced host's mounts of other
  * directories, are untouched. The option is one string per Gluster
- * volume: read, edit, write, read back (a concurrent edit by another
- * host is retried).
+ * volume: read, edit, write, read back, under the fence lock
+ * (gluster_lock.c), so that two hosts' edits never drop each other's
+ * entry; an edit by someone who does not take the lock is retried.
  */
 static int reject_get(struct gl_ctx *gc, char *val, size_t len, struct berr *err)
 {
@@ -631,8 +674,10 @@ static int reject_get(struct gl_ctx *gc, char *val, size_t len, struct berr *err
 	return 0;
 }
 
-/* Add addr to (add) or lift it from the fence of volume name. */
-static int fence_set(struct gl_ctx *gc, const char *name, const char *addr, int add, struct berr *err)
+/* Add addr to (add) or lift it from the fence of volume name, holding the
+ * fence lock, whose lease ends at until: no write is started that could
+ * end after it (another host may break the lock then). */
+static int fence_edit(struct gl_ctx *gc, const char *name, const char *addr, int add, long long until, struct berr *err)
 {
 	char path[GL_PATH_MAX], cur[4096], next[4096];
 	int ret = 0;
@@ -648,6 +693,10 @@ static int fence_set(struct gl_ctx *gc, const char *name, const char *addr, int 
 			break;
 		if (gl_reject_edit(cur, path, addr, add, next, sizeof(next)) < 0)
 			return berr_set(err, -E2BIG, "auth.reject of %s would be too long", gc->volume);
+		if (time(NULL) + gc->timeout_s > until)
+			return berr_set(err, -EAGAIN,
+					"the fence lock of %s ran out before auth.reject was written; retry",
+					gc->volume);
 		if (next[0]) {
 			const char *args[] = { "volume", "set", gc->volume, "auth.reject", next, NULL };
 
@@ -660,7 +709,37 @@ static int fence_set(struct gl_ctx *gc, const char *name, const char *addr, int 
 		if (ret < 0)
 			return ret;
 	}
+	/* Someone edits it without the lock (an operator, an older ballastd). */
 	return berr_set(err, -EAGAIN, "auth.reject of %s keeps changing under us; retry", gc->volume);
+}
+
+/* fence_edit under the fence lock: one host at a time edits auth.reject,
+ * so that no edit drops another's entry. */
+static int fence_set(struct gl_ctx *gc, const char *name, const char *addr, int add, struct berr *err)
+{
+	json_t *lock = NULL;
+	int ret = gl_fence_lock(gc, name, &lock, err);
+
+	if (ret < 0)
+		return ret;
+	ret = fence_edit(gc, name, addr, add, json_integer_value(json_object_get(lock, "expires_unix")), err);
+	gl_fence_unlock(gc, name, lock);
+	json_decref(lock);
+	return ret;
+}
+
+/* Is addr fenced from name now, as glusterd has auth.reject? 0 when it
+ * is, -EAGAIN when not, or -errno; err set either way. */
+static int fence_in_force(struct gl_ctx *gc, const char *name, const char *addr, struct berr *err)
+{
+	char path[GL_PATH_MAX], cur[4096];
+	int ret = reject_get(gc, cur, sizeof(cur), err);
+
+	gl_vol_path(gc, name, path, sizeof(path));
+	if (ret == 0 && !gl_reject_has(cur, path, addr))
+		ret = berr_set(err, -EAGAIN, "%s is not in auth.reject of %s for %s any more (edited elsewhere?)", addr,
+			       gc->volume, path);
+	return ret;
 }
 
 /* The fence note of job->name ({addr: {"host","by","at"}}) into job->out. */
@@ -737,7 +816,12 @@ int gl_fence_host(struct gl_ctx *gc, const char *name, json_t *rec, struct berr 
 				h.addr, ferr.msg);
 	log_warnx("volume %s: %s (%s) fenced: the bricks refuse its client for %s%s/%s", name, host, h.addr, gc->volume,
 		  gc->dir, name);
-	return fence_note(gc, name, h.addr, h.host ? h.host : "", 1, err);
+	ret = fence_note(gc, name, h.addr, h.host ? h.host : "", 1, err);
+	/* The caller breaks the hold next: the fence must hold right now. */
+	if (ret == 0 && (ret = fence_in_force(gc, name, h.addr, &ferr)) < 0)
+		berr_set(err, ret, "volume %s: the fence of %s is not in force, so not taking it over: %s", name, host,
+			 ferr.msg);
+	return ret;
 }
 
 /* Lift this host's own fence from name, if any; see gluster_int.h. */

@@ -6,6 +6,7 @@
  *                    runs on, the gfapi helpers and the volume jobs
  *   gluster_hold.c   holder and user records, the decisions on them (pure,
  *                    unit tested), quota and fencing through glusterd's CLI
+ *   gluster_lock.c   the fence lock: auth.reject edits one host at a time
  *   gl_reject.c      the auth.reject string editing of the fence (pure)
  *
  * A job function (gl_op_*, run through gl_run) runs on a worker thread with
@@ -55,6 +56,12 @@ struct gl_handle {
 struct gl_name {
 	char name[VOLUME_NAME_MAX + 1];
 	int exclusive;
+	/* Exclusive, and its hold was found gone or another host's: not
+	 * renewed any more; the next Mount here takes it again or is
+	 * refused. */
+	int lost;
+	unsigned long gen; /* counts the Mounts that took it: a renewal that
+			    * started before the last one cannot mark it lost */
 	struct gl_name *next;
 };
 
@@ -226,6 +233,11 @@ int gl_holder_expired(const struct gl_holder *h, long long now);
 /* 1 when h names self as its host, else 0. */
 int gl_holder_mine(const struct gl_holder *h, const char *self);
 
+/* 1 when holder records a and b (borrowed) are the same hold, perhaps
+ * renewed in between (the same host since the same time), else 0; a
+ * malformed record is the same as nothing. */
+int gl_holder_same(const json_t *a, const json_t *b);
+
 /*
  * A record for host holding for lease_s seconds from now, since since
  * (NULL: now), reachable at addr ("" when unknown): a new reference, or
@@ -295,20 +307,76 @@ int gl_user_check_others(struct gl_job *job, glfs_t *fs);
 int gl_op_prepare(struct gl_job *job, glfs_t *fs);
 
 /* Renew this host's records of job->name (in: {"exclusive"});
- * job->flag = 1 when the hold is another host's now. */
+ * job->flag = 1 (and -EBUSY) when the hold is lost: its record is gone or
+ * another host's. A lost hold is never written back. */
 int gl_op_renew(struct gl_job *job, glfs_t *fs);
 
 /* Drop this host's records of job->name (in: {"exclusive"}); another
  * host's holder record is left alone. */
 int gl_op_release(struct gl_job *job, glfs_t *fs);
 
+/*
+ * Break the record at path (a holder record, or the fence lock) only if it
+ * is still expect (borrowed; NULL: the record read as garbage), as same
+ * says (gl_json_equal, gl_holder_same): it is renamed aside (only one host
+ * can move a given file), read and compared, then deleted, or linked back
+ * when another host wrote another one meanwhile (-EBUSY, that record in
+ * *moved: a new reference the caller frees). 0 when broken, -ENOENT when
+ * nothing was there, or -errno.
+ */
+int gl_break_record(struct gl_ctx *gc, glfs_t *fs, const char *path, const json_t *expect,
+		    int (*same)(const json_t *, const json_t *), json_t **moved);
+
+/* json_equal(a, b), as a gl_break_record comparison. */
+int gl_json_equal(const json_t *a, const json_t *b);
+
 /* The holder record of job->name into job->out (none: NULL). */
 int gl_op_holder(struct gl_job *job, glfs_t *fs);
 
-/* Drop the holder record of job->name, but only if it is still the one
- * in job->in "expect" (moved aside, compared, then deleted or put back:
- * -EBUSY naming the new holder). */
+/* Drop the holder record of job->name, but only if it is still the hold
+ * in job->in "expect", perhaps renewed since (gl_holder_same; moved aside,
+ * compared, then deleted or put back: -EBUSY naming the new holder). */
 int gl_op_unhold(struct gl_job *job, glfs_t *fs);
+
+/* --- gluster_lock.c: the fence lock, across hosts -------------------------- */
+
+/*
+ * auth.reject is one string per Gluster volume, edited by reading, editing
+ * and writing it back: two hosts doing that at once would drop one's entry.
+ * Every edit is made under one lock object in the Gluster volume,
+ * <dir>/.ballast/fence.lock: {"host", "token", "since", "expires_unix"},
+ * published with link (one host wins) and with a short lease of its own,
+ * past which another host may break it (its holder died mid-edit).
+ */
+
+/* What a host may do about the fence lock record rec (NULL: none). */
+enum gl_lock_state {
+	GL_LOCK_FREE,  /* no lock: publish ours */
+	GL_LOCK_MINE,  /* ours (the same token) */
+	GL_LOCK_HELD,  /* another's, its lease not run out: wait */
+	GL_LOCK_STALE, /* another's past its lease, or malformed: break it */
+};
+
+/* The decision for rec (borrowed, NULL: no lock) when the caller's lock
+ * token is token, at now (pure). A lease ending at now is still held. */
+enum gl_lock_state gl_lock_decide(const json_t *rec, const char *token, long long now);
+
+/* A lock record for host with token, leased for lease_s seconds from now:
+ * a new reference, or NULL without memory (pure). */
+json_t *gl_lock_make(const char *host, const char *token, long long now, int lease_s);
+
+/*
+ * Take the fence lock for an edit of auth.reject on behalf of volume name
+ * (for messages), waiting while another host holds it, breaking it once
+ * its lease ran out; bounded by that lease plus the timeout. *lock gets
+ * our lock record (a new reference; its "expires_unix" is when the edit
+ * must be over), for gl_fence_unlock. 0 or -errno with err set.
+ */
+int gl_fence_lock(struct gl_ctx *gc, const char *name, json_t **lock, struct berr *err);
+
+/* Drop the fence lock taken as lock (borrowed), if it is still ours
+ * (best effort: a lock left behind runs out with its lease). */
+void gl_fence_unlock(struct gl_ctx *gc, const char *name, const json_t *lock);
 
 /* --- gluster_hold.c: quota and fencing (glusterd's CLI) ------------------- */
 

@@ -18,7 +18,7 @@
 
 /*
  * SOURCE is HOST:/VOLUME[/DIR...] from ballastd's gluster backend; the only
- * option is backup-volfile-servers=H1:H2. The Gluster client
+ * option is backup-volfile-servers=H1:H2, and nosuid,nodev are always added. The Gluster client
  * (mount.glusterfs, then the glusterfs FUSE daemon) logs to
  * <mounts>/.<name>.glusterfs.log, whose last error line is the reason we
  * give when the mount fails. A FUSE mount whose server is gone hangs every
@@ -28,6 +28,7 @@
 #define GLUSTER_SOURCE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-:/"
 #define GLUSTER_HOST_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-:"
 #define GLUSTER_BACKUP_OPT "backup-volfile-servers="
+#define GLUSTER_FORCED_OPTS "nosuid,nodev"
 
 bool is_gluster(const char *fstype)
 {
@@ -50,16 +51,20 @@ int build_gluster_options(const char *opts, const char *log, char *out, size_t l
 {
 	size_t used = 0;
 
-	appendf(out, len, &used, "log-file=%s", log);
-	if (!opts || !*opts)
-		return 0;
-	if (strncmp(opts, GLUSTER_BACKUP_OPT, strlen(GLUSTER_BACKUP_OPT)) != 0 || !opts[strlen(GLUSTER_BACKUP_OPT)] ||
-	    strspn(opts + strlen(GLUSTER_BACKUP_OPT), GLUSTER_HOST_CHARS) != strlen(opts + strlen(GLUSTER_BACKUP_OPT)))
+	if (opts && *opts &&
+	    (strncmp(opts, GLUSTER_BACKUP_OPT, strlen(GLUSTER_BACKUP_OPT)) != 0 || !opts[strlen(GLUSTER_BACKUP_OPT)] ||
+	     strspn(opts + strlen(GLUSTER_BACKUP_OPT), GLUSTER_HOST_CHARS) !=
+		     strlen(opts + strlen(GLUSTER_BACKUP_OPT))))
 		return why_set(why, whylen, -EINVAL,
 			       "mount option '%.128s' is not allowed for glusterfs (allowed: " GLUSTER_BACKUP_OPT
 			       "HOST:HOST...)",
 			       opts);
-	appendf(out, len, &used, ",%s", opts);
+	appendf(out, len, &used, "log-file=%s", log);
+	if (opts && *opts)
+		appendf(out, len, &used, ",%s", opts);
+	/* As on the block file systems: no set-uid program nor device node
+	 * in a volume takes effect (mount.glusterfs hands both to FUSE). */
+	appendf(out, len, &used, "," GLUSTER_FORCED_OPTS);
 	if (used >= len - 1)
 		return why_set(why, whylen, -E2BIG, "glusterfs mount options are too long");
 	return 0;

@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include "mount_ballast.h"
+#include "timeutil.h"
 
 /* --- Kernel mappers: krbd and rbd-nbd ------------------------------------ */
 
@@ -33,6 +35,11 @@
 #define MAP_TIMEOUT_MAX 3600
 /* The FUSE mapper, built with mount.ballast (rbd_fuse.c). */
 #define FUSE_MAPPER_BIN "ballast-rbd-map"
+/* udev's control socket: there while a udev daemon serves this host. */
+#define UDEV_CONTROL "/run/udev/control"
+/* How long a mapped device's node may take to appear (and an unmapped
+ * one to leave the kernel), in seconds. */
+#define DEVICE_WAIT_S 10
 
 static const struct {
 	const char *name;	/* as --mapper spells it */
@@ -148,14 +155,16 @@ int check_map_args(const struct cmdline *cl, enum mapper *m, int *timeout_s, cha
 }
 
 /*
- * krbd:
- *   rbd device map --device-type krbd -o exclusive[,ro][,ms_mode=M]
+ * krbd (noudev where no udev runs: rbd would wait for its events forever):
+ *   rbd device map --device-type krbd -o exclusive[,ro][,ms_mode=M][,noudev]
  *       --id USER [--conf C] [--keyring K] -- POOL/IMAGE
- * nbd (rbd-nbd takes no "--"; the names cannot start with '-'):
+ * nbd (rbd-nbd takes no "--"; the names cannot start with '-'; it does not
+ * wait for udev):
  *   rbd-nbd map --exclusive [--read-only] --id USER [--conf C] [--keyring K]
  *       POOL/IMAGE
  */
-int build_map_argv(const struct cmdline *cl, enum mapper m, const char *spec, struct arglist *al, char *why, size_t len)
+int build_map_argv(const struct cmdline *cl, enum mapper m, const char *spec, bool noudev, struct arglist *al,
+		   char *why, size_t len)
 {
 	static const char *const krbd[] = { "rbd", "device", "map", "--device-type", "krbd", "-o", NULL };
 	static const char *const nbd[] = { "rbd-nbd", "map", "--exclusive", NULL };
@@ -165,8 +174,8 @@ int build_map_argv(const struct cmdline *cl, enum mapper m, const char *spec, st
 	for (a = m == MAPPER_KRBD ? krbd : nbd; *a; a++)
 		arglist_add(al, *a);
 	if (m == MAPPER_KRBD) {
-		snprintf(kopts, sizeof(kopts), "exclusive%s%s%s", cl->read_only ? ",ro" : "",
-			 cl->ms_mode ? ",ms_mode=" : "", cl->ms_mode ? cl->ms_mode : "");
+		snprintf(kopts, sizeof(kopts), "exclusive%s%s%s%s", cl->read_only ? ",ro" : "",
+			 cl->ms_mode ? ",ms_mode=" : "", cl->ms_mode ? cl->ms_mode : "", noudev ? ",noudev" : "");
 		arglist_add(al, kopts);
 	} else if (cl->read_only) {
 		arglist_add(al, "--read-only");
@@ -190,21 +199,56 @@ int build_map_argv(const struct cmdline *cl, enum mapper m, const char *spec, st
 /*
  * Unmapping needs no cluster, hence no Ceph config: an empty one keeps the
  * tools' "can't open ceph.conf" log lines (written by another thread,
- * interleaved with their own error) out of the message.
- *   rbd --conf /dev/null device unmap --device-type krbd -- /dev/rbdN
- *   rbd-nbd --conf /dev/null unmap /dev/nbdN
+ * interleaved with their own error) out of the message. what is the
+ * device, or POOL/IMAGE (both tools take either).
+ *   rbd --conf /dev/null device unmap --device-type krbd [-o noudev] -- WHAT
+ *   rbd-nbd --conf /dev/null unmap WHAT
  */
-int build_unmap_argv(enum mapper m, const char *dev, struct arglist *al, char *why, size_t len)
+int build_unmap_argv(enum mapper m, const char *what, bool noudev, struct arglist *al, char *why, size_t len)
 {
-	static const char *const krbd[] = { "rbd",	     "--conf", "/dev/null", "device", "unmap",
-					    "--device-type", "krbd",   "--",	    NULL };
+	static const char *const krbd[] = { "rbd",   "--conf",	      "/dev/null", "device",
+					    "unmap", "--device-type", "krbd",	   NULL };
 	static const char *const nbd[] = { "rbd-nbd", "--conf", "/dev/null", "unmap", NULL };
 	const char *const *a;
 
 	for (a = m == MAPPER_KRBD ? krbd : nbd; *a; a++)
 		arglist_add(al, *a);
-	arglist_add(al, dev);
+	if (m == MAPPER_KRBD && noudev) {
+		arglist_add(al, "-o");
+		arglist_add(al, "noudev");
+	}
+	if (m == MAPPER_KRBD)
+		arglist_add(al, "--");
+	arglist_add(al, what);
 	return arglist_check(al, why, len);
+}
+
+int device_sysfs_path(enum mapper m, const char *dev, const char *attr, char *buf, size_t len)
+{
+	if (!is_mapper_device(m, dev))
+		return -EINVAL;
+	snprintf(buf, len, "/sys/block/%s%s%s", dev + strlen("/dev/"), attr[0] ? "/" : "", attr);
+	return 0;
+}
+
+int parse_devnum(const char *s, dev_t *devno)
+{
+	size_t n = strcspn(s, "\n");
+	unsigned long maj, min;
+	char buf[32], *colon;
+
+	if (n >= sizeof(buf) || (s[n] && s[n + 1]))
+		return -EINVAL;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	colon = strchr(buf, ':');
+	if (!colon)
+		return -EINVAL;
+	*colon = '\0';
+	if (parse_uint(buf, &maj) || parse_uint(colon + 1, &min) || maj > 0xfff || min > 0xfffff)
+		return -EINVAL;
+	*devno = makedev(maj, min);
+	return 0;
 }
 
 char *mapped_device(enum mapper m, char *out)
@@ -234,16 +278,85 @@ static int find_mapper_tool(enum mapper m, const char *desc)
 		    CHILD_PATH);
 }
 
+/* --- Where no udev runs -------------------------------------------------- */
+
+/*
+ * Whether a udev daemon serves this host: its control socket is there.
+ * Where none runs (a container, a minimal guest), rbd is told not to wait
+ * for udev's events (noudev), and the device node is waited for here.
+ */
+static bool udev_running(void)
+{
+	struct stat st;
+
+	return stat(UDEV_CONTROL, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/* Whether dev is a block device node of the kernel's device (sysfs dev). */
+static bool device_node_ready(enum mapper m, const char *dev)
+{
+	char path[PATH_MAX], line[32] = "";
+	struct stat st;
+	dev_t want;
+	FILE *f;
+
+	if (device_sysfs_path(m, dev, "dev", path, sizeof(path)) < 0 || !(f = fopen(path, "re")))
+		return false;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	return parse_devnum(line, &want) == 0 && stat(dev, &st) == 0 && S_ISBLK(st.st_mode) && st.st_rdev == want;
+}
+
+/* Whether the kernel has let go of dev: krbd's device is gone, an nbd
+ * device has no server (its pid attribute goes with the connection). */
+static bool device_released(enum mapper m, const char *dev)
+{
+	char path[PATH_MAX];
+
+	if (device_sysfs_path(m, dev, m == MAPPER_KRBD ? "" : "pid", path, sizeof(path)) < 0)
+		return true;
+	return access(path, F_OK) != 0 && errno == ENOENT;
+}
+
+/* Poll until done(m, dev), DEVICE_WAIT_S at most; whether it happened. */
+static bool wait_device(bool (*done)(enum mapper, const char *), enum mapper m, const char *dev)
+{
+	long deadline = monotonic_ms() + DEVICE_WAIT_S * 1000L;
+
+	while (!done(m, dev)) {
+		if (monotonic_ms() >= deadline)
+			return false;
+		usleep(50 * 1000);
+	}
+	return true;
+}
+
+/*
+ * Unmap what (a device or POOL/IMAGE) after a failure already recorded:
+ * what goes wrong here is logged by the tool only, never recorded.
+ */
+static void unmap_after_failure(enum mapper m, const char *what, bool noudev, int timeout_s)
+{
+	struct tool_opts o = { .timeout_s = timeout_s, .err_prefix = mappers[m].err_prefix };
+	struct arglist al = { .argc = 0 };
+	char why[MB_MSG_MAX];
+
+	if (build_unmap_argv(m, what, noudev, &al, why, sizeof(why)) == 0)
+		run_tool_ex(&al, "cannot unmap again", &o);
+}
+
 /*
  * map: map POOL/IMAGE with krbd or rbd-nbd, holding its exclusive lock
- * (build_map_argv), and print the device on stdout. Killed after
- * --timeout seconds.
+ * (build_map_argv), wait for its device node (DEVICE_WAIT_S), and print
+ * the device on stdout. The tool is killed after --timeout seconds.
  */
 int cmd_map(const struct cmdline *cl)
 {
 	char spec[2 * RBD_NAME_LEN + 2], desc[sizeof(spec) + 64], out[512], why[MB_MSG_MAX];
 	struct tool_opts o = { .out = out, .outlen = sizeof(out) };
 	struct arglist al = { .argc = 0 };
+	bool noudev = !udev_running();
 	const char *dev;
 	enum mapper m;
 	int rc;
@@ -256,7 +369,7 @@ int cmd_map(const struct cmdline *cl)
 	rc = find_mapper_tool(m, desc);
 	if (rc)
 		return rc;
-	rc = build_map_argv(cl, m, spec, &al, why, sizeof(why));
+	rc = build_map_argv(cl, m, spec, noudev, &al, why, sizeof(why));
 	if (rc)
 		return refuse(rc, why);
 
@@ -266,9 +379,19 @@ int cmd_map(const struct cmdline *cl)
 		return rc;
 	/* The tool prints the device it mapped, alone on a line. */
 	dev = mapped_device(m, out);
-	if (!dev)
-		return fail(EIO, EXIT_FAILED, "%s: %s succeeded but printed no %sN device", desc, mappers[m].tool,
-			    mappers[m].dev_prefix);
+	if (!dev) {
+		rc = fail(EIO, EXIT_FAILED, "%s: %s succeeded but printed no %sN device; unmapping it", desc,
+			  mappers[m].tool, mappers[m].dev_prefix);
+		unmap_after_failure(m, spec, noudev, o.timeout_s);
+		return rc;
+	}
+	if (!wait_device(device_node_ready, m, dev)) {
+		rc = fail(ETIMEDOUT, EXIT_FAILED,
+			  "mapped %s on %s, but no block device node %s appeared within %d s (%s); unmapping it", spec,
+			  dev, dev, DEVICE_WAIT_S, noudev ? "no udev runs here" : "udev runs here");
+		unmap_after_failure(m, spec, noudev, o.timeout_s);
+		return rc;
+	}
 	printf("%s\n", dev);
 	if (fflush(stdout) != 0 || ferror(stdout))
 		return fail(errno ? errno : EIO, EXIT_FAILED, "mapped %s on %s but cannot write its name: %s", spec,
@@ -278,7 +401,8 @@ int cmd_map(const struct cmdline *cl)
 
 /*
  * unmap: unmap DEVICE, which must be the mapper's own kind of device
- * (build_unmap_argv).
+ * (build_unmap_argv), and wait (DEVICE_WAIT_S) until the kernel has let
+ * go of it.
  */
 int cmd_unmap(const struct cmdline *cl)
 {
@@ -301,11 +425,15 @@ int cmd_unmap(const struct cmdline *cl)
 	rc = find_mapper_tool(m, desc);
 	if (rc)
 		return rc;
-	rc = build_unmap_argv(m, dev, &al, why, sizeof(why));
+	rc = build_unmap_argv(m, dev, !udev_running(), &al, why, sizeof(why));
 	if (rc)
 		return refuse(rc, why);
 	o.err_prefix = mappers[m].err_prefix;
-	return run_tool_ex(&al, desc, &o);
+	rc = run_tool_ex(&al, desc, &o);
+	if (rc == 0 && !wait_device(device_released, m, dev))
+		rc = fail(ETIMEDOUT, EXIT_FAILED, "%s: %s exited, but the kernel still had %s %d s later", desc,
+			  mappers[m].tool, dev, DEVICE_WAIT_S);
+	return rc;
 }
 
 /*

@@ -409,7 +409,8 @@ int check_gluster_source(const char *src, char *why, size_t len);
 
 /*
  * Pure: the -o list for mount.glusterfs into out: log-file=log, then the
- * user's one allowed option (backup-volfile-servers=H1:H2). 0, -EINVAL or
+ * user's one allowed option (backup-volfile-servers=H1:H2), then always
+ * nosuid,nodev (last, as for the block file systems). 0, -EINVAL or
  * -E2BIG (why).
  */
 int build_gluster_options(const char *opts, const char *log, char *out, size_t len, char *why, size_t whylen);
@@ -458,12 +459,25 @@ bool is_mapper_device(enum mapper m, const char *dev);
  */
 int check_map_args(const struct cmdline *cl, enum mapper *m, int *timeout_s, char *why, size_t len);
 
-/* Pure: the argv of map (cl checked) for mapper m and POOL/IMAGE spec. */
-int build_map_argv(const struct cmdline *cl, enum mapper m, const char *spec, struct arglist *al, char *why,
-		   size_t len);
+/*
+ * Pure: the argv of map (cl checked) for mapper m and POOL/IMAGE spec;
+ * noudev where no udev runs (krbd would wait for it forever).
+ */
+int build_map_argv(const struct cmdline *cl, enum mapper m, const char *spec, bool noudev, struct arglist *al,
+		   char *why, size_t len);
 
-/* Pure: the argv of unmap for mapper m and device dev. */
-int build_unmap_argv(enum mapper m, const char *dev, struct arglist *al, char *why, size_t len);
+/* Pure: the argv of unmap for mapper m and what (a device or POOL/IMAGE). */
+int build_unmap_argv(enum mapper m, const char *what, bool noudev, struct arglist *al, char *why, size_t len);
+
+/*
+ * Pure: the sysfs path of attribute attr ("" for the device's own
+ * directory) of mapper m's device dev (/dev/rbdN: /sys/block/rbdN/attr)
+ * into buf. 0, or -EINVAL when dev is not one of the mapper's devices.
+ */
+int device_sysfs_path(enum mapper m, const char *dev, const char *attr, char *buf, size_t len);
+
+/* Pure: parse a sysfs dev attribute ("MAJOR:MINOR", a newline allowed). 0 or -EINVAL. */
+int parse_devnum(const char *s, dev_t *devno);
 
 /*
  * Pure: the device mapper m's tool printed in out (alone on a line),

@@ -112,11 +112,21 @@ gcall() {
 		"http://ballast/$2"
 }
 
-gerr() { gcall "$@" | jq -r '.Err // "no Err member"'; }
+gerr() { gcall "$@" | err_of "$2"; }
 
 # Every glusterfs mount of a host's ballastd.
 host_mounts() {
 	awk -v d="$T/$1/state/mounts/" 'index($2, d) == 1 { print $2 }' /proc/mounts
+}
+
+# suid_dev_opts MOUNTPOINT: "nosuid=yes|no nodev=yes|no" from the options
+# of that mount in /proc/mounts ("none" when nothing is mounted there).
+suid_dev_opts() {
+	awk -v mp="$1" '$2 == mp { o = "," $4 ","; found = 1 }
+		END {
+			if (!found) { print "none"; exit }
+			printf "nosuid=%s nodev=%s\n", index(o, ",nosuid,") ? "yes" : "no", index(o, ",nodev,") ? "yes" : "no"
+		}' /proc/mounts
 }
 
 BRICK_ROOT="" # set once gluster runs
@@ -214,6 +224,18 @@ t_match "A mounted at its own mountpoint" "^$T/a/state/mounts/shared$" "$mpa"
 t_match "B mounted at the same time" "^$T/b/state/mounts/shared$" "$mpb"
 t_ok "A's mount is a glusterfs mount" sh -c "grep -q ' $mpa fuse.glusterfs ' /proc/mounts"
 t_ok "B's mount is a glusterfs mount" sh -c "grep -q ' $mpb fuse.glusterfs ' /proc/mounts"
+# Issue 13, item 9: the FUSE mounts get nosuid,nodev as the block file
+# systems do. Fails when the fix is reverted (A's options lack them). The
+# probe's control: a tmpfs mounted here without them reads as lacking
+# them, and one with them as having them.
+mkdir -p "$T/ctl-suid" "$T/ctl-nosuid"
+mount -t tmpfs -o size=1m ctl "$T/ctl-suid" && mount -t tmpfs -o size=1m,nosuid,nodev ctl "$T/ctl-nosuid"
+t_eq "control: the probe reads a mount without nosuid,nodev as such" "nosuid=no nodev=no" \
+	"$(suid_dev_opts "$T/ctl-suid")"
+t_eq "control: ... and one with them as such" "nosuid=yes nodev=yes" "$(suid_dev_opts "$T/ctl-nosuid")"
+umount "$T/ctl-suid" "$T/ctl-nosuid"
+t_eq "A's glusterfs mount is nosuid,nodev (issue 13, item 9)" "nosuid=yes nodev=yes" "$(suid_dev_opts "$mpa")"
+t_eq "B's glusterfs mount is nosuid,nodev" "nosuid=yes nodev=yes" "$(suid_dev_opts "$mpb")"
 echo from-a >"$mpa/a.txt" 2>/dev/null
 echo from-b >"$mpb/b.txt" 2>/dev/null
 t_eq "A sees B's file" from-b "$(cat "$mpa/b.txt" 2>&1)"

@@ -75,6 +75,22 @@ gluster_deps || t_die "cannot install the GlusterFS packages"
 dbimage_deps || t_die "cannot install sqlite3 and busybox-static"
 
 T=$(mktemp -d /tmp/ballast-handoff.XXXXXX)
+# A `gluster` first on every PATH here (ballastd's too): glusterd's own CLI,
+# except that `volume set VOL auth.reject VALUE` waits 2 s first while
+# $GLSLOW names a string that VALUE holds (fence_race: a host slow between
+# its read of auth.reject and its write). Otherwise nothing changes.
+GLSLOW=$T/gluster-slow
+GLREAL=$(command -v gluster) || t_die "gluster not installed"
+{ mkdir -p "$T/bin" && : >"$GLSLOW"; } || t_die "cannot write in $T"
+cat >"$T/bin/gluster" <<WRAPPER || t_die "cannot write $T/bin/gluster"
+#!/bin/sh
+pat=\$(cat '$GLSLOW' 2>/dev/null)
+case " \$* " in
+*" volume set "*" auth.reject "*) [ -n "\$pat" ] && case "\$*" in *"\$pat"*) sleep 2 ;; esac ;;
+esac
+exec '$GLREAL' "\$@"
+WRAPPER
+chmod 0755 "$T/bin/gluster" && export PATH="$T/bin:$PATH"
 cleanup() {
 	dbimage_cleanup
 	if hosts_cleanup && [ "$TAP_FAIL" -eq 0 ]; then
@@ -180,7 +196,7 @@ wait_done() {
 mount_refused() {
 	local out err
 	out=$(hosts_bd "$1" VolumeDriver.Mount "{\"Name\":\"$2\",\"ID\":\"probe\"}")
-	err=$(jq -r '.Err // ""' <<<"$out")
+	err=$(err_of Mount <<<"$out")
 	if [ -z "$err" ]; then
 		hosts_bd "$1" VolumeDriver.Unmount "{\"Name\":\"$2\",\"ID\":\"probe\"}" >/dev/null
 		echo "MOUNTED: $out"
@@ -278,6 +294,16 @@ make_volume() { # BACKEND VOL
 	# hour): B's dockerd sends a Create without options for a name B does
 	# not know, which must find the volume in the cluster, never make an
 	# empty local one in its place.
+	# B's Get and `docker volume inspect` find it at once too: a name B
+	# does not know is looked up in the shared backends (before: "not
+	# found" until B's next refresh, 15 s by default).
+	t_eq "$v: B's Get finds it at once (B's list never refreshed)" "" \
+		"$(hosts_bd B VolumeDriver.Get "{\"Name\":\"$v\"}" | err_of Get)"
+	# (ballast inspect, not docker volume inspect: dockerd B would ask
+	# every plugin of the shared spec dir, A's too, and bind the name to
+	# ballast-a.)
+	t_eq "$v: ... and ballast inspect on B shows it" "$v" \
+		"$(timeout 30 "$B/ballast" --socket "$(hosts_ballastd_sock B)" inspect "$v" --json 2>&1 | jq -r '.name // empty' 2>&1)"
 	t_eq "$v: B's database makes the table at once, before B could list the volume" "" \
 		"$(db B "$v" 'CREATE TABLE t(n INTEGER PRIMARY KEY, host TEXT NOT NULL);' 2>&1)"
 	t_eq "$v: ... on the volume A made, not on a new local one" "$be" \
@@ -471,18 +497,135 @@ never_takeover() {
 	t_eq "$v: B learns of it from a Create without options (as dockerd sends)" "$be" \
 		"$(hosts_bd B VolumeDriver.Create "{\"Name\":\"$v\"}" >/dev/null
 		hosts_bd B Ballast.Inspect "{\"Name\":\"$v\"}" | jq -r '.Volume.backend')"
-	t_eq "$v: A mounts it" "" "$(hosts_bd A VolumeDriver.Mount "{\"Name\":\"$v\",\"ID\":\"n1\"}" | jq -r '.Err // ""')"
+	t_eq "$v: A mounts it" "" "$(hosts_bd A VolumeDriver.Mount "{\"Name\":\"$v\",\"ID\":\"n1\"}" | err_of Mount)"
 	hosts_cut A
 	sleep $((lease + 2))
-	err=$(hosts_bd B VolumeDriver.Mount "{\"Name\":\"$v\",\"ID\":\"n2\"}" | jq -r '.Err // ""')
+	err=$(hosts_bd B VolumeDriver.Mount "{\"Name\":\"$v\",\"ID\":\"n2\"}" | err_of Mount)
 	t_match "$v: A's lease expired, and B is still refused (takeover=never)" "in use on (host )?host-a" "$err"
 	t_eq "$v: ballast holders says expired" "host-a expired=true" "$(holder_of B "$v")"
 	t_match "$v: an operator releases it on B (fencing A)" "^released $v" \
 		"$("$B/ballast" --socket "$(hosts_ballastd_sock B)" release "$v" 2>&1)"
-	t_eq "$v: then B mounts it" "" "$(hosts_bd B VolumeDriver.Mount "{\"Name\":\"$v\",\"ID\":\"n2\"}" | jq -r '.Err // ""')"
+	t_eq "$v: then B mounts it" "" "$(hosts_bd B VolumeDriver.Mount "{\"Name\":\"$v\",\"ID\":\"n2\"}" | err_of Mount)"
 	hosts_restore A
-	t_eq "$v: B unmounts it" "" "$(hosts_bd B VolumeDriver.Unmount "{\"Name\":\"$v\",\"ID\":\"n2\"}" | jq -r '.Err // ""')"
+	t_eq "$v: B unmounts it" "" "$(hosts_bd B VolumeDriver.Unmount "{\"Name\":\"$v\",\"ID\":\"n2\"}" | err_of Mount)"
 	hosts_bd A VolumeDriver.Unmount "{\"Name\":\"$v\",\"ID\":\"n1\"}" >/dev/null
+}
+
+# api X ENDPOINT VOL ID: X's ballastd's Err for VolumeDriver.ENDPOINT of VOL
+# with mount ID ("" on success; silence is never success: see err_of)
+api() { hosts_bd "$1" "VolumeDriver.$2" "{\"Name\":\"$3\",\"ID\":\"$4\"}" | err_of "$2"; }
+# gl_make VOL: an exclusive gluster volume made on A, which B learns of
+gl_make() {
+	hosts_bd A VolumeDriver.Create "{\"Name\":\"$1\",\"Opts\":{\"backend\":\"gluster\",\"exclusive\":\"true\"}}" |
+		err_of Create
+	hosts_bd B VolumeDriver.Create "{\"Name\":\"$1\"}" | err_of Create
+}
+# holder_expiry X VOL: expires_unix of VOL's hold in X's `ballast holders --json`
+holder_expiry() {
+	"$B/ballast" --socket "$(hosts_ballastd_sock "$1")" holders --json |
+		jq -r --arg v "$2" '.Holders[] | select(.name == $v) | .expires_unix'
+}
+# lost_on X VOL: "lost" of VOL in X's status (true/false; "none" without)
+lost_on() {
+	hosts_bd "$1" Ballast.Inspect "{\"Name\":\"$2\"}" |
+		jq -r '.Volume.status.lost | if . == null then "none" else tostring end'
+}
+both_lost() { echo "$(lost_on A race1) $(lost_on A race2)"; }
+release_force() { "$B/ballast" --socket "$(hosts_ballastd_sock B)" release "$1" --force 2>&1; }
+
+# lost_hold: issue 13, item 5 ("a lost gluster hold comes back"). A holds
+# an exclusive gluster volume (mounted through the API: nothing unmounts
+# it); B's operator forces a release (A fenced, its record dropped). A's
+# renewer must not write its record back, and B can mount the volume; A's
+# own next Mount takes the normal path: refused while B holds it, and once
+# B let go, a live mount replaces A's dead one. Fails when the fix is
+# reverted: A's renewer wrote its record back within lease/3, so after
+# 2 x lease/3 B's holders named host-a and B's Mount was refused.
+lost_hold() {
+	local v=lostgl period=$((HOSTS_GL_LEASE / 3)) e1 e2 a_dir
+	a_dir=$(data_dir A gluster "$v")
+	t_eq "$v: made on A (gluster, exclusive), known to B" "" "$(gl_make "$v")"
+	t_eq "$v: A mounts it" "" "$(api A Mount "$v" l1)"
+	e1=$(holder_expiry B "$v")
+	sleep $((period + 1))
+	e2=$(holder_expiry B "$v")
+	t_ok "$v: control: A's renewer moves its lease on (expires_unix $e1 -> $e2)" test "${e2:-0}" -gt "${e1:-0}"
+	t_eq "$v: control: B's holders shows A's record" "host-a expired=false" "$(holder_of B "$v")"
+	t_eq "$v: control: A's status: not lost" false "$(lost_on A "$v")"
+	t_match "$v: B's operator forces a release (fencing A)" "^released $v" "$(release_force "$v")"
+	sleep $((2 * period + 1))
+	t_eq "$v: 2 x lease/3 later, A has not written its hold again" "" "$(holder_of B "$v")"
+	t_eq "$v: A's status says its hold is lost" true "$(lost_on A "$v")"
+	t_match "$v: ... and A's log says so" "hold is lost" \
+		"$(grep "volume $v: this host's hold is lost" "$T/a/ballastd.log")"
+	t_eq "$v: B mounts it" "" "$(api B Mount "$v" l2)"
+	t_match "$v: A's next Mount goes the take path: refused, naming host-b" "in use on (host )?host-b" \
+		"$(api A Mount "$v" l3)"
+	t_eq "$v: B unmounts it" "" "$(api B Unmount "$v" l2)"
+	t_eq "$v: A's next Mount takes it again" "" "$(api A Mount "$v" l3)"
+	t_eq "$v: ... A holds it" "host-a expired=false" "$(holder_of B "$v")"
+	t_eq "$v: ... and its status is not lost" false "$(lost_on A "$v")"
+	t_ok "$v: ... through a live mount (its dead one replaced, its fence lifted)" \
+		timeout 20 sh -c "echo alive >'$a_dir/alive' && test \"\$(cat '$a_dir/alive')\" = alive"
+	t_eq "$v: A unmounts both of its IDs" "" "$(api A Unmount "$v" l1)$(api A Unmount "$v" l3)"
+}
+
+# fenced_of VOL...: "VOL=yes|no ..." whether A's address is in the list of
+# VOL's directory in auth.reject, as glusterd has it (read at the cluster)
+fenced_of() {
+	local val v e f out="" ents
+	val=$(gluster_cli volume get "$GLUSTER_VOLUME" auth.reject 2>/dev/null | awk '$1 == "auth.reject" { print $2 }')
+	IFS=, read -ra ents <<<"$val"
+	for v in "$@"; do
+		f=no
+		for e in "${ents[@]}"; do
+			[[ $e == "/ballast/$v("*")" ]] || continue
+			e=${e#"/ballast/$v("}
+			[[ "|${e%)}|" == *"|$HOSTS_ADDR_A|"* ]] && f=yes
+		done
+		out+="${out:+ }$v=$f"
+	done
+	echo "$out"
+}
+
+# fence_race: issue 13, item 2 ("gluster fences can be lost"). B fences A
+# from two volumes at once (two `ballast release --force`), then A lifts
+# both of its fences at once (its Mounts after the loss); no edit of
+# auth.reject may drop the other's entry. One of the two edits is slow
+# between its read and its write (the gluster wrapper above), so that they
+# overlap every time, in one order and then the other. Fails when the fix
+# (the fence lock) is reverted: the slow edit wrote back a value read
+# before the other's entry went in, so auth.reject held one fence of two.
+fence_race() {
+	local i slow p1 p2 r1 r2
+	t_eq "race1, race2: made on A (gluster, exclusive), known to B" "" "$(gl_make race1)$(gl_make race2)"
+	for i in 1 2; do
+		slow=race$((3 - i))
+		t_eq "race $i: A mounts race1 and race2" "" "$(api A Mount race1 "m$i")$(api A Mount race2 "m$i")"
+		t_eq "race $i: control: A is fenced from neither" "race1=no race2=no" "$(fenced_of race1 race2)"
+		echo "/ballast/$slow(" >"$GLSLOW"
+		release_force race1 >"$T/race1.out" &
+		p1=$!
+		release_force race2 >"$T/race2.out" &
+		p2=$!
+		wait "$p1"
+		r1=$?
+		wait "$p2"
+		r2=$?
+		t_eq "race $i: both releases --force on B succeed (the $slow edit slow)" "0 0" "$r1 $r2"
+		t_eq "race $i: ... and both fences are in auth.reject" "race1=yes race2=yes" "$(fenced_of race1 race2)"
+		t_wait_eq "race $i: A finds both holds lost" 30 "true true" both_lost
+		api A Mount race1 "n$i" >"$T/race1.out" &
+		p1=$!
+		api A Mount race2 "n$i" >"$T/race2.out" &
+		p2=$!
+		wait "$p1" "$p2"
+		t_eq "race $i: A takes both again at once" "" "$(cat "$T/race1.out" "$T/race2.out")"
+		t_eq "race $i: ... and both of its fences are lifted" "race1=no race2=no" "$(fenced_of race1 race2)"
+		: >"$GLSLOW"
+		t_eq "race $i: A unmounts" "" \
+			"$(for v in race1 race2; do api A Unmount $v "m$i" && api A Unmount $v "n$i"; done)"
+	done
 }
 
 # daemon_dies BACKEND: ballastd A is killed while A's database writes and
@@ -528,5 +671,71 @@ partition rbd
 partition gluster
 never_takeover rbd
 never_takeover gluster
+lost_hold
+fence_race
 daemon_dies rbd
 daemon_dies gluster
+
+# ------------------------------------------- a refused Remove never runs later
+# Host B's container holds the volume. A's Remove must be refused before A
+# records anything; and a Remove that A recorded while the volume was free
+# (then killed at the crash point right after the record) and that finds the
+# volume in use when A restarts is given up: A's record turns ready and is
+# never retried, while B's container restarts twice with a free window of
+# several of A's refresh intervals each. On the old code (the record before
+# the backend's checks, every refused retry kept 'removing') the volume was
+# deleted in the first free window: B's row is gone and the last checks fail.
+CRASH_BUILD=$(cd "$HERE/../.." && pwd)/build/crash
+a_state() { jq -r .state "$T/a/state/catalog/$1.json" 2>/dev/null || echo none; }
+a_alive() { if kill -0 "$(hosts_ballastd_pid A)" 2>/dev/null; then echo yes; else echo no; fi; }
+# a_restart [POINT]: A's ballastd again, from the crash build, armed at POINT
+a_restart() {
+	hosts_ballastd_stop A >/dev/null 2>&1 || true
+	hosts_ballastd_kill9 A
+	BALLAST_CRASH_AT=${1:-} BALLAST_BUILD=$CRASH_BUILD hosts_ballastd_start A "$T/a"
+}
+b_hold() { # start (or restart) B's container holding VOL
+	hosts_dk B rm -f "hold$1" >/dev/null 2>&1
+	hosts_dk B run -d --name "hold$1" --network none --volume-driver "$HOSTS_PLUGIN_B" -v "$1:/data" "$DBIMG" \
+		sleep 3600 >/dev/null
+}
+remove_err() { hosts_bd A VolumeDriver.Remove "{\"Name\":\"$1\"}" | err_of Remove; }
+
+refused_remove() {
+	local be=$1 v=rm$1 i
+	NEXT=1
+	make_volume "$be" "$v"
+	t_eq "$v: B writes row 1" "" "$(db B "$v" "INSERT INTO t(n, host) VALUES(1, 'b');" 2>&1)"
+	t_ok "$v: B's container holds the volume" b_hold "$v"
+	t_ok "$v: A's ballastd (crash build) armed at remove.after-record" a_restart remove.after-record
+	t_match "$v: A's Remove while B holds it: refused naming host-b" "in use on (host )?host-b" "$(remove_err "$v")"
+	t_eq "$v: ... refused before the record: A is alive" yes "$(a_alive)"
+	t_eq "$v: ... and A's record says ready" ready "$(a_state "$v")"
+	hosts_dk B rm -f "hold$v" >/dev/null
+	remove_err "$v" >/dev/null 2>&1
+	t_wait_eq "$v: with the volume free, A's Remove dies at the crash point after its record" 15 no a_alive
+	t_eq "$v: ... the record says removing" removing "$(a_state "$v")"
+	t_ok "$v: B's container takes the volume before A is back" b_hold "$v"
+	t_ok "$v: A's ballastd restarts (recovery retries the Remove)" a_restart ""
+	t_eq "$v: the retried Remove, refused (in use), turns A's record ready" ready "$(a_state "$v")"
+	t_match "$v: ... and A says so in its log" "interrupted remove is refused now" "$(tail -n 200 "$T/a/ballastd.log")"
+	for i in 1 2; do
+		hosts_dk B rm -f "hold$v" >/dev/null
+		sleep 3 # three of A's refresh intervals with the volume free
+		t_ok "$v: B's container restarts ($i)" b_hold "$v"
+	done
+	hosts_dk B rm -f "hold$v" >/dev/null
+	t_eq "$v: after B's container restarted twice, B still has row 1 (integrity ok)" "1 1 ok" "$(check B "$v")"
+	t_eq "$v: ... and A's record is still ready" ready "$(a_state "$v")"
+	t_ok "$v: A's ballastd back to the normal build" a_restart_plain
+}
+a_restart_plain() {
+	hosts_ballastd_stop A >/dev/null 2>&1 || true
+	hosts_ballastd_kill9 A
+	hosts_ballastd_start A "$T/a"
+}
+
+make -s -C "$(cd "$HERE/../.." && pwd)" BUILD="$CRASH_BUILD" CRASHPOINTS=1 all >/dev/null 2>&1 ||
+	t_die "cannot build ballastd with crash points"
+refused_remove rbd
+refused_remove gluster

@@ -261,9 +261,74 @@ static void meta_entries(void **state)
 	assert_int_equal(gl_meta_entry_name(longest, name, sizeof(name)), -EINVAL);
 }
 
+/* A forced release breaks the hold it fenced even when its host renewed it
+ * in between (the fence takes longer than a renewal period, more so under
+ * the fence lock), but never a hold taken anew since (that host lifted its
+ * fence to take it). */
+static void same_hold(void **state)
+{
+	json_t *a = gl_holder_make("host-b", "2026-01-01T00:00:00Z", 100, 30, "10.0.0.2");
+	json_t *renewed = gl_holder_make("host-b", "2026-01-01T00:00:00Z", 110, 30, "10.0.0.2");
+	json_t *anew = gl_holder_make("host-b", "2026-01-01T00:00:09Z", 110, 30, "10.0.0.2");
+	json_t *other = gl_holder_make("host-c", "2026-01-01T00:00:00Z", 100, 30, "10.0.0.3");
+	json_t *nosince = json_pack("{s:s, s:I}", "host", "host-b", "expires_unix", (json_int_t)130);
+
+	(void)state;
+	assert_true(gl_holder_same(a, a));
+	assert_true(gl_holder_same(a, renewed));
+	assert_false(json_equal(a, renewed)); /* what the old comparison refused */
+	assert_false(gl_holder_same(a, anew));
+	assert_false(gl_holder_same(a, other));
+	assert_false(gl_holder_same(a, nosince));
+	assert_false(gl_holder_same(nosince, nosince));
+	assert_false(gl_holder_same(a, NULL));
+	json_decref(a);
+	json_decref(renewed);
+	json_decref(anew);
+	json_decref(other);
+	json_decref(nosince);
+}
+
+/* The fence lock (issue 13, item 2: two hosts editing auth.reject at once
+ * dropped each other's fence). Wrong answers either let two edits run at
+ * once (a fresh lock read as stale) or wedge every fence after a crash (a
+ * dead holder's lock read as held forever). Fails when the fix is
+ * reverted: gl_lock_decide does not exist (the file does not build). */
+static void lock_decisions(void **state)
+{
+	json_t *mine = gl_lock_make("host-a", "host-a/1/0/5", 100, 22);
+	json_t *other = gl_lock_make("host-b", "host-b/7/3/9", 100, 22);
+	json_t *noexp = json_pack("{s:s, s:s}", "host", "host-b", "token", "t");
+	json_t *strexp = json_pack("{s:s, s:s, s:s}", "host", "host-b", "token", "t", "expires_unix", "122");
+
+	(void)state;
+	assert_non_null(mine);
+	assert_non_null(other);
+	assert_int_equal(json_integer_value(json_object_get(mine, "expires_unix")), 122);
+	assert_string_equal(json_string_value(json_object_get(mine, "host")), "host-a");
+	assert_int_equal(gl_lock_decide(NULL, "host-a/1/0/5", 100), GL_LOCK_FREE);
+	/* ours by token, whatever its lease says */
+	assert_int_equal(gl_lock_decide(mine, "host-a/1/0/5", 100), GL_LOCK_MINE);
+	assert_int_equal(gl_lock_decide(mine, "host-a/1/0/5", 500), GL_LOCK_MINE);
+	/* the same host's other edit (another token) waits like any other */
+	assert_int_equal(gl_lock_decide(mine, "host-a/1/1/6", 100), GL_LOCK_HELD);
+	assert_int_equal(gl_lock_decide(other, "host-a/1/0/5", 100), GL_LOCK_HELD);
+	assert_int_equal(gl_lock_decide(other, "host-a/1/0/5", 122), GL_LOCK_HELD); /* at expiry: held */
+	assert_int_equal(gl_lock_decide(other, "host-a/1/0/5", 123), GL_LOCK_STALE);
+	assert_int_equal(gl_lock_decide(other, NULL, 100), GL_LOCK_HELD);
+	/* malformed: breakable, or one bad record would stop every fence */
+	assert_int_equal(gl_lock_decide(noexp, "x", 100), GL_LOCK_STALE);
+	assert_int_equal(gl_lock_decide(strexp, "x", 100), GL_LOCK_STALE);
+	json_decref(mine);
+	json_decref(other);
+	json_decref(noexp);
+	json_decref(strexp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(lock_decisions),    cmocka_unit_test(same_hold),
 		cmocka_unit_test(parse_full_record), cmocka_unit_test(parse_missing_fields_and_garbage),
 		cmocka_unit_test(expiry_edges),	     cmocka_unit_test(mine_or_not),
 		cmocka_unit_test(take_decisions),    cmocka_unit_test(take_decisions_from_text),
