@@ -185,6 +185,12 @@ if t_ok "r1 runs with v1" start_c r1 v1; then
 	t_ok "v1 still known to docker" dk volume inspect v1
 	t_ok "v1 still known to ballast" ballast_cli inspect v1
 	t_eq "v1 data intact" "hello-from-c1" "$(dk exec r1 cat /data/hello 2>&1)"
+	# dockerd refuses the rm above by itself; ballastd must too, for a
+	# Remove that reaches it (another dockerd, a restarted one that lost
+	# its references, a client of the socket). make mutants checks it.
+	t_match "a Remove sent straight to ballastd while r1 runs: refused" "v1 is in use on this host" \
+		"$(ballast_call VolumeDriver.Remove '{"Name":"v1"}' | err_of Remove)"
+	t_eq "... v1's data still there" "hello-from-c1" "$(dk exec r1 cat /data/hello 2>&1)"
 	t_ok "stop r1" dk rm -f r1
 	t_wait_eq "v1 mount_count 0 after r1 stopped" 10 0 mcount v1
 fi
