@@ -389,13 +389,59 @@ int rbd_kmap_read(const struct rbd_ctx *rc, const char *name, char *mapper, size
 	return rbd_kmap_parse(line, mapper, mlen, dev, dlen, pool, plen);
 }
 
+/*
+ * Does the kernel map pool/name at dev right now? A <name>.dev record
+ * outlives its mapping (a reboot, a killed rbd-nbd) and the device node
+ * may then belong to another image (/dev/rbd0 reused) or to nothing
+ * (/dev/nbd0..15 exist once nbd is loaded): trusting the node unmapped
+ * another image at start and reused dead mounts. krbd: sysfs names the
+ * pool and image of each device; nbd: the device's rbd-nbd process names
+ * the image on its command line.
+ */
+static int kmap_live(const char *mapper, const char *dev, const char *pool, const char *name)
+{
+	char path[PATH_MAX], buf[256], spec[RBD_NAME_MAX + VOLUME_NAME_MAX + 2];
+	unsigned idx;
+
+	if (strcmp(mapper, "krbd") == 0 && sscanf(dev, "/dev/rbd%u", &idx) == 1) {
+		snprintf(path, sizeof(path), "/sys/bus/rbd/devices/%u/pool", idx);
+		if (read_line(path, buf, sizeof(buf)) < 0 || strcmp(buf, pool) != 0)
+			return 0;
+		snprintf(path, sizeof(path), "/sys/bus/rbd/devices/%u/name", idx);
+		return read_line(path, buf, sizeof(buf)) == 0 && strcmp(buf, name) == 0;
+	}
+	if (strcmp(mapper, "nbd") == 0 && sscanf(dev, "/dev/nbd%u", &idx) == 1) {
+		char cmd[4096];
+		size_t n;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/sys/block/nbd%u/pid", idx);
+		if (read_line(path, buf, sizeof(buf)) < 0 || !buf[0] || strlen(buf) > 20)
+			return 0;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", buf);
+		f = fopen(path, "re");
+		if (!f)
+			return 0;
+		n = fread(cmd, 1, sizeof(cmd) - 1, f);
+		fclose(f);
+		snprintf(spec, sizeof(spec), "%s/%s", pool, name);
+		for (size_t off = 0; off < n; off += strlen(cmd + off) + 1) {
+			cmd[n] = '\0';
+			if (strcmp(cmd + off, spec) == 0)
+				return 1;
+		}
+		return 0;
+	}
+	return 0;
+}
+
 /* Is name mapped here (by a live fuse mapper or a kernel mapping)? */
 int rbd_mapped(struct rbd_ctx *rc, const char *name)
 {
-	char mapper[16], dev[PATH_MAX];
+	char mapper[16], dev[PATH_MAX], pool[RBD_NAME_MAX];
 
-	if (rbd_kmap_read(rc, name, mapper, sizeof(mapper), dev, sizeof(dev), NULL, 0))
-		return access(dev, F_OK) == 0;
+	if (rbd_kmap_read(rc, name, mapper, sizeof(mapper), dev, sizeof(dev), pool, sizeof(pool)))
+		return kmap_live(mapper, dev, pool, name);
 	return rbd_mapper_pid(rc, name) > 0;
 }
 
@@ -507,7 +553,9 @@ static int kmap_stop(struct rbd_ctx *rc, const char *name, struct berr *err)
 
 	if (!rbd_kmap_read(rc, name, mapper, sizeof(mapper), dev, sizeof(dev), pool, sizeof(pool)))
 		return 0;
-	ret = access(dev, F_OK) == 0 ? helper_run(&rc->helper, args, err) : 0;
+	/* A stale record (the mapping is gone, its device maybe another
+	 * image's now) is dropped without touching the device. */
+	ret = kmap_live(mapper, dev, pool, name) ? helper_run(&rc->helper, args, err) : 0;
 	if (ret < 0)
 		return ret;
 	kmap_file(rc, name, path, sizeof(path));

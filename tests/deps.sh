@@ -28,6 +28,9 @@ TEST_PACKAGES=(
 	ceph-mon ceph-osd ceph-common librados-dev librbd-dev libfuse3-dev fuse3 rbd-fuse uuid-runtime
 	# the kernel mappers' error paths (mount.ballast map --mapper nbd)
 	rbd-nbd
+	# the kernel mappers on a real kernel: a user-mode Linux guest with
+	# rbd.ko and nbd.ko (tests/lib/uml.sh), and its modprobe
+	user-mode-linux kmod
 	# benchmarks: fio inside containers, the persistent dockerd API client
 	fio python3
 	# hardening: fuzzing (libFuzzer), memcheck, execve tracing
