@@ -379,6 +379,7 @@ static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *er
 		ret = rbd_ioctx_open(rc, pool, &io, err);
 	if (ret < 0)
 		return ret;
+	rbd_leftover_settle(rc, vol->name);
 	ret = create_over_existing(rc, io, pool, vol, err);
 	if (ret != 0) /* refused, failed or adopted */
 		goto out_io;
@@ -442,6 +443,7 @@ static int be_rbd_remove(void *ctx, const struct be_volume *vol, struct berr *er
 	rados_ioctx_t io = NULL;
 	int ret;
 
+	rbd_leftover_settle(rc, vol->name);
 	ret = rbd_detach(rc, vol->name, err);
 	if (ret == 0)
 		ret = rbd_ioctx_open(rc, pool, &io, err);
@@ -463,6 +465,7 @@ static int be_rbd_mount(void *ctx, const struct be_volume *vol, char *path, size
 	struct rbd_meta m;
 	int ret, read_only = 0;
 
+	rbd_leftover_settle(rc, vol->name);
 	rbd_mount_target(rc, vol->name, target, sizeof(target));
 	snprintf(data, sizeof(data), "%s/data", target);
 	/* Left mounted by an earlier run (ballastd restarted while it was in
@@ -642,6 +645,7 @@ static int be_rbd_resize(void *ctx, const struct be_volume *vol, uint64_t bytes,
 	struct rbd_meta m;
 	int ret, mounted;
 
+	rbd_leftover_settle(rc, vol->name);
 	ret = rbd_volume_open(rc, vol, &io, &m, err);
 	if (ret < 0)
 		return ret;

@@ -142,9 +142,9 @@ found:
 }
 
 /*
- * No network I/O here: the cluster is connected on first use. Only what a
- * Create interrupted by a crash left mapped here is stopped (the mapper
- * does its own I/O as it stops), before any request comes.
+ * No network I/O here: the cluster is connected on first use, and what a
+ * Create interrupted by a crash left mapped here is stopped by a thread of
+ * its own (the mapper does its own I/O as it stops).
  */
 int be_rbd_init(const struct ballast_config *cfg, void **ctx, struct berr *err)
 {
@@ -156,6 +156,7 @@ int be_rbd_init(const struct ballast_config *cfg, void **ctx, struct berr *err)
 		return berr_set(err, -ENOMEM, "out of memory");
 	pthread_mutex_init(&rc->lock, NULL);
 	pthread_cond_init(&rc->changed, NULL);
+	pthread_cond_init(&rc->left_done, NULL);
 	rc->requested = config_section_given(cfg, "rbd");
 	ret = read_config(rc, cfg, err);
 	if (ret < 0)
@@ -169,10 +170,14 @@ int be_rbd_init(const struct ballast_config *cfg, void **ctx, struct berr *err)
 	if (ret < 0)
 		goto out_free;
 	find_mapper(rc);
-	rbd_create_leftovers(rc);
+	ret = rbd_create_leftovers(rc, err);
+	if (ret < 0)
+		goto out_free;
 	*ctx = rc;
 	return 0;
 out_free:
+	json_decref(rc->leftovers);
+	pthread_cond_destroy(&rc->left_done);
 	pthread_cond_destroy(&rc->changed);
 	pthread_mutex_destroy(&rc->lock);
 	free(rc);
@@ -195,10 +200,12 @@ void be_rbd_fini(void *ctx)
 
 	if (!rc)
 		return;
+	rbd_leftovers_stop(rc);
 	if (rc->cluster)
 		rados_shutdown(rc->cluster);
 	rc->cluster = NULL;
 	json_decref(rc->list_cache);
+	pthread_cond_destroy(&rc->left_done);
 	pthread_cond_destroy(&rc->changed);
 	pthread_mutex_destroy(&rc->lock);
 	free(rc);

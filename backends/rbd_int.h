@@ -89,6 +89,14 @@ struct rbd_ctx {
 	char mounts[RBD_BASE_MAX]; /* <state_dir>/mounts */
 	char map_bin[PATH_MAX];	   /* ballast-rbd-map */
 	struct helper helper;
+
+	/* Interrupted Creates found at start, name -> false while waiting,
+	 * true while being settled; guarded by lock, waited on with
+	 * left_done. Settled by left_thread, or by a request for the name. */
+	json_t *leftovers;
+	pthread_cond_t left_done;
+	pthread_t left_thread;
+	int left_started;
 };
 
 /* What ballast stored with an image; strings NUL-terminated, "" when
@@ -241,12 +249,20 @@ int rbd_create_mark(struct rbd_ctx *rc, const char *name, struct berr *err);
 void rbd_create_unmark(struct rbd_ctx *rc, const char *name);
 
 /*
- * At start-up, before any request: every Create mark left by a ballastd
- * that died is a Create that will never finish (recovery drops its record),
- * so its mapping here is stopped (rbd_detach) and the mark dropped. A
- * mapping that cannot be stopped keeps its mark, for the next start.
+ * At start-up: every Create mark left by a ballastd that died is a Create
+ * that will never finish (recovery drops its record), so its mapping here
+ * is stopped (rbd_detach) and the mark dropped. Stopping a mapper releases
+ * its lock in the cluster, which may not answer: the marks are read here
+ * (no I/O) and settled by a thread of their own, so that ballastd answers
+ * at once. A mapping that cannot be stopped keeps its mark, for the next
+ * start. rbd_leftovers_stop waits for that thread (at fini).
  */
-void rbd_create_leftovers(struct rbd_ctx *rc);
+int rbd_create_leftovers(struct rbd_ctx *rc, struct berr *err);
+void rbd_leftovers_stop(struct rbd_ctx *rc);
+
+/* Before a request maps, unmaps or replaces name: settle its leftover of
+ * an interrupted Create first (or wait while the start-up thread does). */
+void rbd_leftover_settle(struct rbd_ctx *rc, const char *name);
 
 /* --- rbd_map.c: mount and unmount on this host ---------------------------- */
 

@@ -631,34 +631,98 @@ void rbd_create_unmark(struct rbd_ctx *rc, const char *name)
 		log_warn("cannot remove %s", path);
 }
 
-/* Nothing else runs yet: whatever a marked Create mapped or mounted here
- * is its own, and nobody else's (no container had it: it was never ready). */
-void rbd_create_leftovers(struct rbd_ctx *rc)
+/* Whatever a marked Create mapped or mounted here is its own, and nobody
+ * else's (no container had it: it was never ready). */
+static void stop_leftover(struct rbd_ctx *rc, const char *name)
+{
+	struct berr err = BERR_INIT;
+
+	log_infox("volume %s: a create here was interrupted (ballastd died); stopping what it mapped", name);
+	if (rbd_detach(rc, name, &err) == 0)
+		rbd_create_unmark(rc, name);
+	else
+		log_warnx("volume %s: cannot stop the mapping of an interrupted create: %s", name, err.msg);
+}
+
+void rbd_leftover_settle(struct rbd_ctx *rc, const char *name)
+{
+	json_t *v;
+
+	pthread_mutex_lock(&rc->lock);
+	while ((v = json_object_get(rc->leftovers, name)) && json_is_true(v))
+		pthread_cond_wait(&rc->left_done, &rc->lock);
+	if (!v) {
+		pthread_mutex_unlock(&rc->lock);
+		return;
+	}
+	json_object_set_new(rc->leftovers, name, json_true());
+	pthread_mutex_unlock(&rc->lock);
+	stop_leftover(rc, name);
+	pthread_mutex_lock(&rc->lock);
+	json_object_del(rc->leftovers, name);
+	pthread_cond_broadcast(&rc->left_done);
+	pthread_mutex_unlock(&rc->lock);
+}
+
+static void *leftovers_main(void *arg)
+{
+	struct rbd_ctx *rc = arg;
+	json_t *names = json_array();
+	const char *name;
+	json_t *v;
+	size_t i;
+
+	pthread_mutex_lock(&rc->lock);
+	json_object_foreach (rc->leftovers, name, v)
+		json_array_append_new(names, json_string(name));
+	pthread_mutex_unlock(&rc->lock);
+	json_array_foreach (names, i, v)
+		rbd_leftover_settle(rc, json_string_value(v));
+	json_decref(names);
+	return NULL;
+}
+
+int rbd_create_leftovers(struct rbd_ctx *rc, struct berr *err)
 {
 	static const char suffix[] = ".creating";
 	const size_t sl = sizeof(suffix) - 1;
 	struct dirent *de;
-	DIR *d = opendir(rc->mapdir);
+	DIR *d;
+	int ret;
 
+	rc->leftovers = json_object();
+	if (!rc->leftovers)
+		return berr_set(err, -ENOMEM, "out of memory");
+	d = opendir(rc->mapdir);
 	if (!d)
-		return;
+		return 0;
 	while ((de = readdir(d))) {
 		char name[VOLUME_NAME_MAX + 1];
-		struct berr err = BERR_INIT;
 		size_t n = strlen(de->d_name);
 
 		if (n <= sl || n - sl > VOLUME_NAME_MAX || strcmp(de->d_name + n - sl, suffix) != 0)
 			continue;
 		snprintf(name, sizeof(name), "%.*s", (int)(n - sl), de->d_name);
-		if (validate_name(name, &err) < 0)
-			continue;
-		log_infox("volume %s: a create here was interrupted (ballastd died); stopping what it mapped", name);
-		if (rbd_detach(rc, name, &err) == 0)
-			rbd_create_unmark(rc, name);
-		else
-			log_warnx("volume %s: cannot stop the mapping of an interrupted create: %s", name, err.msg);
+		if (validate_name(name, NULL) == 0)
+			json_object_set_new(rc->leftovers, name, json_false());
 	}
 	closedir(d);
+	if (json_object_size(rc->leftovers) == 0)
+		return 0;
+	ret = pthread_create(&rc->left_thread, NULL, leftovers_main, rc);
+	if (ret != 0)
+		return berr_set(err, -ret, "cannot start a thread: %s", strerror(ret));
+	rc->left_started = 1;
+	return 0;
+}
+
+void rbd_leftovers_stop(struct rbd_ctx *rc)
+{
+	if (rc->left_started)
+		pthread_join(rc->left_thread, NULL);
+	rc->left_started = 0;
+	json_decref(rc->leftovers);
+	rc->leftovers = NULL;
 }
 
 /* --- mount and unmount on this host --------------------------------------- */

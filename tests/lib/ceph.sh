@@ -14,6 +14,8 @@
 #   ceph_kill_osd      SIGKILL the OSD (the mon stays: I/O then hangs until
 #                      rados_osd_op_timeout)
 #   ceph_kill_all      SIGKILL the mon and the OSD, keep DIR (nothing listens)
+#   ceph_freeze / ceph_thaw   SIGSTOP / SIGCONT the mon and the OSD (a hang:
+#                      clients connect and get no answer)
 #   ceph_log_tail [N]  the last N lines of the mon and OSD logs, prefixed '#'
 #
 # Optional: CEPH_ADDR (default 127.0.0.1) is the address the mon and the OSD
@@ -98,6 +100,16 @@ _ceph_kill() {
 }
 
 ceph_kill_osd() { _ceph_kill osd.0; }
+
+ceph_freeze() { _ceph_signal STOP; }
+ceph_thaw() { _ceph_signal CONT; }
+_ceph_signal() {
+	local n p
+	for n in mon.a osd.0; do
+		p=$(_ceph_pid "$n") && kill "-$1" "$p"
+	done
+	return 0
+}
 ceph_kill_all() { _ceph_kill osd.0 mon.a; }
 
 # _ceph_write_conf DIR PORT FSID
