@@ -424,9 +424,9 @@ static int kmap_live(const char *mapper, const char *dev, const char *pool, cons
 			return 0;
 		n = fread(cmd, 1, sizeof(cmd) - 1, f);
 		fclose(f);
+		cmd[n] = '\0';
 		snprintf(spec, sizeof(spec), "%s/%s", pool, name);
 		for (size_t off = 0; off < n; off += strlen(cmd + off) + 1) {
-			cmd[n] = '\0';
 			if (strcmp(cmd + off, spec) == 0)
 				return 1;
 		}

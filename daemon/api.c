@@ -34,6 +34,7 @@ int api_new(const struct ballast_config *cfg, struct catalog *cat, struct api **
 	api->cat = cat;
 	api->scope = "local";
 	pthread_mutex_init(&api->refresh_lock, NULL);
+	pthread_mutex_init(&api->lookup_lock, NULL);
 	pthread_cond_init(&api->refresh_cond, NULL);
 	ret = config_get_uint(cfg, "ballast", "refresh_interval", &api->refresh_interval_s, err);
 	if (ret < 0)
@@ -79,6 +80,7 @@ void api_free(struct api *api)
 		api->ops[i]->fini(api->ctx[i]);
 	pthread_cond_destroy(&api->refresh_cond);
 	pthread_mutex_destroy(&api->refresh_lock);
+	pthread_mutex_destroy(&api->lookup_lock);
 	free(api);
 }
 
@@ -263,12 +265,48 @@ static int create_opts(struct request *req, json_t **opts)
 	return *opts ? 0 : berr_set(&req->err, -ENOMEM, "out of memory");
 }
 
+/* Ask backend i whether it has name (its lookup op), unless it could not
+ * answer one less than API_LOOKUP_BACKOFF_MS ago: then its failure again,
+ * at once. */
+static int lookup_one(struct api *api, int i, const char *name, json_t **item, struct berr *err)
+{
+	long now = monotonic_ms(), since;
+	int ret;
+
+	pthread_mutex_lock(&api->lookup_lock);
+	since = api->lookup_failed_ms[i] ? now - api->lookup_failed_ms[i] : -1;
+	if (since >= 0 && since < API_LOOKUP_BACKOFF_MS) {
+		ret = berr_set(err, -ETIMEDOUT, "no lookup for %d s after one failed %ld s ago: %s",
+			       API_LOOKUP_BACKOFF_MS / 1000, since / 1000, api->lookup_err[i]);
+		pthread_mutex_unlock(&api->lookup_lock);
+		return ret;
+	}
+	pthread_mutex_unlock(&api->lookup_lock);
+	ret = api->ops[i]->lookup(api->ctx[i], name, item, err);
+	pthread_mutex_lock(&api->lookup_lock);
+	if (ret < 0) {
+		api->lookup_failed_ms[i] = monotonic_ms();
+		snprintf(api->lookup_err[i], sizeof(api->lookup_err[i]), "%s", err->msg);
+	} else if (ret >= 0) {
+		api->lookup_failed_ms[i] = 0;
+	}
+	pthread_mutex_unlock(&api->lookup_lock);
+	return ret;
+}
+
+void api_lookup_answered(struct api *api, int i)
+{
+	pthread_mutex_lock(&api->lookup_lock);
+	api->lookup_failed_ms[i] = 0;
+	pthread_mutex_unlock(&api->lookup_lock);
+}
+
 /*
  * Is vol (held, VOL_NEW: unknown here) a volume another host made in a
  * shared cluster, that the refresh has not brought here yet? Ask each
- * configured global backend (bounded by its timeout); one that has it is
- * adopted: 1. 0: nobody has it. -errno, with a message naming the backend
- * that could not answer, in err.
+ * configured global backend (bounded by its timeout, see lookup_one); one
+ * that has it is adopted: 1. 0: nobody has it. -errno, with a message
+ * naming the backend that could not answer, in err.
  */
 static int lookup_shared(struct api *api, struct volume *vol, struct berr *err)
 {
@@ -280,7 +318,7 @@ static int lookup_shared(struct api *api, struct volume *vol, struct berr *err)
 
 		if (!(o->caps & BE_CAP_GLOBAL) || !o->lookup || (o->configured && !o->configured(api->ctx[i])))
 			continue;
-		ret = o->lookup(api->ctx[i], vol->name, &item, &lerr);
+		ret = lookup_one(api, i, vol->name, &item, &lerr);
 		if (ret < 0)
 			return berr_set(err, ret, "backend %s cannot tell whether it has volume %s (%s)", o->name,
 					vol->name, lerr.msg);

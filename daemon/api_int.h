@@ -19,6 +19,7 @@
 /* Backends beyond this many are not started (api_new). */
 /* A List older than this (since the last refresh) wakes the refresh. */
 #define API_REFRESH_STALE_MS 2000
+#define API_LOOKUP_BACKOFF_MS 5000
 #define BACKENDS_MAX 8
 
 struct api {
@@ -37,6 +38,14 @@ struct api {
 	int refresh_kick;	  /* a List found the last refresh old: now */
 	atomic_long refreshed_ms; /* CLOCK_MONOTONIC end of the last refresh */
 	unsigned long refresh_interval_s;
+
+	/* A shared backend that could not answer a lookup of an unknown name
+	 * is not asked again for API_LOOKUP_BACKOFF_MS (every Get of an
+	 * unknown name would wait its whole timeout): when, and why. Cleared
+	 * by a refresh that lists the backend. Guarded by lookup_lock. */
+	pthread_mutex_t lookup_lock;
+	long lookup_failed_ms[BACKENDS_MAX];
+	char lookup_err[BACKENDS_MAX][BERR_MSG_MAX];
 };
 
 /* One request as a handler sees it; api_handle owns all of it. */
@@ -123,6 +132,9 @@ int api_adopt_unknown(struct api *api, struct request *req, const char *name);
  * interrupted Create or Remove not finished yet, each with its message.
  * 0 when ready. */
 int api_refuse_unready(struct request *req, const struct volume *vol);
+
+/* Backend i listed its volumes: lookups may ask it again. */
+void api_lookup_answered(struct api *api, int i);
 
 /* Bring one volume in line with this host after a crash or reboot: roll
  * back an unfinished Create, finish an interrupted Remove (or give it up

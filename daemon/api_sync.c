@@ -324,7 +324,7 @@ void api_refresh(struct api *api)
 		long since = monotonic_ms();
 		size_t j;
 
-		if (!ops->list)
+		if (!ops->list || (ops->configured && !ops->configured(api->ctx[i])))
 			continue;
 		int lret = ops->list(api->ctx[i], &items, &err);
 
@@ -335,6 +335,7 @@ void api_refresh(struct api *api)
 			json_decref(items);
 			continue;
 		}
+		api_lookup_answered(api, i);
 		json_array_foreach (items, j, item)
 			adopt(api, ops, item);
 		drop_vanished(api, ops, items, since);
@@ -345,11 +346,13 @@ void api_refresh(struct api *api)
 
 void api_kick_refresh(struct api *api)
 {
-	if (!api->refresh_running || monotonic_ms() - atomic_load(&api->refreshed_ms) < API_REFRESH_STALE_MS)
+	if (monotonic_ms() - atomic_load(&api->refreshed_ms) < API_REFRESH_STALE_MS)
 		return;
 	pthread_mutex_lock(&api->refresh_lock);
-	api->refresh_kick = 1;
-	pthread_cond_signal(&api->refresh_cond);
+	if (api->refresh_running) {
+		api->refresh_kick = 1;
+		pthread_cond_signal(&api->refresh_cond);
+	}
 	pthread_mutex_unlock(&api->refresh_lock);
 }
 
@@ -382,10 +385,13 @@ int api_start_refresh(struct api *api, struct berr *err)
 		any |= api->ops[i]->list != NULL;
 	if (!any || api->refresh_running)
 		return 0;
+	api->refresh_stop = 0;
 	ret = pthread_create(&api->refresher, NULL, refresh_main, api);
 	if (ret != 0)
 		return berr_set(err, -ret, "cannot start the refresh thread: %s", strerror(ret));
+	pthread_mutex_lock(&api->refresh_lock);
 	api->refresh_running = 1;
+	pthread_mutex_unlock(&api->refresh_lock);
 	return 0;
 }
 
@@ -398,5 +404,8 @@ void api_stop_refresh(struct api *api)
 	pthread_cond_signal(&api->refresh_cond);
 	pthread_mutex_unlock(&api->refresh_lock);
 	pthread_join(api->refresher, NULL);
+	pthread_mutex_lock(&api->refresh_lock);
 	api->refresh_running = 0;
+	api->refresh_stop = 0;
+	pthread_mutex_unlock(&api->refresh_lock);
 }

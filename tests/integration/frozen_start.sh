@@ -138,6 +138,23 @@ t_ok "Get of the volume being removed answered within 1 s" quick VolumeDriver.Ge
 t_ok "List answered within 1 s" quick VolumeDriver.List '{}'
 t_match "List shows the ready volumes" '^g-ok l-ok r-ok$' "$(listed_names)"
 t_ok "Capabilities answered within 1 s" quick VolumeDriver.Capabilities '{}'
+# A Get of a name this host does not know asks the shared backends (a
+# volume another host made a moment ago); one that cannot answer is not
+# asked again for 5 s: every such Get would wait its whole timeout.
+get_unknown() { # NAME: prints "MS ERR"
+	local t0 out
+	t0=$(_gl_ms)
+	out=$(curl -s --max-time 30 --unix-socket "$SOCK" -X POST -d "{\"Name\":\"$1\"}" http://b/VolumeDriver.Get)
+	printf '%s %s\n' "$(($(_gl_ms) - t0))" "$(err_of VolumeDriver.Get <<<"$out")"
+}
+read -r ms e <<<"$(get_unknown nowhere-1)"
+t_diag "Get of an unknown name with the clusters frozen: $ms ms: $e"
+t_match "Get of an unknown name: refused, naming the backend that cannot answer" 'backend rbd cannot tell' "$e"
+t_ok "within the backend's timeout (5 s) and a margin (${ms} ms)" test "$ms" -le 8000
+read -r ms e <<<"$(get_unknown nowhere-2)"
+t_diag "the next one: $ms ms: $e"
+t_match "the next one: the same refusal, from memory" "no lookup for 5 s after one failed [0-9]+ s ago: " "$e"
+t_ok "the next one answered within 1 s (${ms} ms)" test "$ms" -le 1000
 t_ok "ballastd lives" kill -0 "$PID"
 
 # ------------------------------------------------------------ thawed
@@ -152,9 +169,20 @@ t_wait_eq "the interrupted gluster Remove is finished: the directory is gone" 90
 t_ok "while the other directory is there" test -d "$BRICK/g-ok"
 t_wait_eq "the mapper of the interrupted rbd Create is stopped" 60 "" mapper_of r-cr
 t_fail "and its mark is gone" test -e "$STATE/rbd/r-cr.creating"
-t_eq "the rbd Create can be retried" "" "$(err VolumeDriver.Create "{\"Name\":\"r-cr\",\"Opts\":$RBD}")"
+t_eq "the rbd Create can be retried" "" "$(err VolumeDriver.Create "{\"Name\":\"r-cr\",\"Opts\":$RBD}")" ||
+	t_diag "$(
+		set -x
+		timeout 20 rbd status r-cr
+		timeout 20 rbd lock ls r-cr
+		time timeout 20 rbd info r-cr
+		timeout 20 ceph osd blocklist ls
+		timeout 20 ceph daemon "$CEPH_DIR/run/ceph-osd.0.asok" dump_ops_in_flight
+		timeout 20 ceph daemon "$CEPH_DIR/run/ceph-osd.0.asok" dump_historic_ops
+	 2>&1 | head -150)"
 t_eq "the gluster Create can be retried" "" "$(err VolumeDriver.Create "{\"Name\":\"g-cr\",\"Opts\":$GL}")"
 t_eq "rbd mounts" "" "$(err VolumeDriver.Mount '{"Name":"r-cr","ID":"i1"}')"
 t_eq "and unmounts" "" "$(err VolumeDriver.Unmount '{"Name":"r-cr","ID":"i1"}')"
 t_eq "no mapper left" "" "$(mapper_of r-cr)"
 t_match "List shows every volume" '^g-cr g-ok l-ok r-cr r-ok$' "$(listed_names)"
+t_wait_eq "a Get of an unknown name is answered as plain not found once the clusters answer" 30 \
+	"volume nowhere-3 not found" err VolumeDriver.Get '{"Name":"nowhere-3"}'
