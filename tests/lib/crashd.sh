@@ -5,6 +5,8 @@
 #   crashd_init PREFIX [BACKEND]   make the test dir $T (/tmp/PREFIX.*), build
 #                          $CB (build/crash) with crash points, check that
 #                          BACKEND was built in (t_die otherwise)
+#                          ($BALLAST_CRASH_BUILD: another dir; with
+#                          BALLAST_CRASH_PREBUILT=1 it is used as is)
 #   crashd_cleanup [CMD...]   stop ballastd, undo every mount and loop device
 #                          under $T, run CMD (the engine's stop), remove $T
 #                          unless something failed
@@ -17,11 +19,15 @@
 #   call METHOD JSON / err METHOD JSON   the answer / its Err
 #   count NAME / exists NAME / mounted NAME   mount count, Get finds it,
 #                          its <state>/mounts/NAME is mounted
+#   unlisted NAME          Get answers that NAME is not found (or not ready:
+#                          an interrupted Create or Remove being finished);
+#                          no answer is never 'unlisted'
 
-CB=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/crash
+CB=${BALLAST_CRASH_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/crash}
 PID=
 
 crashd_build() {
+	[ "${BALLAST_CRASH_PREBUILT:-0}" = 1 ] && return 0
 	make -s -C "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)" BUILD="$CB" CRASHPOINTS=1 all \
 		>/dev/null 2>&1 || t_die "cannot build with crash points"
 }
@@ -74,6 +80,7 @@ call() { curl -s --max-time 30 --unix-socket "$SOCK" -X POST -d "$2" "http://b/$
 err() { call "$@" | err_of "$1"; }
 count() { call Ballast.Inspect "{\"Name\":\"$1\"}" | jq -r '.Volume.mount_count // "none"'; }
 exists() { [ "$(err VolumeDriver.Get "{\"Name\":\"$1\"}")" = "" ]; }
+unlisted() { [[ $(err VolumeDriver.Get "{\"Name\":\"$1\"}") =~ not\ found|is\ not\ ready ]]; }
 mounted() { awk -v p="$STATE/mounts/$1" '$2 == p { f = 1 } END { exit !f }' /proc/mounts; }
 
 died() {
