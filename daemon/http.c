@@ -250,6 +250,13 @@ out_free:
 	return ret;
 }
 
+unsigned http_connections(const struct http_server *srv)
+{
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+	return info ? info->num_connections : 0;
+}
+
 void http_stop(struct http_server *srv)
 {
 	if (!srv)

@@ -22,6 +22,10 @@ int http_start(struct api *api, const char *path, struct http_server **out, stru
  * directories made, a stale socket replaced, a live one refused. */
 int unix_listen(const char *path, int *fd, struct berr *err);
 
+/* How many client connections libmicrohttpd holds: a closed one counts
+ * until its thread has been joined. srv is borrowed. */
+unsigned http_connections(const struct http_server *srv);
+
 /* Stop serving, wait for requests under way, and remove the socket if we
  * made it. */
 void http_stop(struct http_server *srv);
