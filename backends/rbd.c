@@ -589,6 +589,7 @@ static int resize_online(struct rbd_ctx *rc, const struct be_volume *vol, const 
 			       errno == EINVAL ? "smaller than it is (shrinking is refused)" : strerror(errno));
 	if (fd >= 0)
 		close(fd);
+	CRASH_POINT("rbd.resize.after-image");
 	if (ret == 0)
 		ret = grow_fs(rc, fstype, target, err);
 	return ret;
@@ -618,10 +619,12 @@ static int resize_offline(struct rbd_ctx *rc, rados_ioctx_t io, const char *pool
 		rbd_close(img);
 	if (ret < 0)
 		return berr_set(err, ret, "cannot grow image %s/%s: %s", pool, vol->name, strerror(-ret));
+	CRASH_POINT("rbd.resize.after-image");
 	/* the file system follows now, not at some later Mount */
 	ret = rbd_attach(rc, vol->name, pool, fstype, opt_get(m->options, "mount-options"), 0, NULL, err);
 	if (ret < 0)
 		return ret;
+	CRASH_POINT("rbd.resize.after-attach");
 	ret = grow_fs(rc, fstype, target, err);
 	if (ret == 0)
 		ret = rbd_detach(rc, vol->name, err);
