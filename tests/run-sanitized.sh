@@ -6,7 +6,8 @@
 #
 # Builds with `make BUILD=build/san SANITIZE=address,undefined all unit`, then
 # runs tests/run-all.sh on build/san for the unit binaries and the groups
-# local_docker, bad_requests and mount_helper (or the GROUPs given), with
+# local_docker, bad_requests, mount_helper and rbd_docker (a real Ceph; the
+# mapper and librbd under the sanitizers too) or the GROUPs given, with
 # leak detection on and every sanitizer finding fatal. ASan and LSan reports
 # of every process (ballastd, ballast, mount.ballast, the unit tests) go to
 # files under a log dir (log_path) so that they survive the test scripts'
@@ -37,7 +38,7 @@ else
 	for b in "$B"/tests/unit_*; do
 		[ -x "$b" ] && groups+=("$(basename "$b")")
 	done
-	groups+=(local_docker bad_requests mount_helper)
+	groups+=(local_docker bad_requests mount_helper rbd_docker)
 fi
 
 SANLOG=$(mktemp -d /tmp/ballast-san.XXXXXX)

@@ -73,6 +73,7 @@ bd_conf() {
 		[rbd]
 		conf = $T/ceph/ceph.conf
 		user = admin
+		keyring = $T/ceph/ceph.client.admin.keyring
 		timeout = $RBD_TIMEOUT
 		lease = $RBD_LEASE
 	EOF
@@ -493,7 +494,11 @@ t_match "(${dt}s <= ${bound}s)" '^[0-9]+$' "$( ((dt <= bound)) && echo $dt)"
 # ---------------------------------------------------------------- secrets
 # Every ballastd and mapper here logged at debug level: none of it may hold
 # the cephx key the cluster handed out.
-key=$(awk '$1 == "key" { print $3 }' "$T/ceph/ceph.client.admin.keyring" 2>/dev/null)
-t_ne "the test knows the cephx key" "" "$key"
-t_eq "no log of ballastd or its mappers holds the cephx key" "" \
-	"$(grep -rlF -- "$key" "$T/a" "$T/b" "$T/k" 2>/dev/null)"
+# shellcheck source=../lib/secrets.sh
+. "$HERE/../lib/secrets.sh"
+mapfile -t logs < <(find "$T/a" "$T/b" "$T/k" -type f 2>/dev/null; find "$T/d" -maxdepth 1 -name '*.log' 2>/dev/null)
+t_match "the files to look in (${#logs[@]}) include ballastd's and dockerd's logs" 'ballastd.log.*dockerd.log' \
+	"$(printf '%s ' "${logs[@]}" | tr ' ' '\n' | grep -E 'ballastd.log|dockerd.log' | sort | tr '\n' ' ')"
+t_ne "the probe sees the cephx key where it is (the keyring itself)" "" \
+	"$(leaks_of "$T/a/ballast.conf" "$T/ceph/ceph.client.admin.keyring")"
+check_no_secret_in_logs "$T/a/ballast.conf" "${logs[@]}"

@@ -10,8 +10,8 @@
 #     ballastd during a sized Create shows only mount.ballast and mkfs.*,
 #     during Mount and Unmount only mount.ballast; never a shell.
 #  4. A secret-looking value in a config key ballast does not know is never
-#     echoed (ballastd start and --check-config). check_no_secret_in_logs is
-#     ready for backends with real secrets (rbd: cephx keys).
+#     echoed (ballastd start and --check-config). The cephx key of a real
+#     cluster is looked for in every log by rbd_docker (tests/lib/secrets.sh).
 #  5. Path traversal through every endpoint (names "../x", "a/../../etc",
 #     absolute paths, very long names, NUL via \u0000, bad IDs and option
 #     values) is refused and creates nothing: canary paths (where each
@@ -200,44 +200,6 @@ t_fail "the traced volume is unmounted" is_mounted "$BALLAST_STATE/mounts/traced
 ballast_call VolumeDriver.Remove '{"Name":"traced"}' >/dev/null
 
 # ------------------------------------------------------ 4. secrets in logs
-# check_no_secret_in_logs CONF LOG...: no line of any LOG holds the value of
-# a secret-looking entry of CONF (a key named *key, *secret*, *password*,
-# *token*, or a `key = ...` line of a keyring file CONF names). For the rbd
-# backend: start ballastd at each log level with a config holding a cephx
-# key, run Create/Mount/Unmount/Remove and failing calls, then call this on
-# the config and the log. Values shorter than 8 characters are ignored.
-check_no_secret_in_logs() {
-	local conf=$1 secrets=() v k f leaks=""
-	shift
-	while IFS= read -r v; do
-		[ "${#v}" -ge 8 ] && secrets+=("$v")
-	done < <(awk -F'=' '
-		/^[[:space:]]*[;#]/ { next }
-		NF >= 2 {
-			k = $1; gsub(/[[:space:]]/, "", k); v = substr($0, index($0, "=") + 1)
-			gsub(/^[[:space:]]+|[[:space:]]+$/, "", v)
-			if (tolower(k) ~ /(^|_)key$|secret|password|passwd|token/) print v
-		}' "$conf")
-	while IFS= read -r f; do
-		[ -r "$f" ] || continue
-		while IFS= read -r v; do
-			[ "${#v}" -ge 8 ] && secrets+=("$v")
-		done < <(awk -F'=' 'tolower($1) ~ /^[[:space:]]*key[[:space:]]*$/ {
-			v = substr($0, index($0, "=") + 1); gsub(/^[[:space:]]+|[[:space:]]+$/, "", v); print v }' "$f")
-	done < <(awk -F'=' 'tolower($1) ~ /keyring|keyfile/ {
-		v = substr($0, index($0, "=") + 1); gsub(/^[[:space:]]+|[[:space:]]+$/, "", v); print v }' "$conf")
-	if [ "${#secrets[@]}" -eq 0 ]; then
-		t_failed "check_no_secret_in_logs: no secret found in $conf to look for"
-		return 1
-	fi
-	for k in "${secrets[@]}"; do
-		for f in "$@"; do
-			grep -qF -- "$k" "$f" && leaks+="$f holds the value of a secret (${#k} characters); "
-		done
-	done
-	t_eq "no secret from $(basename "$conf") in $# log(s) (${#secrets[@]} secret(s) checked)" "" "$leaks"
-}
-
 SECRET="S3cr3t-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 for sect in ballast local gluster rbd; do
 	mkdir -p "$T/cfg"
