@@ -21,7 +21,7 @@
  * kept for the daemon's life: glfs_fini takes ~10 s. gfapi calls can block
  * for as long as a server does not answer, so every operation runs on a
  * worker thread and the request waits at most [gluster] timeout seconds
- * (gluster_jobs.c). Quotas and fences are set through glusterd's CLI
+ * (gluster_engine.c). Quotas and fences are set through glusterd's CLI
  * socket, since a client cannot set them itself (gluster_hold.c).
  *
  * This file: the ops (be_gluster_*) and the thread that renews this host's
@@ -379,7 +379,7 @@ out_free:
 static void be_gluster_fini(void *ctx)
 {
 	struct gl_ctx *gc = ctx;
-	int busy;
+	int busy, listed = 0;
 
 	pthread_mutex_lock(&gc->mu);
 	gc->stopping = 1;
@@ -388,7 +388,10 @@ static void be_gluster_fini(void *ctx)
 	if (gc->renewer_started)
 		pthread_join(gc->renewer, NULL);
 	pthread_mutex_lock(&gc->mu);
-	busy = gc->workers > 0;
+	for (struct gl_handle *h = gc->handles; h; h = h->next)
+		listed++;
+	/* A worker stuck in gfapi, or a handle closing, still uses gc. */
+	busy = gc->workers > 0 || gc->nhandles > listed;
 	/* Holds stay: the volumes stay mounted across a restart, and the
 	 * lease runs out if this host does not come back. */
 	if (gc->handles) {
@@ -399,7 +402,6 @@ static void be_gluster_fini(void *ctx)
 	}
 	pthread_mutex_unlock(&gc->mu);
 	if (busy) {
-		/* A worker stuck in gfapi still uses gc. */
 		gl_kept_at_exit[1] = gc;
 		return;
 	}
@@ -731,12 +733,14 @@ static json_t *be_gluster_status(void *ctx, const struct be_volume *vol)
 	char path[GL_PATH_MAX], servers[GL_PATH_MAX];
 	struct gl_name *n;
 	json_t *st;
-	int held, lost;
+	int held, lost, stuck, conns;
 
 	gl_vol_path(gc, vol->name, path, sizeof(path));
 	gl_servers_str(gc, servers, sizeof(servers));
-	st = json_pack("{s:s, s:s, s:s}", "gluster_volume", gc->volume, "gluster_path", path[0] ? path : "/", "servers",
-		       servers);
+	gl_engine_load(gc, &stuck, &conns);
+	/* Calls whose request gave up, still waiting on a server: a hang. */
+	st = json_pack("{s:s, s:s, s:s, s:i, s:i}", "gluster_volume", gc->volume, "gluster_path", path[0] ? path : "/",
+		       "servers", servers, "gluster_stuck_calls", stuck, "gluster_connections", conns);
 	if (st && is_exclusive(vol)) {
 		pthread_mutex_lock(&gc->mu);
 		n = names_find(gc->mounted, vol->name);
@@ -763,7 +767,7 @@ static int be_gluster_list(void *ctx, json_t **out, struct berr *err)
 	*out = NULL;
 	if (!gc->configured)
 		return not_configured(err);
-	return gl_run(gc, gl_op_list, "list", NULL, 0, out, NULL, err);
+	return gl_run(gc, gl_op_list, NULL, NULL, 0, out, NULL, err);
 }
 
 /* Health checks for `ballast doctor`; bounded by the timeout. */
@@ -774,6 +778,7 @@ static json_t *be_gluster_check(void *ctx)
 	struct berr err = BERR_INIT;
 	char where[GL_PATH_MAX];
 	long t0 = monotonic_ms();
+	int stuck, conns;
 
 	if (!checks)
 		return NULL;
@@ -783,11 +788,14 @@ static json_t *be_gluster_check(void *ctx)
 		return checks;
 	}
 	gl_servers_str(gc, where, sizeof(where));
-	if (gl_run(gc, gl_op_ping, "check", NULL, 0, NULL, NULL, &err) == 0)
+	if (gl_run(gc, gl_op_ping, NULL, NULL, 0, NULL, NULL, &err) == 0)
 		backend_check_add(checks, "gluster volume", 1, "%s at %s answers (%ld ms)", gc->volume, where,
 				  monotonic_ms() - t0);
 	else
 		backend_check_add(checks, "gluster volume", 0, "%s", err.msg);
+	gl_engine_load(gc, &stuck, &conns);
+	backend_check_add(checks, "gluster calls", stuck == 0, "%d stuck (at most %d), %d connection%s open", stuck,
+			  GL_STUCK_MAX, conns, conns == 1 ? "" : "s");
 	if (access(gc->sock, F_OK) == 0)
 		backend_check_add(checks, "glusterd socket", 1, "%s (quota)", gc->sock);
 	else

@@ -260,6 +260,8 @@ int gl_break_record(struct gl_ctx *gc, glfs_t *fs, const char *path, const json_
 	int ret;
 
 	*moved = NULL;
+	if (gl_this_job_gave_up())
+		return -ETIMEDOUT;
 	/* Named by this host: two hosts breaking at once never share one. */
 	if ((size_t)snprintf(tomb, sizeof(tomb), "%s.broken.%ld.%s", path, (long)time(NULL), gc->host_id) >=
 	    sizeof(tomb))
@@ -504,7 +506,9 @@ int gl_user_check_others(struct gl_job *job, glfs_t *fs)
 			ret = 0;
 			continue;
 		}
-		if (rec_expired(rec)) {
+		if (gl_gave_up(job)) {
+			ret = -ETIMEDOUT;
+		} else if (rec_expired(rec)) {
 			glfs_unlink(fs, path);
 		} else {
 			const char *since = json_string_value(json_object_get(rec, "since"));
@@ -529,8 +533,9 @@ int gl_op_renew(struct gl_job *job, glfs_t *fs)
 	return ret;
 }
 
-/* Drop this host's records of job->name (in: {"exclusive"}). */
-int gl_op_release(struct gl_job *job, glfs_t *fs)
+/* Drop this host's records of job->name (in: {"exclusive"}), whether or
+ * not the request still waits (an undo). */
+static int release_records(struct gl_job *job, glfs_t *fs)
 {
 	char path[GL_PATH_MAX];
 	int ret = 0;
@@ -546,6 +551,15 @@ int gl_op_release(struct gl_job *job, glfs_t *fs)
 	return ret;
 }
 
+/* Drop this host's records of job->name (in: {"exclusive"}). Not once the
+ * Unmount gave up: a Mount here since may have taken them again. */
+int gl_op_release(struct gl_job *job, glfs_t *fs)
+{
+	if (gl_gave_up(job))
+		return -ETIMEDOUT;
+	return release_records(job, fs);
+}
+
 /*
  * Mount preparation: the volume's directory must exist; an exclusive one
  * is taken for this host. job->flag = 1 when the hold was taken.
@@ -554,8 +568,10 @@ int gl_op_prepare(struct gl_job *job, glfs_t *fs)
 {
 	char path[GL_PATH_MAX];
 	struct stat st;
-	int abandoned, ret;
+	int ret;
 
+	if (gl_gave_up(job))
+		return -ETIMEDOUT;
 	gl_vol_path(job->gc, job->name, path, sizeof(path));
 	if (glfs_stat(fs, path, &st) < 0)
 		return berr_set(&job->err, -errno, "volume %s: %s in gluster volume %s: %s", job->name, path,
@@ -568,14 +584,12 @@ int gl_op_prepare(struct gl_job *job, glfs_t *fs)
 		job->flag = 1;
 	}
 	ret = user_put(job, fs);
-	pthread_mutex_lock(&job->gc->mu);
-	abandoned = job->abandoned;
-	pthread_mutex_unlock(&job->gc->mu);
-	if (abandoned) {
+	if (gl_gave_up(job)) {
 		/* The Mount already failed on its time bound: undo what this
 		 * late call recorded, or it would block others until the
-		 * lease runs out. */
-		gl_op_release(job, fs);
+		 * lease runs out. (No later call on this volume ran since:
+		 * the engine refuses them while this one is stuck.) */
+		release_records(job, fs);
 		ret = -ETIMEDOUT;
 	}
 	return ret;
@@ -773,6 +787,8 @@ static int op_fence_note(struct gl_job *job, glfs_t *fs)
 		json_object_del(note, addr);
 	if (json_object_size(note))
 		ret = gl_replace(job->gc, fs, path, note);
+	else if (gl_gave_up(job))
+		ret = -ETIMEDOUT;
 	else if (glfs_unlink(fs, path) < 0 && errno != ENOENT)
 		ret = -errno;
 	json_decref(note);

@@ -2,8 +2,9 @@
  * gluster_int.h - what the files of the gluster backend share, and nothing
  * outside them includes (in the way of QEMU's block/qcow2.h):
  *   gluster.c        the ops (be_gluster_*) and the lease renewer thread
- *   gluster_jobs.c   the glfs_t handle, the job engine every gfapi call
- *                    runs on, the gfapi helpers and the volume jobs
+ *   gluster_engine.c the glfs_t handles and the job engine every gfapi call
+ *                    runs on, with its caps and back-off (pure, unit tested)
+ *   gluster_jobs.c   the gfapi helpers and the volume jobs
  *   gluster_hold.c   holder and user records, the decisions on them (pure,
  *                    unit tested), quota and fencing through glusterd's CLI
  *   gluster_lock.c   the fence lock: auth.reject edits one host at a time
@@ -11,7 +12,10 @@
  *
  * A job function (gl_op_*, run through gl_run) runs on a worker thread with
  * the handle's glfs_t; it reads job->in, leaves its result in job->out and
- * job->flag and its message in job->err, and returns 0 or -errno.
+ * job->flag and its message in job->err, and returns 0 or -errno. A call
+ * stuck in gfapi cannot be cancelled: once its request gave up waiting
+ * (gl_gave_up), the job makes no further change to the volume, and undoes
+ * one it made that the request was told did not happen.
  */
 #ifndef BALLAST_GLUSTER_INT_H
 #define BALLAST_GLUSTER_INT_H
@@ -40,6 +44,14 @@
 #define GL_DIR_MAX 260 /* [gluster] dir */
 #define GL_SUB_MAX (GL_DIR_MAX + 16)
 
+/* The job engine's caps (gluster_engine.c). A hung brick keeps each call
+ * stuck until Gluster's own timeouts (ping 42 s, frames 30 min). */
+#define GL_WORKERS_MAX 16	 /* job threads alive; more calls queue (bounded) */
+#define GL_STUCK_MAX 8		 /* calls whose request gave up, still in gfapi */
+#define GL_HANDLES_MAX 4	 /* glfs_t alive: current, hung ones, closing ones */
+#define GL_BACKOFF_FIRST_MS 1000 /* after a connection hung, doubling */
+#define GL_BACKOFF_MAX_MS 30000
+
 enum gl_hstate { GLH_OPENING, GLH_READY, GLH_BROKEN };
 
 /* One glfs_t. refs and state are under gl_ctx.mu; the context holds a
@@ -49,8 +61,11 @@ struct gl_handle {
 	enum gl_hstate state;
 	int refs;
 	long opened_ms;
+	struct gl_ctx *gc;
 	struct gl_handle *next; /* every live handle, in gl_ctx.handles */
 };
+
+struct gl_job;
 
 /* A name in a small list (volumes mounted here). */
 struct gl_name {
@@ -91,7 +106,12 @@ struct gl_ctx {
 	struct gl_handle *cur;
 	struct gl_handle *handles; /* all live ones: current, hung, closing */
 	struct gl_name *mounted;   /* volumes mounted here: leases to renew */
-	int workers;		   /* job threads alive */
+	struct gl_job *jobs;	   /* every job with a thread, running or stuck */
+	int workers;		   /* job threads alive (the length of jobs) */
+	int nhandles;		   /* glfs_t alive: in handles, or closing */
+	int fails;		   /* connections that hung, in a row */
+	long backoff_until;	   /* no new connection before (monotonic ms) */
+	char last_fail[200];	   /* how the last one hung (for messages) */
 	int stopping;
 	int renewer_started;
 	pthread_t renewer;
@@ -108,10 +128,13 @@ struct gl_job {
 	int flag;    /* op-specific result bit */
 	int refs;
 	int done;
-	int abandoned; /* the request stopped waiting (timeout) */
+	atomic_int abandoned; /* the request stopped waiting (timeout) */
+	int background;	      /* nobody waits for it */
+	long started_ms;
 	int ret;
 	struct berr err;
 	struct gl_handle *h;
+	struct gl_job *next; /* in gl_ctx.jobs while its thread runs */
 };
 
 /* The options stored for a volume, from its facts record (borrowed). */
@@ -120,15 +143,49 @@ static inline json_t *gl_meta_opts(json_t *meta)
 	return json_object_get(meta, "options");
 }
 
-/* --- gluster_jobs.c: the job engine --------------------------------------- */
+/* --- gluster_engine.c: caps and back-off (pure) --------------------------- */
+
+/* What a new call finds (gl_admit_decide's input). */
+struct gl_load {
+	int workers;	 /* job threads alive */
+	int stuck;	 /* of them, calls whose request gave up */
+	int stuck_name;	 /* of those, calls on the same volume */
+	int need_handle; /* no connection is current or opening: one is needed */
+	int handles;	 /* glfs_t alive (current, hung, closing) */
+	long backoff_ms; /* until another connection may be opened; 0: now */
+	long wait_ms;	 /* how long the request waits; 0: background */
+};
+
+enum gl_admit {
+	GL_ADMIT_RUN,	      /* start its thread */
+	GL_ADMIT_WAIT,	      /* every worker busy: wait for one (bounded) */
+	GL_ADMIT_STUCK_NAME,  /* an earlier call on this volume is stuck: refuse */
+	GL_ADMIT_STUCK_MAX,   /* GL_STUCK_MAX calls stuck: refuse */
+	GL_ADMIT_HANDLES_MAX, /* a connection is needed, GL_HANDLES_MAX alive: refuse */
+	GL_ADMIT_BACKOFF,     /* a connection is needed, not before the wait ends: refuse */
+};
+
+/* May a call start now (l borrowed)? Refusals come first, so that a stuck
+ * cluster is answered at once rather than queued for. */
+enum gl_admit gl_admit_decide(const struct gl_load *l);
+
+/* How long to wait before opening a connection after fails hangs in a
+ * row: 0 for none, then GL_BACKOFF_FIRST_MS doubling up to
+ * GL_BACKOFF_MAX_MS. */
+long gl_backoff_ms(int fails);
+
+/* --- gluster_engine.c: the job engine ------------------------------------- */
 
 /*
- * Run fn for name on a worker thread and wait at most the timeout
- * (bounded) or until it ends (unbounded, for background work: then the
- * call returns at once). in is borrowed (copied); *out, when given, gets
- * the job's result (a new reference, or NULL). *flag gets job->flag.
- * Returns the job's result, -ETIMEDOUT after the timeout (the handle is
- * then replaced), or -ECANCELED when the daemon stops.
+ * Run fn for name (NULL: a call on no volume) on a worker thread and wait
+ * at most the timeout, or what is left of the request's deadline when that
+ * is less (bounded), or not at all (background work: the call returns at
+ * once). in is borrowed (copied); *out, when given, gets the job's result
+ * (a new reference, or NULL). *flag gets job->flag. Returns the job's
+ * result; -ETIMEDOUT after the wait (after a full timeout the handle is
+ * replaced), also when every worker stayed busy; -EAGAIN at once when the
+ * engine's caps or back-off refuse the call (gl_admit_decide; a background
+ * job is then not run); or -ECANCELED when the daemon stops.
  */
 int gl_run(struct gl_ctx *gc, int (*fn)(struct gl_job *, glfs_t *), const char *name, json_t *in, int background,
 	   json_t **out, int *flag, struct berr *err);
@@ -138,6 +195,22 @@ void gl_servers_str(const struct gl_ctx *gc, char *buf, size_t len);
 
 /* Set err to the timeout message naming the volume and its servers. */
 void gl_timeout_msg(struct gl_ctx *gc, struct berr *err);
+
+/* Calls whose request gave up, still running, and glfs_t alive (for
+ * status and doctor). Takes gc->mu. */
+void gl_engine_load(struct gl_ctx *gc, int *stuck, int *handles);
+
+/*
+ * 1 when the request that job (running on this thread) belongs to gave up
+ * waiting for it, else 0. A job checks it before each change it makes to
+ * the volume and stops (-ETIMEDOUT); gl_publish_new, gl_replace and
+ * gl_break_record check it themselves for the job running on the calling
+ * thread. Undoing what the job did is not a change to stop.
+ */
+int gl_gave_up(struct gl_job *job);
+
+/* gl_gave_up for the job running on the calling thread (0 outside one). */
+int gl_this_job_gave_up(void);
 
 /* --- gluster_jobs.c: gfapi helpers (worker threads only) ------------------ */
 
@@ -159,10 +232,12 @@ int gl_mkdir_p(glfs_t *fs, const char *path, mode_t mode);
 int gl_read_json(glfs_t *fs, const char *path, json_t **out);
 
 /* Publish v (borrowed) at path only if nothing is there (link is atomic
- * and never replaces): 0, -EEXIST when another writer was first, -errno. */
+ * and never replaces): 0, -EEXIST when another writer was first, -errno;
+ * -ETIMEDOUT, doing nothing, in a job whose request gave up. */
 int gl_publish_new(struct gl_ctx *gc, glfs_t *fs, const char *path, json_t *v);
 
-/* Replace path with v (borrowed) atomically. 0 or -errno. */
+/* Replace path with v (borrowed) atomically. 0 or -errno; -ETIMEDOUT,
+ * doing nothing, in a job whose request gave up. */
 int gl_replace(struct gl_ctx *gc, glfs_t *fs, const char *path, json_t *v);
 
 /* --- gluster_jobs.c: volume jobs (for gl_run) ----------------------------- */
@@ -312,7 +387,8 @@ int gl_op_prepare(struct gl_job *job, glfs_t *fs);
 int gl_op_renew(struct gl_job *job, glfs_t *fs);
 
 /* Drop this host's records of job->name (in: {"exclusive"}); another
- * host's holder record is left alone. */
+ * host's holder record is left alone. Nothing once its request gave up
+ * (a Mount here since may have taken them again): they run out. */
 int gl_op_release(struct gl_job *job, glfs_t *fs);
 
 /*

@@ -1,12 +1,8 @@
 /*
- * gluster_jobs.c - the gluster backend's glfs_t handle and the job engine
- * every gfapi call runs on, the gfapi helpers, and the volume jobs
- * (facts records, the trash, listing).
- *
- * gfapi calls can block for as long as a server does not answer, so each
- * runs on a worker thread and the request waits at most [gluster] timeout
- * seconds; after a timeout the handle is considered hung and replaced (the
- * old one is finalised in the background once its calls return).
+ * gluster_jobs.c - the gluster backend's gfapi helpers and its volume jobs
+ * (facts records, the trash, listing), run on the job engine
+ * (gluster_engine.c). A job whose request gave up changes nothing more
+ * (gl_gave_up), and undoes a change its request was told did not happen.
  */
 #define LOG_TAG "gluster"
 #include <errno.h>
@@ -23,311 +19,6 @@
 #include "log.h"
 #include "timeutil.h"
 #include "validate.h"
-
-/* --- handles -------------------------------------------------------------- */
-
-static void *fini_thread(void *arg)
-{
-	glfs_t *fs = arg;
-
-	glfs_fini(fs);
-	return NULL;
-}
-
-/* Drop a reference; the last one finalises the glfs_t on a detached thread
- * (glfs_fini takes ~10 s and must never delay a request). Caller holds mu. */
-static void handle_unref_locked(struct gl_ctx *gc, struct gl_handle *h)
-{
-	pthread_t t;
-	pthread_attr_t attr;
-
-	if (--h->refs > 0)
-		return;
-	for (struct gl_handle **p = &gc->handles; *p; p = &(*p)->next) {
-		if (*p == h) {
-			*p = h->next;
-			break;
-		}
-	}
-	if (h->fs) {
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		if (pthread_create(&t, &attr, fini_thread, h->fs) != 0)
-			log_warnx("cannot start a thread to close a Gluster handle: leaked");
-		pthread_attr_destroy(&attr);
-	}
-	free(h);
-}
-
-/* Stop handing out the current handle: the next job opens a new one.
- * Caller holds mu. */
-static void handle_retire_locked(struct gl_ctx *gc, struct gl_handle *h)
-{
-	if (!h)
-		return;
-	h->state = GLH_BROKEN;
-	if (gc->cur == h) {
-		gc->cur = NULL;
-		handle_unref_locked(gc, h);
-	}
-}
-
-/* The servers, comma-separated, into buf (for messages). */
-void gl_servers_str(const struct gl_ctx *gc, char *buf, size_t len)
-{
-	size_t off = 0;
-
-	buf[0] = '\0';
-	for (int i = 0; i < gc->nservers && off < len; i++)
-		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? "," : "", gc->servers[i]);
-}
-
-/* glfs_new .. glfs_init. Blocks as long as the servers make it; runs on a
- * worker thread only. */
-static int handle_open(struct gl_ctx *gc, struct gl_handle *h, struct berr *err)
-{
-	char where[GL_PATH_MAX];
-	int ret;
-
-	gl_servers_str(gc, where, sizeof(where));
-	h->fs = glfs_new(gc->volume);
-	if (!h->fs)
-		return berr_set(err, -ENOMEM, "cannot create a Gluster handle for volume %s", gc->volume);
-	for (int i = 0; i < gc->nservers; i++) {
-		if (glfs_set_volfile_server(h->fs, "tcp", gc->servers[i], GL_PORT) < 0)
-			return berr_set(err, -EINVAL, "invalid Gluster server %s", gc->servers[i]);
-	}
-	/* Records are replaced by other hosts: with md-cache's default 1 s
-	 * a name looked up a moment ago keeps pointing at the deleted file
-	 * (ESTALE on open, stat still succeeding). Metadata calls here are
-	 * rare; take them fresh from the bricks. */
-	if (glfs_set_xlator_option(h->fs, "*-md-cache", "md-cache-timeout", "0") < 0)
-		log_warnx("cannot turn off gfapi's metadata cache: records may be read stale");
-	glfs_set_logging(h->fs, gc->log[0] ? gc->log : "/dev/null", GL_LOG_LEVEL);
-	errno = 0;
-	if (glfs_init(h->fs) != 0) {
-		/* glfs_init may fail without setting errno. */
-		ret = errno ? -errno : -EIO;
-		return berr_set(err, ret, "cannot connect to gluster volume %s at %s: %s", gc->volume, where,
-				errno ? strerror(errno) : "initialisation failed (see the gfapi log)");
-	}
-	return 0;
-}
-
-/*
- * The handle for a job, opened if there is none, into *out: a reference
- * the caller drops with handle_unref_locked. A handle stuck in glfs_init longer
- * than the timeout is given up on. 0 or -errno with err set.
- */
-static int handle_get(struct gl_ctx *gc, struct gl_handle **out, struct berr *err)
-{
-	struct gl_handle *h;
-	int ret;
-
-	*out = NULL;
-	pthread_mutex_lock(&gc->mu);
-	for (;;) {
-		h = gc->cur;
-		if (h && h->state == GLH_READY) {
-			h->refs++;
-			pthread_mutex_unlock(&gc->mu);
-			*out = h;
-			return 0;
-		}
-		if (h && h->state == GLH_OPENING) {
-			long left = h->opened_ms + gc->timeout_s * 1000L - monotonic_ms();
-			struct timespec ts;
-
-			if (left <= 0) {
-				log_warnx("glfs_init of volume %s did not finish within %d s: opening another handle",
-					  gc->volume, gc->timeout_s);
-				handle_retire_locked(gc, h);
-				continue;
-			}
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += left / 1000 + 1;
-			pthread_cond_timedwait(&gc->cv, &gc->mu, &ts);
-			continue;
-		}
-		break;
-	}
-	h = calloc(1, sizeof(*h));
-	if (!h) {
-		pthread_mutex_unlock(&gc->mu);
-		return berr_set(err, -ENOMEM, "out of memory");
-	}
-	h->state = GLH_OPENING;
-	h->refs = 2; /* current + ours */
-	h->opened_ms = monotonic_ms();
-	h->next = gc->handles;
-	gc->handles = h;
-	gc->cur = h;
-	pthread_mutex_unlock(&gc->mu);
-
-	ret = handle_open(gc, h, err);
-
-	pthread_mutex_lock(&gc->mu);
-	if (ret == 0 && h->state == GLH_OPENING) {
-		h->state = GLH_READY;
-		log_infox("connected to gluster volume %s", gc->volume);
-	} else if (ret < 0) {
-		/* The next job tries again: the servers may be back. */
-		handle_retire_locked(gc, h);
-		handle_unref_locked(gc, h);
-		h = NULL;
-	}
-	pthread_cond_broadcast(&gc->cv);
-	pthread_mutex_unlock(&gc->mu);
-	*out = h;
-	return ret;
-}
-
-/* --- jobs: every gfapi call runs here ------------------------------------- */
-
-/* Caller holds mu. */
-static void job_unref_locked(struct gl_job *job)
-{
-	if (--job->refs > 0)
-		return;
-	json_decref(job->in);
-	json_decref(job->out);
-	free(job);
-}
-
-static void *job_thread(void *arg)
-{
-	struct gl_job *job = arg;
-	struct gl_ctx *gc = job->gc;
-	struct berr err = BERR_INIT;
-	struct gl_handle *h;
-	int ret;
-
-	ret = handle_get(gc, &h, &err);
-	if (ret == 0) {
-		pthread_mutex_lock(&gc->mu);
-		job->h = h;
-		pthread_mutex_unlock(&gc->mu);
-		ret = job->fn(job, h->fs);
-		/* A name another host replaced or deleted since this client
-		 * looked it up: gfapi does not always look it up again. */
-		for (int i = 0; i < 2 && ret == -ESTALE; i++) {
-			berr_clear(&job->err);
-			json_decref(job->out);
-			job->out = NULL;
-			ret = job->fn(job, h->fs);
-		}
-	} else {
-		berr_set(&job->err, ret, "%s", err.msg);
-	}
-	pthread_mutex_lock(&gc->mu);
-	if (h)
-		handle_unref_locked(gc, h);
-	job->h = NULL;
-	job->ret = ret;
-	job->done = 1;
-	gc->workers--;
-	pthread_cond_broadcast(&gc->cv);
-	job_unref_locked(job);
-	pthread_mutex_unlock(&gc->mu);
-	return NULL;
-}
-
-/* Set err to the timeout message naming the volume and its servers. */
-void gl_timeout_msg(struct gl_ctx *gc, struct berr *err)
-{
-	char where[GL_PATH_MAX];
-
-	gl_servers_str(gc, where, sizeof(where));
-	berr_set(err, -ETIMEDOUT, "gluster volume %s at %s did not answer within %d s", gc->volume, where,
-		 gc->timeout_s);
-}
-
-/*
- * Run fn for name on a worker thread and wait at most the timeout
- * (bounded) or until it ends (unbounded, for background work: then the
- * call returns at once). in is borrowed (copied); *out, when given, gets
- * the job's result (a new reference, or NULL). *flag gets job->flag.
- * Returns the job's result, -ETIMEDOUT after the timeout (the handle is
- * then replaced), or -ECANCELED when the daemon stops.
- */
-int gl_run(struct gl_ctx *gc, int (*fn)(struct gl_job *, glfs_t *), const char *name, json_t *in, int background,
-	   json_t **out, int *flag, struct berr *err)
-{
-	struct gl_job *job = calloc(1, sizeof(*job));
-	pthread_attr_t attr;
-	struct timespec ts;
-	pthread_t t;
-	int ret;
-
-	if (out)
-		*out = NULL;
-	if (!job)
-		return berr_set(err, -ENOMEM, "out of memory");
-	job->gc = gc;
-	job->fn = fn;
-	snprintf(job->name, sizeof(job->name), "%s", name ? name : "");
-	job->in = in ? json_deep_copy(in) : NULL;
-	job->refs = background ? 1 : 2;
-
-	pthread_mutex_lock(&gc->mu);
-	if (gc->stopping) {
-		pthread_mutex_unlock(&gc->mu);
-		json_decref(job->in);
-		free(job);
-		return berr_set(err, -ECANCELED, "ballastd is stopping");
-	}
-	gc->workers++;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	ret = pthread_create(&t, &attr, job_thread, job);
-	pthread_attr_destroy(&attr);
-	if (ret != 0) {
-		gc->workers--;
-		pthread_mutex_unlock(&gc->mu);
-		json_decref(job->in);
-		free(job);
-		return berr_set(err, -ret, "cannot start a Gluster worker thread: %s", strerror(ret));
-	}
-	if (background) {
-		pthread_mutex_unlock(&gc->mu);
-		return 0;
-	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += gc->timeout_s;
-	while (!job->done && !gc->stopping) {
-		if (pthread_cond_timedwait(&gc->cv, &gc->mu, &ts) == ETIMEDOUT)
-			break;
-	}
-	if (job->done) {
-		ret = job->ret;
-		if (ret < 0)
-			berr_set(err, ret, "%s", job->err.msg[0] ? job->err.msg : strerror(-ret));
-		if (out) {
-			*out = job->out;
-			job->out = NULL;
-		}
-		if (flag)
-			*flag = job->flag;
-	} else if (gc->stopping) {
-		ret = berr_set(err, -ECANCELED, "ballastd is stopping");
-	} else {
-		/* A hung handle is replaced, never reused: its calls may
-		 * never return. The job keeps its reference until they do. */
-		if (job->h)
-			handle_retire_locked(gc, job->h);
-		else if (gc->cur && gc->cur->state == GLH_OPENING)
-			handle_retire_locked(gc, gc->cur);
-		if (flag)
-			*flag = job->flag;
-		job->abandoned = 1;
-		gl_timeout_msg(gc, err);
-		ret = -ETIMEDOUT;
-		log_warnx("%s: %s", job->name[0] ? job->name : "gluster", err->msg);
-	}
-	job_unref_locked(job);
-	pthread_mutex_unlock(&gc->mu);
-	return ret;
-}
 
 /* --- gfapi helpers (worker threads only) ---------------------------------- */
 
@@ -463,11 +154,16 @@ out_free:
 int gl_publish_new(struct gl_ctx *gc, glfs_t *fs, const char *path, json_t *v)
 {
 	char tmp[GL_PATH_MAX + 128];
-	int ret = gfs_write_tmp(gc, fs, path, v, tmp, sizeof(tmp));
+	int ret;
 
+	if (gl_this_job_gave_up())
+		return -ETIMEDOUT;
+	ret = gfs_write_tmp(gc, fs, path, v, tmp, sizeof(tmp));
 	if (ret < 0)
 		return ret;
-	if (glfs_link(fs, tmp, path) < 0)
+	if (gl_this_job_gave_up())
+		ret = -ETIMEDOUT;
+	else if (glfs_link(fs, tmp, path) < 0)
 		ret = -errno;
 	glfs_unlink(fs, tmp);
 	return ret;
@@ -477,10 +173,18 @@ int gl_publish_new(struct gl_ctx *gc, glfs_t *fs, const char *path, json_t *v)
 int gl_replace(struct gl_ctx *gc, glfs_t *fs, const char *path, json_t *v)
 {
 	char tmp[GL_PATH_MAX + 128];
-	int ret = gfs_write_tmp(gc, fs, path, v, tmp, sizeof(tmp));
+	int ret;
 
+	if (gl_this_job_gave_up())
+		return -ETIMEDOUT;
+	ret = gfs_write_tmp(gc, fs, path, v, tmp, sizeof(tmp));
 	if (ret < 0)
 		return ret;
+	/* Checked again: writing the temporary file may be what hung. */
+	if (gl_this_job_gave_up()) {
+		glfs_unlink(fs, tmp);
+		return -ETIMEDOUT;
+	}
 	if (glfs_rename(fs, tmp, path) < 0) {
 		ret = -errno;
 		glfs_unlink(fs, tmp);
@@ -573,6 +277,13 @@ int gl_op_create(struct gl_job *job, glfs_t *fs)
 		free(had);
 		goto out;
 	}
+	if (gl_gave_up(job)) {
+		/* The Create already failed on its time bound: a record
+		 * published here stays incomplete (never listed), for a
+		 * later Create to finish. */
+		ret = -ETIMEDOUT;
+		goto out;
+	}
 	gl_vol_path(gc, job->name, path, sizeof(path));
 	if (glfs_mkdir(fs, path, 0700) == 0)
 		made_dir = 1;
@@ -628,6 +339,61 @@ static int held_elsewhere(const struct gl_ctx *gc, const json_t *rec)
 	return !gl_holder_mine(&h, gc->host_id) && !gl_holder_expired(&h, time(NULL));
 }
 
+/* The Remove's request gave up after its data moved from path to trash:
+ * move it back (its records are still there). -ETIMEDOUT. */
+static int remove_undo(struct gl_job *job, glfs_t *fs, const char *trash, const char *path)
+{
+	if (job->flag && glfs_rename(fs, trash, path) < 0)
+		log_errx("volume %s: a Remove given up on moved its data to %s, and it could not be moved back: %s",
+			 job->name, trash, strerror(errno));
+	else if (job->flag)
+		log_warnx("volume %s: a Remove given up on had moved its data aside: moved back", job->name);
+	job->flag = 0;
+	return -ETIMEDOUT;
+}
+
+/*
+ * The Remove itself, once its checks passed: the data moves into the trash,
+ * then the records go. A request that gave up was told the volume stays:
+ * nothing is done then, and a move already made is undone.
+ */
+static int remove_move(struct gl_job *job, glfs_t *fs)
+{
+	struct gl_ctx *gc = job->gc;
+	char path[GL_PATH_MAX], trash[GL_PATH_MAX], dir[GL_SUB_MAX], data[GL_PATH_MAX];
+	int ret;
+
+	if (gl_gave_up(job))
+		return -ETIMEDOUT;
+	gl_sub_path(gc, GL_TRASH, dir, sizeof(dir));
+	ret = gl_mkdir_p(fs, dir, 0755);
+	if (ret < 0)
+		return berr_set(&job->err, ret, "cannot create %s in gluster: %s", dir, strerror(-ret));
+	gl_vol_path(gc, job->name, path, sizeof(path));
+	if ((size_t)snprintf(trash, sizeof(trash), "%s/%s.%ld.%ld", dir, job->name, (long)time(NULL),
+			     monotonic_ms() % 1000000) >= sizeof(trash))
+		return berr_set(&job->err, -ENAMETOOLONG, "path too long");
+	if (gl_gave_up(job))
+		return -ETIMEDOUT;
+	if (glfs_rename(fs, path, trash) == 0)
+		job->flag = 1;
+	else if (errno != ENOENT)
+		return berr_set(&job->err, -errno, "cannot remove %s from gluster: %s", path, strerror(errno));
+	if (gl_gave_up(job))
+		return remove_undo(job, fs, trash, path);
+	gl_meta_path(gc, job->name, "holder", data, sizeof(data));
+	glfs_unlink(fs, data);
+	/* The facts record is the volume: the last chance to keep it. */
+	if (gl_gave_up(job))
+		return remove_undo(job, fs, trash, path);
+	if (gl_user_path(gc, job->name, gc->host_id, data, sizeof(data)) == 0)
+		glfs_unlink(fs, data);
+	gl_meta_path(gc, job->name, "json", data, sizeof(data));
+	if (glfs_unlink(fs, data) < 0 && errno != ENOENT)
+		return berr_set(&job->err, -errno, "cannot remove %s from gluster: %s", data, strerror(errno));
+	return 0;
+}
+
 /*
  * Remove job: refuse while another host holds or mounts it; move the data
  * aside into the trash (fast whatever its size), then drop the records.
@@ -637,7 +403,7 @@ static int held_elsewhere(const struct gl_ctx *gc, const json_t *rec)
 int gl_op_remove(struct gl_job *job, glfs_t *fs)
 {
 	struct gl_ctx *gc = job->gc;
-	char path[GL_PATH_MAX], trash[GL_PATH_MAX], dir[GL_SUB_MAX];
+	char path[GL_PATH_MAX];
 	json_t *rec = NULL;
 	int ret;
 
@@ -659,26 +425,7 @@ int gl_op_remove(struct gl_job *job, glfs_t *fs)
 		job->out = NULL;
 	if (json_is_true(json_object_get(job->in, "check_only")))
 		return 0;
-	if (gl_user_path(gc, job->name, gc->host_id, path, sizeof(path)) == 0)
-		glfs_unlink(fs, path);
-	gl_sub_path(gc, GL_TRASH, dir, sizeof(dir));
-	ret = gl_mkdir_p(fs, dir, 0755);
-	if (ret < 0)
-		return berr_set(&job->err, ret, "cannot create %s in gluster: %s", dir, strerror(-ret));
-	gl_vol_path(gc, job->name, path, sizeof(path));
-	if ((size_t)snprintf(trash, sizeof(trash), "%s/%s.%ld.%ld", dir, job->name, (long)time(NULL),
-			     monotonic_ms() % 1000000) >= sizeof(trash))
-		return berr_set(&job->err, -ENAMETOOLONG, "path too long");
-	if (glfs_rename(fs, path, trash) == 0)
-		job->flag = 1;
-	else if (errno != ENOENT)
-		return berr_set(&job->err, -errno, "cannot remove %s from gluster: %s", path, strerror(errno));
-	gl_meta_path(gc, job->name, "holder", path, sizeof(path));
-	glfs_unlink(fs, path);
-	gl_meta_path(gc, job->name, "json", path, sizeof(path));
-	if (glfs_unlink(fs, path) < 0 && errno != ENOENT)
-		return berr_set(&job->err, -errno, "cannot remove %s from gluster: %s", path, strerror(errno));
-	return 0;
+	return remove_move(job, fs);
 }
 
 /* Background job: delete everything in the trash. */

@@ -18,6 +18,10 @@ MUTANTS_TABLE=(
 	"remove-check-skipped|daemon/api.c|s/if \(ops->remove_check\) \{/if (0) {/|handoff"
 	"fuse-mapper-no-lock|helpers/rbd_fuse.c|s/ret = rbd_lock_acquire\(m\.img, RBD_LOCK_MODE_EXCLUSIVE\);/ret = 0;/|rbd_docker"
 	"gluster-no-fence|backends/gluster_hold.c|s/(int gl_fence_host\([^)]*\)\n\{\n)/\$1\treturn 0;\n/|handoff"
+	"leftovers-at-start|backends/rbd_map.c|s/rc->left_started = 1;/rc->left_started = 0;\n\tpthread_join(rc->left_thread, NULL);/|frozen_start"
+	"lookup-no-backoff|daemon/api.c|s/since >= 0 && since < API_LOOKUP_BACKOFF_MS/0/|frozen_start"
+	"gluster-no-stuck-cap|backends/gluster_int.h|s/#define GL_STUCK_MAX 8\b/#define GL_STUCK_MAX 1000/; s/#define GL_WORKERS_MAX 16\b/#define GL_WORKERS_MAX 1000/|gluster_crash"
+	"gluster-acts-after-give-up|backends/gluster_engine.c|s/return job && atomic_load\(&job->abandoned\);/return 0;/|gluster_crash"
 	"sized-image-sparse|backends/local.c|s/if \(fallocate\(fd, 0, 0, \(off_t\)bytes\) == 0\)/if (ftruncate(fd, (off_t)bytes) == 0)/|local_resize"
 )
 

@@ -3,6 +3,9 @@
 # step of the gluster backend's Create, Mount, Unmount and Remove, restart
 # it, and check that the operation completed or left nothing that shows,
 # that holders and mounts are right, and that the operation then works.
+# Then freeze the brick (SIGSTOP) under bursts of requests: the stuck
+# Gluster calls stay capped, every request is answered in time, and a call
+# whose request gave up changes nothing once the brick is back.
 # Real glusterd (tests/lib/gluster.sh), a build with crash points
 # (make CRASHPOINTS=1), one ballastd driven through its socket.
 # shellcheck source-path=SCRIPTDIR
@@ -100,5 +103,142 @@ for p in remove.after-record gluster.remove.after-quota gluster.remove.after-mov
 		"$(grep -a "volume $n: quota remove" "$T/log" | grep -v 'No data available')"
 	t_eq "$p: the name can be used again" "" "$(err VolumeDriver.Create "$body")"
 done
+
+# ------------------------------------------------------------ a frozen brick
+# Every Gluster call runs on a worker thread, and a call stuck in gfapi
+# cannot be cancelled: with a hung brick it lasts until Gluster's own
+# timeouts (ping 42 s, frames 30 min). The engine caps them (16 workers, 8
+# calls given up on, 4 connections): past that, requests are refused at
+# once. So however many requests come, ballastd's threads stay bounded and
+# each request is answered within its bound; once the brick is back the
+# backend works again, and a call whose request gave up changed nothing.
+GT=3                          # [gluster] timeout for this part
+BOUND_MS=$(((GT + 3) * 1000)) # per request: a refusal, or the timeout
+# The most threads the caps allow above the start: the workers (16) and
+# three more connections (gfapi runs ~6 threads each), plus during a burst
+# one HTTP thread per request.
+CAPPED=$((16 + 3 * 8))
+ROUNDS=3
+BURST=20
+# The glusterd CLI through a wrapper (ballastd finds `gluster` in PATH):
+# with $T/freeze-on-quota-remove present, a quota removal first freezes
+# the brick, so that the hang strikes a Remove between its checks (which
+# passed) and the move of its data.
+mkdir -p "$T/bin"
+cat >"$T/bin/gluster" <<WRAP
+#!/bin/sh
+case " \$* " in
+*" quota "*" remove "*) [ -e "$T/freeze-on-quota-remove" ] && kill -STOP \$(cat "$T/brick.pids") ;;
+esac
+exec $(command -v gluster) "\$@"
+WRAP
+chmod +x "$T/bin/gluster"
+export PATH="$T/bin:$PATH"
+stop
+sed -i "s/^timeout = .*/timeout = $GT/" "$T/b.conf"
+start || t_die "ballastd did not restart"
+
+brick_pids() {
+	local p
+	for p in $(ip netns pids "$GL_NS"); do
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = glusterfsd ] && printf '%s\n' "$p"
+	done
+	return 0
+}
+brick_pids >"$T/brick.pids"
+# shellcheck disable=SC2046 # a list of pids
+freeze_bricks() { kill -STOP $(cat "$T/brick.pids"); }
+# shellcheck disable=SC2046
+thaw_bricks() { kill -CONT $(cat "$T/brick.pids"); }
+threads() { find "/proc/$PID/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+# names DIR...: the entries of the directories
+names() { find "$@" -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null; }
+# status NAME FIELD: a field of the volume's Status (served without Gluster)
+status() { call VolumeDriver.Get "{\"Name\":\"$1\"}" | jq -r ".Volume.Status.$2 // \"none\""; }
+ms_since() { echo $(((${EPOCHREALTIME/./} - $1) / 1000)); }
+
+# burst R: BURST Creates at once; each answer "MS<tab>ERR" in $T/burst.R.I
+burst() {
+	local r=$1 i pids=()
+	for ((i = 1; i <= BURST; i++)); do
+		(
+			t0=${EPOCHREALTIME/./}
+			e=$(err VolumeDriver.Create "{\"Name\":\"frz$r-$i\",\"Opts\":{\"backend\":\"gluster\"}}")
+			printf '%s\t%s\n' "$(ms_since "$t0")" "$e" >"$T/burst.$r.$i"
+		) &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+}
+
+t_eq "frozen: a volume to keep (with a quota)" "" \
+	"$(err VolumeDriver.Create '{"Name":"keep","Opts":{"backend":"gluster","quota":"64M"}}')"
+t_ok "frozen: its brick process found" test -s "$T/brick.pids"
+base=$(threads)
+( while [ -d "/proc/$PID" ]; do threads; sleep 0.1; done ) >"$T/threads.log" 2>/dev/null &
+SAMPLER=$!
+freeze_bricks
+after=()
+for ((r = 1; r <= ROUNDS; r++)); do
+	burst "$r"
+	after+=("$(threads)")
+done
+peak=$(sort -n "$T/threads.log" | tail -n 1)
+stuck_now=$(status keep gluster_stuck_calls)
+cat "$T"/burst.*.* >"$T/answers"
+answered=$(grep -v 'NO ANSWER\|NO Err' "$T/answers" | grep -c "gluster volume $GLUSTER_VOLUME at $GLUSTER_HOST")
+slowest=$(cut -f1 "$T/answers" | sort -n | tail -n 1)
+t_diag "threads: $base before, ${after[*]} after each burst of $BURST Creates, $peak at most" \
+	"(without the cap each request would leave its thread: $((base + ROUNDS * BURST)) and more);" \
+	"calls stuck: $stuck_now; slowest answer: $slowest ms" \
+	"$(cut -f2 "$T/answers" | sed 's/[0-9]\+ s)/N s)/; s/stuck (since [0-9]* s)/stuck/; s/[0-9]* calls/N calls/' | sort | uniq -c)"
+t_eq "frozen: each of the $((ROUNDS * BURST)) Creates answered, naming the Gluster volume" \
+	"$((ROUNDS * BURST))" "$answered"
+t_ok "frozen: each within ${BOUND_MS} ms (slowest ${slowest} ms)" test "${slowest:-999999}" -lt "$BOUND_MS"
+# The positive control: the freeze does leave calls stuck in gfapi.
+t_ok "frozen: calls are stuck in gfapi (${stuck_now})" test "${stuck_now:-0}" -gt 0 2>/dev/null
+t_ok "frozen: ballastd's threads grew with them (peak ${peak} > ${base})" test "${peak:-0}" -gt "$base"
+t_match "frozen: past the cap, requests are refused at once" "[0-9]+ calls still stuck, not starting more" \
+	"$(cat "$T/answers")"
+t_ok "frozen: later bursts add no thread (${after[*]})" \
+	test "${after[$((ROUNDS - 1))]}" -le "$((after[0] + 2))"
+t_ok "frozen: at most $((base + CAPPED)) threads after each burst (${after[*]})" \
+	test "$(printf '%s\n' "${after[@]}" | sort -n | tail -n 1)" -le "$((base + CAPPED))"
+t_ok "frozen: at most $((base + CAPPED + BURST)) threads at any time (peak ${peak})" \
+	test "${peak:-999}" -le "$((base + CAPPED + BURST))"
+t0=${EPOCHREALTIME/./}
+e=$(err VolumeDriver.Get '{"Name":"keep"}')
+t_eq "frozen: Get still answers at once ($(ms_since "$t0") ms)" "" "$e"
+
+# A Remove whose checks passed, frozen before it moves the data: it fails
+# on its bound, and once the brick is back the stuck call must not move
+# the data nor drop the records of a volume ballastd kept.
+thaw_bricks
+t_wait_eq "back: stuck calls end once the brick is back" 90 0 status keep gluster_stuck_calls
+t_wait_eq "back: Create works again" 30 "" err VolumeDriver.Create '{"Name":"after","Opts":{"backend":"gluster"}}'
+t_eq "back: nothing of the given-up Creates in Gluster" "" \
+	"$(names "$META" "$GLUSTER_DIR/brick/ballast" | grep '^frz' | head -n 5)"
+: >"$T/freeze-on-quota-remove"
+t0=${EPOCHREALTIME/./}
+e=$(err VolumeDriver.Remove '{"Name":"keep"}')
+ms=$(ms_since "$t0")
+rm -f "$T/freeze-on-quota-remove"
+t_match "frozen mid-Remove: the Remove fails naming the bound" "did not answer within $GT s" "$e"
+t_ok "frozen mid-Remove: within $((BOUND_MS + GT * 1000)) ms, its quota step's bound included (${ms} ms)" \
+	test "$ms" -lt $((BOUND_MS + GT * 1000))
+t_eq "frozen mid-Remove: the volume is kept" "" "$(err VolumeDriver.Get '{"Name":"keep"}')"
+thaw_bricks
+t_wait_eq "frozen mid-Remove: the stuck call ends once the brick is back" 90 0 status keep gluster_stuck_calls
+t_ok "frozen mid-Remove: its data stays in place" test -d "$GLUSTER_DIR/brick/ballast/keep"
+t_ok "frozen mid-Remove: its facts record stays" test -e "$META/keep.json"
+t_eq "frozen mid-Remove: nothing of it in the trash" "" "$(names "$GLUSTER_DIR/brick/ballast/.ballast/trash" | grep '^keep\.')"
+
+t_wait_eq "back: Remove works" 30 "" err VolumeDriver.Remove '{"Name":"keep"}'
+
+t_fail "back: and removes" test -e "$META/keep.json"
+back_down() { if [ "$(threads)" -le $((base + 2)) ]; then echo yes; else threads; fi; }
+t_wait_eq "back: threads back to at most $((base + 2))" 60 yes back_down
+kill "$SAMPLER" 2>/dev/null
+wait "$SAMPLER" 2>/dev/null
 stop
 t_eq "no mounts left under the test dir" "" "$(awk -v d="$T/" 'index($2, d) == 1' /proc/mounts)"
