@@ -319,28 +319,40 @@ static int mapper_start(struct rbd_ctx *rc, const char *name, const char *pool, 
 	}
 }
 
-/* Stop name's mapper: SIGTERM (it flushes, clears the holder, releases
- * the lock), wait; SIGKILL and a lazy FUSE unmount if it hangs. */
+/* Does pid still serve or hold a volume? The mapper removes its pid file
+ * once it let go of the lock, before closing the image: the close waits
+ * for every watcher to hear of the release, 5 s for a dead one. */
+static int mapper_holds(pid_t pid, const char *pidfile)
+{
+	char buf[32];
+
+	return alive(pid) && read_line(pidfile, buf, sizeof(buf)) == 0 && atol(buf) == (long)pid;
+}
+
+/* Stop name's mapper: SIGTERM (it flushes, clears its records, releases
+ * the lock, removes its pid file), wait for that; SIGKILL and a lazy FUSE
+ * unmount if it hangs. Even then the volume is unmounted here (the file
+ * system on the mapper went first, flushing its data) and no error: the
+ * killed client's lock is broken by the next holder once its watch
+ * expires. */
 static int mapper_stop(struct rbd_ctx *rc, const char *name, struct berr *err)
 {
 	char dir[PATH_MAX], pidfile[PATH_MAX];
 	pid_t pid = rbd_mapper_pid(rc, name);
 	long deadline = monotonic_ms() + (long)(rc->timeout + 5) * 1000L;
-	int ret = 0;
 
+	(void)err;
 	rbd_map_dir(rc, name, dir, sizeof(dir));
 	map_pidfile(rc, name, pidfile, sizeof(pidfile));
 	if (pid > 0) {
 		kill(pid, SIGTERM);
-		while (alive(pid) && monotonic_ms() < deadline)
+		while (mapper_holds(pid, pidfile) && monotonic_ms() < deadline)
 			usleep(10 * 1000);
-		if (alive(pid)) {
-			log_warnx("mapper of %s (pid %ld) did not stop on SIGTERM: SIGKILL", name, (long)pid);
+		if (mapper_holds(pid, pidfile)) {
+			log_warnx("mapper of %s (pid %ld) did not stop within %u s: SIGKILL (its lock is released "
+				  "when its watch expires)",
+				  name, (long)pid, rc->timeout + 5);
 			kill(pid, SIGKILL);
-			ret = berr_set(err, -ETIMEDOUT,
-				       "the mapper of volume %s did not stop within %u s; killed (its lock is "
-				       "released when its watch expires)",
-				       name, rc->timeout + 5);
 		}
 	}
 	/* after a SIGKILL (or a crash) the FUSE mount is left behind */
@@ -351,7 +363,7 @@ static int mapper_stop(struct rbd_ctx *rc, const char *name, struct berr *err)
 	unlink(pidfile);
 	if (rmdir(dir) < 0 && errno != ENOENT)
 		log_warn("cannot remove %s", dir);
-	return ret;
+	return 0;
 }
 
 /* --- kernel mappers (krbd, rbd-nbd) --------------------------------------- */
@@ -637,11 +649,22 @@ static void stop_leftover(struct rbd_ctx *rc, const char *name)
 {
 	struct berr err = BERR_INIT;
 
+	char target[PATH_MAX];
+
 	log_infox("volume %s: a create here was interrupted (ballastd died); stopping what it mapped", name);
-	if (rbd_detach(rc, name, &err) == 0)
+	if (rbd_detach(rc, name, &err) == 0) {
 		rbd_create_unmark(rc, name);
-	else
-		log_warnx("volume %s: cannot stop the mapping of an interrupted create: %s", name, err.msg);
+		return;
+	}
+	/* a mapper killed at its bound: nothing is mapped any more, and its
+	 * lock is for the retried Create to fence (RBD_EXISTING_MINE) */
+	rbd_mount_target(rc, name, target, sizeof(target));
+	if (!rbd_mapped(rc, name) && is_mountpoint(target) != 1) {
+		log_warnx("volume %s: the mapping of an interrupted create is gone, not cleanly: %s", name, err.msg);
+		rbd_create_unmark(rc, name);
+		return;
+	}
+	log_warnx("volume %s: cannot stop the mapping of an interrupted create: %s", name, err.msg);
 }
 
 void rbd_leftover_settle(struct rbd_ctx *rc, const char *name)

@@ -170,7 +170,7 @@ t_ok "while the other directory is there" test -d "$BRICK/g-ok"
 t_wait_eq "the mapper of the interrupted rbd Create is stopped" 60 "" mapper_of r-cr
 t_fail "and its mark is gone" test -e "$STATE/rbd/r-cr.creating"
 t_eq "the rbd Create can be retried" "" "$(err VolumeDriver.Create "{\"Name\":\"r-cr\",\"Opts\":$RBD}")" ||
-	t_diag "$(
+	t_diag "$({
 		set -x
 		timeout 20 rbd status r-cr
 		timeout 20 rbd lock ls r-cr
@@ -178,7 +178,7 @@ t_eq "the rbd Create can be retried" "" "$(err VolumeDriver.Create "{\"Name\":\"
 		timeout 20 ceph osd blocklist ls
 		timeout 20 ceph daemon "$CEPH_DIR/run/ceph-osd.0.asok" dump_ops_in_flight
 		timeout 20 ceph daemon "$CEPH_DIR/run/ceph-osd.0.asok" dump_historic_ops
-	 2>&1 | head -150)"
+	} 2>&1 | head -150)"
 t_eq "the gluster Create can be retried" "" "$(err VolumeDriver.Create "{\"Name\":\"g-cr\",\"Opts\":$GL}")"
 t_eq "rbd mounts" "" "$(err VolumeDriver.Mount '{"Name":"r-cr","ID":"i1"}')"
 t_eq "and unmounts" "" "$(err VolumeDriver.Unmount '{"Name":"r-cr","ID":"i1"}')"

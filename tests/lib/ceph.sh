@@ -158,6 +158,10 @@ _ceph_write_conf() {
 		bluestore block create = true
 		bluestore block size = 4294967296
 		osd memory target = 536870912
+		# a PG's read lease (ratio x heartbeat grace, 16 s by default):
+		# a lone OSD stopped longer (ceph_freeze) found its busy PGs
+		# "laggy" when it resumed, their ops waiting minutes for readable
+		osd pool default read lease ratio = 15
 		bdev aio poll ms = 20
 		[client]
 		client mount timeout = 15
