@@ -43,6 +43,7 @@ struct be_volume {
 /* Counters a backend keeps in its context, read by the daemon (metrics). */
 struct be_counters {
 	unsigned long lease_renewals; /* holders' leases this host renewed */
+	unsigned long stuck_calls;    /* calls whose request gave up, still in the cluster's client */
 };
 
 struct backend_ops {

@@ -835,8 +835,11 @@ static int be_gluster_holder(void *ctx, const struct be_volume *vol, json_t **ou
 static void be_gluster_counters(void *ctx, struct be_counters *out)
 {
 	struct gl_ctx *gc = ctx;
+	int stuck, conns;
 
 	out->lease_renewals = atomic_load(&gc->lease_renewals);
+	gl_engine_load(gc, &stuck, &conns);
+	out->stuck_calls = stuck > 0 ? (unsigned long)stuck : 0;
 }
 
 /* Break another host's hold by hand: fence that host, then drop its

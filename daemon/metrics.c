@@ -114,6 +114,23 @@ static void render_backend_counter(FILE *f, const char *name, const char *help, 
 	}
 }
 
+/* What each backend counts itself (backend_ops.counters). */
+static void render_counters(FILE *f, const struct api *api, const struct backend_ops *const *all)
+{
+	struct be_counters c[MAX_BACKENDS] = { 0 };
+
+	for (int i = 0; api && all[i] && i < MAX_BACKENDS; i++)
+		api_backend_counters(api, all[i]->name, &c[i]);
+	fprintf(f, "# HELP ballast_lease_renewals_total Renewals of holders' leases.\n"
+		   "# TYPE ballast_lease_renewals_total counter\n");
+	for (int i = 0; all[i] && i < MAX_BACKENDS; i++)
+		fprintf(f, "ballast_lease_renewals_total{backend=\"%s\"} %lu\n", all[i]->name, c[i].lease_renewals);
+	fprintf(f, "# HELP ballast_backend_stuck_calls Calls whose request gave up, still waiting on the cluster.\n"
+		   "# TYPE ballast_backend_stuck_calls gauge\n");
+	for (int i = 0; all[i] && i < MAX_BACKENDS; i++)
+		fprintf(f, "ballast_backend_stuck_calls{backend=\"%s\"} %lu\n", all[i]->name, c[i].stuck_calls);
+}
+
 char *metrics_render(struct catalog *cat, const struct api *api)
 {
 	const struct backend_ops *const *all = backend_all();
@@ -179,15 +196,7 @@ char *metrics_render(struct catalog *cat, const struct api *api)
 			       offsetof(struct backend_stats, errors));
 	render_backend_counter(f, "ballast_backend_timeouts_total", "Backend calls that timed out.",
 			       offsetof(struct backend_stats, timeouts));
-	fprintf(f, "# HELP ballast_lease_renewals_total Renewals of holders' leases.\n"
-		   "# TYPE ballast_lease_renewals_total counter\n");
-	for (int i = 0; all[i] && i < MAX_BACKENDS; i++) {
-		struct be_counters c = { 0 };
-
-		if (api)
-			api_backend_counters(api, all[i]->name, &c);
-		fprintf(f, "ballast_lease_renewals_total{backend=\"%s\"} %lu\n", all[i]->name, c.lease_renewals);
-	}
+	render_counters(f, api, all);
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;

@@ -35,6 +35,7 @@ state_dir = $STATE
 host_id = crash-host
 helper = $CB/mount.ballast
 refresh_interval = 1
+metrics = unix:$T/metrics.sock
 [gluster]
 servers = $GLUSTER_HOST
 volume = $GLUSTER_VOLUME
@@ -156,6 +157,11 @@ names() { find "$@" -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null; }
 # status NAME FIELD: a field of the volume's Status (served without Gluster)
 status() { call VolumeDriver.Get "{\"Name\":\"$1\"}" | jq -r ".Volume.Status.$2 // \"none\""; }
 ms_since() { echo $(((${EPOCHREALTIME/./} - $1) / 1000)); }
+# the stuck-calls gauge of the metrics listener ("none" without an answer)
+stuck_metric() {
+	curl -s --max-time 5 --unix-socket "$T/metrics.sock" http://m/metrics |
+		awk '$1 == "ballast_backend_stuck_calls{backend=\"gluster\"}" { v = $2 } END { print v == "" ? "none" : v }'
+}
 
 # burst R: BURST Creates at once; each answer "MS<tab>ERR" in $T/burst.R.I
 burst() {
@@ -197,6 +203,8 @@ t_eq "frozen: each of the $((ROUNDS * BURST)) Creates answered, naming the Glust
 t_ok "frozen: each within ${BOUND_MS} ms (slowest ${slowest} ms)" test "${slowest:-999999}" -lt "$BOUND_MS"
 # The positive control: the freeze does leave calls stuck in gfapi.
 t_ok "frozen: calls are stuck in gfapi (${stuck_now})" test "${stuck_now:-0}" -gt 0 2>/dev/null
+m=$(stuck_metric)
+t_ok "frozen: the metric ballast_backend_stuck_calls shows them ($m)" test "$m" -gt 0 2>/dev/null
 t_ok "frozen: ballastd's threads grew with them (peak ${peak} > ${base})" test "${peak:-0}" -gt "$base"
 t_match "frozen: past the cap, requests are refused at once" "[0-9]+ calls still stuck, not starting more" \
 	"$(cat "$T/answers")"
@@ -215,6 +223,7 @@ t_eq "frozen: Get still answers at once ($(ms_since "$t0") ms)" "" "$e"
 # the data nor drop the records of a volume ballastd kept.
 thaw_bricks
 t_wait_eq "back: stuck calls end once the brick is back" 90 0 status keep gluster_stuck_calls
+t_eq "back: the metric is 0 again" 0 "$(stuck_metric)"
 t_wait_eq "back: Create works again" 30 "" err VolumeDriver.Create '{"Name":"after","Opts":{"backend":"gluster"}}'
 t_eq "back: nothing of the given-up Creates in Gluster" "" \
 	"$(names "$META" "$GLUSTER_DIR/brick/ballast" | grep '^frz' | head -n 5)"
