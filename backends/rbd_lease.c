@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crashpoint.h"
 #include "log.h"
 #include "rbd_int.h"
 
@@ -157,6 +158,7 @@ int rbd_take_over(struct rbd_ctx *rc, rados_ioctx_t io, const char *pool, const 
 	const char *shared = opt_get(m->options, "shared");
 	const char *policy = opt_get(m->options, "takeover");
 	struct rbd_hold h;
+	int ret;
 
 	*read_only = 0;
 	rbd_hold_parse(m->holder, m->lease, m->locked, m->lock_client, &h);
@@ -172,7 +174,10 @@ int rbd_take_over(struct rbd_ctx *rc, rados_ioctx_t io, const char *pool, const 
 	case RBD_TAKE_FENCE_MINE:
 		log_warnx("volume %s: the lease of %s (%s) expired; fencing it (%s) before taking over", name,
 			  h.host[0] ? h.host : "its holder", h.lease.client, m->owners);
-		return rbd_fence(io, pool, name, m->owners, err);
+		ret = rbd_fence(io, pool, name, m->owners, err);
+		if (ret == 0)
+			CRASH_POINT("rbd.takeover.after-fence");
+		return ret;
 	case RBD_TAKE_WAIT:
 		log_infox("volume %s is locked by %s %s (%s%s%s): taking it over if that holder is dead", name,
 			  m->lock_client[0] ? m->lock_client : "Ceph client", m->owners,
@@ -242,6 +247,7 @@ static int break_hold(rados_ioctx_t io, const char *pool, const char *name, cons
 	ret = rbd_fence(io, pool, name, owner, err);
 	if (ret < 0)
 		return ret;
+	CRASH_POINT("rbd.release.after-fence");
 	ret = rbd_open(io, name, &img, NULL);
 	if (ret < 0)
 		return berr_set(err, ret, "cannot open image %s/%s: %s", pool, name, strerror(-ret));

@@ -558,9 +558,16 @@ release_force() { "$B/ballast" --socket "$(hosts_ballastd_sock B)" release "$1" 
 # B let go, a live mount replaces A's dead one. Fails when the fix is
 # reverted: A's renewer wrote its record back within lease/3, so after
 # 2 x lease/3 B's holders named host-a and B's Mount was refused.
+# gl_reachable X: "true" when X's ballastd's check of the Gluster volume passes
+gl_reachable() {
+	hosts_bd "$1" Ballast.Check '{}' | jq -r '[.Checks[]? | select(.check == "gluster volume") | .ok] | all and length > 0'
+}
 lost_hold() {
 	local v=lostgl period=$((HOSTS_GL_LEASE / 3)) e1 e2 a_dir
 	a_dir=$(data_dir A gluster "$v")
+	# A's link was restored a moment ago (nevergluster): a gfapi connect
+	# made at once may still find the servers unreachable
+	t_wait_eq "$v: A's ballastd reaches Gluster again" 60 true gl_reachable A
 	t_eq "$v: made on A (gluster, exclusive), known to B" "" "$(gl_make "$v")"
 	t_eq "$v: A mounts it" "" "$(api A Mount "$v" l1)"
 	e1=$(holder_expiry B "$v")

@@ -204,6 +204,96 @@ t_match "online: the mounted file system fills the image (MiB)" '^(5[6-9][0-9]|6
 t_eq "online: Unmount" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"c1\"}")"
 t_eq "online: no mapper left" "" "$(mapper_of "$n")"
 
+# ------------------------------------------------------------ Takeover, release
+# Issue 15, item 8: crash points in the fence of a takeover and of a
+# release. Host B (a second ballastd on the same cluster, lease 3 s)
+# mounts the volume and dies with its mapper; this host then takes the
+# volume over, or releases it, and is killed right after the fence (B's
+# client blocklisted, its lock broken, its holder record not yet
+# replaced). Back, the same request must finish the job.
+HB=$T/hb
+mkdir -p "$HB"
+cat >"$HB/b.conf" <<CONF
+[ballast]
+socket = $HB/b.sock
+state_dir = $HB/state
+host_id = host-b
+helper = $CB/mount.ballast
+default_backend = rbd
+[rbd]
+conf = $CEPH_CONF
+user = admin
+timeout = 10
+lease = 3
+CONF
+HBPID=
+hb_call() { curl -s --max-time 30 --unix-socket "$HB/b.sock" -X POST -d "$2" "http://b/$1"; }
+hb_start() {
+	"$CB/ballastd" --config "$HB/b.conf" >>"$HB/log" 2>&1 &
+	HBPID=$!
+	for _ in $(seq 100); do
+		hb_call Plugin.Activate '' >/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+# hb_dies NAME: host B holds NAME, then dies with its mapper
+hb_dies() {
+	local mp
+	hb_start || t_die "host B's ballastd did not start"
+	t_eq "$1: host B mounts it" "" "$(hb_call VolumeDriver.Mount "{\"Name\":\"$1\",\"ID\":\"b1\"}" | err_of Mount)"
+	mp=$(pgrep -f -- "--image $1 .*$HB" 2>/dev/null)
+	t_ne "$1: host B's mapper runs" "" "$mp"
+	# shellcheck disable=SC2086 # one pid, or none
+	kill -9 "$HBPID" $mp 2>/dev/null
+	wait "$HBPID" 2>/dev/null
+	sleep 5 # B's lease (3 s) runs out
+}
+blocklisted() { timeout 20 ceph osd blocklist ls 2>/dev/null | grep -c '^[0-9]'; }
+
+n=t-takeover
+t_eq "$n: made" "" "$(err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}")"
+hb_dies "$n"
+t_ok "$n: the image is locked by host B's dead mapper" locked "$n"
+fenced_before=$(blocklisted)
+start rbd.takeover.after-fence || t_die "ballastd did not start"
+call VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"a1\"}" >/dev/null 2>&1
+t_ok "rbd.takeover.after-fence: the daemon died at the crash point" died
+t_ok "rbd.takeover.after-fence: host B's client is blocklisted at the cluster ($fenced_before before)" \
+	test "$(blocklisted)" -gt "$fenced_before"
+t_fail "rbd.takeover.after-fence: B's lock is broken" locked "$n"
+start || t_die "ballastd did not restart"
+t_eq "rbd.takeover.after-fence: no mount counted" 0 "$(count "$n")"
+t_fail "rbd.takeover.after-fence: nothing mounted" mounted "$n"
+t_eq "rbd.takeover.after-fence: the Mount again takes it over" "" \
+	"$(err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"a1\"}")"
+t_ok "rbd.takeover.after-fence: mounted here" mounted "$n"
+t_eq "rbd.takeover.after-fence: Unmount" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"a1\"}")"
+t_eq "rbd.takeover.after-fence: no mapper left" "" "$(mapper_of "$n")"
+
+n=t-release
+t_eq "$n: made" "" "$(err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}")"
+hb_dies "$n"
+t_ok "$n: the image is locked by host B's dead mapper" locked "$n"
+start rbd.release.after-fence || t_die "ballastd did not start"
+call Ballast.Release "{\"Name\":\"$n\"}" >/dev/null 2>&1
+t_ok "rbd.release.after-fence: the daemon died at the crash point" died
+t_fail "rbd.release.after-fence: B's lock is broken" locked "$n"
+start || t_die "ballastd did not restart"
+t_eq "rbd.release.after-fence: the release again" "" "$(err Ballast.Release "{\"Name\":\"$n\"}")"
+t_eq "rbd.release.after-fence: nobody holds it" "" \
+	"$(call Ballast.Holders '{}' | jq -r --arg v "$n" '.Holders[]? | select(.name == $v) | .host')"
+t_eq "rbd.release.after-fence: it mounts here" "" "$(err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"a1\"}")"
+t_eq "rbd.release.after-fence: and unmounts" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"a1\"}")"
+# what host B left when it died: its mounts (file system, then the dead
+# mapper's FUSE mount) and loop devices
+pkill -9 -f -- "ballast-rbd-map.*$HB" 2>/dev/null
+awk -v d="$HB/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort |
+	while IFS= read -r mp; do umount -c "$mp" 2>/dev/null || umount -c -l "$mp" 2>/dev/null; done
+losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$HB" 'index($2, d) == 1 { print $1 }' |
+	while IFS= read -r lp; do losetup -d "$lp"; done
+t_eq "host B's leftovers are gone" "" "$(awk -v d="$HB/" 'index($2, d) == 1' /proc/mounts)"
+
 # ------------------------------------------------------------ Refresh
 # Issue 13, item 6 ("The rbd refresh drops volumes it could not read"): an
 # image whose metadata cannot be read (here a holder record longer than
