@@ -48,8 +48,9 @@
  * Every librbd error of a read, write or flush (-EROFS the lock was lost,
  * -ESHUTDOWN this client was blocklisted, -ETIMEDOUT an op timeout) is
  * handed to the FUSE caller as that errno. SIGTERM, SIGINT or an unmount
- * end the loop; then it flushes, releases the lock, closes the image and
- * shuts the cluster handle down.
+ * end the loop; then it unmounts, flushes, removes its records, releases
+ * the lock, removes the pid file (the sign for ballastd that the volume is
+ * free), closes the image and shuts the cluster handle down.
  */
 #define FUSE_USE_VERSION 31
 #include <errno.h>
@@ -73,39 +74,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EXIT_REFUSED 1
-#define EXIT_FAILED 2
-#define IMAGE_FILE "image"
-#define SIZE_FILE "size"
-#define MSG_MAX 512
+#include "rbd_fuse_int.h"
 
-struct map {
-	const char *conf, *id, *keyring, *pool, *image, *pidfile, *mountdir, *holder;
-	unsigned timeout, lease;
-	int read_only;
-	rados_t cluster;
-	rados_ioctx_t io;
-	rbd_image_t img;
-	int locked, holder_set, lease_set;
-	time_t started;
-	/* the lease: renewed by renew_main; lease_ok_ms is the monotonic time
-	 * until which the last successful renewal covers writes */
-	pthread_t renewer;
-	int renewer_running, stopping;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	long lease_ok_ms;
-	int fenced;
-	int report_fd; /* write end of the pipe to the waiting parent */
-};
-
-static struct map m = {
+struct map m = {
 	.report_fd = -1,
 	.mu = PTHREAD_MUTEX_INITIALIZER,
 	.cv = PTHREAD_COND_INITIALIZER,
 };
 
-static long mono_ms(void)
+long mono_ms(void)
 {
 	struct timespec ts;
 
@@ -115,7 +92,7 @@ static long mono_ms(void)
 
 /* May this client still write? Not once fenced, nor while its lease is
  * lapsed here (another host may be taking the volume over). */
-static int may_write(void)
+int may_write(void)
 {
 	int ok;
 
@@ -149,266 +126,6 @@ static void report(int code, const char *fmt, ...)
 	close(m.report_fd);
 	m.report_fd = -1;
 }
-
-/* --- FUSE operations: "/" holds two files, "image" and "size" ------------- */
-
-static int is_image(const char *path)
-{
-	return strcmp(path, "/" IMAGE_FILE) == 0;
-}
-
-static int is_size(const char *path)
-{
-	return strcmp(path, "/" SIZE_FILE) == 0;
-}
-
-static int image_size(uint64_t *size)
-{
-	return rbd_get_size(m.img, size);
-}
-
-static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
-{
-	uint64_t size;
-	int ret;
-
-	(void)fi;
-	memset(st, 0, sizeof(*st));
-	st->st_uid = getuid();
-	st->st_gid = getgid();
-	st->st_atime = st->st_mtime = st->st_ctime = m.started;
-	if (strcmp(path, "/") == 0) {
-		st->st_mode = S_IFDIR | 0700;
-		st->st_nlink = 2;
-		return 0;
-	}
-	if (is_size(path)) {
-		st->st_mode = S_IFREG | (m.read_only ? 0400 : 0600);
-		st->st_nlink = 1;
-		st->st_size = 0; /* served with direct_io: the length is what read returns */
-		return 0;
-	}
-	if (!is_image(path))
-		return -ENOENT;
-	ret = image_size(&size); /* re-read: a grown image is seen */
-	if (ret < 0)
-		return ret;
-	st->st_mode = S_IFREG | (m.read_only ? 0400 : 0600);
-	st->st_nlink = 1;
-	st->st_size = (off_t)size;
-	st->st_blksize = 4096;
-	st->st_blocks = (blkcnt_t)((size + 511) / 512);
-	return 0;
-}
-
-static int op_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off, struct fuse_file_info *fi,
-		      enum fuse_readdir_flags flags)
-{
-	(void)off;
-	(void)fi;
-	(void)flags;
-	if (strcmp(path, "/") != 0)
-		return -ENOTDIR;
-	fill(buf, ".", NULL, 0, 0);
-	fill(buf, "..", NULL, 0, 0);
-	fill(buf, IMAGE_FILE, NULL, 0, 0);
-	fill(buf, SIZE_FILE, NULL, 0, 0);
-	return 0;
-}
-
-static int op_open(const char *path, struct fuse_file_info *fi)
-{
-	if (!is_image(path) && !is_size(path))
-		return strcmp(path, "/") == 0 ? -EISDIR : -ENOENT;
-	if (m.read_only && (fi->flags & O_ACCMODE) != O_RDONLY)
-		return -EROFS;
-	/* No page cache of our own on top of the loop device's and the
-	 * file system's: every read and write reaches librbd. */
-	fi->direct_io = 1;
-	fi->keep_cache = 0;
-	return 0;
-}
-
-static int op_read(const char *path, char *buf, size_t len, off_t off, struct fuse_file_info *fi)
-{
-	uint64_t size;
-	ssize_t n;
-	int ret;
-
-	(void)fi;
-	ret = image_size(&size);
-	if (ret < 0)
-		return ret;
-	if (is_size(path)) {
-		char num[32];
-		int k = snprintf(num, sizeof(num), "%llu\n", (unsigned long long)size);
-
-		if (off >= k)
-			return 0;
-		k -= (int)off;
-		if ((size_t)k > len)
-			k = (int)len;
-		memcpy(buf, num + off, (size_t)k);
-		return k;
-	}
-	if ((uint64_t)off >= size)
-		return 0;
-	if (len > size - (uint64_t)off)
-		len = (size_t)(size - (uint64_t)off);
-	n = rbd_read(m.img, (uint64_t)off, len, buf);
-	return (int)n; /* bytes, or -errno straight from librbd */
-}
-
-/* A write to "size": grow the image to the number written. */
-static int resize_to(const char *buf, size_t len, off_t off)
-{
-	char num[32], *end;
-	unsigned long long want;
-	uint64_t cur;
-	int ret;
-
-	if (off != 0 || len == 0 || len >= sizeof(num))
-		return -EINVAL;
-	memcpy(num, buf, len);
-	num[len] = '\0';
-	errno = 0;
-	want = strtoull(num, &end, 10);
-	if (errno || end == num || (*end && *end != '\n') || num[0] == '-')
-		return -EINVAL;
-	ret = image_size(&cur);
-	if (ret < 0)
-		return ret;
-	if (want < cur)
-		return -EINVAL; /* shrinking would cut the file system */
-	if (want > cur) {
-		ret = rbd_resize(m.img, want);
-		if (ret < 0)
-			return ret;
-	}
-	return (int)len;
-}
-
-static int op_write(const char *path, const char *buf, size_t len, off_t off, struct fuse_file_info *fi)
-{
-	uint64_t size;
-	ssize_t n;
-	int ret;
-
-	(void)fi;
-	if (!may_write())
-		return -EIO;
-	if (is_size(path))
-		return resize_to(buf, len, off);
-	ret = image_size(&size);
-	if (ret < 0)
-		return ret;
-	if ((uint64_t)off >= size || len > size - (uint64_t)off)
-		return -ENOSPC; /* the image grows by resize, never by writing */
-	n = rbd_write(m.img, (uint64_t)off, len, buf);
-	return (int)n;
-}
-
-static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
-{
-	(void)path;
-	(void)datasync;
-	(void)fi;
-	if (!m.read_only && !may_write())
-		return -EIO;
-	return rbd_flush(m.img);
-}
-
-static int op_flush(const char *path, struct fuse_file_info *fi)
-{
-	(void)path;
-	(void)fi;
-	if (m.read_only)
-		return 0;
-	return may_write() ? rbd_flush(m.img) : -EIO;
-}
-
-/* Truncation to the current size is what O_TRUNC-free tools do; anything
- * else would change the image's size behind ballast's back. */
-static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
-{
-	uint64_t cur;
-	int ret;
-
-	(void)fi;
-	if (is_size(path))
-		return 0; /* `echo N > size` truncates first */
-	if (!is_image(path))
-		return -EISDIR;
-	ret = image_size(&cur);
-	if (ret < 0)
-		return ret;
-	return (uint64_t)size == cur ? 0 : -EOPNOTSUPP;
-}
-
-static int op_statfs(const char *path, struct statvfs *sv)
-{
-	uint64_t size;
-	int ret;
-
-	(void)path;
-	ret = image_size(&size);
-	if (ret < 0)
-		return ret;
-	memset(sv, 0, sizeof(*sv));
-	sv->f_bsize = sv->f_frsize = 4096;
-	sv->f_blocks = size / 4096;
-	sv->f_files = 2;
-	sv->f_namemax = 255;
-	return 0;
-}
-
-static int op_chmod_chown_ok(void)
-{
-	return 0;
-}
-
-static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
-{
-	(void)path;
-	(void)mode;
-	(void)fi;
-	return op_chmod_chown_ok();
-}
-
-static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
-{
-	(void)path;
-	(void)tv;
-	(void)fi;
-	return op_chmod_chown_ok();
-}
-
-static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
-{
-	(void)conn;
-	/* Sizes change under us (resize): never cache attributes. */
-	cfg->attr_timeout = 0;
-	cfg->entry_timeout = 0;
-	cfg->negative_timeout = 0;
-	cfg->use_ino = 0;
-	cfg->direct_io = 1;
-	return NULL;
-}
-
-static const struct fuse_operations ops = {
-	.init = op_init,
-	.getattr = op_getattr,
-	.readdir = op_readdir,
-	.open = op_open,
-	.read = op_read,
-	.write = op_write,
-	.fsync = op_fsync,
-	.flush = op_flush,
-	.truncate = op_truncate,
-	.statfs = op_statfs,
-	.chmod = op_chmod,
-	.utimens = op_utimens,
-};
 
 /* --- The cluster side ----------------------------------------------------- */
 
@@ -475,6 +192,111 @@ static int lock_owners(char *buf, size_t len)
 	return n ? 0 : -ENOENT;
 }
 
+/* --- ballast's records in the image metadata ------------------------------ */
+
+/*
+ * Not rbd_metadata_set/remove: librbd follows each with a header-update
+ * notification to every watcher of the image and waits for all answers, up
+ * to 5 s (its fixed NOTIFY_TIMEOUT) when one does not answer. A librbd
+ * client that died with the image open (killed, crashed, cut off; e.g. a
+ * foreign writer after its EROFS) keeps its watch until the OSD drops it
+ * (osd_client_watch_timeout, 30 s). Meanwhile each lease renewal took 5 s,
+ * so the lease lapsed here between renewals (writes refused), and a stop
+ * took 5 s per record plus 5 s for the close, past ballastd's bound: it
+ * was killed, and its own watch then slowed the next holder the same way
+ * (issue 14). Nobody needs that notification (rbd_metadata_get reads the
+ * header object; librbd caches no metadata but its conf_ overrides), so
+ * the records are written the way librbd stores them, omap keys
+ * "metadata_<key>" of the header object, in one write op each, and only
+ * while librbd says this client owns the lock (rbd_is_exclusive_lock_owner
+ * asks the OSDs). A client fenced by a lock break is blocklisted: the OSDs
+ * refuse its writes (-EBLOCKLISTED, which is ESHUTDOWN).
+ */
+#define META_PREFIX "metadata_"
+#define META_KEY_MAX 64
+
+/* Remember the image's header object; 0 or -errno. */
+static int header_find(void)
+{
+	char id[96];
+	int ret = rbd_get_id(m.img, id, sizeof(id));
+
+	if (ret < 0)
+		return ret;
+	snprintf(m.header_oid, sizeof(m.header_oid), "rbd_header.%s", id);
+	return 0;
+}
+
+/* Is this client still the lock owner? 0, -EROFS (not the owner), or
+ * -errno (-ESHUTDOWN: blocklisted). librbd asserts its lock cookie at the
+ * OSD, and the cookie changes when librbd re-takes its own lock after a
+ * lost watch: a "no" is asked again once before it counts. */
+static int owner_check(void)
+{
+	int owner = 0, ret = rbd_is_exclusive_lock_owner(m.img, &owner);
+
+	if (ret == 0 && !owner) {
+		usleep(500 * 1000);
+		ret = rbd_is_exclusive_lock_owner(m.img, &owner);
+	}
+	if (ret < 0)
+		return ret;
+	return owner ? 0 : -EROFS;
+}
+
+/* Set key to val, or with val NULL remove the n keys, in one write op on
+ * the header object (never creating it). 0 or -errno. */
+static int meta_write(const char *const *keys, size_t n, const char *val)
+{
+	char raw[2][META_KEY_MAX];
+	const char *rk[2];
+	size_t len;
+	rados_write_op_t op;
+	int ret = owner_check();
+
+	if (ret < 0)
+		return ret;
+	if (n == 0 || n > 2 || (val && n != 1))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(raw[i], sizeof(raw[i]), META_PREFIX "%s", keys[i]);
+		rk[i] = raw[i];
+	}
+	op = rados_create_write_op();
+	if (!op)
+		return -ENOMEM;
+	rados_write_op_assert_exists(op);
+	if (val) {
+		len = strlen(val);
+		rados_write_op_omap_set(op, rk, &val, &len, 1);
+	} else {
+		rados_write_op_omap_rm_keys(op, rk, n);
+	}
+	ret = rados_write_op_operate(op, m.io, m.header_oid, NULL, 0);
+	rados_release_write_op(op);
+	return ret;
+}
+
+static int meta_set(const char *key, const char *val)
+{
+	return meta_write(&key, 1, val);
+}
+
+/* Remove the records this mapper wrote. */
+static void meta_clear(void)
+{
+	const char *keys[2];
+	size_t n = 0;
+
+	if (m.lease_set)
+		keys[n++] = "ballast.lease";
+	if (m.holder_set)
+		keys[n++] = "ballast.holder";
+	if (n)
+		meta_write(keys, n, NULL);
+	m.lease_set = m.holder_set = 0;
+}
+
 /* Write (or renew) ballast.lease; on success the lease covers writes
  * until lease seconds after the call began. */
 static int lease_write(void)
@@ -489,7 +311,7 @@ static int lease_write(void)
 	strftime(exp, sizeof(exp), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	snprintf(rec, sizeof(rec), "{\"client\":\"client.%llu\",\"lease\":%u,\"expires\":\"%s\",\"expires_unix\":%lld}",
 		 (unsigned long long)rados_get_instance_id(m.cluster), m.lease, exp, (long long)until);
-	ret = rbd_metadata_set(m.img, "ballast.lease", rec);
+	ret = meta_set("ballast.lease", rec);
 	if (ret == 0) {
 		pthread_mutex_lock(&m.mu);
 		m.lease_ok_ms = start + (long)m.lease * 1000L;
@@ -538,8 +360,13 @@ static int image_open(char *msg, size_t len)
 		return ret == -EROFS || ret == -EBUSY ? EXIT_REFUSED : EXIT_FAILED;
 	}
 	m.locked = 1;
+	ret = header_find();
+	if (ret < 0) {
+		snprintf(msg, len, "cannot read the id of %s/%s: %s", m.pool, m.image, strerror(-ret));
+		return EXIT_FAILED;
+	}
 	if (m.holder) {
-		ret = rbd_metadata_set(m.img, "ballast.holder", m.holder);
+		ret = meta_set("ballast.holder", m.holder);
 		if (ret < 0) {
 			snprintf(msg, len, "cannot record the holder of %s/%s: %s", m.pool, m.image, strerror(-ret));
 			return EXIT_FAILED;
@@ -632,15 +459,20 @@ static void cleanup(void)
 		/* Fenced: the volume is another host's now; touch nothing. */
 		if (!m.read_only && !m.fenced)
 			rbd_flush(m.img);
-		if (m.lease_set && !m.fenced)
-			rbd_metadata_remove(m.img, "ballast.lease");
-		m.lease_set = 0;
-		if (m.holder_set && !m.fenced)
-			rbd_metadata_remove(m.img, "ballast.holder");
-		m.holder_set = 0;
+		if (!m.fenced)
+			meta_clear();
+		m.lease_set = m.holder_set = 0;
 		if (m.locked && !m.fenced)
 			rbd_lock_release(m.img);
 		m.locked = 0;
+	}
+	/* Data flushed, records gone, lock released: ballastd's stop waits
+	 * for this, not for the close, which waits (up to 5 s) for every
+	 * watcher to hear of the release. */
+	if (m.pid_written)
+		unlink(m.pidfile);
+	m.pid_written = 0;
+	if (m.img) {
 		rbd_close(m.img);
 		m.img = NULL;
 	}
@@ -686,7 +518,7 @@ static int serve(void)
 	code = EXIT_FAILED;
 	snprintf(fsname, sizeof(fsname), "fsname=rbd:%s/%s,subtype=ballast-rbd%s", m.pool, m.image,
 		 m.read_only ? ",ro" : "");
-	f = fuse_new(&args, &ops, sizeof(ops), NULL);
+	f = fuse_new(&args, &rbd_fuse_ops, sizeof(rbd_fuse_ops), NULL);
 	if (!f) {
 		snprintf(msg, sizeof(msg), "cannot set up FUSE");
 		goto out_report;
@@ -701,6 +533,7 @@ static int serve(void)
 	}
 	if (write_pidfile(msg, sizeof(msg)) < 0)
 		goto out_signals;
+	m.pid_written = 1;
 	{
 		char fp[PATH_MAX + 8];
 
@@ -729,7 +562,6 @@ static int serve(void)
 	ret = fuse_loop_mt(f, 0);
 	/* a signal ends the loop with its number: a clean stop all the same */
 	code = ret == 0 || fuse_session_exited(fuse_get_session(f)) ? 0 : EXIT_FAILED;
-	unlink(m.pidfile);
 out_signals:
 	fuse_remove_signal_handlers(fuse_get_session(f));
 out_unmount:

@@ -3,15 +3,22 @@
  * image, for the one-writer tests: while ballast holds the image's lock it
  * must be refused with EROFS.
  *
- *   rbd_writer CEPH_CONF POOL IMAGE [TIMEOUT_S]
+ *   rbd_writer CEPH_CONF POOL IMAGE [TIMEOUT_S [hold]]
  *
  * Prints "ok" or the negative errno of the first failing call with its
  * name ("rbd_write: -30 Read-only file system") and exits 0 / 1.
+ *
+ * With hold, once the write was tried (the image open) it prints a second
+ * line, "client.N" (its Ceph client, as `rbd status` lists its watch), and
+ * waits with the image still open until it is killed: a client that dies
+ * that way leaves its watch behind until the OSD drops it (30 s), and
+ * every watcher must answer librbd's notifications (issue 14).
  */
 #include <rados/librados.h>
 #include <rbd/librbd.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 int main(int argc, char **argv)
 {
@@ -23,7 +30,7 @@ int main(int argc, char **argv)
 	long ret;
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: rbd_writer CEPH_CONF POOL IMAGE [TIMEOUT_S]\n");
+		fprintf(stderr, "usage: rbd_writer CEPH_CONF POOL IMAGE [TIMEOUT_S [hold]]\n");
 		return 2;
 	}
 	memset(buf, 'w', sizeof(buf));
@@ -52,6 +59,12 @@ out:
 		printf("%s: %ld %s\n", step, ret, strerror((int)-ret));
 	else
 		printf("ok\n");
+	if (img && argc > 5 && strcmp(argv[5], "hold") == 0) {
+		printf("client.%llu\n", (unsigned long long)rados_get_instance_id(cl));
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
 	if (img)
 		rbd_close(img);
 	if (io)

@@ -16,12 +16,13 @@
 # Create of an existing volume is adoption); online grow through the
 # mapper's size file; shared=ro readers; a dead host's volume taken over
 # once its lease lapses (its client blocklisted); a lease left behind by an
-# earlier holder never gets the lock's live owner fenced; kill -9 of
-# ballastd with a mounted volume (the mapper survives, Unmount and Remove
-# work, nothing left mapped); every bad option refused with no image left;
-# foreign images untouched; the cluster gone (Create/Mount fail within the
-# bound, Get/List/docker volume ls answer, a fresh ballastd starts). Prints
-# the timings it measured as # lines.
+# earlier holder never gets the lock's live owner fenced; a foreign client
+# dead with the image open (its watch left) slows no Unmount on A or B;
+# kill -9 of ballastd with a mounted volume (the mapper survives, Unmount
+# and Remove work, nothing left mapped); every bad option refused with no
+# image left; foreign images untouched; the cluster gone (Create/Mount fail
+# within the bound, Get/List/docker volume ls answer, a fresh ballastd
+# starts). Prints the timings it measured as # lines.
 # shellcheck source-path=SCRIPTDIR
 set -u
 
@@ -377,6 +378,80 @@ if t_eq "volume w1 created on A" "" "$(bd_err a VolumeDriver.Create '{"Name":"w1
 	t_eq "then host B mounts w1" "" "$(bd_err b VolumeDriver.Mount '{"Name":"w1","ID":"wb"}')"
 	t_eq "host B unmounts w1" "" "$(bd_err b VolumeDriver.Unmount '{"Name":"w1","ID":"wb"}')"
 	t_eq "w1 removed" "" "$(bd_err a VolumeDriver.Remove '{"Name":"w1"}')"
+fi
+
+# ------- 3h. a foreign client dies with the image open: prompt Unmounts
+# Issue 14: a librbd client that dies with the image open (here a foreign
+# writer refused with EROFS, then killed) leaves its watch for 30 s, and
+# librbd waits up to 5 s for every watcher at each notification. The
+# mapper wrote and removed its records with notifying calls: its stop took
+# 5 s a record plus 5 s for the close, ballastd killed it at its bound and
+# answered the Unmount with an error, and the killed mapper's own watch did
+# the same to the next host. Now the records are written without
+# notifications and ballastd waits for the lock's release, not for the
+# close. Fails (Unmounts of ~10 s, the mapper killed, its lock left) with
+# rbd_metadata_set/remove back in the mapper's meta_write.
+kill_quiet() { kill -KILL "$@" 2>/dev/null || true; }
+watchers_of() { timeout 20 rbd status "$1" --format json 2>/dev/null | jq -r '[.watchers[].client] | join(" ")'; }
+# umount_ms X ID: host X's Unmount of fw1; sets ERR and MS
+umount_ms() {
+	local t0
+	t0=$(ms_now)
+	ERR=$(bd_err "$1" VolumeDriver.Unmount "{\"Name\":\"fw1\",\"ID\":\"$2\"}")
+	MS=$(($(ms_now) - t0))
+}
+# fw1_left X: what of fw1 is left on host X (mounts, loop devices, lock)
+fw1_left() {
+	mounts_under "$T/$1/state/mounts/fw1"
+	mounts_under "$T/$1/state/rbd/fw1"
+	loops_under "$T/$1/state/rbd/fw1"
+	lock_addr fw1
+}
+if t_eq "volume fw1 created on A" "" "$(bd_err a VolumeDriver.Create '{"Name":"fw1","Opts":{"size":"64M"}}')" &&
+	t_wait_eq "host B lists fw1" 15 fw1 \
+		bash -c "curl -s --max-time 10 --unix-socket $T/b/ballast.sock -X POST -d '{\"Name\":\"fw1\"}' http://b/VolumeDriver.Get | jq -r '.Volume.Name // empty'" &&
+	t_eq "host A mounts fw1" "" "$(bd_err a VolumeDriver.Mount '{"Name":"fw1","ID":"fa"}')"; then
+	t_ok "host A writes to fw1" sh -c "echo from-a > '$A_MNT/fw1/data/f' && sync"
+	"$B/tests/rbd_writer" "$CEPH_CONF" rbd fw1 "$RBD_TIMEOUT" hold >"$T/fw1.writer" 2>&1 &
+	wpid=$!
+	t_at_exit kill_quiet "$wpid" # it waits until killed
+	t_wait_eq "a foreign librbd client's write to fw1 is refused" 30 "rbd_write: -30 Read-only file system" \
+		sed -n 1p "$T/fw1.writer"
+	t_wait_eq "... and it holds the image open" 10 1 sh -c "sed -n 2p '$T/fw1.writer' | grep -c '^client\.[0-9]*$'"
+	wcl=$(sed -n 2p "$T/fw1.writer")
+	wcl=${wcl#client.}
+	kill -KILL "$wpid" 2>/dev/null
+	wait "$wpid" 2>/dev/null
+	t_match "the control: the client died, its watch stays" "(^| )${wcl:-none}( |$)" "$(watchers_of fw1)"
+	umount_ms a fa
+	t_eq "host A's Unmount succeeds" "" "$ERR"
+	t_ok "... promptly (${MS} ms, < 2 s; the bound is $((RBD_TIMEOUT + 5)) s)" test "$MS" -lt 2000
+	t_eq "... the lock released, nothing of fw1 mounted or looped on A" "" "$(fw1_left a)"
+	t0=$(ms_now)
+	t_eq "host B mounts fw1" "" "$(bd_err b VolumeDriver.Mount '{"Name":"fw1","ID":"fb"}')"
+	t_diag "host B's Mount beside the dead watch: $(($(ms_now) - t0)) ms"
+	t_eq "host B reads what A wrote" from-a "$(cat "$B_MNT/fw1/data/f" 2>&1)"
+	umount_ms b fb
+	t_eq "host B's Unmount right after its Mount succeeds" "" "$ERR"
+	# librbd's release first waits for its acquire's notification (5 s at
+	# most for a dead watcher): bounded, far below the bound
+	t_ok "... within that notification's 5 s (${MS} ms, < 7 s)" test "$MS" -lt 7000
+	t_eq "... nothing of fw1 left on B" "" "$(fw1_left b)"
+	t_eq "host B mounts fw1 again" "" "$(bd_err b VolumeDriver.Mount '{"Name":"fw1","ID":"fb2"}')"
+	sleep 6 # a container's life: the Mount's notification timed out meanwhile
+	umount_ms b fb2
+	t_eq "host B's next Unmount succeeds" "" "$ERR"
+	t_ok "... promptly (${MS} ms, < 2 s)" test "$MS" -lt 2000
+	t_eq "... nothing of fw1 left on B" "" "$(fw1_left b)"
+	t_match "the control: the dead client's watch was there all along" "(^| )${wcl:-none}( |$)" "$(watchers_of fw1)"
+	t0=$(ms_now)
+	timeout 60 rbd image-meta set fw1 probe x >/dev/null 2>&1
+	dt=$(($(ms_now) - t0))
+	t_ok "the control: a notifying librbd call still waits for it (rbd image-meta set: ${dt} ms, >= 4 s)" \
+		test "$dt" -ge 4000
+	t_wait_eq "no mapper of fw1 left on A or B (closing waits for the dead watch)" 15 "" mapper_of fw1
+	t_eq "no mapper of fw1 was killed" "" "$(grep -h 'mapper of fw1 .*SIGKILL' "$T/a/ballastd.log" "$T/b/ballastd.log")"
+	t_eq "fw1 removed" "" "$(bd_err a VolumeDriver.Remove '{"Name":"fw1"}')"
 fi
 
 # ------------------ 3f. kernel mappers: chosen by config, their own errors
