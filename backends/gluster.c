@@ -165,8 +165,18 @@ static int renew_one(struct gl_ctx *gc, json_t *item, struct berr *err)
 	pthread_mutex_lock(&gc->mu);
 	still = names_has(gc->mounted, vname);
 	pthread_mutex_unlock(&gc->mu);
-	if (still)
+	if (still) {
 		ret = gl_run(gc, gl_op_renew, vname, item, 0, NULL, &lost, err);
+		if (ret == 0)
+			CRASH_POINT("gluster.renew.after-write");
+	}
+	if (still && ret == 0 && !lost) {
+		pthread_mutex_lock(&gc->mu);
+		n = names_find(gc->mounted, vname);
+		if (n)
+			n->unverified = 0;
+		pthread_mutex_unlock(&gc->mu);
+	}
 	if (still && lost) {
 		pthread_mutex_lock(&gc->mu);
 		n = names_find(gc->mounted, vname);
@@ -239,10 +249,16 @@ static void mounted_start(struct gl_ctx *gc, const char *name, int exclusive, in
 	struct gl_name *n;
 
 	pthread_mutex_lock(&gc->mu);
-	names_add(&gc->mounted, name, exclusive);
 	n = names_find(gc->mounted, name);
+	if (!n) {
+		names_add(&gc->mounted, name, exclusive);
+		n = names_find(gc->mounted, name);
+		if (n && !taken)
+			n->unverified = exclusive;
+	}
 	if (n && taken) {
 		n->lost = 0;
+		n->unverified = 0;
 		n->gen++;
 	}
 	if (!gc->renewer_started && !gc->stopping) {
@@ -254,7 +270,8 @@ static void mounted_start(struct gl_ctx *gc, const char *name, int exclusive, in
 	pthread_mutex_unlock(&gc->mu);
 }
 
-/* Is name mounted here with a hold it lost? */
+/* Is name mounted here with a hold it lost (2: or one not yet seen to be
+ * this host's since a restart)? */
 static int mounted_lost(struct gl_ctx *gc, const char *name)
 {
 	struct gl_name *n;
@@ -262,7 +279,7 @@ static int mounted_lost(struct gl_ctx *gc, const char *name)
 
 	pthread_mutex_lock(&gc->mu);
 	n = names_find(gc->mounted, name);
-	lost = n && n->lost;
+	lost = !n ? 0 : n->lost ? 1 : n->unverified ? 2 : 0;
 	pthread_mutex_unlock(&gc->mu);
 	return lost;
 }
@@ -636,6 +653,14 @@ static int fuse_mount(struct gl_ctx *gc, const char *name, const char *target, s
 	}
 	if (ret == 0 && is_mountpoint(target) != 1)
 		ret = berr_set(err, -EIO, "mount.ballast reported success but %s is not a mount point", target);
+	if (ret < 0 && is_mountpoint(target) == 1) {
+		/* mounted after all (mount.ballast died or hit its bound after
+		 * the mount): undo it */
+		const char *args[] = { "umount", target, NULL };
+		struct berr ignored = BERR_INIT;
+
+		helper_run(&gc->helper, args, &ignored);
+	}
 	return ret;
 }
 
@@ -643,11 +668,17 @@ static int fuse_mount(struct gl_ctx *gc, const char *name, const char *target, s
  * or belongs to the past holder: now that the hold is this host's again,
  * it goes, and a fresh mount (after lifting this host's fence) replaces
  * it. 0 or -errno with err set. */
-static int drop_lost_mount(struct gl_ctx *gc, const struct be_volume *vol, const char *target, struct berr *err)
+static int drop_lost_mount(struct gl_ctx *gc, const struct be_volume *vol, const char *target, int held,
+			   struct berr *err)
 {
 	const char *args[] = { "umount", target, NULL };
+	int lost = mounted_lost(gc, vol->name);
 
-	if (!is_exclusive(vol) || !mounted_lost(gc, vol->name) || is_mountpoint(target) != 1)
+	/* A mount found at start whose hold this Mount had to take anew
+	 * (not merely renew) dates from a hold lost meanwhile. */
+	if (lost == 2)
+		lost = held == 1;
+	if (!is_exclusive(vol) || !lost || is_mountpoint(target) != 1)
 		return 0;
 	log_warnx("volume %s: taken again after its hold was lost: replacing its old mount at %s", vol->name, target);
 	return helper_run(&gc->helper, args, err);
@@ -671,6 +702,8 @@ static int be_gluster_mount(void *ctx, const struct be_volume *vol, char *path, 
 			json_decref(in);
 			return ret;
 		}
+		if (json_object_get(in, "fenced"))
+			CRASH_POINT("gluster.takeover.after-fence");
 	}
 	ret = gl_run(gc, gl_op_prepare, vol->name, in, 0, NULL, &held, err);
 	json_decref(in);
@@ -688,7 +721,7 @@ static int be_gluster_mount(void *ctx, const struct be_volume *vol, char *path, 
 		berr_set(err, ret, "cannot create mount point %s: %s", target, strerror(-ret));
 		goto out_release;
 	}
-	ret = drop_lost_mount(gc, vol, target, err);
+	ret = drop_lost_mount(gc, vol, target, held, err);
 	if (ret < 0)
 		goto out_release;
 	if (is_mountpoint(target) != 1) {
@@ -715,8 +748,9 @@ static int be_gluster_is_mounted(void *ctx, const struct be_volume *vol)
 	char target[PATH_MAX];
 	int ret;
 
-	/* A lost hold's mount is not one to hand out: the next Mount must
-	 * take the volume again (or be refused). */
+	/* A lost hold's mount is not one to hand out, nor one found at
+	 * start whose hold is not yet seen to be this host's: the next
+	 * Mount must take the volume (again), or be refused. */
 	if (mounted_lost(gc, vol->name))
 		return 0;
 	mount_target(gc, vol->name, target, sizeof(target));
@@ -876,6 +910,8 @@ static int be_gluster_release(void *ctx, const struct be_volume *vol, int force,
 	} else {
 		log_warnx("volume %s: releasing the hold of %s by hand%s", vol->name, h.host, force ? " (forced)" : "");
 		ret = what == GL_RELEASE_DROP ? 0 : gl_fence_host(gc, vol->name, rec, err);
+		if (ret == 0 && what != GL_RELEASE_DROP)
+			CRASH_POINT("gluster.release.after-fence");
 		in = ret == 0 ? json_pack("{s:O}", "expect", rec) : NULL;
 		if (in)
 			ret = gl_run(gc, gl_op_unhold, vol->name, in, 0, NULL, NULL, err);

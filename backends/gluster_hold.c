@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "gl_reject.h"
 #include "gluster_int.h"
 #include "log.h"
@@ -324,6 +325,8 @@ static int hold_take(struct gl_job *job, glfs_t *fs)
 			if (ret < 0)
 				berr_set(&job->err, ret, "cannot renew the holder of %s: %s", job->name,
 					 strerror(-ret));
+			else
+				job->flag = 2; /* this host's hold all along */
 			goto out;
 		}
 		/* Taken over only once its holder was fenced: the very record
@@ -562,7 +565,8 @@ int gl_op_release(struct gl_job *job, glfs_t *fs)
 
 /*
  * Mount preparation: the volume's directory must exist; an exclusive one
- * is taken for this host. job->flag = 1 when the hold was taken.
+ * is taken for this host. job->flag = 1 when the hold was taken, 2 when
+ * it was this host's already (renewed).
  */
 int gl_op_prepare(struct gl_job *job, glfs_t *fs)
 {
@@ -578,10 +582,12 @@ int gl_op_prepare(struct gl_job *job, glfs_t *fs)
 				job->gc->volume,
 				errno == ENOENT ? "missing (removed on another host?)" : strerror(errno));
 	if (json_is_true(json_object_get(job->in, "exclusive"))) {
+		job->flag = 0;
 		ret = hold_take(job, fs);
 		if (ret < 0)
 			return ret;
-		job->flag = 1;
+		if (job->flag != 2)
+			job->flag = 1;
 	}
 	ret = user_put(job, fs);
 	if (gl_gave_up(job)) {
@@ -826,15 +832,23 @@ int gl_fence_host(struct gl_ctx *gc, const char *name, json_t *rec, struct berr 
 			"volume %s: the hold of %s names no address to fence (an older ballastd?); not taking it "
 			"over",
 			name, host);
+	/* The note first: a fence in auth.reject that no note names could
+	 * never be lifted by its host (gl_unfence_self reads the note), and a
+	 * crash between the two steps would leave one. A note without its
+	 * fence (this crash, or a failed edit that may have been applied
+	 * after all) costs only a needless lift. */
+	ret = fence_note(gc, name, h.addr, h.host ? h.host : "", 1, err);
+	if (ret < 0)
+		return ret;
+	CRASH_POINT("gluster.fence.after-note");
 	ret = fence_set(gc, name, h.addr, 1, &ferr);
 	if (ret < 0)
 		return berr_set(err, ret, "volume %s: cannot fence %s (%s), so not taking it over: %s", name, host,
 				h.addr, ferr.msg);
 	log_warnx("volume %s: %s (%s) fenced: the bricks refuse its client for %s%s/%s", name, host, h.addr, gc->volume,
 		  gc->dir, name);
-	ret = fence_note(gc, name, h.addr, h.host ? h.host : "", 1, err);
 	/* The caller breaks the hold next: the fence must hold right now. */
-	if (ret == 0 && (ret = fence_in_force(gc, name, h.addr, &ferr)) < 0)
+	if ((ret = fence_in_force(gc, name, h.addr, &ferr)) < 0)
 		berr_set(err, ret, "volume %s: the fence of %s is not in force, so not taking it over: %s", name, host,
 			 ferr.msg);
 	return ret;

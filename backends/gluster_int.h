@@ -75,6 +75,11 @@ struct gl_name {
 	 * renewed any more; the next Mount here takes it again or is
 	 * refused. */
 	int lost;
+	/* Exclusive, found mounted at start, its hold not yet seen to be
+	 * this host's (by a renewal or a Mount): while ballastd was down it
+	 * may have been taken over, the mount fenced. Not handed out as it
+	 * is: the next Mount goes through the backend. */
+	int unverified;
 	unsigned long gen; /* counts the Mounts that took it: a renewal that
 			    * started before the last one cannot mark it lost */
 	struct gl_name *next;

@@ -22,6 +22,8 @@ MUTANTS_TABLE=(
 	"lookup-no-backoff|daemon/api.c|s/since >= 0 && since < API_LOOKUP_BACKOFF_MS/0/|frozen_start"
 	"gluster-no-stuck-cap|backends/gluster_int.h|s/#define GL_STUCK_MAX 8\b/#define GL_STUCK_MAX 1000/; s/#define GL_WORKERS_MAX 16\b/#define GL_WORKERS_MAX 1000/|gluster_crash"
 	"gluster-acts-after-give-up|backends/gluster_engine.c|s/return job && atomic_load\(&job->abandoned\);/return 0;/|gluster_crash"
+	"gluster-fence-reject-first|backends/gluster_hold.c|s/(\tret = fence_note\(gc, name, h\.addr, [^\n]*\n\tif \(ret < 0\)\n\t\treturn ret;\n)(\tCRASH_POINT\(.gluster\.fence\.after-note.\);\n)(\tret = fence_set\(gc, name, h\.addr, 1, &ferr\);\n.*?ferr\.msg\);\n)/\$3\$2\$1/s|handoff"
+	"mapper-notifying-records|helpers/rbd_fuse.c|s/ret = rados_write_op_operate\(op, m\.io, m\.header_oid, NULL, 0\);/ret = val ? rbd_metadata_set(m.img, keys[0], val) : rbd_metadata_remove(m.img, keys[0]);\n\tif (!val \&\& n > 1 \&\& ret == 0)\n\t\tret = rbd_metadata_remove(m.img, keys[1]);/|rbd_docker"
 	"sized-image-sparse|backends/local.c|s/if \(fallocate\(fd, 0, 0, \(off_t\)bytes\) == 0\)/if (ftruncate(fd, (off_t)bytes) == 0)/|local_resize"
 )
 

@@ -764,3 +764,119 @@ a_restart_plain() {
 	t_die "cannot build ballastd with crash points"
 refused_remove rbd
 refused_remove gluster
+
+# ------------------------------------ crashes in a gluster fence and renewal
+# Issue 15: crash points in the fence, the takeover, the forced release and
+# the renewal of a gluster hold, each hit in a real two-host run, with what
+# it must leave read at the cluster (auth.reject as glusterd has it; the
+# fence note on the brick) and through the mounts. fence_crash fails on the
+# old order of the fence (auth.reject first, then the note): a host fenced
+# by a takeover that died between the two could never lift its fence (it
+# lifts only what the note names), so its mount stayed dead while it held
+# the volume again.
+b_alive() { if kill -0 "$(hosts_ballastd_pid B)" 2>/dev/null; then echo yes; else echo no; fi; }
+# x_restart X [POINT]: X's ballastd again; from the crash build, armed at
+# POINT, when one is given
+x_restart() {
+	local x=$1 d
+	d=$T/$(lower "$1")
+	hosts_ballastd_stop "$x" >/dev/null 2>&1 || true
+	hosts_ballastd_kill9 "$x"
+	if [ -n "${2:-}" ]; then
+		BALLAST_CRASH_AT=$2 BALLAST_BUILD=$CRASH_BUILD hosts_ballastd_start "$x" "$d"
+	else
+		hosts_ballastd_start "$x" "$d"
+	fi
+}
+# noted VOL: "yes" when VOL's fence note (on the brick) names A's address
+noted() {
+	local f=$GL_DIR/brick/ballast/.ballast/$1.fence
+	if [ -f "$f" ] && jq -e --arg a "$HOSTS_ADDR_A" 'has($a)' "$f" >/dev/null 2>&1; then echo yes; else echo no; fi
+}
+# a_writes DIR NAME: a write through A's mount at DIR works and reads back
+a_writes() {
+	hosts_exec A timeout 20 sh -c "echo '$2' >'$1/$2' && sync && test \"\$(cat '$1/$2')\" = '$2'"
+}
+# a_dies_after_lease: A's ballastd killed (its mount stays), its lease let run out
+a_dies_after_lease() {
+	hosts_ballastd_kill9 A
+	sleep $((HOSTS_GL_LEASE + 2))
+}
+# a_takes_back VOL OLD NEW: A, whose hold of VOL was taken (its mount OLD
+# dead), mounts it again as NEW: its fence lifted, its note gone, a live
+# mount; then both IDs unmounted
+a_takes_back() {
+	t_eq "$1: A's Mount takes it again" "" "$(api A Mount "$1" "$3")"
+	t_eq "$1: ... its fence lifted, its note gone" "$1=no no" "$(fenced_of "$1") $(noted "$1")"
+	t_ok "$1: ... through a live mount" a_writes "$(data_dir A gluster "$1")" "live-$3"
+	t_eq "$1: A unmounts both IDs" "" "$(api A Unmount "$1" "$2")$(api A Unmount "$1" "$3")"
+}
+
+fence_crash() {
+	local v=fcr a_dir
+	a_dir=$(data_dir A gluster "$v")
+	t_wait_eq "$v: A's ballastd reaches Gluster" 60 true gl_reachable A
+	t_eq "$v: made on A (gluster, exclusive), known to B" "" "$(gl_make "$v")"
+	t_eq "$v: A mounts it" "" "$(api A Mount "$v" f1)"
+	t_ok "$v: (control) a write through A's mount works" a_writes "$a_dir" c1
+	a_dies_after_lease
+	t_ok "$v: B's ballastd (crash build) armed at gluster.fence.after-note" x_restart B gluster.fence.after-note
+	api B Mount "$v" f2 >/dev/null 2>&1
+	t_wait_eq "$v: B's takeover dies between the fence's two steps" 30 no b_alive
+	t_eq "$v: ... the note names A" yes "$(noted "$v")"
+	t_eq "$v: ... auth.reject does not (yet)" "$v=no" "$(fenced_of "$v")"
+	t_ok "$v: A's ballastd restarts" hosts_ballastd_start A "$T/a"
+	sleep $((HOSTS_GL_LEASE / 3 + 1))
+	t_ok "$v: A's mount still works (not fenced by the half-done takeover)" a_writes "$a_dir" c2
+	t_ok "$v: B's ballastd restarts (normal build)" x_restart B
+	t_match "$v: B's Mount is refused while A renews its hold" "in use on (host )?host-a" "$(api B Mount "$v" f2)"
+	t_eq "$v: A unmounts it" "" "$(api A Unmount "$v" f1)"
+	t_eq "$v: A mounts it again" "" "$(api A Mount "$v" f3)"
+	t_eq "$v: ... which lifts the needless note" no "$(noted "$v")"
+	t_eq "$v: ... nothing in auth.reject" "$v=no" "$(fenced_of "$v")"
+	t_ok "$v: ... and A writes" a_writes "$a_dir" c3
+	t_eq "$v: A unmounts it" "" "$(api A Unmount "$v" f3)"
+
+	# the fence done, the hold not yet broken: B's retry takes over
+	t_eq "$v: A mounts it (t1)" "" "$(api A Mount "$v" t1)"
+	a_dies_after_lease
+	t_ok "$v: B's ballastd armed at gluster.takeover.after-fence" x_restart B gluster.takeover.after-fence
+	api B Mount "$v" t2 >/dev/null 2>&1
+	t_wait_eq "$v: B's takeover dies after the fence, before breaking the hold" 30 no b_alive
+	t_eq "$v: ... A is in auth.reject and in the note" "$v=yes yes" "$(fenced_of "$v") $(noted "$v")"
+	t_ok "$v: ... a write through A's mount fails" a_write_fails gluster "$a_dir" probe-t
+	t_ok "$v: B's ballastd restarts (normal build)" x_restart B
+	t_eq "$v: B's Mount takes it over" "" "$(api B Mount "$v" t2)"
+	t_eq "$v: ... B holds it" "host-b expired=false" "$(holder_of B "$v")"
+	t_ok "$v: A's ballastd restarts" hosts_ballastd_start A "$T/a"
+	t_match "$v: A's Mount is refused, naming host-b" "in use on (host )?host-b" "$(api A Mount "$v" t3)"
+	t_eq "$v: B unmounts it" "" "$(api B Unmount "$v" t2)"
+	a_takes_back "$v" t1 t3
+
+	# a forced release that dies after its fence: the operator's retry
+	t_eq "$v: A mounts it (r1)" "" "$(api A Mount "$v" r1)"
+	t_ok "$v: B's ballastd armed at gluster.release.after-fence" x_restart B gluster.release.after-fence
+	release_force "$v" >/dev/null 2>&1
+	t_wait_eq "$v: B's release --force dies after fencing A" 30 no b_alive
+	t_eq "$v: ... A is fenced, at the cluster" "$v=yes yes" "$(fenced_of "$v") $(noted "$v")"
+	t_eq "$v: ... and still names itself the holder" "host-a expired=false" "$(holder_of A "$v")"
+	t_ok "$v: B's ballastd restarts (normal build)" x_restart B
+	t_match "$v: the operator's retry of release --force works" "^released $v" "$(release_force "$v")"
+	t_wait_eq "$v: A finds its hold lost" 30 true lost_on A "$v"
+	t_eq "$v: B mounts it" "" "$(api B Mount "$v" r2)"
+	t_eq "$v: B unmounts it" "" "$(api B Unmount "$v" r2)"
+	a_takes_back "$v" r1 r3
+
+	# a renewal that dies: the restarted ballastd renews on
+	t_ok "$v: A's ballastd armed at gluster.renew.after-write" x_restart A gluster.renew.after-write
+	t_eq "$v: A mounts it (w1)" "" "$(api A Mount "$v" w1)"
+	t_wait_eq "$v: A dies right after its first renewal" $((HOSTS_GL_LEASE + 10)) no a_alive
+	t_ok "$v: A's ballastd restarts at once (normal build)" x_restart A
+	sleep $((HOSTS_GL_LEASE + 2))
+	t_eq "$v: a lease later, A still holds it" "host-a expired=false" "$(holder_of B "$v")"
+	t_match "$v: ... B's Mount is refused" "in use on (host )?host-a" "$(api B Mount "$v" w2)"
+	t_eq "$v: ... nobody was fenced" "$v=no no" "$(fenced_of "$v") $(noted "$v")"
+	t_ok "$v: ... A writes" a_writes "$a_dir" c6
+	t_eq "$v: A unmounts it" "" "$(api A Unmount "$v" w1)"
+}
+fence_crash
