@@ -317,8 +317,15 @@ static int be_local_mount(void *ctx, const struct be_volume *vol, char *path, si
 
 		ret = helper_run(&lc->helper, args, err);
 	}
-	if (ret < 0)
+	if (ret < 0) {
+		struct berr ignored = BERR_INIT;
+
+		/* mounted after all (mount.ballast died or hit its bound
+		 * after the mount): no count will ever cover it */
+		if (is_mountpoint(target) == 1)
+			be_local_unmount(ctx, vol, &ignored);
 		return ret;
+	}
 	CRASH_POINT("local.mount.after-mount");
 	/* The data directory is made on first mount, so it gets the
 	 * volume's owner and mode; later a user's chmod is left alone. */

@@ -838,6 +838,10 @@ int rbd_attach(struct rbd_ctx *rc, const char *name, const char *pool, const cha
 	CRASH_POINT("rbd.attach.after-map");
 	rbd_mount_opts(fstype, mount_opts, read_only, opts, sizeof(opts));
 	ret = mount_fs(rc, image, target, fstype, loop, opts, err);
+	/* mounted after all (mount.ballast died or hit its bound after the
+	 * mount): undo it, or a dead mount stays behind */
+	if (ret < 0 && is_mountpoint(target) == 1)
+		goto out_detach;
 	if (ret < 0)
 		goto out_unmap;
 	ret = data_dir(name, target, perms, err);

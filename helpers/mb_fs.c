@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "mount_ballast.h"
 
 /* How long umount waits for an autoclear loop device to go away. */
@@ -351,6 +352,8 @@ int cmd_mount(const struct cmdline *cl)
 	rc = check_source_fstype(source, cl->fstype);
 	if (!rc)
 		rc = do_mount(source, target, cl->fstype, options);
+	if (!rc)
+		CRASH_POINT("mb.mount.after-mount");
 out_free_table:
 	mnt_unref_table(tb);
 out_rmdir_target:

@@ -121,6 +121,11 @@ static void close_inherited_fds(void)
 		close((int)fd);
 }
 
+#ifdef BALLAST_CRASH_POINTS
+/* BALLAST_CRASH_AT=<point>, kept across clearenv (crash tests only) */
+static char crash_at[160];
+#endif
+
 /*
  * Make the process predictable whatever its parent left behind: fds 0-2
  * open (so that no file we open becomes "stderr" and receives the error
@@ -148,8 +153,21 @@ int sanitize_process(void)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	umask(022);
+#ifdef BALLAST_CRASH_POINTS
+	{
+		/* crash tests only: the point to die at reaches this process
+		 * and, through exec_child, the mapper */
+		const char *at = getenv("BALLAST_CRASH_AT");
+
+		snprintf(crash_at, sizeof(crash_at), "BALLAST_CRASH_AT=%s", at ? at : "");
+	}
+#endif
 	if (clearenv() != 0 || setenv("PATH", CHILD_PATH, 1) != 0 || setenv("LANG", "C", 1) != 0)
 		return -ENOMEM;
+#ifdef BALLAST_CRASH_POINTS
+	if (putenv(crash_at) != 0)
+		return -ENOMEM;
+#endif
 	return 0;
 }
 
@@ -301,7 +319,11 @@ void tool_errors(char *buf, const char *prefix, char *out, size_t len)
  */
 static void exec_child(const char *path, const struct arglist *al, int devnull, int outfd, int errfd, bool own_group)
 {
+#ifdef BALLAST_CRASH_POINTS
+	char *const env[] = { "PATH=" CHILD_PATH, "LANG=C", crash_at, NULL };
+#else
 	static char *const env[] = { "PATH=" CHILD_PATH, "LANG=C", NULL };
+#endif
 
 	if (dup2(devnull, 0) < 0 || dup2(outfd, 1) < 0 || dup2(errfd, 2) < 0)
 		_exit(127);

@@ -74,6 +74,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "rbd_fuse_int.h"
 
 struct map m = {
@@ -360,6 +361,7 @@ static int image_open(char *msg, size_t len)
 		return ret == -EROFS || ret == -EBUSY ? EXIT_REFUSED : EXIT_FAILED;
 	}
 	m.locked = 1;
+	CRASH_POINT("rbd.mapper.after-lock");
 	ret = header_find();
 	if (ret < 0) {
 		snprintf(msg, len, "cannot read the id of %s/%s: %s", m.pool, m.image, strerror(-ret));
@@ -381,6 +383,7 @@ static int image_open(char *msg, size_t len)
 		}
 		m.lease_set = 1;
 	}
+	CRASH_POINT("rbd.mapper.after-records");
 	return 0;
 }
 
@@ -435,6 +438,8 @@ static void *renew_main(void *arg)
 			break;
 		pthread_mutex_unlock(&m.mu);
 		ret = lease_write();
+		if (ret == 0)
+			CRASH_POINT("rbd.mapper.renew.after-write");
 		/* blocklisted (EBLOCKLISTED is ESHUTDOWN) or the lock is gone:
 		 * another host has the volume; never write again */
 		if (ret == -ESHUTDOWN || ret == -EROFS)
@@ -465,6 +470,7 @@ static void cleanup(void)
 		if (m.locked && !m.fenced)
 			rbd_lock_release(m.img);
 		m.locked = 0;
+		CRASH_POINT("rbd.mapper.stop.after-release");
 	}
 	/* Data flushed, records gone, lock released: ballastd's stop waits
 	 * for this, not for the close, which waits (up to 5 s) for every

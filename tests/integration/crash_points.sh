@@ -63,6 +63,20 @@ for p in mount.after-backend local.mount.after-mount; do
 	t_eq "$p: Unmount works" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"id1\"}")"
 	t_fail "$p: unmounted at the end" mounted "$n"
 done
+# mount.ballast killed right after it mounted (before it reported): the
+# Mount fails and leaves no mount behind (issue 15, item 8)
+n=m-mb-after-mount
+err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}" >/dev/null
+start mb.mount.after-mount || t_die "ballastd did not start"
+e=$(err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"id1\"}")
+t_nomatch "mb.mount.after-mount: the Mount is answered" "^NO (ANSWER|Err)" "$e"
+t_ne "mb.mount.after-mount: ... with an error" "" "$e"
+t_eq "mb.mount.after-mount: no mount counted" 0 "$(count "$n")"
+t_fail "mb.mount.after-mount: nothing left mounted" mounted "$n"
+t_eq "mb.mount.after-mount: no loop device left" "" "$(loops "$n")"
+start || t_die "ballastd did not restart"
+t_eq "mb.mount.after-mount: the Mount again works" "" "$(err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"id1\"}")"
+t_eq "mb.mount.after-mount: Unmount works" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"id1\"}")"
 n=m-after-commit
 err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}" >/dev/null
 crash mount.after-commit VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"id1\"}"

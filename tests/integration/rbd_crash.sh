@@ -5,7 +5,8 @@
 # no mapper or lock is left behind, and that the operation then works.
 # Also a Create whose host goes down with its mapper (the lock of a dead
 # mapper of this host), and a refresh that cannot read an image's metadata
-# (the catalog is kept). Real Ceph (tests/lib/ceph.sh), a build with crash
+# (the catalog is kept). Also the FUSE mapper and mount.ballast killed at
+# their own crash points (ballastd lives on). Real Ceph (tests/lib/ceph.sh), a build with crash
 # points (make CRASHPOINTS=1), one ballastd driven through its socket.
 # shellcheck source-path=SCRIPTDIR
 set -u
@@ -293,6 +294,84 @@ awk -v d="$HB/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort |
 losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$HB" 'index($2, d) == 1 { print $1 }' |
 	while IFS= read -r lp; do losetup -d "$lp"; done
 t_eq "host B's leftovers are gone" "" "$(awk -v d="$HB/" 'index($2, d) == 1' /proc/mounts)"
+
+# ---------------------------------------------- The mapper and mount.ballast
+# Issue 15, item 8: crash points in the FUSE mapper (ballast-rbd-map) and
+# in mount.ballast (here it mounts the file system; the kernel mappers'
+# map commands run in the kernel group). ballastd lives on: a Mount whose helper died answers
+# an error and leaves nothing mounted, mapped or counted, and the volume
+# mounts again (a mapper that died holding the lock: once its watch
+# lapses, the next mapper breaks the lock); a mapper that dies while
+# serving fails the writes after it (never a silent loss), the Unmount
+# still succeeds and cleans up, and the data synced before is kept; a
+# mapper that dies while stopping does not fail the Unmount.
+alive() { kill -0 "$PID" 2>/dev/null; }
+mount_err() { err VolumeDriver.Mount "{\"Name\":\"$1\",\"ID\":\"$2\"}"; }
+umount_err() { err VolumeDriver.Unmount "{\"Name\":\"$1\",\"ID\":\"$2\"}"; }
+loops_of() { losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$STATE/rbd/$1/" 'index($2, d) == 1 { print $1 }'; }
+left_of() { # NAME: what of NAME is mounted (file system or FUSE) or looped here
+	awk -v a="$STATE/mounts/$1" -v b="$STATE/rbd/$1/" '$2 == a || index($2, b) == 1 { print $2 }' /proc/mounts
+	loops_of "$1"
+}
+for p in mb.mount.after-mount rbd.mapper.after-lock rbd.mapper.after-records; do
+	n="h-${p//./-}"
+	t_eq "$p: volume made" "" "$(err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}")"
+	start "$p" || t_die "ballastd did not start"
+	e=$(mount_err "$n" i1)
+	t_nomatch "$p: the Mount is answered" "^NO (ANSWER|Err)" "$e"
+	t_ne "$p: ... with an error (the helper died)" "" "$e"
+	t_diag "$p: $e"
+	t_ok "$p: ballastd lives" alive
+	t_eq "$p: no mount counted" 0 "$(count "$n")"
+	t_wait_eq "$p: nothing of it left mounted or looped" 30 "" left_of "$n"
+	t_wait_eq "$p: no mapper left" 30 "" mapper_of "$n"
+	start || t_die "ballastd did not restart"
+	t0=$(date +%s)
+	t_wait_eq "$p: the volume mounts again" 90 "" mount_err "$n" i2
+	t_diag "$p: mounted again after $(($(date +%s) - t0)) s"
+	t_ok "$p: ... mounted" mounted "$n"
+	t_eq "$p: ... and unmounts" "" "$(umount_err "$n" i2)"
+	t_eq "$p: ... nothing left" "" "$(left_of "$n")$(mapper_of "$n")"
+done
+
+n=h-renew
+p=rbd.mapper.renew.after-write
+t_eq "$p: volume made" "" "$(err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}")"
+start "$p" || t_die "ballastd did not start"
+t_eq "$p: mounted" "" "$(mount_err "$n" i1)"
+t_ok "$p: a file written and synced" sh -c "echo before >'$STATE/mounts/$n/data/f' && sync -f '$STATE/mounts/$n/data/f'"
+t_ne "$p: (control) the mapper runs" "" "$(mapper_of "$n")"
+t_wait_eq "$p: the mapper dies at its first renewal" 40 "" mapper_of "$n"
+t_fail "$p: a write with fsync through the mount fails" \
+	timeout 30 dd if=/dev/zero of="$STATE/mounts/$n/data/g" bs=4k count=1 conv=fsync status=none
+t_ok "$p: ballastd lives" alive
+start || t_die "ballastd did not restart"
+t_eq "$p: the Unmount succeeds" "" "$(umount_err "$n" i1)"
+t_eq "$p: ... no mount counted" 0 "$(count "$n")"
+t_eq "$p: ... nothing left mounted or looped" "" "$(left_of "$n")"
+t0=$(date +%s)
+t_wait_eq "$p: the volume mounts again" 90 "" mount_err "$n" i2
+t_diag "$p: mounted again after $(($(date +%s) - t0)) s"
+t_eq "$p: ... with the data synced before the crash" before "$(cat "$STATE/mounts/$n/data/f" 2>&1)"
+t_eq "$p: ... and unmounts" "" "$(umount_err "$n" i2)"
+t_eq "$p: ... nothing left" "" "$(left_of "$n")$(mapper_of "$n")"
+
+n=h-stop
+p=rbd.mapper.stop.after-release
+t_eq "$p: volume made" "" "$(err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}")"
+start "$p" || t_die "ballastd did not start"
+t_eq "$p: mounted" "" "$(mount_err "$n" i1)"
+t_ok "$p: a file written" sh -c "echo kept >'$STATE/mounts/$n/data/f'"
+t0=$(date +%s%N)
+t_eq "$p: the Unmount succeeds though the mapper dies while stopping" "" "$(umount_err "$n" i1)"
+t_diag "$p: Unmount took $((($(date +%s%N) - t0) / 1000000)) ms"
+t_ok "$p: ballastd lives" alive
+t_eq "$p: ... nothing left mounted, looped or running" "" "$(left_of "$n")$(mapper_of "$n")"
+t_fail "$p: ... the lock was released" locked "$n"
+start || t_die "ballastd did not restart"
+t_eq "$p: the volume mounts again" "" "$(mount_err "$n" i2)"
+t_eq "$p: ... with the data written before" kept "$(cat "$STATE/mounts/$n/data/f" 2>&1)"
+t_eq "$p: ... and unmounts" "" "$(umount_err "$n" i2)"
 
 # ------------------------------------------------------------ Refresh
 # Issue 13, item 6 ("The rbd refresh drops volumes it could not read"): an
