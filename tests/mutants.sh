@@ -5,7 +5,9 @@
 # catch it. Prints `killed`/`SURVIVED` per mutant and a last line
 # `mutants: K killed, S survived, E not applied`; exits non-zero unless
 # every mutant was killed. Slow (each group runs whole): `make mutants`,
-# not part of make check. MUTANTS="name ..." runs only those.
+# not part of make check. MUTANTS="name ..." runs only those; with
+# MUTANTS_LOCK=FILE each group runs under `flock FILE` (the builds do not),
+# beside other users of the machine's engines.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -49,7 +51,9 @@ for m in "${MUTANTS_TABLE[@]}"; do
 		continue
 	fi
 	echo "# $name: running $group"
-	if (cd "$dir" && BUILD="$dir/build" bash tests/run-all.sh "$group") >"$dir/run.log" 2>&1; then
+	lock=()
+	[ -n "${MUTANTS_LOCK:-}" ] && lock=(flock "$MUTANTS_LOCK")
+	if (cd "$dir" && BUILD="$dir/build" "${lock[@]}" bash tests/run-all.sh "$group") >"$dir/run.log" 2>&1; then
 		echo "SURVIVED - $name: $group passed with $file broken"
 		survived=$((survived + 1))
 	else

@@ -70,7 +70,8 @@ t_eq "the installed ballastd runs" "ballastd 0.1.0" "$(/usr/sbin/ballastd --vers
 t_ok "the installed config parses" /usr/sbin/ballastd --config /etc/ballast/ballast.conf --check-config
 
 mkdir -p "$BALLAST_BUILD"
-ln -s /usr/sbin/ballastd "$BALLAST_BUILD/ballastd"
+# (BALLAST_DEB_BALLASTD: another ballastd in its place; tests/dead_daemon.sh)
+ln -s "${BALLAST_DEB_BALLASTD:-/usr/sbin/ballastd}" "$BALLAST_BUILD/ballastd"
 ln -s /usr/bin/ballast "$BALLAST_BUILD/ballast"
 ln -s /sbin/mount.ballast "$BALLAST_BUILD/mount.ballast"
 dockerd_start "$T/d" || t_die "dockerd did not start"

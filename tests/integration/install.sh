@@ -121,6 +121,9 @@ CONF
 	for _ in $(seq 50); do [ -S "$T/act.sock" ] && break; sleep 0.1; done
 	ans=$(curl -s --max-time 10 --unix-socket "$T/act.sock" -X POST http://b/Plugin.Activate)
 	t_eq "ballastd answers on the socket systemd passed" '{"Implements":["VolumeDriver"],"Err":""}' "$ans"
+	# more than Activate: a daemon that answers nothing else fails here
+	t_eq "... and serves the volume API there" '{"Volumes":[],"Err":""}' \
+		"$(curl -s --max-time 10 --unix-socket "$T/act.sock" -X POST -d '{}' http://b/VolumeDriver.List)"
 	t_fail "ballastd did not create its own socket" test -e "$T/unused.sock"
 	t_match "ballastd logs that it took the passed socket" 'socket passed by systemd' "$(cat "$T/act.log")"
 else

@@ -232,8 +232,9 @@ hb_call() { curl -s --max-time 30 --unix-socket "$HB/b.sock" -X POST -d "$2" "ht
 hb_start() {
 	"$CB/ballastd" --config "$HB/b.conf" >>"$HB/log" 2>&1 &
 	HBPID=$!
-	for _ in $(seq 100); do
-		hb_call Plugin.Activate '' >/dev/null && return 0
+	local end=$((SECONDS + 10)) # 10 s in all, whatever each try costs
+	while [ "$SECONDS" -le "$end" ]; do
+		curl -s --max-time 2 --unix-socket "$HB/b.sock" -X POST http://b/Plugin.Activate >/dev/null && return 0
 		sleep 0.05
 	done
 	return 1

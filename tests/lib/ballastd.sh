@@ -84,7 +84,10 @@ ballastd_start() {
 		>>"$d/ballastd.log" 2>&1 </dev/null &
 	BALLASTD_PID=$!
 	t_watch_pid ballastd "$BALLASTD_PID"
-	for ((i = 0; i < 100; i++)); do
+	# 10 s in all, whatever each try costs (a daemon that accepts and
+	# never answers costs curl's 2 s a try)
+	i=$((SECONDS + 10))
+	while [ "$SECONDS" -le "$i" ]; do
 		if ! kill -0 "$BALLASTD_PID" 2>/dev/null; then
 			local rc=0
 			wait "$BALLASTD_PID" || rc=$?

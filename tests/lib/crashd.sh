@@ -69,7 +69,8 @@ start() {
 	BALLAST_CRASH_AT=${1:-} "$CB/ballastd" --config "$T/b.conf" >>"$T/log" 2>&1 &
 	PID=$!
 	t_watch_pid ballastd "$PID"
-	for _ in $(seq 100); do
+	local end=$((SECONDS + 10)) # 10 s in all, whatever each try costs
+	while [ "$SECONDS" -le "$end" ]; do
 		curl -s --max-time 2 --unix-socket "$SOCK" -X POST http://b/Plugin.Activate >/dev/null && return 0
 		sleep 0.05
 	done

@@ -476,7 +476,14 @@ hosts_ballastd_start() {
 	pid=$!
 	HOSTS_BD_PID[$x]=$pid
 	t_watch_pid "ballastd of host $x" "$pid"
-	for ((i = 0; i < 100; i++)); do
+	# 10 s in all, whatever each try costs (a daemon that accepts and
+	# never answers costs curl's 2 s a try)
+	i=$((SECONDS + 10))
+	while :; do
+		if [ "$SECONDS" -gt "$i" ]; then
+			i=timeout
+			break
+		fi
 		if ! kill -0 "$pid" 2>/dev/null; then
 			local rc=0
 			wait "$pid" 2>/dev/null || rc=$?
@@ -488,7 +495,7 @@ hosts_ballastd_start() {
 		_hosts_activate_ok "$sock" && break
 		sleep 0.1
 	done
-	if [ "$i" -ge 100 ]; then
+	if [ "$i" = timeout ]; then
 		_hosts_log "ballastd of $x: $sock did not answer Plugin.Activate in 10 s; log:"
 		tail -n 20 "$d/ballastd.log" | sed 's/^/#   /' >&2
 		return 1
