@@ -346,7 +346,8 @@ hm_start() {
 	EOF
 	"$B/ballastd" --config "$HM/ballast.conf" >>"$HM/ballastd.log" 2>&1 </dev/null &
 	HM_PID=$!
-	for ((i = 0; i < 100; i++)); do
+	i=$((SECONDS + 10)) # 10 s in all, whatever each try costs
+	while [ "$SECONDS" -le "$i" ]; do
 		kill -0 "$HM_PID" 2>/dev/null || return 1
 		curl -s --max-time 2 --unix-socket "$HM/ballast.sock" -X POST http://b/Plugin.Activate 2>/dev/null |
 			grep -q VolumeDriver && return 0

@@ -85,7 +85,8 @@ bd_start() {
 	printf -- '--- start %s\n' "$(date -u +%FT%TZ)" >>"$d/ballastd.log"
 	"$B/ballastd" --config "$d/ballast.conf" >>"$d/ballastd.log" 2>&1 </dev/null &
 	BD_PID[$x]=$!
-	for ((i = 0; i < 100; i++)); do
+	i=$((SECONDS + 10)) # 10 s in all, whatever each try costs
+	while [ "$SECONDS" -le "$i" ]; do
 		kill -0 "${BD_PID[$x]}" 2>/dev/null || break
 		if curl -s --max-time 2 --unix-socket "$d/ballast.sock" -X POST http://b/Plugin.Activate 2>/dev/null |
 			grep -q VolumeDriver; then
