@@ -182,7 +182,7 @@ t_eq "the rbd Create can be retried" "" "$(err VolumeDriver.Create "{\"Name\":\"
 t_eq "the gluster Create can be retried" "" "$(err VolumeDriver.Create "{\"Name\":\"g-cr\",\"Opts\":$GL}")"
 t_eq "rbd mounts" "" "$(err VolumeDriver.Mount '{"Name":"r-cr","ID":"i1"}')"
 t_eq "and unmounts" "" "$(err VolumeDriver.Unmount '{"Name":"r-cr","ID":"i1"}')"
-t_eq "no mapper left" "" "$(mapper_of r-cr)"
+t_wait_eq "no mapper left" 15 "" mapper_of r-cr
 t_match "List shows every volume" '^g-cr g-ok l-ok r-cr r-ok$' "$(listed_names)"
 t_wait_eq "a Get of an unknown name is answered as plain not found once the clusters answer" 30 \
 	"volume nowhere-3 not found" err VolumeDriver.Get '{"Name":"nowhere-3"}'

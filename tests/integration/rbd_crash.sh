@@ -51,10 +51,12 @@ reservation_exists() { timeout 20 rados -p rbd stat "ballast.creating.$1" >/dev/
 # No client holds the image open (no watcher: no mapper, no lock). Not
 # tested by writing: that would clobber the file system.
 # No watcher left (the image closed by every mapper). The refresh's
-# metadata reads open images too, for a moment: poll for 5 s.
+# metadata reads open images too, for a moment, and a stopped mapper
+# closes the image after it let go of the lock (up to 5 s for a dead
+# watcher): poll for 15 s.
 unlocked() {
 	local i
-	for ((i = 0; i < 25; i++)); do
+	for ((i = 0; i < 75; i++)); do
 		[ "$(timeout 20 rbd status --format json "$1" 2>/dev/null | jq -r '.watchers | length')" = 0 ] && return 0
 		sleep 0.2
 	done
@@ -80,7 +82,7 @@ for p in create.after-record rbd.create.after-image rbd.create.after-map rbd.cre
 	body="{\"Name\":\"$n\",\"Opts\":$SIZED}"
 	crash "$p" VolumeDriver.Create "$body"
 	t_ok "$p: the unfinished volume is not listed" unlisted "$n"
-	t_eq "$p: no mapper left" "" "$(mapper_of "$n")"
+	t_wait_eq "$p: no mapper left" 15 "" mapper_of "$n"
 	t_fail "$p: nothing left mounted" mounted "$n"
 	t_eq "$p: the Create can be retried" "" "$(err VolumeDriver.Create "$body")"
 	t_ok "$p: the volume then exists" exists "$n"
@@ -109,7 +111,7 @@ start || t_die "ballastd did not restart"
 t_ok "host down mid-create: the dead mapper's lock is still on the image" locked "$n"
 t_eq "host down mid-create: the Create can be retried" "" "$(err VolumeDriver.Create "$body")"
 t_ok "host down mid-create: the volume then exists" exists "$n"
-t_eq "host down mid-create: no mapper left" "" "$(mapper_of "$n")"
+t_wait_eq "host down mid-create: no mapper left" 15 "" mapper_of "$n"
 t_fail "host down mid-create: no lock left" locked "$n"
 t_eq "host down mid-create: it mounts" "" "$(err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"i1\"}")"
 t_eq "host down mid-create: and unmounts" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"i1\"}")"
@@ -127,7 +129,7 @@ for p in rbd.attach.after-map rbd.mount.after-mount; do
 	crash "$p" VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"i1\"}"
 	t_eq "$p: no mount counted" 0 "$(count "$n")"
 	t_fail "$p: nothing left mounted" mounted "$n"
-	t_eq "$p: no mapper left" "" "$(mapper_of "$n")"
+	t_wait_eq "$p: no mapper left" 15 "" mapper_of "$n"
 	t_ok "$p: nobody holds the image (no watcher)" unlocked "$n"
 	t_eq "$p: the Mount can be retried" "" "$(err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"i1\"}")"
 	t_ok "$p: mounted" mounted "$n"
@@ -141,7 +143,7 @@ err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"i1\"}" >/dev/null
 crash rbd.detach.after-umount VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"i1\"}"
 t_fail "detach.after-umount: the unmount happened" mounted "$n"
 t_eq "detach.after-umount: the stale count was dropped at start" 0 "$(count "$n")"
-t_eq "detach.after-umount: the mapper was stopped at start" "" "$(mapper_of "$n")"
+t_wait_eq "detach.after-umount: the mapper was stopped at start" 15 "" mapper_of "$n"
 t_ok "detach.after-umount: the lock is free" unlocked "$n"
 t_eq "detach.after-umount: the volume mounts again" "" "$(err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"i2\"}")"
 t_eq "detach.after-umount: and unmounts" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"i2\"}")"
@@ -203,7 +205,7 @@ t_eq "online: the resize to the same size again" "" "$(err Ballast.Resize "{\"Na
 t_match "online: the mounted file system fills the image (MiB)" '^(5[6-9][0-9]|6[0-3][0-9]|640)$' \
 	"$(df -BM --output=size "$STATE/mounts/$n/data" | tail -n 1 | tr -dc 0-9)"
 t_eq "online: Unmount" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"c1\"}")"
-t_eq "online: no mapper left" "" "$(mapper_of "$n")"
+t_wait_eq "online: no mapper left" 15 "" mapper_of "$n"
 
 # ------------------------------------------------------------ Takeover, release
 # Issue 15, item 8: crash points in the fence of a takeover and of a
@@ -271,7 +273,7 @@ t_eq "rbd.takeover.after-fence: the Mount again takes it over" "" \
 	"$(err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"a1\"}")"
 t_ok "rbd.takeover.after-fence: mounted here" mounted "$n"
 t_eq "rbd.takeover.after-fence: Unmount" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"a1\"}")"
-t_eq "rbd.takeover.after-fence: no mapper left" "" "$(mapper_of "$n")"
+t_wait_eq "rbd.takeover.after-fence: no mapper left" 15 "" mapper_of "$n"
 
 n=t-release
 t_eq "$n: made" "" "$(err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}")"
@@ -314,6 +316,7 @@ left_of() { # NAME: what of NAME is mounted (file system or FUSE) or looped here
 	awk -v a="$STATE/mounts/$1" -v b="$STATE/rbd/$1/" '$2 == a || index($2, b) == 1 { print $2 }' /proc/mounts
 	loops_of "$1"
 }
+nothing_left() { echo "$(left_of "$1")$(mapper_of "$1")"; }
 for p in mb.mount.after-mount rbd.mapper.after-lock rbd.mapper.after-records; do
 	n="h-${p//./-}"
 	t_eq "$p: volume made" "" "$(err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}")"
@@ -332,7 +335,7 @@ for p in mb.mount.after-mount rbd.mapper.after-lock rbd.mapper.after-records; do
 	t_diag "$p: mounted again after $(($(date +%s) - t0)) s"
 	t_ok "$p: ... mounted" mounted "$n"
 	t_eq "$p: ... and unmounts" "" "$(umount_err "$n" i2)"
-	t_eq "$p: ... nothing left" "" "$(left_of "$n")$(mapper_of "$n")"
+	t_wait_eq "$p: ... nothing left" 15 "" nothing_left "$n"
 done
 
 n=h-renew
@@ -355,7 +358,7 @@ t_wait_eq "$p: the volume mounts again" 90 "" mount_err "$n" i2
 t_diag "$p: mounted again after $(($(date +%s) - t0)) s"
 t_eq "$p: ... with the data synced before the crash" before "$(cat "$STATE/mounts/$n/data/f" 2>&1)"
 t_eq "$p: ... and unmounts" "" "$(umount_err "$n" i2)"
-t_eq "$p: ... nothing left" "" "$(left_of "$n")$(mapper_of "$n")"
+t_wait_eq "$p: ... nothing left" 15 "" nothing_left "$n"
 
 n=h-stop
 p=rbd.mapper.stop.after-release
@@ -367,7 +370,7 @@ t0=$(date +%s%N)
 t_eq "$p: the Unmount succeeds though the mapper dies while stopping" "" "$(umount_err "$n" i1)"
 t_diag "$p: Unmount took $((($(date +%s%N) - t0) / 1000000)) ms"
 t_ok "$p: ballastd lives" alive
-t_eq "$p: ... nothing left mounted, looped or running" "" "$(left_of "$n")$(mapper_of "$n")"
+t_wait_eq "$p: ... nothing left mounted, looped or running" 15 "" nothing_left "$n"
 t_fail "$p: ... the lock was released" locked "$n"
 start || t_die "ballastd did not restart"
 t_eq "$p: the volume mounts again" "" "$(mount_err "$n" i2)"

@@ -201,7 +201,8 @@ t_again=$(($(ms_now) - t0))
 t_eq "the volume root is 999:999 mode 750 in the container" "999:999:750" \
 	"$(run_c r1 stat -c %u:%g:%a /data 2>&1)"
 t_eq "lost+found is not in the container's directory" "hello" "$(run_c r1 ls /data 2>&1)"
-t_eq "nothing of r1 stays mapped after the containers" "" "$(mapper_of r1)$(mounts_under "$A_MNT")"
+r1_left() { echo "$(mapper_of r1)$(mounts_under "$A_MNT")"; }
+t_wait_eq "nothing of r1 stays mapped after the containers" 15 "" r1_left
 st=$(dk volume inspect r1 --format '{{json .Status}}' 2>&1)
 t_eq "docker volume inspect shows mapper fuse" fuse "$(jq -r .mapper <<<"$st" 2>&1)"
 t_eq "docker volume inspect shows the pool" rbd "$(jq -r .pool <<<"$st" 2>&1)"
