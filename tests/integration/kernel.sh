@@ -114,7 +114,8 @@ write_guest_script() {
 			printf -- '--- start %s\\n' "\$(date -u +%FT%TZ)" >>"\$LOG"
 			setsid $B/ballastd --config $GK/ballast.conf >>"\$LOG" 2>&1 </dev/null &
 			echo \$! >\$PIDF
-			for ((i = 0; i < 300; i++)); do
+			end=\$((SECONDS + 30)) # 30 s in all, whatever each try costs
+			while [ "\$SECONDS" -le "\$end" ]; do
 				curl -s --max-time 5 --unix-socket \$SOCK -X POST http://b/Plugin.Activate 2>/dev/null |
 					grep -q VolumeDriver && exit 0
 				kill -0 "\$(cat \$PIDF)" 2>/dev/null || { echo "ballastd exited"; exit 1; }
