@@ -83,7 +83,7 @@ ifeq ($(WITH_RBD),1)
 BINS += $(BUILD)/ballast-rbd-map $(BUILD)/tests/rbd_writer
 endif
 
-.PHONY: all deps check unit run clean install deb plugin fuzz sanitize valgrind bench soak format mutants
+.PHONY: chaos all deps check unit run clean install deb plugin fuzz sanitize valgrind bench soak format mutants
 all: $(BINS)
 
 # Objects depend on the flags they were built with: a build dir reused with
@@ -227,6 +227,17 @@ bench: deps all $(BUILD)/bench/loadgen
 SOAK_HANDOFFS ?= 100
 soak: deps all
 	BALLAST_BUILD=$(abspath $(BUILD)) HANDOFF_SOAK=$(SOAK_HANDOFFS) bash tests/integration/handoff.sh
+
+# A random schedule of operations and faults drawn from each seed, with a
+# PostgreSQL database moving between the two simulated hosts and a checker
+# (tests/integration/chaos.sh; make check runs a few short seeds). By hand:
+#   make chaos SEED=7 STEPS=50 BACKEND=rbd   (SEED and BACKEND take lists)
+SEED ?= 1
+STEPS ?= 20
+BACKEND ?= rbd gluster
+chaos: deps all
+	BALLAST_BUILD=$(abspath $(BUILD)) CHAOS_SEEDS="$(SEED)" CHAOS_STEPS=$(STEPS) \
+		CHAOS_BACKENDS="$(BACKEND)" bash tests/integration/chaos.sh
 
 # Break the code each safety test guards, once each, and check that the
 # test catches it (tests/mutants.sh; slow, by hand: MUTANTS="name ..." for some).

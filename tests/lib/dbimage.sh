@@ -5,6 +5,10 @@
 #
 #   dbimage_deps           install sqlite3 and busybox-static when missing
 #                          (apt-get, quiet; apt-get update on failure)
+#   dbimage_apt PKG...     the same for any packages (pgimage.sh uses it):
+#                          install those not installed, bounded (timeouts,
+#                          DPkg lock wait), apt-get update and one retry on
+#                          failure, the last lines of apt's output on error
 #   dbimage_build CLI...   import the image into the dockerd that the command
 #                          CLI talks to (`dbimage_build dka`, `dbimage_build
 #                          docker -H unix:///x.sock`); nothing when it has
@@ -27,8 +31,12 @@ DBIMAGE_TAR=""
 _dbi_log() { printf '# dbimage.sh: %s\n' "$*" >&2; }
 
 dbimage_deps() {
+	dbimage_apt sqlite3 busybox-static
+}
+
+dbimage_apt() {
 	local p st missing=() log
-	for p in sqlite3 busybox-static; do
+	for p in "$@"; do
 		st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
 		[ "$st" = "install ok installed" ] || missing+=("$p")
 	done

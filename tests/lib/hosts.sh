@@ -80,6 +80,11 @@
 #                          the API answers, pins the client's API version
 #   hosts_dockerd_stop X   remove every container of X, stop its dockerd and
 #                          containerd
+#   hosts_dockerd_restart X [SIG]  stop X's dockerd alone with SIG (TERM:
+#                          a shutdown, which stops its containers first;
+#                          KILL: a crash, its containers run on under
+#                          containerd) and start it again on its state;
+#                          waits until the API answers
 #   hosts_dk X ARGS...     docker ARGS against X's dockerd, bounded by
 #                          HOSTS_DK_TIMEOUT (150 s); dka / dkb for A / B
 #   hosts_track DIR        hosts_cleanup also unmounts what is mounted below
@@ -636,13 +641,21 @@ hosts_dockerd_start() {
 		return 1
 	fi
 	printf '{}\n' >"$d/daemon.json"
+	_hosts_dockerd_run "$x"
+}
+
+# _hosts_dockerd_run X: start X's dockerd (its containerd runs) and wait
+# until its API answers
+_hosts_dockerd_run() {
+	local x=$1 d=${HOSTS_DK_DIR[$1]} ns i api pid
+	ns=$(hosts_ns "$x") || return 1
 	nsenter --net="/run/netns/$ns" -- dockerd --config-file "$d/daemon.json" \
 		--data-root "$d/data" --exec-root "$d/x/docker" \
 		-H "unix://$d/docker.sock" --pidfile "$d/docker.pid" \
 		--containerd "$d/x/ctd/ctd.sock" \
 		--iptables=false --ip-masq=false --ip-forward=false \
 		--bridge=none --storage-driver=vfs \
-		>"$d/dockerd.log" 2>&1 </dev/null &
+		>>"$d/dockerd.log" 2>&1 </dev/null &
 	pid=$!
 	HOSTS_DKD_PID[$x]=$pid
 	for ((i = 0; i < 600; i++)); do
@@ -669,6 +682,25 @@ hosts_dockerd_start() {
 		return 1
 	fi
 	return 0
+}
+
+hosts_dockerd_restart() {
+	local x pid sig=${2:-TERM}
+	x=$(_hosts_x "$1") || return 1
+	pid=${HOSTS_DKD_PID[$x]:-}
+	[ -n "$pid" ] || {
+		_hosts_log "no dockerd on $x to restart"
+		return 1
+	}
+	kill -"$sig" "$pid" 2>/dev/null || true
+	if ! _hosts_wait_gone "$pid" 40; then
+		_hosts_fail_log "dockerd of $x did not stop in 40 s of SIG$sig: SIGKILL" "${HOSTS_DK_DIR[$x]}/dockerd.log"
+		kill -KILL "$pid" 2>/dev/null || true
+		_hosts_wait_gone "$pid" 10 || true
+	fi
+	HOSTS_DKD_PID[$x]=""
+	printf -- '--- restart after SIG%s %s\n' "$sig" "$(date -u +%FT%TZ)" >>"${HOSTS_DK_DIR[$x]}/dockerd.log"
+	_hosts_dockerd_run "$x"
 }
 
 hosts_dockerd_stop() {
