@@ -92,6 +92,16 @@ enum gl_take gl_take_decide(const struct gl_holder *h, const char *self, int tak
 	return takeover ? GL_TAKE_FENCE : GL_TAKE_NEVER;
 }
 
+/* May self renew its hold h; see gluster_int.h. */
+enum gl_renew gl_renew_decide(const struct gl_holder *h, const char *self, int fenced_here)
+{
+	if (!h)
+		return GL_RENEW_GONE;
+	if (!gl_holder_mine(h, self))
+		return GL_RENEW_OTHER;
+	return fenced_here ? GL_RENEW_FENCED : GL_RENEW_OK;
+}
+
 /* What `ballast release` may do about h; see gluster_int.h. */
 enum gl_release gl_release_decide(const struct gl_holder *h, const char *self, int mounted_here, int force,
 				  long long now)
@@ -377,33 +387,78 @@ static int hold_drop(struct gl_job *job, glfs_t *fs)
 	return ret;
 }
 
+/* 1 when the fence note of job->name names this host's address, 0 when
+ * not (or there is no note), or -errno. */
+static int fenced_here(struct gl_job *job, glfs_t *fs)
+{
+	char path[GL_PATH_MAX], addr[64];
+	json_t *note = NULL;
+	int ret;
+
+	local_addr(job->gc, addr, sizeof(addr));
+	if (!addr[0])
+		return 0;
+	gl_meta_path(job->gc, job->name, "fence", path, sizeof(path));
+	ret = gl_read_json(fs, path, &note);
+	if (ret == -ENOENT || ret == -EBADMSG)
+		return 0;
+	if (ret < 0)
+		return ret;
+	ret = json_object_get(note, addr) != NULL;
+	json_decref(note);
+	return ret;
+}
+
 /*
- * Renew our holder record of job->name. A record that is gone or another
- * host's means the hold is lost (released by hand, or taken over after
+ * Renew our holder record of job->name (gl_renew_decide). A record that
+ * is gone or another host's, or a fence note naming this host, means the
+ * hold is lost (released by hand, taken over, or being taken over after
  * fencing this host): it is never written again here (job->flag = 1,
- * -EBUSY), or a fenced host would take the volume back every period while
- * its mount is dead. Only a Mount takes a hold.
+ * -EBUSY), or a fenced host would hold the volume every period while its
+ * mount is dead. Only a Mount takes a hold.
  */
 static int hold_renew(struct gl_job *job, glfs_t *fs)
 {
 	struct gl_ctx *gc = job->gc;
 	char path[GL_PATH_MAX];
 	json_t *rec = NULL;
-	int ret;
+	struct gl_holder h;
+	int ret, fenced = 0;
 
 	gl_meta_path(gc, job->name, "holder", path, sizeof(path));
 	ret = gl_read_json(fs, path, &rec);
-	if (ret == -ENOENT) {
-		job->flag = 1;
+	if (ret == 0) {
+		gl_holder_parse(rec, &h);
+		if (gl_holder_mine(&h, gc->host_id) && (fenced = fenced_here(job, fs)) < 0) {
+			ret = berr_set(&job->err, fenced, "cannot read the fence note of %s: %s", job->name,
+				       strerror(-fenced));
+			goto out;
+		}
+	}
+	if (ret < 0 && ret != -ENOENT) {
+		ret = hold_read_error(job, path, ret);
+		goto out;
+	}
+	switch (gl_renew_decide(ret == 0 ? &h : NULL, gc->host_id, fenced)) {
+	case GL_RENEW_OK:
+		ret = record_write(gc, fs, path, h.since);
+		goto out;
+	case GL_RENEW_GONE:
 		ret = berr_set(&job->err, -EBUSY, "volume %s: its holder record is gone (released by hand?)",
 			       job->name);
-	} else if (ret == 0 && !rec_mine(gc, rec)) {
-		job->flag = 1;
-		ret = berr_set(&job->err, -EBUSY, "volume %s is now held by %s", job->name,
-			       json_string_value(json_object_get(rec, "host")));
-	} else if (ret == 0) {
-		ret = record_write(gc, fs, path, json_string_value(json_object_get(rec, "since")));
+		break;
+	case GL_RENEW_OTHER:
+		ret = berr_set(&job->err, -EBUSY, "volume %s is now held by %s", job->name, h.host ? h.host : "?");
+		break;
+	case GL_RENEW_FENCED:
+		ret = berr_set(
+			&job->err, -EBUSY,
+			"volume %s: a fence note names this host (another host takes the volume over): the hold is lost",
+			job->name);
+		break;
 	}
+	job->flag = 1;
+out:
 	json_decref(rec);
 	return ret;
 }

@@ -338,6 +338,27 @@ enum gl_take {
  * at now; takeover is the volume's policy (gl_takeover_policy). */
 enum gl_take gl_take_decide(const struct gl_holder *h, const char *self, int takeover, long long now);
 
+/* What a renewal of this host's hold finds (gl_renew_decide). */
+enum gl_renew {
+	GL_RENEW_OK,	 /* ours, and no fence note names this host: write it again */
+	GL_RENEW_GONE,	 /* no record: released by hand */
+	GL_RENEW_OTHER,	 /* another host's: taken over */
+	GL_RENEW_FENCED, /* ours, but a fence note names this host: lost */
+};
+
+/*
+ * The decision for a renewal by self of holder h (NULL: no record),
+ * fenced_here 1 when the volume's fence note names this host. A taker
+ * writes that note before it fences this host and before it checks that
+ * the hold it read is still there: a renewal in between would leave this
+ * host fenced but holding a fresh record that refuses the taker, every
+ * period again (a stuck volume). So a note naming this host means the hold
+ * is lost, even when the taker died before its fence. Our own record is
+ * renewed whatever its lease says (a restarted daemon picks up its
+ * mounts); only a Mount takes a lost hold again.
+ */
+enum gl_renew gl_renew_decide(const struct gl_holder *h, const char *self, int fenced_here);
+
 /* What `ballast release` may do about a holder record. */
 enum gl_release {
 	GL_RELEASE_MOUNTED_HERE, /* ours and mounted here: refuse (unmount instead) */

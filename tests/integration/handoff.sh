@@ -825,17 +825,18 @@ fence_crash() {
 	t_wait_eq "$v: B's takeover dies between the fence's two steps" 30 no b_alive
 	t_eq "$v: ... the note names A" yes "$(noted "$v")"
 	t_eq "$v: ... auth.reject does not (yet)" "$v=no" "$(fenced_of "$v")"
+	# The note means a taker got that far: A's renewals must not hold the
+	# volume against it (a taker that is alive would be refused while A
+	# ends up fenced: see stopped_holder). A gives the hold up, unfenced.
 	t_ok "$v: A's ballastd restarts" hosts_ballastd_start A "$T/a"
-	sleep $((HOSTS_GL_LEASE / 3 + 1))
-	t_ok "$v: A's mount still works (not fenced by the half-done takeover)" a_writes "$a_dir" c2
+	t_wait_eq "$v: ... finds the note naming it: its hold is lost, not renewed" 30 true lost_on A "$v"
+	t_ok "$v: ... its mount still works (not fenced by the half-done takeover)" a_writes "$a_dir" c2
 	t_ok "$v: B's ballastd restarts (normal build)" x_restart B
-	t_match "$v: B's Mount is refused while A renews its hold" "in use on (host )?host-a" "$(api B Mount "$v" f2)"
-	t_eq "$v: A unmounts it" "" "$(api A Unmount "$v" f1)"
-	t_eq "$v: A mounts it again" "" "$(api A Mount "$v" f3)"
-	t_eq "$v: ... which lifts the needless note" no "$(noted "$v")"
-	t_eq "$v: ... nothing in auth.reject" "$v=no" "$(fenced_of "$v")"
-	t_ok "$v: ... and A writes" a_writes "$a_dir" c3
-	t_eq "$v: A unmounts it" "" "$(api A Unmount "$v" f3)"
+	t_eq "$v: B's Mount (the retry) takes it over" "" "$(api B Mount "$v" f2)"
+	t_eq "$v: ... A is in auth.reject and in the note" "$v=yes yes" "$(fenced_of "$v") $(noted "$v")"
+	t_ok "$v: ... a write through A's mount fails" a_write_fails gluster "$a_dir" probe-f
+	t_eq "$v: B unmounts it" "" "$(api B Unmount "$v" f2)"
+	a_takes_back "$v" f1 f3
 
 	# the fence done, the hold not yet broken: B's retry takes over
 	t_eq "$v: A mounts it (t1)" "" "$(api A Mount "$v" t1)"
@@ -880,3 +881,45 @@ fence_crash() {
 	t_eq "$v: A unmounts it" "" "$(api A Unmount "$v" w1)"
 }
 fence_crash
+
+# stopped_holder: A's ballastd is stopped (SIGSTOP) past its lease while A
+# holds an exclusive gluster volume, and resumes while B is fencing it to
+# take the volume over (B's auth.reject edit slow, so the two overlap every
+# time). A's renewer must not write its hold again once B's fence note
+# names A: B checks that the record it fenced is still there before taking
+# it. Fails on the old renewal (own record always renewed): B was refused,
+# naming host-a, while A, fenced, renewed every period a hold its dead
+# mount could not use (a stuck volume).
+stopped_holder() {
+	local v=stopgl a_dir p out
+	a_dir=$(data_dir A gluster "$v")
+	t_wait_eq "$v: A's ballastd reaches Gluster" 60 true gl_reachable A
+	t_eq "$v: made on A (gluster, exclusive), known to B" "" "$(gl_make "$v")"
+	t_eq "$v: A mounts it" "" "$(api A Mount "$v" s1)"
+	t_ok "$v: (control) a write through A's mount works" a_writes "$a_dir" c1
+	kill -STOP "$(hosts_ballastd_pid A)"
+	sleep $((HOSTS_GL_LEASE + 2))
+	t_eq "$v: A's ballastd stopped past its lease: B sees it expired" "host-a expired=true" "$(holder_of B "$v")"
+	echo "/ballast/$v(" >"$GLSLOW"
+	api B Mount "$v" s2 >"$T/stop.out" &
+	p=$!
+	t_wait_eq "$v: B starts fencing A" 30 yes noted "$v"
+	kill -CONT "$(hosts_ballastd_pid A)"
+	wait "$p"
+	: >"$GLSLOW"
+	out=$(cat "$T/stop.out")
+	t_eq "$v: A resumed during B's fence: B's Mount takes it over" "" "$out"
+	t_eq "$v: ... B holds it" "host-b expired=false" "$(holder_of B "$v")"
+	t_eq "$v: ... A is fenced, at the cluster" "$v=yes yes" "$(fenced_of "$v") $(noted "$v")"
+	t_wait_eq "$v: A finds its hold lost" 30 true lost_on A "$v"
+	# (its first renewal after SIGCONT finds B's note; one that failed and
+	# came a period later finds B's record)
+	t_match "$v: ... its log says so" "fence note names this host|now held by host-b" \
+		"$(grep "volume $v: this host's hold is lost" "$T/a/ballastd.log")"
+	t_ok "$v: ... a write through A's mount fails" a_write_fails gluster "$a_dir" probe-s
+	sleep $((HOSTS_GL_LEASE / 3 + 1))
+	t_eq "$v: a renewal period later, B still holds it" "host-b expired=false" "$(holder_of A "$v")"
+	t_eq "$v: B unmounts it" "" "$(api B Unmount "$v" s2)"
+	a_takes_back "$v" s1 s3
+}
+stopped_holder

@@ -141,6 +141,25 @@ static void take_decisions(void **state)
 	assert_int_equal(gl_take_decide(&noname, SELF, 1, 101), GL_TAKE_FENCE);
 }
 
+/* A renewal never writes the hold of a host that a fence note names (a
+ * taker may be fencing it: a stuck volume otherwise); our own record is
+ * renewed even when its lease ran out (a restarted daemon). */
+static void renew_decisions(void **state)
+{
+	struct gl_holder other = rec_of("host-b", 100), mine = rec_of(SELF, 100), noname = rec_of(NULL, 100);
+
+	(void)state;
+	assert_int_equal(gl_renew_decide(NULL, SELF, 0), GL_RENEW_GONE);
+	assert_int_equal(gl_renew_decide(NULL, SELF, 1), GL_RENEW_GONE);
+	assert_int_equal(gl_renew_decide(&other, SELF, 0), GL_RENEW_OTHER);
+	assert_int_equal(gl_renew_decide(&other, SELF, 1), GL_RENEW_OTHER);
+	assert_int_equal(gl_renew_decide(&noname, SELF, 0), GL_RENEW_OTHER);
+	assert_int_equal(gl_renew_decide(&mine, SELF, 0), GL_RENEW_OK);
+	assert_int_equal(gl_renew_decide(&mine, SELF, 1), GL_RENEW_FENCED);
+	mine.host = SELF "x"; /* a prefix is another host */
+	assert_int_equal(gl_renew_decide(&mine, SELF, 1), GL_RENEW_OTHER);
+}
+
 static void take_decisions_from_text(void **state)
 {
 	struct gl_holder h;
@@ -334,7 +353,7 @@ int main(void)
 		cmocka_unit_test(take_decisions),    cmocka_unit_test(take_decisions_from_text),
 		cmocka_unit_test(release_decisions), cmocka_unit_test(takeover_policy),
 		cmocka_unit_test(make_then_parse),   cmocka_unit_test(user_entries),
-		cmocka_unit_test(meta_entries),
+		cmocka_unit_test(meta_entries),	     cmocka_unit_test(renew_decisions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
