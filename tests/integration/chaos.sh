@@ -98,23 +98,11 @@ T=$(mktemp -d /tmp/ballast-chaos.XXXXXX)
 cleanup() {
 	pgimage_cleanup
 	writer_stop
-	if hosts_cleanup && [ "$TAP_FAIL" -eq 0 ]; then
-		rm -rf "$T"
-	else
-		printf '# test directory kept: %s\n' "$T"
-		for x in a b; do
-			[ -f "$T/$x/ballastd.log" ] || continue
-			printf '# last lines of ballastd %s:\n' "$x"
-			grep -v ' debug ' "$T/$x/ballastd.log" | tail -n 25 | sed 's/^/#   /'
-		done
-	fi
+	hosts_finish "$T"
 }
 t_at_exit cleanup
 
-plugin_of() { if [ "$1" = A ]; then echo "$HOSTS_PLUGIN_A"; else echo "$HOSTS_PLUGIN_B"; fi; }
-other_of() { if [ "$1" = A ]; then echo B; else echo A; fi; }
 lower() { printf '%s' "${1,,}"; }
-addr_of() { if [ "$1" = A ]; then echo "$HOSTS_ADDR_A"; else echo "$HOSTS_ADDR_B"; fi; }
 log() { t_diag "[$SEED/$BE step $STEP] $*"; }
 
 # ------------------------------------------------------------------ the bed
@@ -182,7 +170,7 @@ pg_launch() {
 		fi
 		exec >"$T/run.$EPOCH" 2>&1
 		hosts_dk "$1" run -d --name "$ct" --network none --stop-signal SIGINT \
-			-e PGOPTS='-c track_commit_timestamp=on' --volume-driver "$(plugin_of "$1")" -v "$V:/data" -v "$sock:/run/pg" "$PGIMG"
+			-e PGOPTS='-c track_commit_timestamp=on' --volume-driver "$(hosts_plugin "$1")" -v "$V:/data" -v "$sock:/run/pg" "$PGIMG"
 	) &
 	PG_LAUNCH_PID=$!
 	PG_LAUNCH_HOST=$1
@@ -293,7 +281,7 @@ settle() {
 			RUN_ON=""
 		fi
 		log "no database on $x: $PG_WHY"
-		x=$(other_of "$x")
+		x=$(hosts_other "$x")
 		sleep 2
 	done
 	STUCK=$((STUCK + 1))
@@ -308,7 +296,7 @@ settle() {
 # Ceph client, when it is X's, in the OSD blocklist.
 fenced_at_cluster() {
 	local a val owner
-	a=$(addr_of "$1")
+	a=$(hosts_addr "$1")
 	if [ "$BE" = gluster ]; then
 		val=$(gluster_cli volume get "$GLUSTER_VOLUME" auth.reject 2>/dev/null | awk '$1 == "auth.reject" { print $2 }')
 		if [[ ",$val," == *",/ballast/$V("*"$a"*")"* ]]; then echo yes; else echo no; fi
@@ -403,7 +391,7 @@ old_gone() {
 step() { # the step's words
 	local op=$1 h=${2:-} x y pid out
 	x=$RUN_ON
-	y=$(other_of "$x")
+	y=$(hosts_other "$x")
 	case $h in db) h=$x ;; other) h=$y ;; esac
 	case $op in
 	move)
@@ -480,7 +468,7 @@ final() {
 	for x in A B; do
 		end=$((SECONDS + LEASE + 30)) ok=no
 		while [ "$SECONDS" -lt "$end" ]; do
-			if hosts_dk "$x" run --rm --network none --volume-driver "$(plugin_of "$x")" -v "$V:/data" \
+			if hosts_dk "$x" run --rm --network none --volume-driver "$(hosts_plugin "$x")" -v "$V:/data" \
 				"$PGIMG" ls /data/pg/PG_VERSION >"$T/final.out" 2>&1; then
 				ok=yes
 				break

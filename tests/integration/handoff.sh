@@ -93,22 +93,11 @@ WRAPPER
 chmod 0755 "$T/bin/gluster" && export PATH="$T/bin:$PATH"
 cleanup() {
 	dbimage_cleanup
-	if hosts_cleanup && [ "$TAP_FAIL" -eq 0 ]; then
-		rm -rf "$T"
-	else
-		printf '# test directory kept: %s\n' "$T"
-		for x in a b; do
-			[ -f "$T/$x/ballastd.log" ] || continue
-			printf '# last lines of ballastd %s:\n' "$x"
-			grep -v ' debug ' "$T/$x/ballastd.log" | tail -n 25 | sed 's/^/#   /'
-		done
-	fi
+	hosts_finish "$T"
 }
 t_at_exit cleanup
 
 ms_now() { local t=${EPOCHREALTIME/./}; echo $((10#$t / 1000)); }
-plugin_of() { if [ "$1" = A ]; then echo "$HOSTS_PLUGIN_A"; else echo "$HOSTS_PLUGIN_B"; fi; }
-other_of() { if [ "$1" = A ]; then echo B; else echo A; fi; }
 lower() { printf '%s' "${1,,}"; }
 
 # ------------------------------------------------------------------ the bed
@@ -137,7 +126,7 @@ t_diag "two hosts, Ceph, Gluster, two ballastd, two dockerd and the image up in 
 db() {
 	local x=$1 v=$2
 	shift 2
-	hosts_dk "$x" run --rm --network none --volume-driver "$(plugin_of "$x")" -v "$v:/data" "$DBIMG" \
+	hosts_dk "$x" run --rm --network none --volume-driver "$(hosts_plugin "$x")" -v "$v:/data" "$DBIMG" \
 		sqlite3 /data/db "$@"
 }
 
@@ -165,7 +154,7 @@ EOF
 
 # writer_start X VOL NAME FROM TO
 writer_start() {
-	hosts_dk "$1" run -d --name "$3" --network none --volume-driver "$(plugin_of "$1")" -v "$2:/data" \
+	hosts_dk "$1" run -d --name "$3" --network none --volume-driver "$(hosts_plugin "$1")" -v "$2:/data" \
 		-e FROM="$4" -e TO="$5" -e H="$(lower "$1")" "$DBIMG" sh -c "$WRITER" >/dev/null
 }
 # acked X NAME: the last transaction NAME on X reported committed (0: none)
@@ -223,7 +212,7 @@ SEQ=0
 # database starts and must see all of them.
 handoff_clean() {
 	local x=$1 v=$2 k=$3 y w from to t0 res
-	y=$(other_of "$x")
+	y=$(hosts_other "$x")
 	SEQ=$((SEQ + 1))
 	w=w$SEQ
 	from=$NEXT
@@ -251,7 +240,7 @@ handoff_clean() {
 # Y's database must see every acknowledged one, and no gap.
 handoff_kill() {
 	local x=$1 v=$2 k=$3 y w last res cnt max ok
-	y=$(other_of "$x")
+	y=$(hosts_other "$x")
 	SEQ=$((SEQ + 1))
 	w=w$SEQ
 	writer_start "$x" "$v" "$w" "$NEXT" 0 || return 1
@@ -345,7 +334,7 @@ if [ "$SOAK" -gt 0 ]; then
 			else
 				t_failed "$be hand-off $i from $x" "expected: $EXPECT" "got: $LAST_RES"
 			fi
-			x=$(other_of "$x")
+			x=$(hosts_other "$x")
 		done
 		t_eq "$be: $SOAK hand-offs" "$SOAK" "$TOTAL_OK"
 		ALL_OK=$((ALL_OK + TOTAL_OK))
@@ -369,7 +358,7 @@ for be in rbd gluster; do
 	make_volume "$be" "$v"
 	x=A
 	for kind in clean clean clean kill kill; do
-		y=$(other_of "$x")
+		y=$(hosts_other "$x")
 		if [ "$kind" = clean ]; then
 			handoff_clean "$x" "$v" 15
 			t_eq "$v: clean hand-off $x -> $y: every commit there, integrity ok" "$EXPECT" "$LAST_RES"
@@ -414,7 +403,7 @@ a_write_fails() {
 # files_on X VOL: the names in VOL's top directory, as a container on
 # host X sees them (one line, sorted)
 files_on() {
-	hosts_dk "$1" run --rm --network none --volume-driver "$(plugin_of "$1")" -v "$2:/data" "$DBIMG" \
+	hosts_dk "$1" run --rm --network none --volume-driver "$(hosts_plugin "$1")" -v "$2:/data" "$DBIMG" \
 		ls -a /data 2>&1 | sort | tr '\n' ' '
 }
 

@@ -87,6 +87,13 @@
 #                          waits until the API answers
 #   hosts_dk X ARGS...     docker ARGS against X's dockerd, bounded by
 #                          HOSTS_DK_TIMEOUT (150 s); dka / dkb for A / B
+#   hosts_plugin X / hosts_other X / hosts_addr X  X's driver name
+#                          (HOSTS_PLUGIN_A or _B), the other host (B or A),
+#                          X's address (HOSTS_ADDR_A or _B)
+#   hosts_finish DIR       hosts_cleanup, then remove DIR (the test's
+#                          directory) when that went well and no check
+#                          failed; else keep it and print the last lines
+#                          of DIR/a and DIR/b's ballastd.log but debug ones
 #   hosts_track DIR        hosts_cleanup also unmounts what is mounted below
 #                          DIR, detaches loop devices backed by files below
 #                          it, and kills processes naming it (give it the
@@ -769,6 +776,24 @@ _hosts_umount_under() {
 			timeout -k 2 20 umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null ||
 				_hosts_log "cannot unmount $mp"
 		done
+}
+
+hosts_plugin() { if [ "$(_hosts_x "$1")" = A ]; then echo "$HOSTS_PLUGIN_A"; else echo "$HOSTS_PLUGIN_B"; fi; }
+hosts_other() { if [ "$(_hosts_x "$1")" = A ]; then echo B; else echo A; fi; }
+hosts_addr() { if [ "$(_hosts_x "$1")" = A ]; then echo "$HOSTS_ADDR_A"; else echo "$HOSTS_ADDR_B"; fi; }
+
+hosts_finish() {
+	local x
+	if hosts_cleanup && [ "${TAP_FAIL:-0}" -eq 0 ]; then
+		rm -rf "$1"
+		return 0
+	fi
+	printf '# test directory kept: %s\n' "$1"
+	for x in a b; do
+		[ -f "$1/$x/ballastd.log" ] || continue
+		printf '# last lines of ballastd %s:\n' "$x"
+		grep -v ' debug ' "$1/$x/ballastd.log" | tail -n 25 | sed 's/^/#   /'
+	done
 }
 
 hosts_cleanup() {
