@@ -258,17 +258,25 @@ pg_start() {
 	pg_ready
 }
 
+# commits_soon TRIES: the writer gets 3 more commits acknowledged within
+# TRIES x 0.2 s
+commits_soon() {
+	local n0 try
+	n0=$(acked)
+	for ((try = 0; try < $1; try++)); do
+		[ "$(acked)" -ge $((n0 + 3)) ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
 # settle [X]: the database must run and commit, on X first if given. A
 # database that no longer commits is removed and started again, on either
 # host, until SETTLE seconds passed (then the volume is stuck).
 settle() {
-	local pref=${1:-A} end=$((SECONDS + SETTLE)) n0 x try
+	local pref=${1:-A} end=$((SECONDS + SETTLE)) x
 	if [ -n "$RUN_ON" ]; then
-		n0=$(acked)
-		for ((try = 0; try < 100; try++)); do
-			[ "$(acked)" -ge $((n0 + 3)) ] && return 0
-			sleep 0.2
-		done
+		commits_soon 100 && return 0
 		log "the database on $RUN_ON stopped committing: removed"
 		writer_stop
 		hosts_dk "$RUN_ON" rm -f "$CT" >/dev/null 2>&1
@@ -278,11 +286,7 @@ settle() {
 	x=$pref
 	while [ "$SECONDS" -lt "$end" ]; do
 		if pg_start "$x"; then
-			n0=$(acked)
-			for ((try = 0; try < 150; try++)); do
-				[ "$(acked)" -ge $((n0 + 3)) ] && return 0
-				sleep 0.2
-			done
+			commits_soon 150 && return 0
 			PG_WHY="started on $x but commits nothing"
 			writer_stop
 			hosts_dk "$x" rm -f "$CT" >/dev/null 2>&1
@@ -368,14 +372,19 @@ check() {
 }
 
 # ------------------------------------------------------------------ steps
+# old_detach: the database becomes the old one (OLD_ON, OLD_CT, OLD_W,
+# OLD_STOP): its writer keeps writing (the data-plane probe) until old_gone
+old_detach() {
+	OLD_ON=$RUN_ON OLD_CT=$CT OLD_W=$W_PID OLD_STOP=$W_STOP
+	W_PID="" RUN_ON=""
+}
+
 # failover Y: an orchestrator that believes the database's host dead
 # starts it on Y, retrying until the lease could have run out twice; the
 # old container is left alone (it may still write).
 failover() {
-	local y=$1 end=$((SECONDS + 2 * LEASE + 20)) old_on=$RUN_ON old_ct=$CT old_w=$W_PID
-	W_PID="" # the old writer keeps writing (the data-plane probe)
-	OLD_ON=$old_on OLD_CT=$old_ct OLD_W=$old_w OLD_STOP=$W_STOP
-	RUN_ON=""
+	local y=$1 end=$((SECONDS + 2 * LEASE + 20))
+	old_detach
 	while [ "$SECONDS" -lt "$end" ]; do
 		if pg_start "$y"; then
 			HANDOFFS=$((HANDOFFS + 1))
@@ -386,7 +395,7 @@ failover() {
 		sleep 2
 	done
 	# Refused throughout (the holder renewed): the old one is the database.
-	RUN_ON=$old_on CT=$old_ct W_PID=$old_w W_STOP=$OLD_STOP OLD_ON=""
+	RUN_ON=$OLD_ON CT=$OLD_CT W_PID=$OLD_W W_STOP=$OLD_STOP OLD_ON=""
 	return 0
 }
 # old_gone: after a failover, the old container is removed on its host
@@ -460,8 +469,7 @@ step() { # the step's words
 	force)
 		out=$("$B/ballast" --socket "$(hosts_ballastd_sock "$y")" release "$V" --force 2>&1)
 		log "release --force on $y: $out"
-		OLD_ON=$x OLD_CT=$CT OLD_W=$W_PID OLD_STOP=$W_STOP
-		W_PID="" RUN_ON=""
+		old_detach
 		pg_start "$y" && HANDOFFS=$((HANDOFFS + 1))
 		old_gone
 		settle "$y"
