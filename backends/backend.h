@@ -27,6 +27,9 @@ enum backend_caps {
 	BE_CAP_GLOBAL = 1u << 0, /* volumes visible from every host: scope "global", lookup before Create */
 };
 
+/* is_mounted: mounted, but what serves the mount is gone (see there) */
+#define BE_MOUNT_DEAD 2
+
 /*
  * The facts a backend needs about one volume. Borrowed by every op: the
  * catalog owns it. opts is the validated option object given at Create
@@ -116,7 +119,10 @@ struct backend_ops {
 
 	/*
 	 * Is the volume currently made usable on this host? Used at start to
-	 * reconcile the catalog with the mount table. Returns 1, 0 or -errno.
+	 * reconcile the catalog with the mount table, and by Mount before it
+	 * hands out a mount already there. Returns 1, 0, BE_MOUNT_DEAD
+	 * (mounted, but what serves it is gone: every I/O fails; unmount
+	 * cleans it up, mount makes it anew) or -errno.
 	 */
 	int (*is_mounted)(void *ctx, const struct be_volume *vol);
 

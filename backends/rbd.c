@@ -531,8 +531,12 @@ static int be_rbd_is_mounted(void *ctx, const struct be_volume *vol)
 	}
 	rbd_mount_target(rc, vol->name, target, sizeof(target));
 	ret = is_mountpoint(target);
-	if (ret == 1 && !rbd_mapped(rc, vol->name))
-		log_warnx("volume %s is mounted but its mapper is gone: I/O on it fails", vol->name);
+	if (ret == 1 && !rbd_mapped(rc, vol->name)) {
+		/* its mapper was killed: every read and write fails, and the
+		 * file system went read-only; never hand it out again */
+		log_warnx("volume %s is mounted but its mapper is gone: its mount here is dead", vol->name);
+		return BE_MOUNT_DEAD;
+	}
 	if (ret == 0 && rbd_mapped(rc, vol->name)) {
 		/* A mapper with nothing mounted on it (a crash between map and
 		 * mount, or an unmount done by hand) would hold the lock, and

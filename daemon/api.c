@@ -37,8 +37,17 @@ int api_new(const struct ballast_config *cfg, struct catalog *cat, struct api **
 	pthread_mutex_init(&api->lookup_lock, NULL);
 	pthread_cond_init(&api->refresh_cond, NULL);
 	ret = config_get_uint(cfg, "ballast", "refresh_interval", &api->refresh_interval_s, err);
+	if (ret == 0)
+		ret = config_get_uint(cfg, "ballast", "orphan_grace", &api->orphan_grace_s, err);
 	if (ret < 0)
 		goto out_free;
+	if (api->orphan_grace_s && !sees_host_pids()) {
+		/* its containers' mounts are out of sight: every mount would
+		 * look unused */
+		log_warnx("this ballastd does not see the host's processes (a PID namespace of its own): mounts "
+			  "dockerd forgets are not undone (orphan_grace is off; run it with the host's PIDs)");
+		api->orphan_grace_s = 0;
+	}
 	for (const struct backend_ops *const *b = backend_all(); *b; b++) {
 		if (api->nbackends == BACKENDS_MAX)
 			break;
@@ -612,10 +621,12 @@ static int h_mount(struct api *api, struct request *req)
 	bv.name = vol->name;
 	bv.opts = vol->opts;
 	/* In use already, but its mount may be gone under us (fenced by the
-	 * host that took the volume over, or unmounted by hand): never hand
-	 * out a dead path (a gluster mount point is then a plain local
-	 * directory); mount again, which the backend may refuse. */
-	if (volume_mount_count(vol) > 0 && vol->mountpoint[0] && ops->is_mounted(ctx, &bv) == 0) {
+	 * host that took the volume over, unmounted by hand, or its mapper
+	 * killed): never hand out a dead path (a gluster mount point is then
+	 * a plain local directory); mount again, which the backend may
+	 * refuse. */
+	if (volume_mount_count(vol) > 0 && vol->mountpoint[0] &&
+	    ((ret = ops->is_mounted(ctx, &bv)) == 0 || ret == BE_MOUNT_DEAD)) {
 		log_warnx("volume %s: its mount at %s is gone; mounting it again", name, vol->mountpoint);
 		vol->mountpoint[0] = '\0';
 	}
@@ -660,6 +671,7 @@ static int h_mount(struct api *api, struct request *req)
 	json_object_set_new(req->resp, "Mountpoint", json_string(vol->mountpoint));
 	log_debugx("mounted %s for %s at %s", name, id, vol->mountpoint);
 out_release:
+	vol->mount_touched_ms = monotonic_ms();
 	catalog_release(api->cat, vol);
 	return ret;
 }
@@ -711,6 +723,7 @@ static int h_unmount(struct api *api, struct request *req)
 	}
 	log_debugx("unmounted %s for %s", name, id);
 out_release:
+	vol->mount_touched_ms = monotonic_ms();
 	catalog_release(api->cat, vol);
 	return ret;
 }

@@ -144,7 +144,7 @@ void api_recover_volume(struct api *api, struct volume *vol, int rebooted)
 		json_object_clear(vol->mounts);
 		dirty = 1;
 	}
-	if (mounted == 1 && volume_mount_count(vol) == 0) {
+	if ((mounted == 1 || mounted == BE_MOUNT_DEAD) && volume_mount_count(vol) == 0) {
 		/* Mounted by a request that crashed before it was recorded:
 		 * dockerd never got the answer, so nothing uses it. */
 		log_infox("volume %s: unmounting a mount no container uses", vol->name);
@@ -312,6 +312,127 @@ static void retry_unfinished(struct api *api)
 	json_decref(names);
 }
 
+/* --- Mounts dockerd forgot ----------------------------------------------- */
+
+/* "id1 id2 ..." (each cut to 12 characters, as docker shows them) */
+static void ids_of(const struct volume *vol, char *buf, size_t len)
+{
+	const char *id;
+	json_t *v;
+	size_t at = 0;
+
+	buf[0] = '\0';
+	json_object_foreach ((json_t *)vol->mounts, id, v) {
+		int n = snprintf(buf + at, len - at, "%s%.12s", at ? " " : "", id);
+
+		(void)v;
+		if (n < 0 || (size_t)n >= len - at)
+			break;
+		at += (size_t)n;
+	}
+}
+
+static void unmount_orphan(struct api *api, struct volume *vol, long unused_ms)
+{
+	const struct backend_ops *ops;
+	struct berr err = BERR_INIT;
+	struct be_volume bv;
+	char ids[160];
+	void *ctx;
+	int ret;
+
+	if (api_find_backend(api, vol->backend, &ops, &ctx, &err) < 0)
+		return;
+	ids_of(vol, ids, sizeof(ids));
+	bv.name = vol->name;
+	bv.opts = vol->opts;
+	ret = ops->unmount(ctx, &bv, &err);
+	metrics_backend_error(ops->name, ret);
+	if (ret < 0) {
+		log_warnx("volume %s: no container uses it, but it cannot be unmounted (trying again later): %s",
+			  vol->name, err.msg);
+		return;
+	}
+	log_warnx("volume %s: no container on this host has used it for %ld s, yet dockerd never unmounted it "
+		  "(mount IDs %s; was dockerd restarted?): unmounted",
+		  vol->name, unused_ms / 1000, ids);
+	json_object_clear(vol->mounts);
+	vol->mountpoint[0] = '\0';
+	vol->unused_since_ms = 0;
+	if (catalog_commit(api->cat, vol, &err) < 0)
+		log_warnx("volume %s: %s", vol->name, err.msg);
+}
+
+long api_orphan_decide(long touched_ms, long unused_since_ms, int users, long at, long grace_ms)
+{
+	if (touched_ms >= at || users != 0)
+		return 0; /* in use, not found, or a Mount or Unmount since the look began */
+	if (!unused_since_ms || touched_ms >= unused_since_ms)
+		return at; /* the first look since the last Mount or Unmount that found it unused */
+	return at - unused_since_ms >= grace_ms ? -1 : unused_since_ms;
+}
+
+void api_sweep_orphans(struct api *api)
+{
+	json_t *names, *name, *cand = json_array();
+	const char **paths = NULL;
+	int *users = NULL;
+	size_t i, n = 0;
+	long at;
+
+	if (!api->orphan_grace_s || !cand)
+		goto out;
+	names = catalog_names(api->cat);
+	json_array_foreach (names, i, name) {
+		struct volume *vol = catalog_acquire(api->cat, json_string_value(name), 0);
+
+		if (!vol)
+			continue;
+		if (vol->state == VOL_READY && volume_mount_count(vol) > 0 && vol->mountpoint[0])
+			json_array_append_new(cand, json_pack("[s,s]", vol->name, vol->mountpoint));
+		else
+			vol->unused_since_ms = 0;
+		catalog_release(api->cat, vol);
+	}
+	json_decref(names);
+	n = json_array_size(cand);
+	if (!n)
+		goto out;
+	paths = calloc(n, sizeof(*paths));
+	users = calloc(n, sizeof(*users));
+	if (!paths || !users)
+		goto out;
+	for (i = 0; i < n; i++)
+		paths[i] = json_string_value(json_array_get(json_array_get(cand, i), 1));
+	at = monotonic_ms(); /* a Mount or Unmount from now on is newer than this look */
+	if (mount_users(paths, n, users) < 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		struct volume *vol =
+			catalog_acquire(api->cat, json_string_value(json_array_get(json_array_get(cand, i), 0)), 0);
+
+		if (!vol)
+			continue;
+		if (vol->state != VOL_READY || volume_mount_count(vol) == 0 || strcmp(vol->mountpoint, paths[i]) != 0) {
+			vol->unused_since_ms = 0; /* changed meanwhile */
+		} else {
+			long since = vol->unused_since_ms;
+
+			vol->unused_since_ms = api_orphan_decide(vol->mount_touched_ms, since, users[i], at,
+								 (long)api->orphan_grace_s * 1000);
+			if (vol->unused_since_ms < 0) {
+				vol->unused_since_ms = since;
+				unmount_orphan(api, vol, at - since);
+			}
+		}
+		catalog_release(api->cat, vol);
+	}
+out:
+	free(paths);
+	free(users);
+	json_decref(cand);
+}
+
 /* --- The refresh and its thread ------------------------------------------- */
 
 void api_refresh(struct api *api)
@@ -356,19 +477,43 @@ void api_kick_refresh(struct api *api)
 	pthread_mutex_unlock(&api->refresh_lock);
 }
 
+/* Seconds between looks for mounts dockerd forgot: a quarter of the grace,
+ * 1 to 15 s, whatever the refresh interval. */
+static unsigned long sweep_period_s(const struct api *api)
+{
+	unsigned long s = api->orphan_grace_s / 4;
+
+	if (!api->orphan_grace_s)
+		return api->refresh_interval_s;
+	return s < 1 ? 1 : s > 15 ? 15 : s;
+}
+
 static void *refresh_main(void *arg)
 {
 	struct api *api = arg;
 	struct timespec until;
+	long next_refresh = 0;
+	int kicked = 1;
 
 	pthread_mutex_lock(&api->refresh_lock);
 	while (!api->refresh_stop) {
+		unsigned long wait_s = sweep_period_s(api);
+
+		kicked |= api->refresh_kick;
 		api->refresh_kick = 0;
 		pthread_mutex_unlock(&api->refresh_lock);
-		api_refresh(api);
+		if (kicked || monotonic_ms() >= next_refresh) {
+			api_refresh(api);
+			next_refresh = monotonic_ms() + (long)api->refresh_interval_s * 1000;
+		}
+		kicked = 0;
+		api_sweep_orphans(api);
+		if ((next_refresh - monotonic_ms()) / 1000 < (long)wait_s)
+			wait_s = next_refresh > monotonic_ms() ? (unsigned long)(next_refresh - monotonic_ms() + 999) / 1000
+							       : 0;
 		pthread_mutex_lock(&api->refresh_lock);
 		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += (time_t)api->refresh_interval_s;
+		until.tv_sec += (time_t)wait_s;
 		while (!api->refresh_stop && !api->refresh_kick &&
 		       pthread_cond_timedwait(&api->refresh_cond, &api->refresh_lock, &until) == 0)
 			;

@@ -149,7 +149,13 @@ static int cluster_connect(char *msg, size_t len)
 		return ret;
 	}
 	snprintf(t, sizeof(t), "%u", m.timeout);
-	if ((ret = rados_conf_set(m.cluster, "client_mount_timeout", t)) < 0 ||
+	/* No librbd cache: its default policy (write-around) acknowledges a
+	 * write before the OSDs have it and reports a failure to one later
+	 * flush only; another flush (librbd's own when it loses the lock)
+	 * swallows it, and the file system's fsync then succeeds for a write
+	 * that never landed. Every write waits for the cluster instead. */
+	if ((ret = rados_conf_set(m.cluster, "rbd_cache", "false")) < 0 ||
+	    (ret = rados_conf_set(m.cluster, "client_mount_timeout", t)) < 0 ||
 	    (ret = rados_conf_set(m.cluster, "rados_mon_op_timeout", t)) < 0 ||
 	    (ret = rados_conf_set(m.cluster, "rados_osd_op_timeout", t)) < 0 ||
 	    (m.keyring && (ret = rados_conf_set(m.cluster, "keyring", m.keyring)) < 0)) {

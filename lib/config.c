@@ -32,6 +32,10 @@ static const struct config_key core_keys[] = {
 		       "Prometheus listener: unix:/path.sock or ADDRESS:PORT (default: off)"),
 	CONFIG_KEY_UINT("ballast", "refresh_interval", "15",
 			"seconds between refreshes of shared backends' volume lists", 1, 86400),
+	CONFIG_KEY_UINT("ballast", "orphan_grace", "120",
+			"seconds a mounted volume no container uses (in no mount namespace of this host) keeps "
+			"its mount before ballastd unmounts it, as dockerd would have (0: never)",
+			0, 86400),
 	CONFIG_KEY_END,
 };
 
@@ -104,10 +108,10 @@ void config_each_key(const struct ballast_config *cfg, void (*fn)(const struct c
 		fn(k, arg);
 }
 
-/* Is v a whole number from min to max? (0 when max is 0: any positive.) */
+/* Is v a whole number from min to max? (max 0: no upper bound.) */
 static int check_uint(const struct config_key *k, const char *v, unsigned long *out, struct berr *err)
 {
-	unsigned long min = k->min ? k->min : 1, max = k->max ? k->max : ULONG_MAX;
+	unsigned long min = k->min, max = k->max ? k->max : ULONG_MAX;
 	unsigned long n;
 	char *end;
 

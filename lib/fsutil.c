@@ -1,6 +1,7 @@
 /* fsutil.c - file-system helpers (see fsutil.h). */
 #include "fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -154,5 +155,184 @@ int is_mountpoint(const char *path)
 	if (ret == 0)
 		ret = mnt_table_find_target(tb, path, MNT_ITER_BACKWARD) ? 1 : 0;
 	mnt_unref_table(tb);
+	return ret;
+}
+
+/* What mount_users knows of one path: the file system it is on (dev), its
+ * place within it (root), and the mount it is on here (target, fsroot,
+ * and its peer group when shared, for copies propagated elsewhere). */
+struct place {
+	dev_t dev;
+	char root[PATH_MAX];
+	char target[PATH_MAX];
+	char fsroot[PATH_MAX];
+	long peers; /* shared:N of that mount; 0: not shared */
+};
+
+/* N of "TAG:N" among a mount's optional fields ("shared:3 master:1"), or 0 */
+static long peer_tag(struct libmnt_fs *fs, const char *tag)
+{
+	const char *f = mnt_fs_get_optional_fields(fs), *p;
+	size_t tl = strlen(tag);
+
+	for (p = f; p && *p; p++) {
+		if ((p == f || p[-1] == ' ') && strncmp(p, tag, tl) == 0 && p[tl] == ':')
+			return strtol(p + tl + 1, NULL, 10);
+	}
+	return 0;
+}
+
+/* Where path is, from this namespace's mount table tb. */
+static int place_of(struct libmnt_table *tb, const char *path, struct place *pl)
+{
+	struct libmnt_fs *fs = mnt_table_find_mountpoint(tb, path, MNT_ITER_BACKWARD);
+	const char *target, *fsroot, *rest;
+	size_t tl;
+	int n;
+
+	if (!fs || !(target = mnt_fs_get_target(fs)))
+		return -ENOENT;
+	fsroot = mnt_fs_get_root(fs);
+	if (!fsroot)
+		fsroot = "/";
+	tl = strlen(target);
+	if (strncmp(path, target, tl) != 0)
+		return -ENOENT;
+	rest = strcmp(target, "/") == 0 ? path : path + tl; /* "" or "/..." */
+	if (strcmp(fsroot, "/") == 0)
+		n = snprintf(pl->root, sizeof(pl->root), "%s", rest[0] ? rest : "/");
+	else
+		n = snprintf(pl->root, sizeof(pl->root), "%s%s", fsroot, rest);
+	if (n < 0 || (size_t)n >= sizeof(pl->root) || strlen(target) >= sizeof(pl->target) ||
+	    strlen(fsroot) >= sizeof(pl->fsroot))
+		return -ENAMETOOLONG;
+	snprintf(pl->target, sizeof(pl->target), "%s", target);
+	snprintf(pl->fsroot, sizeof(pl->fsroot), "%s", fsroot);
+	pl->dev = mnt_fs_get_devno(fs);
+	pl->peers = peer_tag(fs, "shared");
+	return 0;
+}
+
+/* Is a mount's root r the place p or below it? */
+static int root_within(const char *r, const char *p)
+{
+	size_t pl = strlen(p);
+
+	if (!r)
+		return 0;
+	if (strcmp(p, "/") == 0)
+		return 1;
+	return strncmp(r, p, pl) == 0 && (r[pl] == '\0' || r[pl] == '/');
+}
+
+/* Does mount fs show place pl to a user? Not the mount pl is on itself
+ * (own: in this namespace), nor a copy of it that propagation made in
+ * another namespace (a peer or slave of its group). Anything else of the
+ * same file system at or below pl's place does: a bind mount of it. */
+static int shows(struct libmnt_fs *fs, const struct place *pl, int own)
+{
+	const char *target = mnt_fs_get_target(fs);
+
+	if (mnt_fs_get_devno(fs) != pl->dev || !root_within(mnt_fs_get_root(fs), pl->root))
+		return 0;
+	if (own && target && strcmp(target, pl->target) == 0 && strcmp(mnt_fs_get_root(fs), pl->fsroot) == 0)
+		return 0;
+	if (!own && pl->peers && (peer_tag(fs, "shared") == pl->peers || peer_tag(fs, "master") == pl->peers))
+		return 0;
+	return 1;
+}
+
+static void count_in(struct libmnt_table *tb, const struct place *pl, size_t n, int *users, int own)
+{
+	struct libmnt_iter *it = mnt_new_iter(MNT_ITER_FORWARD);
+	struct libmnt_fs *fs;
+
+	if (!it)
+		return;
+	while (mnt_table_next_fs(tb, it, &fs) == 0)
+		for (size_t i = 0; i < n; i++)
+			if (users[i] >= 0 && shows(fs, &pl[i], own))
+				users[i]++;
+	mnt_free_iter(it);
+}
+
+int mount_users(const char *const *paths, size_t n, int *users)
+{
+	struct libmnt_table *tb = mnt_new_table_from_file("/proc/self/mountinfo");
+	struct place *pl = calloc(n ? n : 1, sizeof(*pl));
+	ino_t *seen = NULL, self = 0;
+	size_t nseen = 0, cap = 0;
+	struct dirent *de;
+	struct stat st;
+	DIR *d = NULL;
+	int ret = 0;
+
+	if (!tb || !pl) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (stat("/proc/self/ns/mnt", &st) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	self = st.st_ino;
+	for (size_t i = 0; i < n; i++)
+		users[i] = place_of(tb, paths[i], &pl[i]) == 0 ? 0 : -1;
+	d = opendir("/proc");
+	if (!d) {
+		ret = -errno;
+		goto out;
+	}
+	while ((de = readdir(d))) {
+		char p[300];
+		struct libmnt_table *t;
+		size_t k;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(p, sizeof(p), "/proc/%s/ns/mnt", de->d_name);
+		if (stat(p, &st) < 0)
+			continue; /* ended, or a kernel thread */
+		for (k = 0; k < nseen && seen[k] != st.st_ino; k++)
+			;
+		if (k < nseen)
+			continue;
+		if (nseen == cap) {
+			ino_t *s = realloc(seen, (cap = cap ? 2 * cap : 64) * sizeof(*seen));
+
+			if (!s) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			seen = s;
+		}
+		seen[nseen++] = st.st_ino;
+		snprintf(p, sizeof(p), "/proc/%s/mountinfo", de->d_name);
+		t = mnt_new_table_from_file(p);
+		if (t) {
+			count_in(t, pl, n, users, st.st_ino == self);
+			mnt_unref_table(t);
+		}
+	}
+out:
+	if (d)
+		closedir(d);
+	free(seen);
+	free(pl);
+	mnt_unref_table(tb);
+	return ret;
+}
+
+int sees_host_pids(void)
+{
+	char line[128];
+	FILE *f = fopen("/proc/2/status", "re");
+	int ret = 0;
+
+	if (!f)
+		return 0;
+	if (fgets(line, sizeof(line), f))
+		ret = strcmp(line, "Name:\tkthreadd\n") == 0;
+	fclose(f);
 	return ret;
 }

@@ -28,4 +28,21 @@ int rm_rf(const char *path);
 /* Is path a mount point in this mount namespace (libmount)? 1, 0 or -errno. */
 int is_mountpoint(const char *path);
 
+/*
+ * Count, for each of the n paths, the mounts on this host that show it
+ * (or something below it) elsewhere: bind mounts of it in any mount
+ * namespace, this one included, such as the ones runc makes of a volume
+ * inside a container. The file system a path is on and its root within it
+ * are read from this namespace; every other namespace is read once from
+ * /proc/PID/mountinfo (a process that ends meanwhile is skipped). The
+ * mount of the path's own file system (root "/" for a mounted volume) is
+ * never counted. users[i] is -1 when path i is not found. 0 or -errno.
+ */
+int mount_users(const char *const *paths, size_t n, int *users);
+
+/* Does this process see every process of the host (the initial PID
+ * namespace, where pid 2 is the kernel's kthreadd), as mount_users needs?
+ * A managed plugin without "pidhost" sees only its own. 1 or 0. */
+int sees_host_pids(void);
+
 #endif

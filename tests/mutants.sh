@@ -26,7 +26,11 @@ MUTANTS_TABLE=(
 	"gluster-acts-after-give-up|backends/gluster_engine.c|s/return job && atomic_load\(&job->abandoned\);/return (void)job, 0;/|gluster_crash"
 	"gluster-fence-reject-first|backends/gluster_hold.c|s/(\tret = fence_note\(gc, name, h\.addr, [^\n]*\n\tif \(ret < 0\)\n\t\treturn ret;\n)(\tCRASH_POINT\(.gluster\.fence\.after-note.\);\n)(\tret = fence_set\(gc, name, h\.addr, 1, &ferr\);\n.*?ferr\.msg\);\n)/\$3\$2\$1/s|handoff"
 	"mapper-notifying-records|helpers/rbd_fuse.c|s/ret = rados_write_op_operate\(op, m\.io, m\.header_oid, NULL, 0\);/ret = val ? rbd_metadata_set(m.img, keys[0], val) : rbd_metadata_remove(m.img, keys[0]);\n\tif (!val \&\& n > 1 \&\& ret == 0)\n\t\tret = rbd_metadata_remove(m.img, keys[1]);/|rbd_docker"
+	"rbd-no-fence-chaos|backends/rbd_lease.c|s/int ret = rbd_lock_break\(img, RBD_LOCK_MODE_EXCLUSIVE, owner\);/int ret = ((void)img, 0);/|chaos"
 	"gluster-no-fence-chaos|backends/gluster_hold.c|s/(int gl_fence_host\([^)]*\)\n\{\n)/\$1\treturn 0;\n/|chaos"
+	"mapper-rbd-cache|helpers/rbd_fuse.c|s/rados_conf_set\(m\.cluster, "rbd_cache", "false"\)/rados_conf_set(m.cluster, "rbd_cache", "true")/|rbd_docker"
+	"dead-mapper-mount-reused|backends/rbd.c|s/return BE_MOUNT_DEAD;/return 1;/|rbd_docker"
+	"orphan-sweep-off|daemon/api_sync.c|s/(void api_sweep_orphans\(struct api \*api\)\n\{\n)/\$1\treturn;\n/|handoff"
 	"sized-image-sparse|backends/local.c|s/if \(fallocate\(fd, 0, 0, \(off_t\)bytes\) == 0\)/if (ftruncate(fd, (off_t)bytes) == 0)/|local_resize"
 )
 

@@ -39,7 +39,11 @@
 #   bad     amcheck (bt_index_check with heapallindexed) or a full scan fails
 #   stuck   the database could not be started on either host within the
 #           bound, or at the end the volume cannot be mounted on both hosts
-#           in turn, or something is left mapped, mounted or held
+#           in turn, or something is left mapped, mounted or held; or a
+#           failover from a holder cut off (or, gluster, stopped: an rbd
+#           holder's mapper renews without ballastd) took longer than
+#           TAKEOVER_MAX s (the lease and 20 s: fence, map, mount, start)
+#           or never came
 #   stale   a fence in force against the host that holds the volume (the
 #           holder's address in the gluster volume's auth.reject, the rbd
 #           lock owner in `ceph osd blocklist ls`), or any fence of the
@@ -58,6 +62,9 @@ HOSTS_RBD_LEASE=${HOSTS_RBD_LEASE:-8}
 HOSTS_GL_LEASE=${HOSTS_GL_LEASE:-8}
 HOSTS_RBD_TIMEOUT=${HOSTS_RBD_TIMEOUT:-5}
 HOSTS_GL_TIMEOUT=${HOSTS_GL_TIMEOUT:-5}
+# a mount no container uses (dockerd killed never sends its Unmount) is
+# undone after this many seconds: well within a step's settling
+HOSTS_ORPHAN_GRACE=${HOSTS_ORPHAN_GRACE:-10}
 # shellcheck source=../lib/tap.sh
 . "$HERE/../lib/tap.sh"
 # shellcheck source=../lib/ceph.sh
@@ -83,6 +90,7 @@ LEASE=$HOSTS_RBD_LEASE
 # how long the database may take to come up somewhere after a step: two
 # leases (a takeover waits one out), the fence, the start, recovery
 SETTLE=$((2 * LEASE + 60))
+TAKEOVER_MAX=$((LEASE + 20))
 
 [ "$(id -u)" -eq 0 ] || t_die "must run as root"
 for c in docker jq curl nsenter ip; do
@@ -379,21 +387,32 @@ old_detach() {
 	W_PID="" RUN_ON=""
 }
 
-# failover Y: an orchestrator that believes the database's host dead
+# failover Y DUE: an orchestrator that believes the database's host dead
 # starts it on Y, retrying until the lease could have run out twice; the
-# old container is left alone (it may still write).
+# old container is left alone (it may still write). DUE 1: the holder
+# cannot renew, so the takeover must come within TAKEOVER_MAX s of the
+# fault (ballast's fence; librbd alone breaks a silent owner's lock only
+# once its watch times out, 30 s).
 failover() {
-	local y=$1 end=$((SECONDS + 2 * LEASE + 20))
+	local y=$1 due=$2 t0=$SECONDS end=$((SECONDS + 2 * LEASE + 20))
 	old_detach
 	while [ "$SECONDS" -lt "$end" ]; do
 		if pg_start "$y"; then
 			HANDOFFS=$((HANDOFFS + 1))
-			log "failover to $y: epoch $EPOCH"
+			log "failover to $y: epoch $EPOCH, $((SECONDS - t0)) s after the fault"
+			if [ "$due" = 1 ] && [ $((SECONDS - t0)) -gt "$TAKEOVER_MAX" ]; then
+				STUCK=$((STUCK + 1))
+				log "SLOW TAKEOVER: $((SECONDS - t0)) s, more than $TAKEOVER_MAX s"
+			fi
 			return 0
 		fi
 		log "failover to $y refused: $PG_WHY"
 		sleep 2
 	done
+	if [ "$due" = 1 ]; then
+		STUCK=$((STUCK + 1))
+		log "NO TAKEOVER: refused for $((SECONDS - t0)) s while the holder could not renew"
+	fi
 	# Refused throughout (the holder renewed): the old one is the database.
 	RUN_ON=$OLD_ON CT=$OLD_CT W_PID=$OLD_W W_STOP=$OLD_STOP OLD_ON=""
 	return 0
@@ -448,7 +467,7 @@ step() { # the step's words
 	stop_bd | cut)
 		if [ "$op" = cut ]; then hosts_cut "$h"; else kill -STOP "$(hosts_ballastd_pid "$h")"; fi
 		if [ "$4" = 1 ] && [ "$h" = "$x" ]; then
-			failover "$y"
+			failover "$y" "$([ "$op" = cut ] || [ "$BE" = gluster ] && echo 1 || echo 0)"
 		else
 			sleep "$3"
 		fi

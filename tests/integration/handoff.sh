@@ -912,3 +912,40 @@ stopped_holder() {
 	a_takes_back "$v" s1 s3
 }
 stopped_holder
+
+# ------------------------------------------- a mount dockerd forgot is undone
+# Issue 17 (chaos, rbd seed 4): dockerd killed (SIGKILL) and restarted never
+# sends the Unmount of the container it lost. Its mount ID stayed in A's
+# catalog for good: the volume stayed mounted and held on A, its mapper
+# renewing the lease, and every Mount on B was refused. Now a mount that no
+# mount namespace of A shows (no container uses it) for orphan_grace
+# seconds after the last Mount or Unmount is unmounted, as dockerd's
+# Unmount would have. The control: past the grace, a running container
+# keeps its volume. Fails (B refused until the end) without
+# api_sweep_orphans.
+GRACE=6
+mount_count() { hosts_bd "$1" Ballast.Inspect "{\"Name\":\"$2\"}" | jq -r '.Volume.mount_count // "none"'; }
+orphaned() {
+	local be=$1 v=orph$1 ct=orphct$1 lease=$HOSTS_RBD_LEASE
+	[ "$be" = gluster ] && lease=$HOSTS_GL_LEASE
+	make_volume "$be" "$v"
+	t_ok "$v: A's container uses it" hosts_dk A run -d --name "$ct" --network none \
+		--volume-driver "$HOSTS_PLUGIN_A" -v "$v:/data" "$DBIMG" sleep 3600
+	sleep $((GRACE + 4))
+	t_ok "$v: the control: past the grace ($GRACE s), with the container running, B is refused naming host-a" \
+		mount_refused B "$v" host-a
+	t_eq "$v: ... and the container still writes" alive \
+		"$(hosts_dk A exec "$ct" sh -c 'echo alive > /data/alive && sync && cat /data/alive' 2>&1)"
+	t_ok "$v: dockerd A killed (SIGKILL) and restarted" hosts_dockerd_restart A KILL
+	hosts_dk A rm -f "$ct" >/dev/null 2>&1
+	t_eq "$v: A's ballastd still counts the lost container's mount (no Unmount came)" 1 "$(mount_count A "$v")"
+	t_wait_eq "$v: within the grace and a lease, B mounts it" $((2 * GRACE + lease + 20)) "" api B Mount "$v" ob
+	t_match "$v: A's log says why it unmounted" "dockerd never unmounted it" \
+		"$(grep "volume $v: no container on this host" "$T/a/ballastd.log")"
+	t_eq "$v: ... A counts no mount" 0 "$(mount_count A "$v")"
+	t_eq "$v: B unmounts it" "" "$(api B Unmount "$v" ob)"
+}
+HOSTS_ORPHAN_GRACE=$GRACE hosts_ballastd_conf A "$T/a" >/dev/null
+t_ok "A's ballastd restarts with orphan_grace = $GRACE" a_restart_plain
+orphaned rbd
+orphaned gluster

@@ -382,6 +382,66 @@ if t_eq "volume w1 created on A" "" "$(bd_err a VolumeDriver.Create '{"Name":"w1
 	t_eq "w1 removed" "" "$(bd_err a VolumeDriver.Remove '{"Name":"w1"}')"
 fi
 
+# --------- 3i. a write is acknowledged only once the cluster stored it
+# Issue 17 (chaos seed 3: a commit acknowledged around a forced release
+# was not in the new holder's data): librbd's default cache policy
+# (write-around) acknowledges a write before the OSDs have it and hands a
+# failure only to the first flush after it; any other flush, librbd's own
+# when it loses the lock included, swallows it, and the file system's
+# fsync then succeeds for a write that never landed. The mapper runs
+# without librbd's cache. With the only OSD stopped, a write through the
+# mapper must not be acknowledged: it fails at the op timeout. Fails
+# (acknowledged at the timeout, while the OSD is stopped) with rbd_cache
+# left on.
+osd=$(_ceph_pid osd.0)
+if t_ne "the OSD's pid is known" "" "$osd" &&
+	t_eq "volume wa1 created on A" "" "$(bd_err a VolumeDriver.Create '{"Name":"wa1","Opts":{"size":"64M"}}')"; then
+	mkdir -p "$Y/wa1.map"
+	t_ok "a mapper of wa1 runs (by hand, as in 3g)" \
+		"$B/ballast-rbd-map" --conf "$CEPH_CONF" --id admin --pool rbd --image wa1 --timeout "$RBD_TIMEOUT" \
+		--pidfile "$Y/wa1.map.pid" --holder '{"host":"host-y","since":"2024-01-01T00:00:00Z"}' "$Y/wa1.map"
+	t_ok "the control: a write and fsync through it succeed" \
+		dd if=/dev/zero of="$Y/wa1.map/image" bs=4k count=1 conv=notrunc,fsync status=none
+	# the write alone, on a descriptor kept open: no flush of close()
+	exec 7<>"$Y/wa1.map/image"
+	kill -STOP "$osd"
+	t0=$(ms_now)
+	printf 'acked-%04090d' 1 >&7 2>"$T/wa1.err"
+	rc=$? dt=$(($(ms_now) - t0))
+	kill -CONT "$osd"
+	exec 7>&-
+	t_ne "with the only OSD stopped, a write is not acknowledged (${dt} ms: $(head -c 80 "$T/wa1.err"))" 0 "$rc"
+	t_ok "... it failed at the op timeout ($RBD_TIMEOUT s), not at once" test "$dt" -ge $((RBD_TIMEOUT * 1000 - 500))
+	t_ok "the OSD answers again: a write and fsync succeed" \
+		dd if=/dev/zero of="$Y/wa1.map/image" bs=4k count=1 seek=2 conv=notrunc,fsync status=none
+	kill -TERM "$(cat "$Y/wa1.map.pid" 2>/dev/null)" 2>/dev/null
+	t_wait_eq "the mapper lets go" 15 "" lock_addr wa1
+	t_eq "wa1 removed" "" "$(bd_err a VolumeDriver.Remove '{"Name":"wa1"}')"
+fi
+
+# ------------ 3j. a mount whose mapper died is never handed out again
+# Issue 17 (chaos, rbd seed 5): the mapper of a mounted volume was killed;
+# its ext4 had gone read-only on a dead device, and ballastd handed that
+# mount to A's next container ("chown: /data/pg: Read-only file system").
+# Now a mount whose mapper is gone counts as gone: the next Mount maps and
+# mounts the volume afresh. Fails (the new container cannot write) when
+# be_rbd_is_mounted reports such a mount as alive.
+if t_ok "volume dm1 created" dk volume create -d "$PLUGIN" -o size=64M dm1 &&
+	t_ok "container dmc uses dm1" start_c dmc dm1; then
+	t_ok "dmc writes" dk exec dmc sh -c 'echo before > /data/f && sync'
+	dpid=$(mapper_of dm1)
+	t_ne "dm1's mapper runs" "" "$dpid"
+	[ -n "$dpid" ] && kill -KILL "$dpid"
+	t_wait_eq "dm1's mapper is gone" 10 "" mapper_of dm1
+	t_eq "the next container on A gets a working dm1: it writes and reads back" after \
+		"$(run_c dm1 sh -c 'echo after > /data/g && sync && cat /data/g' 2>&1)"
+	t_eq "... and reads what dmc wrote before the mapper died" before "$(run_c dm1 cat /data/f 2>&1)"
+	t_ne "... through a new mapper" "" "$(mapper_of dm1)"
+	dk rm -f dmc >/dev/null 2>&1
+	t_wait_eq "once dmc is gone, nothing of dm1 is mapped" 15 "" mapper_of dm1
+	t_ok "docker volume rm dm1" dk volume rm dm1
+fi
+
 # ------- 3h. a foreign client dies with the image open: prompt Unmounts
 # Issue 14: a librbd client that dies with the image open (here a foreign
 # writer refused with EROFS, then killed) leaves its watch for 30 s, and

@@ -47,7 +47,10 @@
 #   hosts_ballastd_conf X DIR  write DIR/ballast.conf for host X: socket
 #                          DIR/ballast.sock, state DIR/state, host_id host-x
 #                          (lower case), helper BUILD/mount.ballast, log
-#                          level debug, refresh_interval 1, plus [rbd] when
+#                          level debug, refresh_interval 1, orphan_grace
+#                          HOSTS_ORPHAN_GRACE (0, off: tests that ask for
+#                          Mounts themselves have no container to use them),
+#                          plus [rbd] when
 #                          Ceph runs (timeout HOSTS_RBD_TIMEOUT, lease
 #                          HOSTS_RBD_LEASE) and [gluster] when Gluster runs
 #                          (timeout HOSTS_GL_TIMEOUT, lease HOSTS_GL_LEASE).
@@ -382,6 +385,7 @@ hosts_ballastd_conf() {
 			helper = $BALLAST_BUILD/mount.ballast
 			log_level = debug
 			refresh_interval = 1
+			orphan_grace = ${HOSTS_ORPHAN_GRACE:-0}
 			[local]
 			root = $d/state/local
 		EOF

@@ -10,6 +10,7 @@
 
 #include "api.h"
 #include "backend.h"
+#include "fsutil.h"
 #include "log.h"
 
 struct fixture {
@@ -234,6 +235,68 @@ static void mount_counts_per_id(void **state)
 	assert_string_equal(err_of(f, "/VolumeDriver.Remove", "{\"Name\":\"v1\"}"), "");
 }
 
+/* The sweep of mounts dockerd forgot: a mount is undone only after a whole
+ * grace in which every look found it unused and no Mount or Unmount came. */
+static void orphan_decisions(void **state)
+{
+	(void)state;
+	/* in use, or its path not found: never */
+	assert_int_equal(api_orphan_decide(100, 0, 1, 1000, 500), 0);
+	assert_int_equal(api_orphan_decide(100, 200, 2, 5000, 500), 0);
+	assert_int_equal(api_orphan_decide(100, 200, -1, 5000, 500), 0);
+	/* the first look that finds it unused starts the grace */
+	assert_int_equal(api_orphan_decide(100, 0, 0, 1000, 500), 1000);
+	/* within the grace: wait; past it: unmount */
+	assert_int_equal(api_orphan_decide(100, 1000, 0, 1499, 500), 1000);
+	assert_int_equal(api_orphan_decide(100, 1000, 0, 1500, 500), -1);
+	/* a Mount or Unmount during the look, or since the grace began,
+	 * starts it again */
+	assert_int_equal(api_orphan_decide(1500, 1000, 0, 1500, 500), 0);
+	assert_int_equal(api_orphan_decide(1200, 1000, 0, 1600, 500), 1600);
+	assert_int_equal(api_orphan_decide(1000, 1000, 0, 9000, 500), 9000);
+}
+
+/* A mount ID no container uses (here: nothing at all mounts the volume's
+ * directory anywhere) is dropped once the grace has passed, and the volume
+ * unmounted as dockerd's Unmount would have. Where this process cannot see
+ * the host's processes the sweep is off, and the mount stays. */
+static void sweep_undoes_unused_mount(void **state)
+{
+	struct fixture *f = *state;
+	json_t *j;
+	long n;
+
+	stop(f);
+	assert_int_equal(config_set(&f->cfg, "ballast", "orphan_grace", "1", NULL), 0);
+	start(f);
+	assert_string_equal(err_of(f, "/VolumeDriver.Create", "{\"Name\":\"v1\"}"), "");
+	assert_string_equal(err_of(f, "/VolumeDriver.Mount", "{\"Name\":\"v1\",\"ID\":\"lost\"}"), "");
+	usleep(10 * 1000); /* a look begun in the Mount's own millisecond counts it as during the look */
+	api_sweep_orphans(f->api); /* the first look: the grace starts */
+	j = call(f, "/Ballast.Inspect", "{\"Name\":\"v1\"}");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "Volume"), "mount_count")), 1);
+	json_decref(j);
+	usleep(1100 * 1000);
+	api_sweep_orphans(f->api);
+	j = call(f, "/Ballast.Inspect", "{\"Name\":\"v1\"}");
+	n = (long)json_integer_value(json_object_get(json_object_get(j, "Volume"), "mount_count"));
+	json_decref(j);
+	if (!sees_host_pids()) {
+		assert_int_equal(n, 1);
+		return;
+	}
+	assert_int_equal(n, 0);
+	assert_non_null(
+		strstr(err_of(f, "/VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"lost\"}"), "no mount with ID lost"));
+	/* a fresh Mount restarts the grace: the next look keeps it */
+	assert_string_equal(err_of(f, "/VolumeDriver.Mount", "{\"Name\":\"v1\",\"ID\":\"new\"}"), "");
+	api_sweep_orphans(f->api);
+	j = call(f, "/Ballast.Inspect", "{\"Name\":\"v1\"}");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "Volume"), "mount_count")), 1);
+	json_decref(j);
+	assert_string_equal(err_of(f, "/VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"new\"}"), "");
+}
+
 static void counts_survive_restart(void **state)
 {
 	struct fixture *f = *state;
@@ -367,6 +430,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(create_get_list_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(create_is_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(mount_counts_per_id, setup, teardown),
+		cmocka_unit_test(orphan_decisions),
+		cmocka_unit_test_setup_teardown(sweep_undoes_unused_mount, setup, teardown),
 		cmocka_unit_test_setup_teardown(counts_survive_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_requests_change_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(too_large_body, setup, teardown),

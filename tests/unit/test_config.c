@@ -189,6 +189,12 @@ static void uint_values(void **state)
 	assert_int_equal(config_get_uint(&cfg, "ballast", "helper_timeout", &v, &err), 0);
 	assert_int_equal(v, 110);
 	assert_int_equal(config_set(&cfg, "nowhere", "x", "1", NULL), -EINVAL);
+	/* a minimum of 0 is 0 (orphan_grace = 0: off); 1 stays the least
+	 * of a key whose minimum is 1 */
+	assert_int_equal(config_set(&cfg, "ballast", "orphan_grace", "0", &err), 0);
+	assert_int_equal(config_get_uint(&cfg, "ballast", "orphan_grace", &v, &err), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(config_set(&cfg, "ballast", "helper_timeout", "0", &err), -EINVAL);
 	config_free(&cfg);
 }
 
