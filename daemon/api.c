@@ -33,6 +33,7 @@ int api_new(const struct ballast_config *cfg, struct catalog *cat, struct api **
 	api->cfg = cfg;
 	api->cat = cat;
 	api->scope = "local";
+	api->started_ms = monotonic_ms();
 	pthread_mutex_init(&api->refresh_lock, NULL);
 	pthread_mutex_init(&api->lookup_lock, NULL);
 	pthread_cond_init(&api->refresh_cond, NULL);
@@ -698,6 +699,8 @@ static int h_unmount(struct api *api, struct request *req)
 		json_object_del(vol->mounts, id);
 	else
 		json_object_set_new(vol->mounts, id, json_integer(n - 1));
+	if (volume_mount_count(vol) > 0)
+		api_forgotten_ids(api, vol);
 	/*
 	 * The count follows dockerd, whatever the backend says next: if the
 	 * unmount fails the volume stays mounted with no user, and the next
@@ -723,7 +726,6 @@ static int h_unmount(struct api *api, struct request *req)
 	}
 	log_debugx("unmounted %s for %s", name, id);
 out_release:
-	vol->mount_touched_ms = monotonic_ms();
 	catalog_release(api->cat, vol);
 	return ret;
 }

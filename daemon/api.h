@@ -45,17 +45,24 @@ void api_recover(struct api *api);
 void api_refresh(struct api *api);
 
 /* Unmount what dockerd forgot: a volume mounted here that no mount
- * namespace of this host has shown (no container uses it) for [ballast]
- * orphan_grace seconds since its last Mount or Unmount (dockerd killed
- * and restarted never sends the Unmount of a container it lost). Run by
- * the refresh thread after each refresh. */
+ * namespace of this host shows (no container uses it), looked at twice at
+ * least ORPHAN_CONFIRM_MS apart, [ballast] orphan_grace seconds or more
+ * after its last Mount (dockerd killed and restarted never sends the
+ * Unmount of a container it lost). Run by the refresh thread. */
 void api_sweep_orphans(struct api *api);
 
 /* The sweep's decision for one mounted volume, looked at from at (ms) on
  * and found with users mounts elsewhere (-1: its path not found): its new
  * first-unused time (0: in use), or -1: unmount it now. touched_ms is its
- * last Mount or Unmount. */
-long api_orphan_decide(long touched_ms, long unused_since_ms, int users, long at, long grace_ms);
+ * last Mount (or ballastd's start). */
+long api_orphan_decide(long touched_ms, long unused_since_ms, int users, long at, long grace_ms, long confirm_ms);
+#define ORPHAN_CONFIRM_MS 1000
+
+/* For an Unmount that leaves other IDs (vol held): when the last Mount is
+ * orphan_grace old and no namespace shows the mount now, those IDs are ones
+ * dockerd forgot; drop them (the caller then unmounts as for the last ID),
+ * so that the volume is free for another host at once. 1 when dropped. */
+int api_forgotten_ids(struct api *api, struct volume *vol);
 
 /* Run api_refresh every [ballast] refresh_interval seconds on a thread of
  * its own, if any backend has a list; api_stop_refresh ends it. */

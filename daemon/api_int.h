@@ -39,6 +39,7 @@ struct api {
 	atomic_long refreshed_ms; /* CLOCK_MONOTONIC end of the last refresh */
 	unsigned long refresh_interval_s;
 	unsigned long orphan_grace_s; /* [ballast] orphan_grace; 0: no sweep */
+	long started_ms;	      /* CLOCK_MONOTONIC at api_new */
 
 	/* A shared backend that could not answer a lookup of an unknown name
 	 * is not asked again for API_LOOKUP_BACKOFF_MS (every Get of an

@@ -332,7 +332,7 @@ static void ids_of(const struct volume *vol, char *buf, size_t len)
 	}
 }
 
-static void unmount_orphan(struct api *api, struct volume *vol, long unused_ms)
+static void unmount_orphan(struct api *api, struct volume *vol, long mounted_ms)
 {
 	const struct backend_ops *ops;
 	struct berr err = BERR_INIT;
@@ -353,9 +353,9 @@ static void unmount_orphan(struct api *api, struct volume *vol, long unused_ms)
 			  vol->name, err.msg);
 		return;
 	}
-	log_warnx("volume %s: no container on this host has used it for %ld s, yet dockerd never unmounted it "
+	log_warnx("volume %s: no container on this host uses it, mounted %ld s ago, yet dockerd never unmounted it "
 		  "(mount IDs %s; was dockerd restarted?): unmounted",
-		  vol->name, unused_ms / 1000, ids);
+		  vol->name, mounted_ms / 1000, ids);
 	json_object_clear(vol->mounts);
 	vol->mountpoint[0] = '\0';
 	vol->unused_since_ms = 0;
@@ -363,13 +363,39 @@ static void unmount_orphan(struct api *api, struct volume *vol, long unused_ms)
 		log_warnx("volume %s: %s", vol->name, err.msg);
 }
 
-long api_orphan_decide(long touched_ms, long unused_since_ms, int users, long at, long grace_ms)
+long api_orphan_decide(long touched_ms, long unused_since_ms, int users, long at, long grace_ms, long confirm_ms)
 {
 	if (touched_ms >= at || users != 0)
-		return 0; /* in use, not found, or a Mount or Unmount since the look began */
+		return 0; /* in use, not found, or a Mount since the look began */
 	if (!unused_since_ms || touched_ms >= unused_since_ms)
-		return at; /* the first look since the last Mount or Unmount that found it unused */
-	return at - unused_since_ms >= grace_ms ? -1 : unused_since_ms;
+		return at; /* the first look since the last Mount that found it unused */
+	return at - unused_since_ms >= confirm_ms && at - touched_ms >= grace_ms ? -1 : unused_since_ms;
+}
+
+/* The last Mount of vol by this process, or its start */
+static long last_mount_ms(const struct api *api, const struct volume *vol)
+{
+	return vol->mount_touched_ms ? vol->mount_touched_ms : api->started_ms;
+}
+
+int api_forgotten_ids(struct api *api, struct volume *vol)
+{
+	const char *path = vol->mountpoint;
+	char ids[160];
+	int users;
+
+	if (!api->orphan_grace_s || volume_mount_count(vol) == 0 || !vol->mountpoint[0] ||
+	    monotonic_ms() - last_mount_ms(api, vol) < (long)api->orphan_grace_s * 1000)
+		return 0;
+	if (mount_users(&path, 1, &users) < 0 || users != 0)
+		return 0;
+	ids_of(vol, ids, sizeof(ids));
+	log_warnx("volume %s: its last container here is gone; the mount IDs left (%s) are ones dockerd never "
+		  "unmounted (was dockerd restarted?): dropped",
+		  vol->name, ids);
+	json_object_clear(vol->mounts);
+	vol->unused_since_ms = 0;
+	return 1;
 }
 
 void api_sweep_orphans(struct api *api)
@@ -418,11 +444,11 @@ void api_sweep_orphans(struct api *api)
 		} else {
 			long since = vol->unused_since_ms;
 
-			vol->unused_since_ms = api_orphan_decide(vol->mount_touched_ms, since, users[i], at,
-								 (long)api->orphan_grace_s * 1000);
+			vol->unused_since_ms = api_orphan_decide(last_mount_ms(api, vol), since, users[i], at,
+								 (long)api->orphan_grace_s * 1000, ORPHAN_CONFIRM_MS);
 			if (vol->unused_since_ms < 0) {
 				vol->unused_since_ms = since;
-				unmount_orphan(api, vol, at - since);
+				unmount_orphan(api, vol, at - last_mount_ms(api, vol));
 			}
 		}
 		catalog_release(api->cat, vol);

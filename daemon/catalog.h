@@ -46,9 +46,9 @@ struct volume {
 	 * 0 for volumes loaded at start. A refresh that began earlier must
 	 * not drop it. */
 	long touched_ms;
-	/* CLOCK_MONOTONIC ms of the last Mount or Unmount, and of the first
-	 * look after it that found no container using the mount (0: none);
-	 * in memory only, for the sweep of mounts dockerd forgot */
+	/* CLOCK_MONOTONIC ms of the last Mount, and of the first look after
+	 * it that found no container using the mount (0: none); in memory
+	 * only, for the sweep of mounts dockerd forgot */
 	long mount_touched_ms;
 	long unused_since_ms;
 

@@ -235,25 +235,28 @@ static void mount_counts_per_id(void **state)
 	assert_string_equal(err_of(f, "/VolumeDriver.Remove", "{\"Name\":\"v1\"}"), "");
 }
 
-/* The sweep of mounts dockerd forgot: a mount is undone only after a whole
- * grace in which every look found it unused and no Mount or Unmount came. */
+/* The sweep of mounts dockerd forgot: a mount is undone only when two looks
+ * at least confirm apart found it unused, no Mount came since the first,
+ * and the last Mount is a grace old. */
 static void orphan_decisions(void **state)
 {
 	(void)state;
 	/* in use, or its path not found: never */
-	assert_int_equal(api_orphan_decide(100, 0, 1, 1000, 500), 0);
-	assert_int_equal(api_orphan_decide(100, 200, 2, 5000, 500), 0);
-	assert_int_equal(api_orphan_decide(100, 200, -1, 5000, 500), 0);
-	/* the first look that finds it unused starts the grace */
-	assert_int_equal(api_orphan_decide(100, 0, 0, 1000, 500), 1000);
-	/* within the grace: wait; past it: unmount */
-	assert_int_equal(api_orphan_decide(100, 1000, 0, 1499, 500), 1000);
-	assert_int_equal(api_orphan_decide(100, 1000, 0, 1500, 500), -1);
-	/* a Mount or Unmount during the look, or since the grace began,
-	 * starts it again */
-	assert_int_equal(api_orphan_decide(1500, 1000, 0, 1500, 500), 0);
-	assert_int_equal(api_orphan_decide(1200, 1000, 0, 1600, 500), 1600);
-	assert_int_equal(api_orphan_decide(1000, 1000, 0, 9000, 500), 9000);
+	assert_int_equal(api_orphan_decide(100, 0, 1, 1000, 500, 50), 0);
+	assert_int_equal(api_orphan_decide(100, 200, 2, 5000, 500, 50), 0);
+	assert_int_equal(api_orphan_decide(100, 200, -1, 5000, 500, 50), 0);
+	/* the first look that finds it unused: not yet, however old the Mount */
+	assert_int_equal(api_orphan_decide(100, 0, 0, 9000, 500, 50), 9000);
+	/* a second look: too soon after the first, or the Mount too young */
+	assert_int_equal(api_orphan_decide(100, 9000, 0, 9049, 500, 50), 9000);
+	assert_int_equal(api_orphan_decide(1000, 1100, 0, 1499, 500, 50), 1100);
+	/* both: unmount */
+	assert_int_equal(api_orphan_decide(100, 9000, 0, 9050, 500, 50), -1);
+	assert_int_equal(api_orphan_decide(1000, 1100, 0, 1500, 500, 50), -1);
+	/* a Mount during the look, or since the first look, starts over */
+	assert_int_equal(api_orphan_decide(1500, 1000, 0, 1500, 500, 50), 0);
+	assert_int_equal(api_orphan_decide(1200, 1000, 0, 1600, 500, 50), 1600);
+	assert_int_equal(api_orphan_decide(1000, 1000, 0, 9000, 500, 50), 9000);
 }
 
 /* A mount ID no container uses (here: nothing at all mounts the volume's
@@ -295,6 +298,25 @@ static void sweep_undoes_unused_mount(void **state)
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "Volume"), "mount_count")), 1);
 	json_decref(j);
 	assert_string_equal(err_of(f, "/VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"new\"}"), "");
+
+	/* An Unmount that leaves only IDs nobody uses, the last Mount a
+	 * grace old: they are dropped with it, and the volume is free. */
+	assert_string_equal(err_of(f, "/VolumeDriver.Mount", "{\"Name\":\"v1\",\"ID\":\"lost2\"}"), "");
+	assert_string_equal(err_of(f, "/VolumeDriver.Mount", "{\"Name\":\"v1\",\"ID\":\"live\"}"), "");
+	/* the control: the last Mount is young, so the lost ID stays */
+	assert_string_equal(err_of(f, "/VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"live\"}"), "");
+	j = call(f, "/Ballast.Inspect", "{\"Name\":\"v1\"}");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "Volume"), "mount_count")), 1);
+	json_decref(j);
+	assert_string_equal(err_of(f, "/VolumeDriver.Mount", "{\"Name\":\"v1\",\"ID\":\"live\"}"), "");
+	usleep(1100 * 1000);
+	assert_string_equal(err_of(f, "/VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"live\"}"), "");
+	j = call(f, "/Ballast.Inspect", "{\"Name\":\"v1\"}");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "Volume"), "mount_count")), 0);
+	json_decref(j);
+	j = call(f, "/VolumeDriver.Path", "{\"Name\":\"v1\"}");
+	assert_string_equal(json_string_value(json_object_get(j, "Mountpoint")), "");
+	json_decref(j);
 }
 
 static void counts_survive_restart(void **state)
