@@ -42,8 +42,8 @@
 #           in turn, or something is left mapped, mounted or held; or a
 #           failover from a holder cut off (or, gluster, stopped: an rbd
 #           holder's mapper renews without ballastd) took longer than
-#           TAKEOVER_MAX s (the lease and 20 s: fence, map, mount, start)
-#           or never came
+#           TAKEOVER_MAX_RBD|GLUSTER s (the lease and 13 or 20 s: fence,
+#           map, mount, start) or never came
 #   stale   a fence in force against the host that holds the volume (the
 #           holder's address in the gluster volume's auth.reject, the rbd
 #           lock owner in `ceph osd blocklist ls`), or any fence of the
@@ -90,7 +90,13 @@ LEASE=$HOSTS_RBD_LEASE
 # how long the database may take to come up somewhere after a step: two
 # leases (a takeover waits one out), the fence, the start, recovery
 SETTLE=$((2 * LEASE + 60))
-TAKEOVER_MAX=$((LEASE + 20))
+# a takeover from a holder that cannot renew: its lease, then the fence, the
+# map, the mount and PostgreSQL's start (measured: rbd 9 to 15 s, gluster
+# 14 to 20 s with leases of 8 s). Without ballast's fence librbd breaks a
+# silent owner's lock itself, but only once its watch timed out (30 s):
+# rbd's bound lies between.
+TAKEOVER_MAX_RBD=$((HOSTS_RBD_LEASE + 13))
+TAKEOVER_MAX_GLUSTER=$((HOSTS_GL_LEASE + 20))
 
 [ "$(id -u)" -eq 0 ] || t_die "must run as root"
 for c in docker jq curl nsenter ip; do
@@ -390,24 +396,25 @@ old_detach() {
 # failover Y DUE: an orchestrator that believes the database's host dead
 # starts it on Y, retrying until the lease could have run out twice; the
 # old container is left alone (it may still write). DUE 1: the holder
-# cannot renew, so the takeover must come within TAKEOVER_MAX s of the
+# cannot renew, so the takeover must come within TAKEOVER_MAX_* s of the
 # fault (ballast's fence; librbd alone breaks a silent owner's lock only
 # once its watch times out, 30 s).
 failover() {
-	local y=$1 due=$2 t0=$SECONDS end=$((SECONDS + 2 * LEASE + 20))
+	local y=$1 due=$2 t0=$SECONDS end=$((SECONDS + 2 * LEASE + 20)) max=$TAKEOVER_MAX_RBD
+	[ "$BE" = gluster ] && max=$TAKEOVER_MAX_GLUSTER
 	old_detach
 	while [ "$SECONDS" -lt "$end" ]; do
 		if pg_start "$y"; then
 			HANDOFFS=$((HANDOFFS + 1))
 			log "failover to $y: epoch $EPOCH, $((SECONDS - t0)) s after the fault"
-			if [ "$due" = 1 ] && [ $((SECONDS - t0)) -gt "$TAKEOVER_MAX" ]; then
+			if [ "$due" = 1 ] && [ $((SECONDS - t0)) -gt "$max" ]; then
 				STUCK=$((STUCK + 1))
-				log "SLOW TAKEOVER: $((SECONDS - t0)) s, more than $TAKEOVER_MAX s"
+				log "SLOW TAKEOVER: $((SECONDS - t0)) s, more than $max s"
 			fi
 			return 0
 		fi
 		log "failover to $y refused: $PG_WHY"
-		sleep 2
+		sleep 1
 	done
 	if [ "$due" = 1 ]; then
 		STUCK=$((STUCK + 1))
