@@ -535,8 +535,9 @@ static void *refresh_main(void *arg)
 		kicked = 0;
 		api_sweep_orphans(api);
 		if ((next_refresh - monotonic_ms()) / 1000 < (long)wait_s)
-			wait_s = next_refresh > monotonic_ms() ? (unsigned long)(next_refresh - monotonic_ms() + 999) / 1000
-							       : 0;
+			wait_s = next_refresh > monotonic_ms()
+					 ? (unsigned long)(next_refresh - monotonic_ms() + 999) / 1000
+					 : 0;
 		pthread_mutex_lock(&api->refresh_lock);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += (time_t)wait_s;

@@ -227,17 +227,20 @@ static int root_within(const char *r, const char *p)
 
 /* Does mount fs show place pl to a user? Not the mount pl is on itself
  * (own: in this namespace), nor a copy of it that propagation made in
- * another namespace (a peer or slave of its group). Anything else of the
- * same file system at or below pl's place does: a bind mount of it. */
+ * another namespace (at the same place, a peer or slave of its group).
+ * Anything else of the same file system at or below pl's place does: a
+ * bind mount of it. */
 static int shows(struct libmnt_fs *fs, const struct place *pl, int own)
 {
 	const char *target = mnt_fs_get_target(fs);
+	int same;
 
 	if (mnt_fs_get_devno(fs) != pl->dev || !root_within(mnt_fs_get_root(fs), pl->root))
 		return 0;
-	if (own && target && strcmp(target, pl->target) == 0 && strcmp(mnt_fs_get_root(fs), pl->fsroot) == 0)
+	same = target && strcmp(target, pl->target) == 0 && strcmp(mnt_fs_get_root(fs), pl->fsroot) == 0;
+	if (same && own)
 		return 0;
-	if (!own && pl->peers && (peer_tag(fs, "shared") == pl->peers || peer_tag(fs, "master") == pl->peers))
+	if (same && pl->peers && (peer_tag(fs, "shared") == pl->peers || peer_tag(fs, "master") == pl->peers))
 		return 0;
 	return 1;
 }

@@ -274,7 +274,7 @@ static void sweep_undoes_unused_mount(void **state)
 	start(f);
 	assert_string_equal(err_of(f, "/VolumeDriver.Create", "{\"Name\":\"v1\"}"), "");
 	assert_string_equal(err_of(f, "/VolumeDriver.Mount", "{\"Name\":\"v1\",\"ID\":\"lost\"}"), "");
-	usleep(10 * 1000); /* a look begun in the Mount's own millisecond counts it as during the look */
+	usleep(10 * 1000);	   /* a look begun in the Mount's own millisecond counts it as during the look */
 	api_sweep_orphans(f->api); /* the first look: the grace starts */
 	j = call(f, "/Ballast.Inspect", "{\"Name\":\"v1\"}");
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "Volume"), "mount_count")), 1);
@@ -289,8 +289,8 @@ static void sweep_undoes_unused_mount(void **state)
 		return;
 	}
 	assert_int_equal(n, 0);
-	assert_non_null(
-		strstr(err_of(f, "/VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"lost\"}"), "no mount with ID lost"));
+	assert_non_null(strstr(err_of(f, "/VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"lost\"}"),
+			       "no mount with ID lost"));
 	/* a fresh Mount restarts the grace: the next look keeps it */
 	assert_string_equal(err_of(f, "/VolumeDriver.Mount", "{\"Name\":\"v1\",\"ID\":\"new\"}"), "");
 	api_sweep_orphans(f->api);
