@@ -93,6 +93,8 @@ fs_uuid() { blkid -p -s UUID -o value "$1" 2>/dev/null; }
 fs_type() { blkid -p -s TYPE -o value "$1" 2>/dev/null; }
 loops_of() { losetup -n -O NAME -j "$1" 2>/dev/null; }
 no_loops() { [ -z "$(loops_of "$1")" ]; }
+# loop_dio IMAGE: the direct-I/O flag (0 or 1) of the loop device backing IMAGE
+loop_dio() { local d; d=$(loops_of "$1") && [ -n "$d" ] && cat "/sys/block/${d#/dev/}/loop/dio"; }
 mount_count() { awk -v t="$1" '$5 == t' /proc/self/mountinfo | wc -l; }
 is_mounted() { [ "$(mount_count "$1")" -gt 0 ]; }
 not_mounted() { [ "$(mount_count "$1")" -eq 0 ]; }
@@ -173,6 +175,7 @@ expect_ok "mount --loop ext4 creates the target and mounts" mount --fstype ext4 
 check "target is mounted nosuid,nodev" \
 	bash -c "findmnt -n -o OPTIONS '$T' | tr , '\n' | grep -qx nosuid && findmnt -n -o OPTIONS '$T' | tr , '\n' | grep -qx nodev"
 check "a loop device backs the image" [ -n "$(loops_of "$IMG/e.img")" ]
+check "the loop device does direct I/O (no second page cache)" [ "$(loop_dio "$IMG/e.img")" = 1 ]
 run status "$T"
 check "status reports the mount" [ "$RC" -eq 0 -a "$OUT" = "mounted $IMG/e.img ext4" -a -z "$ERR" ]
 token=$RANDOM-$RANDOM-$$
@@ -262,6 +265,9 @@ if [ -b "$DEV" ]; then
 		mkfs --fstype ext4 "$DEV"
 	expect_ok "mount a block device (no --loop)" mount --fstype ext4 "$DEV" "$B"
 	expect_ok "block device mount is idempotent" mount --fstype ext4 "$DEV" "$B"
+	# the control of the direct-I/O check: a loop device attached without it reads 0
+	check "the dio probe reads 0 on a loop device mount.ballast did not attach" \
+		[ "$(loop_dio "$IMG/blk.img")" = 0 ]
 	check "idempotent block device mount did not stack" [ "$(mount_count "$B")" -eq 1 ]
 	run status "$B"
 	check "status names the block device" [ "$OUT" = "mounted $DEV ext4" ]
