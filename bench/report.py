@@ -41,6 +41,58 @@ class Report:
         self.rows.append(row)
 
 
+# The goals of the performance work: (goal, metric row's name prefix, unit,
+# "<=" or ">=", bound). The baselines named are the figures measured before
+# the work began (Get at 64 connections 36.0k req/s with 44 us of CPU per
+# request; cycles at 16 connections 2.1k req/s).
+GOALS = (
+    ("sized volume: seq write+fsync at least 0.9 of a host dir",
+     "seq overwrite+fsync", "ballast local sized image/host dir", "ratio", ">=", 0.9),
+    ("sized volume: cold read at least 0.9 of a host dir",
+     "seq cold read", "ballast local sized image/host dir", "ratio", ">=", 0.9),
+    ("sized volume: random 4k write+fsync (reported; no bound)",
+     "random 4k write+fsync", "ballast local sized image/host dir", "ratio", None, None),
+    ("idle RSS of a local-only ballastd at most 4 MiB",
+     "idle RSS", "", "MiB", "<=", 4.0),
+    ("cycles at 16 connections at least 3x 2.1k req/s",
+     "Create/Mount/Unmount/Remove cycle, 16 conns: requests/s", "", "req/s", ">=", 6300.0),
+    ("10,000 Creates over 16 connections in at most 2 s",
+     "Create of 10000 volumes", "", "s", "<=", 2.0),
+    ("List of 10,000 volumes in at most 10 ms (p50)",
+     "VolumeDriver.List of 10000 volumes: p50", "", "ms", "<=", 10.0),
+    ("start to Activate with 10,000 volumes in at most 100 ms",
+     "start to Activate, 10000 volumes", "", "ms", "<=", 100.0),
+    ("RSS with 10,000 volumes at most 20 MiB",
+     "RSS with 10000 volumes, after the Lists", "", "MiB", "<=", 20.0),
+    ("docker volume create/inspect/rm at most 1.6 of the built-in",
+     "docker volume create+inspect+rm: ballast/built-in", "", "ratio", "<=", 1.6),
+    ("Get at 64 connections at least 1.5x 36.0k req/s",
+     "VolumeDriver.Get, 64 conns: requests/s", "", "req/s", ">=", 54000.0),
+    ("Get at 64 connections: CPU per request below 44 us",
+     "VolumeDriver.Get, 64 conns: ballastd CPU per request", "", "us", "<", 44.0),
+)
+
+
+def judge_goals(rows):
+    out = []
+    for goal, prefix, contains, unit, op, bound in GOALS:
+        row = next((r for r in rows if r["metric"].startswith(prefix) and contains in r["metric"]), None)
+        val = None
+        if row is not None:
+            val = row["median"]
+            if unit == "s" and row["unit"] == "req/s":
+                # a rate of the 10,000 Creates, as the time they took
+                val = 10000.0 / val if val else None
+        met = None
+        if val is not None and op is not None:
+            met = {"<=": val <= bound, ">=": val >= bound, "<": val < bound}[op]
+        elif val is not None:
+            met = "reported"
+        wants = "report" if op is None else "%s %s" % (op, bound)
+        out.append({"goal": goal, "unit": unit, "wants": wants, "median": val, "met": met})
+    return out
+
+
 def by_round(recs, key):
     return [r[key] for r in sorted(recs, key=lambda r: r.get("round", 0))]
 
@@ -81,7 +133,7 @@ def main():
 
     # b. straight to the socket
     for mode, what in (("get", "VolumeDriver.Get"), ("cycle", "Create/Mount/Unmount/Remove cycle")):
-        for c in (1, 64):
+        for c in (1, 16, 64):
             rs = sorted(sel("socket", "%s_c%d" % (mode, c)), key=lambda r: r["round"])
             if not rs:
                 continue
@@ -97,6 +149,10 @@ def main():
             rep.add("socket", label + ": p50" + unit_note, "ms", [x["p50_ms"] for x in d], better="lower",
                     **extra)
             rep.add("socket", label + ": p99" + unit_note, "ms", [x["p99_ms"] for x in d], better="lower")
+            per = 4 if mode == "cycle" else 1
+            rep.add("socket", label + ": ballastd CPU per request", "us",
+                    [r["cpu_us"] / (per * r["data"]["done"]) for r in rs
+                     if "cpu_us" in r and r["data"]["done"]], better="lower")
 
     # c. memory and scale
     se = sel("scale", "start_empty")
@@ -128,11 +184,11 @@ def main():
 
     # d. data path
     variants = (("dir", "ballast local dir"), ("image", "ballast local sized image"))
-    def per_round(rs):
-        """{round: median MiB/s of that round's repetitions}"""
+    def per_round(rs, key="mib_s"):
+        """{round: median of that round's repetitions}"""
         out = {}
         for r in rs:
-            out.setdefault(r["round"], []).append(r["mib_s"])
+            out.setdefault(r["round"], []).append(r[key])
         return {k: statistics.median(v) for k, v in out.items()}
 
     for op in ("write", "read"):
@@ -148,6 +204,17 @@ def main():
                     better="higher", tool=rs[0].get("tool", "?"), a_mib_s=summary(list(mine.values())),
                     b_mib_s=summary(list(host.values())))
 
+    host = per_round(sel("data", "randwrite", variant="host"), "iops")
+    for v, label in variants:
+        rs = sel("data", "randwrite", variant=v)
+        if not rs:
+            continue
+        mine = per_round(rs, "iops")
+        rep.add("data", "random 4k write+fsync, %s/host dir" % label, "ratio",
+                [mine[k] / host[k] for k in sorted(mine) if host.get(k)], kind="ratio",
+                better="higher", tool=rs[0].get("tool", "?"), a_iops=summary(list(mine.values())),
+                b_iops=summary(list(host.values())))
+
     # e. rbd / gluster rows: records with section rbd or gluster, already as
     # {"metric", "unit", "value", "round"[, "better"]} (run.sh's emit_metric);
     # rows in the order of their first record
@@ -162,7 +229,8 @@ def main():
         for (m, u), vals in metrics.items():
             rep.add(section, m, u, vals, kind="ratio" if u == "ratio" else "value", better=better.get((m, u)))
 
-    result = {"meta": meta, "rows": rep.rows}
+    goals = judge_goals(rep.rows)
+    result = {"meta": meta, "rows": rep.rows, "goals": goals}
     with open(out, "w") as f:
         json.dump(result, f, indent=1, sort_keys=False)
         f.write("\n")
@@ -190,6 +258,8 @@ def main():
         if "a_mib_s" in r:
             note = "%s MiB/s vs host %s MiB/s (%s)" % (fmt(r["a_mib_s"]["median"], "MiB/s"),
                                                       fmt(r["b_mib_s"]["median"], "MiB/s"), r["tool"])
+        if "a_iops" in r:
+            note = "%s IOPS vs host %s IOPS" % (fmt(r["a_iops"]["median"], "IOPS"), fmt(r["b_iops"]["median"], "IOPS"))
         if "ops_p50_ms" in r:
             note = "ms; p50 per call: " + ", ".join("%s %s" % (k, fmt(v, "ms")) for k, v in r["ops_p50_ms"].items())
         if r.get("errors"):
@@ -202,6 +272,15 @@ def main():
         cl = " (rbd, gluster: %s)" % meta.get("cluster_rounds", "?")
     print("# rounds: %s%s; ratios are per round (same-round A and B), then median and min..max over rounds"
           % (meta.get("rounds", "?"), cl))
+    print()
+    print("%-64s %-14s %12s  %s" % ("goal", "wants", "median", "met"))
+    for g in goals:
+        got = "-" if g["median"] is None else fmt(g["median"], g["unit"])
+        met = {True: "yes", False: "NO", None: "not measured", "reported": "(reported)"}[g["met"]]
+        print("%-64s %-14s %12s  %s" % (g["goal"], g["wants"], got, met))
+    judged = [g for g in goals if g["met"] != "reported"]
+    print("# goals: %d of %d met (%d not measured in this run)" % (
+        sum(1 for g in judged if g["met"] is True), len(judged), sum(1 for g in judged if g["met"] is None)))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@
 #   c. scale:    idle RSS; with BENCH_VOLUMES (10,000) volumes made through the
 #                socket: start-to-Activate time (catalog recovery) against an
 #                empty catalog, RSS, VolumeDriver.List and Ballast.List latency
-#   d. data:     sequential overwrite (fsync at the end) and cold-cache read inside
+#   d. data:     sequential overwrite (fsync at the end), cold-cache read and
+#                random 4 KiB writes each with fsync (a database's log) inside
 #                a container on a ballast plain-dir volume and a sized-image
 #                volume vs a host directory bind-mounted into the container
 #   e. rbd / gluster: on a throw-away 1-mon 1-OSD Ceph cluster and a private
@@ -30,6 +31,7 @@
 #   BENCH_VOLUMES (10000)   catalog size for the scale rows
 #   BENCH_FIO_SIZE (512M)   file size of the data-path jobs (the sized volume is 1G)
 #   BENCH_IO_REPS (3)       data-path measurements per variant per round (median)
+#   BENCH_RAND_SECONDS (5)  length of the random 4 KiB write+fsync job (fio only)
 #   BENCH_GET_SECONDS (3), BENCH_CYCLE_SECONDS (4)   loadgen time per row per round
 #   BENCH_VOLUME_CYCLES (100), BENCH_RUNS (20)   dockerd operations per driver per round
 #   BENCH_SECTIONS ("dockerd socket scale data rbd gluster")   which sections
@@ -59,6 +61,7 @@ ROUNDS=${BENCH_ROUNDS:-5}
 NVOL=${BENCH_VOLUMES:-10000}
 FIO_SIZE=${BENCH_FIO_SIZE:-512M}
 IO_REPS=${BENCH_IO_REPS:-3}
+RAND_S=${BENCH_RAND_SECONDS:-5}
 GET_S=${BENCH_GET_SECONDS:-3}
 CYCLE_S=${BENCH_CYCLE_SECONDS:-4}
 VOL_CYCLES=${BENCH_VOLUME_CYCLES:-100}
@@ -259,6 +262,10 @@ emit_metric() {
 		'{section: $s, metric: $m, unit: $u, value: $v, round: $r} + (if $b == "" then {} else {better: $b} end)')"
 }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# cpu_us PID: the CPU time (user + system) the process has used, in us
+cpu_us() {
+	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.0f\n", ($12 + $13) * 1e6 / hz }' "/proc/$1/stat"
+}
 
 # bench_ballastd_conf DIR: a config like tests/lib/ballastd.sh's, but at log
 # level info (debug logs every request, which is not what a user runs).
@@ -347,17 +354,19 @@ fi
 
 # ------------------------------------------------------------------ b. socket
 if has_section socket; then
-	say "b. straight to the socket: Get ${GET_S}s and cycles ${CYCLE_S}s at 1 and 64 connections, $ROUNDS rounds"
-	rows=("get 1" "get 64" "cycle 1" "cycle 64")
+	say "b. straight to the socket: Get ${GET_S}s and cycles ${CYCLE_S}s at 1, 16 and 64 connections, $ROUNDS rounds"
+	rows=("get 1" "get 64" "cycle 1" "cycle 16" "cycle 64")
 	for ((r = 0; r < ROUNDS; r++)); do
 		for ((k = 0; k < ${#rows[@]}; k++)); do
 			# rotate the order every round
 			read -r mode conns <<<"${rows[$(((k + r) % ${#rows[@]}))]}"
 			secs=$GET_S
 			[ "$mode" = cycle ] && secs=$CYCLE_S
+			cpu0=$(cpu_us "$BALLASTD_PID")
 			out=$("$LOADGEN" --socket "$BALLAST_SOCK" --mode "$mode" --conns "$conns" \
 				--duration "$secs" --prefix "lg$r") || die "loadgen $mode c=$conns failed: $out"
-			emit "{\"section\":\"socket\",\"row\":\"${mode}_c$conns\",\"round\":$r,\"data\":$out}"
+			cpu=$(($(cpu_us "$BALLASTD_PID") - cpu0))
+			emit "{\"section\":\"socket\",\"row\":\"${mode}_c$conns\",\"round\":$r,\"cpu_us\":$cpu,\"data\":$out}"
 		done
 	done
 	say "b. done at $SECONDS s"
@@ -414,6 +423,12 @@ io_job() {
 		cmd="/usr/bin/fio --name=seq$op --filename=/data/bench.io --rw=$op --bs=1M --size=$FIO_SIZE"
 		cmd+=" --ioengine=psync --output-format=json"
 		[ "$op" = write ] && cmd+=" --overwrite=1 --end_fsync=1"
+		# a database's log: 4 KiB writes at random places of the laid-out
+		# file, each followed by fsync, for RAND_S seconds; prints IOPS
+		if [ "$op" = randwrite ]; then
+			cmd="/usr/bin/fio --name=rand --filename=/data/bench.io --rw=randwrite --bs=4k --size=$FIO_SIZE"
+			cmd+=" --ioengine=psync --fsync=1 --time_based --runtime=$RAND_S --output-format=json"
+		fi
 	else
 		if [ "$op" = write ]; then
 			cmd="/usr/bin/dd if=/dev/zero of=/data/bench.io bs=1M count=$((bytes / 1048576)) conv=fsync,notrunc 2>&1"
@@ -427,7 +442,9 @@ io_job() {
 		say "io job ($spec $op) failed: $out $(cat "$T/io.err")"
 		return 1
 	}
-	if [ "$IO_TOOL" = fio ]; then
+	if [ "$op" = randwrite ]; then
+		jq -r '.jobs[0].write.iops' <<<"$out"
+	elif [ "$IO_TOOL" = fio ]; then
 		jq -r --arg op "$op" '.jobs[0][$op].bw_bytes / 1048576' <<<"$out"
 	else
 		# coreutils: "N bytes (...) copied, S s, R MB/s"
@@ -474,6 +491,11 @@ if has_section data; then
 					if [ "$op" = write ]; then val=${wr[$v]}; else val=${rd[$v]}; fi
 					emit "{\"section\":\"data\",\"row\":\"$op\",\"variant\":\"$v\",\"round\":$r,\"rep\":$rep,\"mib_s\":$val,\"tool\":\"$IO_TOOL\",\"size\":\"$FIO_SIZE\"}"
 				done
+			done
+			[ "$IO_TOOL" = fio ] || continue
+			for v in "${order[@]}"; do
+				val=$(io_job "${spec[$v]}" randwrite) || die "data path random writes on $v failed"
+				emit "{\"section\":\"data\",\"row\":\"randwrite\",\"variant\":\"$v\",\"round\":$r,\"rep\":$rep,\"iops\":$val,\"tool\":\"$IO_TOOL\",\"size\":\"4k\"}"
 			done
 		done
 	done
