@@ -36,6 +36,8 @@ int api_new(const struct ballast_config *cfg, struct catalog *cat, struct api **
 	api->started_ms = monotonic_ms();
 	pthread_mutex_init(&api->refresh_lock, NULL);
 	pthread_mutex_init(&api->lookup_lock, NULL);
+	pthread_mutex_init(&api->docker_list.lock, NULL);
+	pthread_mutex_init(&api->admin_list.lock, NULL);
 	pthread_cond_init(&api->refresh_cond, NULL);
 	ret = config_get_uint(cfg, "ballast", "refresh_interval", &api->refresh_interval_s, err);
 	if (ret == 0)
@@ -91,6 +93,10 @@ void api_free(struct api *api)
 	pthread_cond_destroy(&api->refresh_cond);
 	pthread_mutex_destroy(&api->refresh_lock);
 	pthread_mutex_destroy(&api->lookup_lock);
+	pthread_mutex_destroy(&api->docker_list.lock);
+	pthread_mutex_destroy(&api->admin_list.lock);
+	free(api->docker_list.text);
+	free(api->admin_list.text);
 	free(api);
 }
 
@@ -767,24 +773,44 @@ static int h_get(struct api *api, struct request *req)
 	return 0;
 }
 
-static int h_list(struct api *api, struct request *req)
+int api_cached_list(struct api *api, struct list_cache *c, struct request *req,
+		    json_t *(*build)(struct api *api, json_t *all))
 {
-	json_t *all = catalog_list(api->cat);
+	unsigned long gen;
+
+	pthread_mutex_lock(&c->lock);
+	if (!c->text || c->gen != catalog_gen(api->cat)) {
+		json_t *all = catalog_list_gen(api->cat, &gen);
+		json_t *vols = all ? build(api, all) : NULL;
+		json_t *resp = vols ? json_pack("{s:o, s:s}", "Volumes", vols, "Err", "") : NULL;
+
+		free(c->text);
+		c->text = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
+		c->gen = gen;
+		json_decref(resp);
+	}
+	req->raw = c->text ? strdup(c->text) : NULL;
+	pthread_mutex_unlock(&c->lock);
+	return req->raw ? 0 : berr_set(&req->err, -ENOMEM, "out of memory");
+}
+
+/* Docker's List: name, mountpoint and creation time of each volume. */
+static json_t *docker_list(struct api *api, json_t *all)
+{
 	json_t *out = json_array();
 	json_t *view;
 	size_t i;
 
-	if (!all || !out) {
-		json_decref(all);
-		json_decref(out);
-		return berr_set(&req->err, -ENOMEM, "out of memory");
-	}
 	json_array_foreach (all, i, view)
 		json_array_append_new(out, docker_volume(api, view, 0));
 	json_decref(all);
-	json_object_set_new(req->resp, "Volumes", out);
+	return out;
+}
+
+static int h_list(struct api *api, struct request *req)
+{
 	api_kick_refresh(api);
-	return 0;
+	return api_cached_list(api, &api->docker_list, req, docker_list);
 }
 
 /* --- Routing -------------------------------------------------------------- */
@@ -841,7 +867,7 @@ static long api_deadline_ms(const struct api *api, handler_fn fn)
 
 int api_handle(struct api *api, const char *path, const char *body, size_t len, int too_large, char **resp)
 {
-	struct request req = { .body = NULL, .resp = json_object(), .err = { { 0 } } };
+	struct request req = { .body = NULL, .resp = json_object(), .raw = NULL, .err = { { 0 } } };
 	long started = monotonic_us();
 	const char *label = "other";
 	handler_fn fn = NULL;
@@ -876,7 +902,9 @@ int api_handle(struct api *api, const char *path, const char *body, size_t len, 
 		json_object_set_new(req.resp, "Err", json_string(""));
 	}
 	metrics_request(label, ret < 0, monotonic_us() - started);
-	*resp = json_dumps(req.resp, JSON_COMPACT);
+	*resp = ret == 0 && req.raw ? req.raw : json_dumps(req.resp, JSON_COMPACT);
+	if (*resp != req.raw)
+		free(req.raw);
 	json_decref(req.body);
 	json_decref(req.resp);
 	if (!*resp)

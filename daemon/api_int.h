@@ -22,6 +22,14 @@
 #define API_LOOKUP_BACKOFF_MS 5000
 #define BACKENDS_MAX 8
 
+/* The text of a List answer, kept while the catalog's generation is the one
+ * it was built from: a List of 10,000 volumes is then a copy. */
+struct list_cache {
+	pthread_mutex_t lock;
+	unsigned long gen;
+	char *text; /* NULL: none built yet */
+};
+
 struct api {
 	const struct ballast_config *cfg;
 	struct catalog *cat;
@@ -48,12 +56,15 @@ struct api {
 	pthread_mutex_t lookup_lock;
 	long lookup_failed_ms[BACKENDS_MAX];
 	char lookup_err[BACKENDS_MAX][BERR_MSG_MAX];
+
+	struct list_cache docker_list, admin_list;
 };
 
 /* One request as a handler sees it; api_handle owns all of it. */
 struct request {
 	json_t *body; /* the parsed object; NULL for Activate */
 	json_t *resp; /* the answer being built */
+	char *raw;    /* or, set by a handler, the whole answer as text */
 	struct berr err;
 };
 
@@ -62,6 +73,12 @@ struct request {
 typedef int (*handler_fn)(struct api *api, struct request *req);
 
 /* --- Shared helpers (api.c) ----------------------------------------------- */
+
+/* Answer a List from c: its text when the catalog has not changed since it
+ * was built, else build(api, every ready volume's snapshot) as "Volumes"
+ * (build takes the list's reference and returns a new one). */
+int api_cached_list(struct api *api, struct list_cache *c, struct request *req,
+		    json_t *(*build)(struct api *api, json_t *all));
 
 /* The backend named name and its context (borrowed from api) in *ops and
  * *ctx; -ENOENT with a message in err (may be NULL) naming the backends

@@ -21,7 +21,10 @@
 struct catalog {
 	pthread_mutex_t table_lock;
 	struct volume *buckets[CATALOG_BUCKETS];
-	int dirfd; /* <state_dir>/catalog */
+	unsigned long gen; /* counts changes of any view; under table_lock */
+	int dirfd;	   /* <state_dir>/catalog */
+	/* concurrent commits share the fsyncs of dirfd */
+	struct group_sync dirsync;
 };
 
 static const char *const state_names[] = {
@@ -237,6 +240,7 @@ int catalog_open(const char *state_dir, struct catalog **out, struct berr *err)
 	if (!cat)
 		return berr_set(err, -ENOMEM, "out of memory");
 	pthread_mutex_init(&cat->table_lock, NULL);
+	cat->dirsync = (struct group_sync)GROUP_SYNC_INIT;
 	cat->dirfd = -1;
 	snprintf(path, sizeof(path), "%s/catalog", state_dir);
 	ret = mkdir_p(path, 0700);
@@ -294,6 +298,7 @@ void catalog_close(struct catalog *cat)
 	if (cat->dirfd >= 0)
 		close(cat->dirfd);
 	pthread_mutex_destroy(&cat->table_lock);
+	group_sync_destroy(&cat->dirsync);
 	free(cat);
 }
 
@@ -363,10 +368,8 @@ int catalog_commit(struct catalog *cat, struct volume *vol, struct berr *err)
 		if (unlinkat(cat->dirfd, file, 0) < 0 && errno != ENOENT)
 			ret = berr_set(err, -errno, "cannot delete the catalog record of %s: %s", vol->name,
 				       strerror(errno));
-		else
-			ret = fsync(cat->dirfd) < 0
-				      ? berr_set(err, -errno, "fsync of the catalog failed: %s", strerror(errno))
-				      : 0;
+		else if ((ret = group_fsync(&cat->dirsync, cat->dirfd)) < 0)
+			berr_set(err, ret, "fsync of the catalog failed: %s", strerror(-ret));
 	} else {
 		json_t *rec = volume_record(vol);
 
@@ -376,7 +379,7 @@ int catalog_commit(struct catalog *cat, struct volume *vol, struct berr *err)
 			ret = berr_set(err, -ENOMEM, "out of memory");
 			goto out;
 		}
-		ret = atomic_write_at(cat->dirfd, file, text, strlen(text));
+		ret = atomic_write_group(cat->dirfd, &cat->dirsync, file, text, strlen(text));
 		if (ret < 0) {
 			berr_set(err, ret, "cannot save the catalog record of %s: %s", vol->name, strerror(-ret));
 			goto out;
@@ -389,6 +392,7 @@ int catalog_commit(struct catalog *cat, struct volume *vol, struct berr *err)
 		json_decref(vol->view);
 		vol->view = view;
 		view = NULL;
+		cat->gen++;
 		pthread_mutex_unlock(&cat->table_lock);
 	}
 out:
@@ -417,7 +421,22 @@ static int by_name(const void *a, const void *b)
 	return strcmp(json_string_value(json_object_get(va, "name")), json_string_value(json_object_get(vb, "name")));
 }
 
+unsigned long catalog_gen(struct catalog *cat)
+{
+	unsigned long gen;
+
+	pthread_mutex_lock(&cat->table_lock);
+	gen = cat->gen;
+	pthread_mutex_unlock(&cat->table_lock);
+	return gen;
+}
+
 json_t *catalog_list(struct catalog *cat)
+{
+	return catalog_list_gen(cat, NULL);
+}
+
+json_t *catalog_list_gen(struct catalog *cat, unsigned long *gen)
 {
 	json_t *arr = json_array();
 	json_t **items = NULL;
@@ -426,6 +445,8 @@ json_t *catalog_list(struct catalog *cat)
 	if (!arr)
 		return NULL;
 	pthread_mutex_lock(&cat->table_lock);
+	if (gen)
+		*gen = cat->gen;
 	for (int b = 0; b < CATALOG_BUCKETS; b++) {
 		for (struct volume *v = cat->buckets[b]; v; v = v->next) {
 			if (!v->view)

@@ -93,6 +93,12 @@ json_t *catalog_view(struct catalog *cat, const char *name);
 /* Snapshots of every ready volume, sorted by name (new reference). */
 json_t *catalog_list(struct catalog *cat);
 
+/* catalog_list, and in *gen the catalog's generation it shows. The
+ * generation (catalog_gen) changes whenever any snapshot does: an answer
+ * built from a list stays true while the generation is the same. */
+json_t *catalog_list_gen(struct catalog *cat, unsigned long *gen);
+unsigned long catalog_gen(struct catalog *cat);
+
 /* Names of every volume in the table, any state (new reference), for the
  * start-up reconciliation. */
 json_t *catalog_names(struct catalog *cat);

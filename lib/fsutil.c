@@ -50,7 +50,65 @@ static int write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
+struct sync_batch {
+	int done, err, refs;
+};
+
+void group_sync_destroy(struct group_sync *g)
+{
+	free(g->next);
+	g->next = NULL;
+	pthread_cond_destroy(&g->cond);
+	pthread_mutex_destroy(&g->lock);
+}
+
+int group_fsync(struct group_sync *g, int fd)
+{
+	struct sync_batch *b;
+	int ret;
+
+	if (!g)
+		return fsync(fd) < 0 ? -errno : 0;
+	pthread_mutex_lock(&g->lock);
+	b = g->next;
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b) {
+			pthread_mutex_unlock(&g->lock);
+			return fsync(fd) < 0 ? -errno : 0;
+		}
+		g->next = b;
+	}
+	b->refs++;
+	while (!b->done) {
+		if (g->running) {
+			pthread_cond_wait(&g->cond, &g->lock);
+			continue;
+		}
+		/* b is the batch not yet begun: close it and run its fsync */
+		g->running = 1;
+		g->next = NULL;
+		pthread_mutex_unlock(&g->lock);
+		ret = fsync(fd) < 0 ? -errno : 0;
+		pthread_mutex_lock(&g->lock);
+		b->err = ret;
+		b->done = 1;
+		g->running = 0;
+		pthread_cond_broadcast(&g->cond);
+	}
+	ret = b->err;
+	if (--b->refs == 0)
+		free(b);
+	pthread_mutex_unlock(&g->lock);
+	return ret;
+}
+
 int atomic_write_at(int dirfd, const char *name, const char *data, size_t len)
+{
+	return atomic_write_group(dirfd, NULL, name, data, len);
+}
+
+int atomic_write_group(int dirfd, struct group_sync *g, const char *name, const char *data, size_t len)
 {
 	char tmp[NAME_MAX + 1];
 	int fd, ret;
@@ -72,9 +130,7 @@ int atomic_write_at(int dirfd, const char *name, const char *data, size_t len)
 		return ret;
 	}
 	/* The rename is durable only once the directory is. */
-	if (fsync(dirfd) < 0)
-		return -errno;
-	return 0;
+	return group_fsync(g, dirfd);
 }
 
 int read_file_at(int dirfd, const char *name, size_t max, char **out, size_t *len)

@@ -4,6 +4,7 @@
 #ifndef BALLAST_FSUTIL_H
 #define BALLAST_FSUTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -16,6 +17,35 @@ int mkdir_p(const char *path, mode_t mode);
  * the new content is there, never a mix. 0 or -errno.
  */
 int atomic_write_at(int dirfd, const char *name, const char *data, size_t len);
+
+/*
+ * Group commit of one directory: threads that each changed an entry of the
+ * directory and need the change durable share one fsync of it. A thread
+ * joins the batch that has not begun yet; the first to find no fsync under
+ * way runs the batch's fsync for all of it, the others wait for its
+ * result. Every change made before a thread joins is covered by that
+ * fsync, which begins after the last join. Initialise with
+ * GROUP_SYNC_INIT; group_sync_destroy when no thread uses it.
+ */
+struct sync_batch;
+struct group_sync {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct sync_batch *next; /* the batch threads join; NULL: none yet */
+	int running;		 /* a batch's fsync is under way */
+};
+#define GROUP_SYNC_INIT                                                                                                \
+	{                                                                                                              \
+		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0                                           \
+	}
+void group_sync_destroy(struct group_sync *g);
+
+/* fsync(fd) for a change already made, in g's batches (g NULL: alone). fd
+ * must be the same for every caller of g. 0 or -errno of the fsync. */
+int group_fsync(struct group_sync *g, int fd);
+
+/* atomic_write_at, the directory's fsync shared in g (g NULL: alone). */
+int atomic_write_group(int dirfd, struct group_sync *g, const char *name, const char *data, size_t len);
 
 /* Read a whole file (at most max bytes) into a NUL-terminated buffer the
  * caller frees. 0 or -errno (-EFBIG when larger than max). */

@@ -185,6 +185,66 @@ static void create_get_list_remove(void **state)
 	assert_string_equal(err_of(f, "/VolumeDriver.Get", "{\"Name\":\"v1\"}"), "volume v1 not found");
 }
 
+/* The List answers are kept between changes: each follows every Create,
+ * Mount, Unmount and Remove, and Docker's and ballast's both. */
+static void list_follows_every_change(void **state)
+{
+	struct fixture *f = *state;
+	json_t *j, *vols;
+	char *before;
+
+	j = call(f, "/VolumeDriver.List", "{}");
+	assert_int_equal(json_array_size(json_object_get(j, "Volumes")), 0);
+	json_decref(j);
+	before = list_text(f);
+	assert_string_equal(before, "[]");
+	free(before);
+
+	assert_string_equal(err_of(f, "/VolumeDriver.Create", "{\"Name\":\"l1\"}"), "");
+	j = call(f, "/VolumeDriver.List", "{}");
+	vols = json_object_get(j, "Volumes");
+	assert_int_equal(json_array_size(vols), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(vols, 0), "Mountpoint")), "");
+	json_decref(j);
+	/* the same answer twice, from the kept text */
+	before = list_text(f);
+	assert_non_null(strstr(before, "\"mount_count\": 0"));
+	free(before);
+	before = list_text(f);
+	assert_non_null(strstr(before, "\"mount_count\": 0"));
+	free(before);
+
+	assert_string_equal(err_of(f, "/VolumeDriver.Mount", "{\"Name\":\"l1\",\"ID\":\"a\"}"), "");
+	j = call(f, "/VolumeDriver.List", "{}");
+	vols = json_object_get(j, "Volumes");
+	assert_int_not_equal(json_string_length(json_object_get(json_array_get(vols, 0), "Mountpoint")), 0);
+	json_decref(j);
+	before = list_text(f);
+	assert_non_null(strstr(before, "\"mount_count\": 1"));
+	free(before);
+
+	assert_string_equal(err_of(f, "/VolumeDriver.Unmount", "{\"Name\":\"l1\",\"ID\":\"a\"}"), "");
+	before = list_text(f);
+	assert_non_null(strstr(before, "\"mount_count\": 0"));
+	free(before);
+	assert_string_equal(err_of(f, "/VolumeDriver.Create", "{\"Name\":\"l0\"}"), "");
+	j = call(f, "/VolumeDriver.List", "{}");
+	vols = json_object_get(j, "Volumes");
+	assert_int_equal(json_array_size(vols), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(vols, 0), "Name")), "l0");
+	json_decref(j);
+
+	assert_string_equal(err_of(f, "/VolumeDriver.Remove", "{\"Name\":\"l0\"}"), "");
+	assert_string_equal(err_of(f, "/VolumeDriver.Remove", "{\"Name\":\"l1\"}"), "");
+	j = call(f, "/VolumeDriver.List", "{}");
+	assert_int_equal(json_array_size(json_object_get(j, "Volumes")), 0);
+	assert_string_equal(json_string_value(json_object_get(j, "Err")), "");
+	json_decref(j);
+	before = list_text(f);
+	assert_string_equal(before, "[]");
+	free(before);
+}
+
 static void create_is_idempotent(void **state)
 {
 	struct fixture *f = *state;
@@ -450,6 +510,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(handshake, setup, teardown),
 		cmocka_unit_test_setup_teardown(damaged_record_refuses_its_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(create_get_list_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(list_follows_every_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(create_is_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(mount_counts_per_id, setup, teardown),
 		cmocka_unit_test(orphan_decisions),

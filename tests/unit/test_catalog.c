@@ -1,9 +1,13 @@
 /* Unit tests: the catalog's persistence and crash safety. */
 #include "unit.h"
 
+#include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "catalog.h"
+#include "fsutil.h"
 
 struct fixture {
 	char *dir;
@@ -194,6 +198,99 @@ static void view_has_the_documented_keys(void **state)
 	json_decref(view);
 }
 
+#define COMMITTERS 16
+#define COMMITS_EACH 25
+
+struct committer {
+	struct fixture *f;
+	int index, failed;
+};
+
+static void *commit_many(void *arg)
+{
+	struct committer *c = arg;
+	char name[64];
+
+	for (int i = 0; i < COMMITS_EACH; i++) {
+		struct volume *vol;
+
+		snprintf(name, sizeof(name), "c%d-%d", c->index, i);
+		vol = catalog_acquire(c->f->cat, name, 1);
+		if (!vol) {
+			c->failed++;
+			continue;
+		}
+		strcpy(vol->backend, "local");
+		strcpy(vol->created_at, "2026-12-02T10:00:00Z");
+		vol->state = VOL_READY;
+		c->failed += catalog_commit(c->f->cat, vol, NULL) != 0;
+		catalog_release(c->f->cat, vol);
+	}
+	return NULL;
+}
+
+/* Commits from many threads at once share their directory fsyncs; every
+ * one of them is on disk when it returns (all there after a reopen). */
+static void concurrent_commits_all_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct committer c[COMMITTERS];
+	pthread_t t[COMMITTERS];
+	json_t *all;
+
+	for (int i = 0; i < COMMITTERS; i++) {
+		c[i] = (struct committer){ .f = f, .index = i };
+		assert_int_equal(pthread_create(&t[i], NULL, commit_many, &c[i]), 0);
+	}
+	for (int i = 0; i < COMMITTERS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(c[i].failed, 0);
+	}
+	reopen(f);
+	all = catalog_list(f->cat);
+	assert_int_equal(json_array_size(all), COMMITTERS * COMMITS_EACH);
+	json_decref(all);
+}
+
+struct syncer {
+	struct group_sync *g;
+	int fd, ret;
+};
+
+static void *sync_once(void *arg)
+{
+	struct syncer *s = arg;
+
+	s->ret = group_fsync(s->g, s->fd);
+	return NULL;
+}
+
+/* A shared fsync's result reaches every thread of its batch: the error of
+ * one that fails (a bad descriptor), and success after it. */
+static void group_fsync_reports_to_all(void **state)
+{
+	struct fixture *f = *state;
+	struct group_sync g = GROUP_SYNC_INIT;
+	struct syncer s[8];
+	pthread_t t[8];
+	int fd = open(f->dir, O_RDONLY | O_DIRECTORY);
+
+	assert_true(fd >= 0);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < 8; i++) {
+			s[i] = (struct syncer){ .g = &g, .fd = pass == 0 ? -1 : fd, .ret = 1 };
+			assert_int_equal(pthread_create(&t[i], NULL, sync_once, &s[i]), 0);
+		}
+		for (int i = 0; i < 8; i++) {
+			pthread_join(t[i], NULL);
+			assert_int_equal(s[i].ret, pass == 0 ? -EBADF : 0);
+		}
+	}
+	assert_int_equal(group_fsync(NULL, -1), -EBADF);
+	group_sync_destroy(&g);
+	close(fd);
+}
+
 static void unfinished_states_survive_reopen(void **state)
 {
 	struct fixture *f = *state;
@@ -221,6 +318,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(gone_and_new_are_not_listed, setup, teardown),
 		cmocka_unit_test_setup_teardown(view_has_the_documented_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(unfinished_states_survive_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(concurrent_commits_all_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(group_fsync_reports_to_all, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("catalog", tests, NULL, NULL);
