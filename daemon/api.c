@@ -638,10 +638,20 @@ static int h_mount(struct api *api, struct request *req)
 		vol->mountpoint[0] = '\0';
 	}
 	if (volume_mount_count(vol) == 0 || !vol->mountpoint[0]) {
-		ret = ops->mount(ctx, &bv, vol->mountpoint, sizeof(vol->mountpoint), &req->err);
+		char path[PATH_MAX];
+
+		ret = ops->mount(ctx, &bv, path, sizeof(path), &req->err);
 		metrics_backend_error(ops->name, ret);
 		if (ret < 0) {
 			vol->mountpoint[0] = '\0';
+			goto out_release;
+		}
+		if (volume_set_mountpoint(vol, path) < 0) {
+			struct berr ignored = BERR_INIT;
+
+			ops->unmount(ctx, &bv, &ignored);
+			vol->mountpoint[0] = '\0';
+			ret = berr_set(&req->err, -ENOMEM, "out of memory");
 			goto out_release;
 		}
 		mounted_now = 1;

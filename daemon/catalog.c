@@ -61,10 +61,13 @@ static struct volume *volume_new(const char *name)
 	snprintf(vol->name, sizeof(vol->name), "%s", name);
 	vol->opts = json_object();
 	vol->mounts = json_object();
+	vol->mountpoint = strdup("");
 	pthread_mutex_init(&vol->lock, NULL);
-	if (!vol->opts || !vol->mounts) {
+	if (!vol->opts || !vol->mounts || !vol->mountpoint) {
 		json_decref(vol->opts);
 		json_decref(vol->mounts);
+		free(vol->mountpoint);
+		pthread_mutex_destroy(&vol->lock);
 		free(vol);
 		return NULL;
 	}
@@ -76,8 +79,20 @@ static void volume_free(struct volume *vol)
 	json_decref(vol->opts);
 	json_decref(vol->mounts);
 	json_decref(vol->view);
+	free(vol->mountpoint);
 	pthread_mutex_destroy(&vol->lock);
 	free(vol);
+}
+
+int volume_set_mountpoint(struct volume *vol, const char *path)
+{
+	char *copy = strdup(path);
+
+	if (!copy)
+		return -ENOMEM;
+	free(vol->mountpoint);
+	vol->mountpoint = copy;
+	return 0;
 }
 
 /* The on-disk record: everything needed to rebuild the volume. */
@@ -212,7 +227,11 @@ static int load_record(struct catalog *cat, const char *file)
 	}
 	snprintf(vol->backend, sizeof(vol->backend), "%s", backend);
 	snprintf(vol->created_at, sizeof(vol->created_at), "%s", created);
-	snprintf(vol->mountpoint, sizeof(vol->mountpoint), "%s", mp);
+	if (volume_set_mountpoint(vol, mp) < 0) {
+		volume_free(vol);
+		ret = -ENOMEM;
+		goto out;
+	}
 	vol->resized_bytes = (uint64_t)json_integer_value(json_object_get(rec, "resized_bytes"));
 	if (state_parse(state, &vol->state) < 0)
 		vol->state = VOL_CREATING; /* unknown: treat as unfinished */
@@ -460,7 +479,8 @@ json_t *catalog_list_gen(struct catalog *cat, unsigned long *gen)
 				items = grown;
 				cap = ncap;
 			}
-			items[n++] = json_deep_copy(v->view);
+			/* a snapshot is never changed, only replaced */
+			items[n++] = json_incref(v->view);
 		}
 	}
 out_unlock:

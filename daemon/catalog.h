@@ -36,10 +36,13 @@ enum vol_state {
 struct volume {
 	char name[VOLUME_NAME_MAX + 1];
 	char backend[32];
-	char created_at[40];	   /* RFC 3339, UTC */
-	char mountpoint[PATH_MAX]; /* "" unless mounted */
-	json_t *opts;		   /* object of strings; owned */
-	json_t *mounts;		   /* object: mount ID -> count; owned */
+	char created_at[40]; /* RFC 3339, UTC */
+	/* "" unless mounted; never NULL; cleared in place (mountpoint[0] =
+	 * '\0'), set with volume_set_mountpoint. On the heap, as long as it
+	 * is: a PATH_MAX array was most of a volume's memory. */
+	char *mountpoint;
+	json_t *opts;	/* object of strings; owned */
+	json_t *mounts; /* object: mount ID -> count; owned */
 	enum vol_state state;
 	uint64_t resized_bytes; /* size after `ballast resize`; 0: as created */
 	/* CLOCK_MONOTONIC ms when this process created or adopted the volume;
@@ -83,6 +86,9 @@ int catalog_commit(struct catalog *cat, struct volume *vol, struct berr *err);
  * a name whose leftover was just removed. */
 void volume_clear(struct volume *vol);
 
+/* Set vol's mountpoint to a copy of path. 0 or -ENOMEM (unchanged). */
+int volume_set_mountpoint(struct volume *vol, const char *path);
+
 /* Total of all mount ID counts. */
 long volume_mount_count(const struct volume *vol);
 
@@ -90,7 +96,8 @@ long volume_mount_count(const struct volume *vol);
  * volume of that name. Does not wait for the volume's lock. */
 json_t *catalog_view(struct catalog *cat, const char *name);
 
-/* Snapshots of every ready volume, sorted by name (new reference). */
+/* Snapshots of every ready volume, sorted by name (new reference). The
+ * snapshots are the catalog's own, shared: read them, never change them. */
 json_t *catalog_list(struct catalog *cat);
 
 /* catalog_list, and in *gen the catalog's generation it shows. The
