@@ -15,7 +15,8 @@ TEST_PKGS := cmocka
 CFLAGS ?= -O2 -g
 WARNFLAGS := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wvla
-BASEFLAGS := -std=gnu11 -D_GNU_SOURCE -DBALLAST_VERSION='"$(VERSION)"' -pthread -MMD -MP
+# -fPIC: the shared backends' objects go into modules (backends/NAME.so)
+BASEFLAGS := -std=gnu11 -D_GNU_SOURCE -DBALLAST_VERSION='"$(VERSION)"' -pthread -MMD -MP -fPIC
 ifneq ($(CRASHPOINTS),)
 BASEFLAGS += -DBALLAST_CRASH_POINTS
 endif
@@ -51,24 +52,33 @@ $(BUILD)/obj/tests/%.o: LAYER_INC := $(TEST_INC)
 # Shared backends are built when their libraries are there (tests/deps.sh
 # installs them, so `make check` always has them); WITH_GLUSTER=0 leaves one
 # out on purpose.
+# Each is a module ballastd loads (dlopen) only when its config uses it:
+# $(BUILD)/backends/NAME.so, installed in $(PREFIX)/lib/ballast.
 WITH_GLUSTER ?= $(shell $(PKG_CONFIG) --exists glusterfs-api && echo 1 || echo 0)
 ifeq ($(WITH_GLUSTER),1)
-BACKEND_SRCS += $(wildcard backends/gluster*.c)
-DAEMON_PKGS += glusterfs-api
+GLUSTER_MOD_SRCS := $(wildcard backends/gluster*.c)
+GLUSTER_PKGS := glusterfs-api
 BASEFLAGS += -DHAVE_GLUSTER
+MODULES += $(BUILD)/backends/gluster.so
 endif
 
 # The rbd backend and its FUSE mapper, when librbd is there (WITH_RBD=0 leaves it out).
 WITH_RBD ?= $(shell test -e /usr/include/rbd/librbd.h && test -e /usr/include/fuse3/fuse.h && echo 1 || echo 0)
 ifeq ($(WITH_RBD),1)
-BACKEND_SRCS += $(wildcard backends/rbd*.c)
+RBD_MOD_SRCS := $(wildcard backends/rbd*.c)
 BASEFLAGS += -DHAVE_RBD
 RBD_LIBS := -lrbd -lrados
+MODULES += $(BUILD)/backends/rbd.so
 endif
-CORE_SRCS := $(DAEMON_CORE_SRCS) $(BACKEND_SRCS) $(LIB_SRCS)
-# What ballastd and everything linked with its core objects need.
-DAEMON_LIBS = $(call pc_libs,$(DAEMON_PKGS)) $(RBD_LIBS)
-DAEMON_SRCS := $(CORE_SRCS) daemon/ballastd.c
+MOD_SRCS := $(RBD_MOD_SRCS) $(GLUSTER_MOD_SRCS)
+# The core objects: ballastd's, and the modules' too for the unit tests and
+# fuzzers, which link them in rather than load them.
+CORE_SRCS := $(DAEMON_CORE_SRCS) $(BACKEND_SRCS) $(MOD_SRCS) $(LIB_SRCS)
+# What everything linked with the core objects needs; ballastd itself only
+# BASE_LIBS (the modules bring their own).
+BASE_LIBS = $(call pc_libs,$(DAEMON_PKGS))
+DAEMON_LIBS = $(BASE_LIBS) $(call pc_libs,$(GLUSTER_PKGS)) $(RBD_LIBS)
+DAEMON_SRCS := $(filter-out $(MOD_SRCS),$(CORE_SRCS)) daemon/ballastd.c
 CLI_SRCS := $(wildcard cli/*.c)
 HELPER_SRCS := $(filter-out helpers/rbd_fuse%.c,$(wildcard helpers/*.c))
 RBD_MAP_SRCS := $(wildcard helpers/rbd_fuse*.c)
@@ -78,7 +88,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 CORE_OBJS := $(call obj,$(CORE_SRCS))
 UNIT_BINS := $(patsubst tests/unit/test_%.c,$(BUILD)/tests/unit_%,$(UNIT_SRCS))
 
-BINS := $(BUILD)/ballastd $(BUILD)/ballast $(BUILD)/mount.ballast
+BINS := $(BUILD)/ballastd $(BUILD)/ballast $(BUILD)/mount.ballast $(MODULES)
 ifeq ($(WITH_RBD),1)
 BINS += $(BUILD)/ballast-rbd-map $(BUILD)/tests/rbd_writer
 endif
@@ -89,7 +99,7 @@ all: $(BINS)
 # Objects depend on the flags they were built with: a build dir reused with
 # other flags (SANITIZE, CRASHPOINTS, a backend found) is rebuilt.
 FLAGS_STAMP := $(BUILD)/.flags
-FLAGS_TEXT := $(ALL_CFLAGS) $(DAEMON_PKGS)
+FLAGS_TEXT := $(ALL_CFLAGS) $(DAEMON_PKGS) $(GLUSTER_PKGS)
 ifneq ($(file < $(FLAGS_STAMP)),$(FLAGS_TEXT))
 $(shell mkdir -p $(BUILD))
 $(file > $(FLAGS_STAMP),$(FLAGS_TEXT))
@@ -97,10 +107,19 @@ endif
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LAYER_INC) $(call pc_cflags,$(DAEMON_PKGS) $(CLI_PKGS) $(HELPER_PKGS)) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(LAYER_INC) $(call pc_cflags,$(DAEMON_PKGS) $(GLUSTER_PKGS) $(CLI_PKGS) $(HELPER_PKGS)) -c $< -o $@
 
+# -rdynamic: the modules call ballastd's own functions (lib/, common.c).
 $(BUILD)/ballastd: $(call obj,$(DAEMON_SRCS))
-	$(CC) $^ -o $@ $(ALL_LDFLAGS) $(DAEMON_LIBS)
+	$(CC) $^ -o $@ $(ALL_LDFLAGS) -rdynamic $(BASE_LIBS)
+
+$(BUILD)/backends/rbd.so: $(call obj,$(RBD_MOD_SRCS))
+	@mkdir -p $(dir $@)
+	$(CC) -shared $^ -o $@ $(ALL_LDFLAGS) $(RBD_LIBS) $(call pc_libs,jansson)
+
+$(BUILD)/backends/gluster.so: $(call obj,$(GLUSTER_MOD_SRCS))
+	@mkdir -p $(dir $@)
+	$(CC) -shared $^ -o $@ $(ALL_LDFLAGS) $(call pc_libs,$(GLUSTER_PKGS) jansson)
 
 # lib/ as an archive: each program takes only the objects it uses.
 $(BUILD)/libballast.a: $(call obj,$(LIB_SRCS))
@@ -135,7 +154,7 @@ $(BUILD)/tests/rbd_writer: tests/rbd_writer.c
 
 $(BUILD)/obj/tests/unit/%.o: tests/unit/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(TEST_INC) -Wno-missing-prototypes -Wno-format-truncation $(call pc_cflags,$(DAEMON_PKGS) $(TEST_PKGS)) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(TEST_INC) -Wno-missing-prototypes -Wno-format-truncation $(call pc_cflags,$(DAEMON_PKGS) $(GLUSTER_PKGS) $(TEST_PKGS)) -c $< -o $@
 
 $(BUILD)/tests/unit_%: $(BUILD)/obj/tests/unit/test_%.o $(CORE_OBJS)
 	@mkdir -p $(dir $@)
@@ -184,6 +203,8 @@ MANDIR ?= $(PREFIX)/share/man
 HELPERDIR ?= /sbin
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
+# ballastd looks for its modules in ../lib/ballast from its own directory
+MODULEDIR ?= $(PREFIX)/lib/ballast
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(HELPERDIR) \
@@ -192,6 +213,7 @@ install: all
 	install -m 0755 $(BUILD)/ballastd $(DESTDIR)$(SBINDIR)/ballastd
 	install -m 0755 $(BUILD)/ballast $(DESTDIR)$(BINDIR)/ballast
 	install -m 0755 $(BUILD)/mount.ballast $(DESTDIR)$(HELPERDIR)/mount.ballast
+	$(if $(MODULES),install -d $(DESTDIR)$(MODULEDIR) && install -m 0644 $(MODULES) $(DESTDIR)$(MODULEDIR)/)
 	install -m 0644 man/ballast.1 $(DESTDIR)$(MANDIR)/man1/ballast.1
 	install -m 0644 man/ballastd.8 man/mount.ballast.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 packaging/systemd/ballast.socket $(DESTDIR)$(UNITDIR)/ballast.socket

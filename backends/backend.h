@@ -194,13 +194,30 @@ struct backend_ops {
 void backend_check_add(json_t *checks, const char *name, int ok, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* Make every compiled-in backend's config keys known to cfg (before
- * config_load). 0 or -errno (two backends claiming one key). */
+/* [rbd] conf's default: its presence alone configures the rbd backend. */
+#define RBD_DEFAULT_CEPH_CONF "/etc/ceph/ceph.conf"
+
+/* Make every backend's config keys known to cfg (before config_load):
+ * local's and those of the modules loaded. 0 or -errno (two backends
+ * claiming one key). */
 int backend_config_keys(struct ballast_config *cfg);
 
-/* Registry: backends compiled into this daemon. */
+/* Registry: local, and the shared backends (modules) loaded so far. */
 const struct backend_ops *backend_lookup(const char *name);
-/* NULL-terminated list of every backend compiled in. */
+/* NULL-terminated list of every backend the registry has. */
 const struct backend_ops *const *backend_all(void);
+/* Is name a backend that comes as a module (rbd, gluster)? */
+int backend_is_module(const char *name);
+/* Load module name (dlopen of backends/NAME.so beside the program, or
+ * ../lib/ballast/NAME.so from its directory) into the registry; loaded
+ * already is 0. Before any thread starts. 0 or -errno with a message. */
+int backend_load(const char *name, struct berr *err);
+/* backend_load of every module; the first failure is returned, the
+ * others are still loaded. */
+int backend_load_all(struct berr *err);
+/* backend_load of each module the configuration uses: given(name, arg)
+ * says whether the config file sets a key of section name; rbd is also
+ * used when RBD_DEFAULT_CEPH_CONF is there. */
+int backend_load_configured(int (*given)(const char *section, void *arg), void *arg, struct berr *err);
 
 #endif

@@ -39,7 +39,7 @@ static const char *const shared_choices[] = { "ro", "no", NULL };
 /* The [rbd] section: every key with its type, default and range. Values
  * are checked when the config is read (config.c), never clamped here. */
 const struct config_key rbd_config_keys[] = {
-	CONFIG_KEY_STR("rbd", "conf", "/etc/ceph/ceph.conf", "Ceph config file of the cluster"),
+	CONFIG_KEY_STR("rbd", "conf", RBD_DEFAULT_CEPH_CONF, "Ceph config file of the cluster"),
 	CONFIG_KEY_STR("rbd", "user", "admin", "cephx id (client.<user>)"),
 	CONFIG_KEY_STR("rbd", "keyring", NULL, "keyring file (default: what the Ceph config says)"),
 	CONFIG_KEY_STR("rbd", "pool", "rbd", "pool for volumes that name none"),

@@ -118,6 +118,11 @@ int api_find_backend(struct api *api, const char *name, const struct backend_ops
 		if (off >= sizeof(list))
 			off = sizeof(list) - 1;
 	}
+	if (backend_is_module(name))
+		return berr_set(err, -ENOENT,
+				"backend \"%s\" is not configured: this ballastd's config file has no [%s] section "
+				"(it has: %s)",
+				name, name, list);
 	return berr_set(err, -ENOENT, "unknown backend \"%.40s\"; this ballastd has: %s", name, list);
 }
 

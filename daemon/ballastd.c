@@ -69,6 +69,7 @@ struct cmdline {
 	const char *path; /* the config file */
 	int required;	  /* a missing config file is an error */
 	int check;	  /* --check-config */
+	int list;	  /* 'K' or 'O': list every backend's keys or options */
 	/* [ballast] key and value of each flag that overrides the file */
 	const char *flags[4][2];
 };
@@ -117,10 +118,12 @@ static void read_flags(int argc, char **argv, const struct ballast_config *cfg, 
 		case 'C':
 			cl->check = 1;
 			break;
-		case 'V':
-		case 'h':
 		case 'K':
 		case 'O':
+			cl->list = opt;
+			break;
+		case 'V':
+		case 'h':
 			print_and_exit(opt, cfg);
 		default:
 			usage(stderr);
@@ -129,8 +132,40 @@ static void read_flags(int argc, char **argv, const struct ballast_config *cfg, 
 	}
 }
 
-/* Apply command-line flags; they override the config file. The backends'
- * config keys are known before the file is read. */
+static int file_sets(const char *section, void *path)
+{
+	return config_file_sets(path, section);
+}
+
+/*
+ * Load the shared backends (modules) the config file uses, every one there
+ * is for the lists, then make the backends' config keys known, before the
+ * file is read.
+ */
+static int load_backends(const struct cmdline *cl, struct ballast_config *cfg, struct berr *err)
+{
+	int ret;
+
+	if (cl->list) {
+		/* a module not built or not loadable is not listed */
+		ret = backend_load_all(err);
+		if (ret < 0)
+			fprintf(stderr, "ballastd: %s\n", err->msg);
+		berr_clear(err);
+	} else {
+		ret = backend_load_configured(file_sets, (void *)cl->path, err);
+		if (ret < 0)
+			return ret;
+	}
+	ret = backend_config_keys(cfg);
+	if (ret < 0)
+		return berr_set(err, ret, "internal error: two backends claim one config key");
+	if (cl->list)
+		print_and_exit(cl->list, cfg);
+	return 0;
+}
+
+/* Apply command-line flags; they override the config file. */
 static int parse_args(int argc, char **argv, struct ballast_config *cfg, struct berr *err)
 {
 	/* $BALLAST_CONFIG (the managed plugin's settable env) names the file
@@ -139,15 +174,14 @@ static int parse_args(int argc, char **argv, struct ballast_config *cfg, struct 
 	int ret;
 
 	cl.required = cl.path && *cl.path;
-	ret = backend_config_keys(cfg);
-	if (ret < 0)
-		return berr_set(err, ret, "internal error: two backends claim one config key");
 	read_flags(argc, argv, cfg, &cl);
 	if (optind < argc)
 		return berr_set(err, -EINVAL, "unexpected argument \"%s\"", argv[optind]);
 	if (!cl.path || !*cl.path)
 		cl.path = CONFIG_DEFAULT_PATH;
-	ret = config_load(cfg, cl.path, cl.required, err);
+	ret = load_backends(&cl, cfg, err);
+	if (ret == 0)
+		ret = config_load(cfg, cl.path, cl.required, err);
 	for (int i = 0; ret == 0 && i < 4; i++)
 		if (cl.flags[i][0])
 			ret = config_set(cfg, "ballast", cl.flags[i][0], cl.flags[i][1], err);

@@ -262,6 +262,31 @@ int config_section_given(const struct ballast_config *cfg, const char *section)
 	return 0;
 }
 
+struct section_scan {
+	const char *section;
+	int found;
+};
+
+static int scan_key(void *arg, const char *section, const char *name, const char *value)
+{
+	struct section_scan *s = arg;
+
+	(void)name;
+	(void)value;
+	if (strcmp(section, s->section) == 0)
+		s->found = 1;
+	return 1;
+}
+
+int config_file_sets(const char *path, const char *section)
+{
+	struct section_scan s = { section, 0 };
+
+	if (path && *path)
+		(void)ini_parse(path, scan_key, &s);
+	return s.found;
+}
+
 int config_get_uint(const struct ballast_config *cfg, const char *section, const char *key, unsigned long *out,
 		    struct berr *err)
 {

@@ -104,6 +104,11 @@ const char *config_get(const struct ballast_config *cfg, const char *section, co
 /* Was any key of section set (in the file or by a flag)? */
 int config_section_given(const struct ballast_config *cfg, const char *section);
 
+/* Does the file at path set any key of section? Read before the keys are
+ * known (to choose the backends to load); a file that is missing or does
+ * not parse says no here, and config_load reports it. */
+int config_file_sets(const char *path, const char *section);
+
 /* Parse a positive whole number value of section.key into *out (within the
  * key's range when it has one). */
 int config_get_uint(const struct ballast_config *cfg, const char *section, const char *key, unsigned long *out,

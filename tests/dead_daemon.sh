@@ -140,14 +140,14 @@ group_timeout() {
 	fi
 }
 
-# copy_build SRC DST: the binaries, objects and test programs of a build
+# copy_build SRC DST: the binaries, modules, objects and test programs of a build
 # dir, modification times kept (other build dirs inside it are left out).
 copy_build() {
 	local src=$1 dst=$2 e keep=()
 	mkdir -p "$dst" || return 1
 	for e in "$src"/* "$src"/.flags; do
 		[ -e "$e" ] || continue
-		if [ -d "$e" ] && [ "${e##*/}" != obj ] && [ "${e##*/}" != tests ]; then
+		if [ -d "$e" ] && [ "${e##*/}" != obj ] && [ "${e##*/}" != tests ] && [ "${e##*/}" != backends ]; then
 			continue
 		fi
 		keep+=("./${e##*/}")

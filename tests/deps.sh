@@ -6,13 +6,16 @@
 # failure: prints apt's output and exits non-zero.
 set -euo pipefail
 
-# What ballast needs to build and to run (mkfs for sized volumes).
+# What ballast needs to build and to run (mkfs for sized volumes), every
+# backend included: the rbd and gluster modules are loaded only when the
+# config uses them, so their client libraries cost nothing until then.
 BUILD_PACKAGES=(
 	build-essential pkg-config
 	libmicrohttpd-dev libjansson-dev libcmocka-dev
 	libmount-dev libblkid-dev libinih-dev
 	libcurl4-openssl-dev libsystemd-dev
 	e2fsprogs xfsprogs util-linux
+	libglusterfs-dev librados-dev librbd-dev libfuse3-dev
 )
 # What the tests need on top: the real dockerd and the tools the scripts use.
 TEST_PACKAGES=(
@@ -21,11 +24,10 @@ TEST_PACKAGES=(
 	debhelper dpkg-dev fakeroot
 	# promtool, a real parser of the metrics text
 	prometheus
-	# the gluster backend: gfapi to build, a real glusterd to test against
-	glusterfs-server glusterfs-client libglusterfs-dev
-	# the rbd backend: librbd/librados and libfuse3 to build, a real Ceph
-	# (one monitor, one OSD) to test against
-	ceph-mon ceph-osd ceph-common librados-dev librbd-dev libfuse3-dev fuse3 rbd-fuse uuid-runtime
+	# the gluster backend: a real glusterd to test against
+	glusterfs-server glusterfs-client
+	# the rbd backend: a real Ceph (one monitor, one OSD) to test against
+	ceph-mon ceph-osd ceph-common fuse3 rbd-fuse uuid-runtime
 	# the kernel mappers' error paths (mount.ballast map --mapper nbd)
 	rbd-nbd
 	# the kernel mappers on a real kernel: a user-mode Linux guest with

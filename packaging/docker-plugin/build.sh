@@ -24,6 +24,10 @@ copy_bin() {
 }
 
 copy_bin "$BUILD/ballastd" /usr/sbin/ballastd
+# the shared backends' modules, where ballastd looks (../lib/ballast)
+for mod in "$BUILD"/backends/*.so; do
+	if [ -e "$mod" ]; then copy_bin "$mod" "/usr/lib/ballast/$(basename "$mod")"; fi
+done
 copy_bin "$BUILD/ballast" /usr/bin/ballast
 copy_bin "$BUILD/mount.ballast" /usr/sbin/mount.ballast
 for tool in mkfs.ext4 mkfs.xfs resize2fs xfs_growfs; do

@@ -84,7 +84,7 @@ LIBS=$(make -s --no-print-directory -f Makefile -f - "${MAKEVARS[@]}" _fuzz_libs
 MK
 )
 CFL=$(make -s --no-print-directory -f Makefile -f - "${MAKEVARS[@]}" _fuzz_cflags <<-'MK'
-	_fuzz_cflags: ; @echo $(BASEFLAGS) $(TEST_INC) $(call pc_cflags,$(DAEMON_PKGS))
+	_fuzz_cflags: ; @echo $(BASEFLAGS) $(TEST_INC) $(call pc_cflags,$(DAEMON_PKGS) $(GLUSTER_PKGS))
 MK
 )
 if [ -z "$OBJS" ]; then

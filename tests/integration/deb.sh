@@ -56,7 +56,7 @@ done
 contents=$(dpkg-deb -c "$DEB" | awk '{ print $6 }')
 for f in ./usr/sbin/ballastd ./usr/bin/ballast ./sbin/mount.ballast ./etc/ballast/ballast.conf \
 	./lib/systemd/system/ballast.socket ./lib/systemd/system/ballast.service \
-	./usr/share/man/man8/ballastd.8.gz; do
+	./usr/share/man/man8/ballastd.8.gz ./usr/lib/ballast/rbd.so ./usr/lib/ballast/gluster.so; do
 	t_match "the package holds $f" "(^|$(printf '\n'))$f($(printf '\n')|$)" "$contents"
 done
 t_eq "the config is a conffile" "/etc/ballast/ballast.conf" \

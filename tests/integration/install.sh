@@ -37,6 +37,14 @@ for f in usr/share/man/man8/ballastd.8 usr/share/man/man1/ballast.1 \
 	lib/systemd/system/ballast.socket lib/systemd/system/ballast.service; do
 	t_ok "$f installed" test -s "$D/$f"
 done
+# the shared backends are modules, where the installed ballastd finds them
+for m in rbd gluster; do
+	t_ok "usr/lib/ballast/$m.so installed" test -s "$D/usr/lib/ballast/$m.so"
+done
+t_eq "the installed ballastd loads both modules for its lists" "local rbd gluster" \
+	"$("$D/usr/sbin/ballastd" --list-options | awk '{ print $1 }' | uniq | paste -sd' ')"
+t_eq "the installed ballastd does not link the Ceph or Gluster libraries" "" \
+	"$(ldd "$D/usr/sbin/ballastd" | grep -E 'librbd|librados|libgfapi' || true)"
 t_eq "ballast.service runs the installed ballastd" \
 	"ExecStart=/usr/sbin/ballastd --config /etc/ballast/ballast.conf" \
 	"$(grep '^ExecStart=' "$D/lib/systemd/system/ballast.service")"
@@ -105,6 +113,35 @@ for page in ballastd.8 ballast.1 mount.ballast.8; do
 	t_eq "man $page renders without warnings" "" \
 		"$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$ROOT/man/$page" 2>&1 >/dev/null)"
 done
+
+# The shared backends load on demand: a local-only ballastd maps neither
+# the Ceph nor the Gluster libraries, and says so when a volume asks for
+# one; the control: with [rbd] and [gluster] in its config, it maps both.
+# mods_run NAME CONF...: start ballastd with the config lines, wait for its
+# socket; MODS_PID is its PID
+mods_run() {
+	local dir=$T/mods-$1
+	shift
+	mkdir -p "$dir"
+	printf '%s\n' "[ballast]" "socket = $dir/b.sock" "state_dir = $dir/state" \
+		"helper = $BUILD/mount.ballast" "$@" >"$dir/b.conf"
+	"$BUILD/ballastd" --config "$dir/b.conf" >"$dir/log" 2>&1 &
+	MODS_PID=$!
+	for _ in $(seq 100); do [ -S "$dir/b.sock" ] && break; sleep 0.05; done
+	MODS_SOCK=$dir/b.sock
+}
+mods_mapped() { grep -oE 'lib(rbd|rados|gfapi)\.so' "/proc/$1/maps" | sort -u | paste -sd' '; }
+mods_run local
+t_eq "a local-only ballastd maps no Ceph or Gluster library" "" "$(mods_mapped "$MODS_PID")"
+t_match "... and a Create with backend=rbd says rbd is not configured" \
+	'backend \\"rbd\\" is not configured: this ballastd.s config file has no \[rbd\] section' \
+	"$(curl -s --max-time 10 --unix-socket "$MODS_SOCK" -X POST \
+		-d '{"Name":"m1","Opts":{"backend":"rbd"}}' http://b/VolumeDriver.Create)"
+kill "$MODS_PID" && wait "$MODS_PID" 2>/dev/null
+mods_run both "[rbd]" "conf = $T/no-ceph.conf" "[gluster]" "servers = 127.0.0.1" "volume = none"
+t_eq "with [rbd] and [gluster] it maps both (the control)" "libgfapi.so librados.so librbd.so" \
+	"$(mods_mapped "$MODS_PID")"
+kill "$MODS_PID" && wait "$MODS_PID" 2>/dev/null
 
 # Socket activation: systemd-socket-activate owns the socket (as the
 # socket unit does) and hands it to ballastd through LISTEN_FDS.
