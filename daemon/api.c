@@ -788,21 +788,73 @@ static int h_get(struct api *api, struct request *req)
 	return 0;
 }
 
-int api_cached_list(struct api *api, struct list_cache *c, struct request *req,
-		    json_t *(*build)(struct api *api, json_t *all))
-{
-	unsigned long gen;
+/* A List's text, built one volume at a time (json_dumps of the whole
+ * answer, without ever holding every volume's object at once). */
+struct list_text {
+	struct api *api;
+	json_t *(*shape)(struct api *api, json_t *view);
+	char *buf;
+	size_t len, cap;
+};
 
+static int list_text_add(struct list_text *t, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (t->len + n + 1 > t->cap) {
+		size_t cap = t->cap ? t->cap : 4096;
+		char *grown;
+
+		while (cap < t->len + n + 1)
+			cap *= 2;
+		grown = realloc(t->buf, cap);
+		if (!grown)
+			return -ENOMEM;
+		t->buf = grown;
+		t->cap = cap;
+	}
+	memcpy(t->buf + t->len, s, n + 1);
+	t->len += n;
+	return 0;
+}
+
+static int list_text_volume(json_t *view, void *arg)
+{
+	struct list_text *t = arg;
+	json_t *one = t->shape(t->api, view);
+	char *s = one ? json_dumps(one, JSON_COMPACT) : NULL;
+	int ret = s ? 0 : -ENOMEM;
+
+	if (ret == 0 && t->buf[t->len - 1] != '[')
+		ret = list_text_add(t, ",");
+	if (ret == 0)
+		ret = list_text_add(t, s);
+	free(s);
+	json_decref(one);
+	return ret;
+}
+
+int api_cached_list(struct api *api, struct list_cache *c, struct request *req,
+		    json_t *(*shape)(struct api *api, json_t *view))
+{
 	pthread_mutex_lock(&c->lock);
 	if (!c->text || c->gen != catalog_gen(api->cat)) {
-		json_t *all = catalog_list_gen(api->cat, &gen);
-		json_t *vols = all ? build(api, all) : NULL;
-		json_t *resp = vols ? json_pack("{s:o, s:s}", "Volumes", vols, "Err", "") : NULL;
+		struct list_text t = { .api = api, .shape = shape };
+		unsigned long gen = 0;
+		int ret = list_text_add(&t, "{\"Volumes\":[");
 
+		if (ret == 0)
+			ret = catalog_each_view(api->cat, &gen, list_text_volume, &t);
+		if (ret == 0)
+			ret = list_text_add(&t, "],\"Err\":\"\"}");
 		free(c->text);
-		c->text = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
-		c->gen = gen;
-		json_decref(resp);
+		c->text = NULL;
+		if (ret == 0) {
+			c->text = t.buf;
+			c->gen = gen;
+		} else {
+			free(t.buf);
+		}
 	}
 	req->raw = c->text ? strdup(c->text) : NULL;
 	pthread_mutex_unlock(&c->lock);
@@ -810,22 +862,15 @@ int api_cached_list(struct api *api, struct list_cache *c, struct request *req,
 }
 
 /* Docker's List: name, mountpoint and creation time of each volume. */
-static json_t *docker_list(struct api *api, json_t *all)
+static json_t *docker_list_volume(struct api *api, json_t *view)
 {
-	json_t *out = json_array();
-	json_t *view;
-	size_t i;
-
-	json_array_foreach (all, i, view)
-		json_array_append_new(out, docker_volume(api, view, 0));
-	json_decref(all);
-	return out;
+	return docker_volume(api, view, 0);
 }
 
 static int h_list(struct api *api, struct request *req)
 {
 	api_kick_refresh(api);
-	return api_cached_list(api, &api->docker_list, req, docker_list);
+	return api_cached_list(api, &api->docker_list, req, docker_list_volume);
 }
 
 /* --- Routing -------------------------------------------------------------- */

@@ -15,15 +15,15 @@
 /* --- Reading -------------------------------------------------------------- */
 
 /* `ballast ls`: every ready volume's snapshot as it is. */
-static json_t *admin_list(struct api *api, json_t *all)
+static json_t *admin_list_volume(struct api *api, json_t *view)
 {
 	(void)api;
-	return all;
+	return json_incref(view);
 }
 
 int h_admin_list(struct api *api, struct request *req)
 {
-	return api_cached_list(api, &api->admin_list, req, admin_list);
+	return api_cached_list(api, &api->admin_list, req, admin_list_volume);
 }
 
 int h_admin_inspect(struct api *api, struct request *req)

@@ -75,10 +75,10 @@ typedef int (*handler_fn)(struct api *api, struct request *req);
 /* --- Shared helpers (api.c) ----------------------------------------------- */
 
 /* Answer a List from c: its text when the catalog has not changed since it
- * was built, else build(api, every ready volume's snapshot) as "Volumes"
- * (build takes the list's reference and returns a new one). */
+ * was built, else "Volumes" made of shape(api, snapshot) of every ready
+ * volume in name order (shape returns a new reference). */
 int api_cached_list(struct api *api, struct list_cache *c, struct request *req,
-		    json_t *(*build)(struct api *api, json_t *all));
+		    json_t *(*shape)(struct api *api, json_t *view));
 
 /* The backend named name and its context (borrowed from api) in *ops and
  * *ctx; -ENOENT with a message in err (may be NULL) naming the backends

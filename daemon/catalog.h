@@ -33,6 +33,8 @@ enum vol_state {
 		       * the name is refused until an operator acts */
 };
 
+struct view_text;
+
 struct volume {
 	char name[VOLUME_NAME_MAX + 1];
 	char backend[32];
@@ -58,7 +60,7 @@ struct volume {
 	/* private to catalog.c */
 	pthread_mutex_t lock;
 	int refs;
-	json_t *view; /* snapshot for Get/List, under the table lock */
+	struct view_text *view; /* snapshot for Get/List, under the table lock */
 	struct volume *next;
 };
 
@@ -96,9 +98,14 @@ long volume_mount_count(const struct volume *vol);
  * volume of that name. Does not wait for the volume's lock. */
 json_t *catalog_view(struct catalog *cat, const char *name);
 
-/* Snapshots of every ready volume, sorted by name (new reference). The
- * snapshots are the catalog's own, shared: read them, never change them. */
+/* Snapshots of every ready volume, sorted by name (new reference). */
 json_t *catalog_list(struct catalog *cat);
+
+/* fn(snapshot, arg) for every ready volume in name order, each snapshot
+ * made for the call and freed after it, so that no more than one is built
+ * at a time; the generation shown in *gen (when not NULL). Stops at fn's
+ * first negative return and returns it; else 0 (-ENOMEM). */
+int catalog_each_view(struct catalog *cat, unsigned long *gen, int (*fn)(json_t *view, void *arg), void *arg);
 
 /* catalog_list, and in *gen the catalog's generation it shows. The
  * generation (catalog_gen) changes whenever any snapshot does: an answer
