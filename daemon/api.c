@@ -720,8 +720,7 @@ static int h_unmount(struct api *api, struct request *req)
 		json_object_del(vol->mounts, id);
 	else
 		json_object_set_new(vol->mounts, id, json_integer(n - 1));
-	if (volume_mount_count(vol) > 0)
-		api_forgotten_ids(api, vol);
+	api_forgotten_ids(api, vol);
 	/*
 	 * The count follows dockerd, whatever the backend says next: if the
 	 * unmount fails the volume stays mounted with no user, and the next

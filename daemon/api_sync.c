@@ -332,18 +332,28 @@ static void ids_of(const struct volume *vol, char *buf, size_t len)
 	}
 }
 
-static void unmount_orphan(struct api *api, struct volume *vol, long mounted_ms)
+/* Drop every mount ID of vol, saying what found them forgotten and what
+ * follows. */
+static void forget_ids(struct volume *vol, const char *found, const char *then)
+{
+	char ids[160];
+
+	ids_of(vol, ids, sizeof(ids));
+	log_warnx("volume %s: %s, yet dockerd never unmounted it (mount IDs %s; was dockerd restarted?): %s", vol->name,
+		  found, ids, then);
+	json_object_clear(vol->mounts);
+}
+
+static void unmount_orphan(struct api *api, struct volume *vol)
 {
 	const struct backend_ops *ops;
 	struct berr err = BERR_INIT;
 	struct be_volume bv;
-	char ids[160];
 	void *ctx;
 	int ret;
 
 	if (api_find_backend(api, vol->backend, &ops, &ctx, &err) < 0)
 		return;
-	ids_of(vol, ids, sizeof(ids));
 	bv.name = vol->name;
 	bv.opts = vol->opts;
 	ret = ops->unmount(ctx, &bv, &err);
@@ -353,12 +363,8 @@ static void unmount_orphan(struct api *api, struct volume *vol, long mounted_ms)
 			  vol->name, err.msg);
 		return;
 	}
-	log_warnx("volume %s: no container on this host uses it, mounted %ld s ago, yet dockerd never unmounted it "
-		  "(mount IDs %s; was dockerd restarted?): unmounted",
-		  vol->name, mounted_ms / 1000, ids);
-	json_object_clear(vol->mounts);
+	forget_ids(vol, "no container on this host uses it", "unmounted");
 	vol->mountpoint[0] = '\0';
-	vol->unused_since_ms = 0;
 	if (catalog_commit(api->cat, vol, &err) < 0)
 		log_warnx("volume %s: %s", vol->name, err.msg);
 }
@@ -381,7 +387,6 @@ static long last_mount_ms(const struct api *api, const struct volume *vol)
 int api_forgotten_ids(struct api *api, struct volume *vol)
 {
 	const char *path = vol->mountpoint;
-	char ids[160];
 	int users;
 
 	if (!api->orphan_grace_s || volume_mount_count(vol) == 0 || !vol->mountpoint[0] ||
@@ -389,12 +394,7 @@ int api_forgotten_ids(struct api *api, struct volume *vol)
 		return 0;
 	if (mount_users(&path, 1, &users) < 0 || users != 0)
 		return 0;
-	ids_of(vol, ids, sizeof(ids));
-	log_warnx("volume %s: its last container here is gone; the mount IDs left (%s) are ones dockerd never "
-		  "unmounted (was dockerd restarted?): dropped",
-		  vol->name, ids);
-	json_object_clear(vol->mounts);
-	vol->unused_since_ms = 0;
+	forget_ids(vol, "its last container here is gone", "the IDs are dropped");
 	return 1;
 }
 
@@ -448,7 +448,7 @@ void api_sweep_orphans(struct api *api)
 								 (long)api->orphan_grace_s * 1000, ORPHAN_CONFIRM_MS);
 			if (vol->unused_since_ms < 0) {
 				vol->unused_since_ms = since;
-				unmount_orphan(api, vol, at - last_mount_ms(api, vol));
+				unmount_orphan(api, vol);
 			}
 		}
 		catalog_release(api->cat, vol);
@@ -524,6 +524,7 @@ static void *refresh_main(void *arg)
 	pthread_mutex_lock(&api->refresh_lock);
 	while (!api->refresh_stop) {
 		unsigned long wait_s = sweep_period_s(api);
+		long left;
 
 		kicked |= api->refresh_kick;
 		api->refresh_kick = 0;
@@ -534,10 +535,10 @@ static void *refresh_main(void *arg)
 		}
 		kicked = 0;
 		api_sweep_orphans(api);
-		if ((next_refresh - monotonic_ms()) / 1000 < (long)wait_s)
-			wait_s = next_refresh > monotonic_ms()
-					 ? (unsigned long)(next_refresh - monotonic_ms() + 999) / 1000
-					 : 0;
+		/* the next sweep, or the next refresh if it comes first */
+		left = next_refresh - monotonic_ms();
+		if (left < (long)wait_s * 1000)
+			wait_s = left > 0 ? (unsigned long)(left + 999) / 1000 : 0;
 		pthread_mutex_lock(&api->refresh_lock);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += (time_t)wait_s;
