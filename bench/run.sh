@@ -384,6 +384,17 @@ if has_section scale; then
 	emit "{\"section\":\"scale\",\"row\":\"create\",\"data\":$out}"
 	bench_ballastd_term "$SCALE_PID"
 	SCALE_PID=""
+	# idle with both shared backends configured (their modules loaded;
+	# no cluster behind them: only the memory of the libraries is asked)
+	bench_ballastd_conf "$T/s"
+	printf '%s\n' "[rbd]" "conf = $T/s/no-ceph.conf" "[gluster]" "servers = 127.0.0.1" "volume = none" \
+		>>"$T/s/ballast.conf"
+	bench_ballastd_launch "$T/s" || die "ballastd (s) did not start"
+	SCALE_PID=$LAUNCH_PID
+	sleep 1
+	emit "{\"section\":\"scale\",\"row\":\"start_shared\",\"ms\":$LAUNCH_MS,\"rss_kib\":$(rss_kib "$SCALE_PID")}"
+	bench_ballastd_term "$SCALE_PID"
+	SCALE_PID=""
 	for ((r = 0; r < ROUNDS; r++)); do
 		order=(e k)
 		[ $((r % 2)) -eq 1 ] && order=(k e)
