@@ -206,9 +206,13 @@ int api_acquire_ready(struct api *api, struct request *req, const char *name, st
 	return ret;
 }
 
-int api_refuse_unready(struct request *req, const struct volume *vol)
+/* A request for name, whose volume is in state st, refused unless ready
+ * (0). held: the caller holds the volume, so nobody else is working on it
+ * and a Create or Remove under way is an interrupted one; else the state
+ * was only seen. */
+static int refuse_state(struct request *req, const char *name, enum vol_state st, int held)
 {
-	switch (vol->state) {
+	switch (st) {
 	case VOL_READY:
 		return 0;
 	case VOL_DAMAGED:
@@ -216,33 +220,43 @@ int api_refuse_unready(struct request *req, const struct volume *vol)
 			&req->err, -EIO,
 			"volume %s: its catalog record is damaged (kept aside as catalog/%s.json.corrupt in the "
 			"state dir); repair or remove that file, then restart ballastd",
-			vol->name, vol->name);
+			name, name);
 	case VOL_CREATING:
-		return berr_set(&req->err, -EAGAIN,
-				"volume %s is not ready: an interrupted Create is being rolled back; try again shortly",
-				vol->name);
+		return berr_set(&req->err, -EAGAIN, "volume %s is not ready: %s; try again shortly", name,
+				held ? "an interrupted Create is being rolled back"
+				     : "it is being created (or an interrupted Create rolled back)");
 	case VOL_REMOVING:
-		return berr_set(&req->err, -EAGAIN,
-				"volume %s is not ready: an interrupted Remove is being finished; try again shortly",
-				vol->name);
+		return berr_set(&req->err, -EAGAIN, "volume %s is not ready: %s; try again shortly", name,
+				held ? "an interrupted Remove is being finished"
+				     : "it is being removed (or an interrupted Remove finished)");
 	default:
-		return not_found(req, vol->name);
+		return not_found(req, name);
 	}
+}
+
+int api_refuse_unready(struct request *req, const struct volume *vol)
+{
+	return refuse_state(req, vol->name, vol->state, 1);
 }
 
 /* The catalog's view of the request's volume (a new reference), without
  * waiting for the volume's lock. */
 int api_req_view(struct api *api, struct request *req, json_t **view)
 {
+	enum vol_state shown;
 	const char *name;
 	int ret;
 
 	ret = api_req_name(req, &name);
 	if (ret < 0)
 		return ret;
-	*view = catalog_view(api->cat, name);
+	*view = catalog_view_state(api->cat, name, &shown);
 	if (*view)
 		return 0;
+	/* Known here but not ready: said at once, without waiting for the
+	 * request (or the recovery) that works on it. */
+	if (shown != VOL_NEW && shown != VOL_READY)
+		return refuse_state(req, name, shown, 0);
 	ret = api_adopt_unknown(api, req, name);
 	if (ret <= 0)
 		return ret < 0 ? ret : not_found(req, name);

@@ -231,6 +231,7 @@ static void keep_damaged(struct catalog *cat, const char *file, const char *why)
 	if (!vol)
 		return;
 	vol->state = VOL_DAMAGED;
+	vol->shown = VOL_DAMAGED;
 	table_insert(cat, vol);
 }
 
@@ -284,6 +285,7 @@ static int load_record(struct catalog *cat, const char *file)
 		vol->view = view_text_new(view);
 		json_decref(view);
 	}
+	vol->shown = vol->state;
 	table_insert(cat, vol);
 	ret = 0;
 out:
@@ -462,6 +464,7 @@ int catalog_commit(struct catalog *cat, struct volume *vol, struct berr *err)
 		old = vol->view;
 		vol->view = view;
 		view = NULL;
+		vol->shown = vol->state;
 		cat->gen++;
 		pthread_mutex_unlock(&cat->table_lock);
 		view_text_unref(old);
@@ -474,6 +477,11 @@ out:
 
 json_t *catalog_view(struct catalog *cat, const char *name)
 {
+	return catalog_view_state(cat, name, NULL);
+}
+
+json_t *catalog_view_state(struct catalog *cat, const char *name, enum vol_state *shown)
+{
 	struct view_text *t = NULL;
 	struct volume *vol;
 	json_t *view;
@@ -482,6 +490,8 @@ json_t *catalog_view(struct catalog *cat, const char *name)
 	vol = table_find(cat, name);
 	if (vol)
 		t = view_text_ref(vol->view);
+	if (shown)
+		*shown = vol && vol->shown != VOL_GONE ? vol->shown : VOL_NEW;
 	pthread_mutex_unlock(&cat->table_lock);
 	view = view_text_parse(t);
 	view_text_unref(t);

@@ -61,6 +61,9 @@ struct volume {
 	pthread_mutex_t lock;
 	int refs;
 	struct view_text *view; /* snapshot for Get/List, under the table lock */
+	enum vol_state shown;	/* state of the last commit (or load), under
+				 * the table lock: what a Get says of a volume
+				 * without a snapshot, without waiting */
 	struct volume *next;
 };
 
@@ -97,6 +100,14 @@ long volume_mount_count(const struct volume *vol);
 /* The snapshot of one volume (new reference), or NULL if there is no ready
  * volume of that name. Does not wait for the volume's lock. */
 json_t *catalog_view(struct catalog *cat, const char *name);
+
+/* catalog_view, and in *shown the state of the name's last commit (or
+ * load) when there is no snapshot: VOL_CREATING, VOL_REMOVING or
+ * VOL_DAMAGED for a volume a request (or the recovery) is working on or
+ * that is damaged; VOL_NEW when the name is not in the table, or not yet
+ * committed. Never waits for the volume's lock: a Get stays quick while a
+ * slow backend call finishes an interrupted Remove. */
+json_t *catalog_view_state(struct catalog *cat, const char *name, enum vol_state *shown);
 
 /* Snapshots of every ready volume, sorted by name (new reference). */
 json_t *catalog_list(struct catalog *cat);

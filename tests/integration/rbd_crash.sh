@@ -23,8 +23,10 @@ ceph_deps || t_die "cannot install Ceph"
 # shellcheck source=../lib/crashd.sh
 . "$HERE/../lib/crashd.sh"
 crashd_init ballast-rbdcrash rbd
+watcher=
 cleanup() {
 	stop
+	[ -n "$watcher" ] && kill "$watcher" 2>/dev/null
 	pkill -f -- "ballast-rbd-map.*$T" 2>/dev/null
 	crashd_cleanup ceph_stop
 }
@@ -149,12 +151,30 @@ t_eq "detach.after-umount: the volume mounts again" "" "$(err VolumeDriver.Mount
 t_eq "detach.after-umount: and unmounts" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"i2\"}")"
 
 # ------------------------------------------------------------ Remove
+# A client keeps the image open (a watcher, as a killed ballastd's is for
+# ~30 s), so the refresh's finish of the Remove waits in rbd_remove while
+# it holds the volume: a Get must still answer at once (it waited for the
+# volume, past curl's 30 s, and CI saw no answer).
 n=r-after-record
 err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}" >/dev/null
+watchers() { timeout 20 rbd status --format json "$1" 2>/dev/null | jq -r '.watchers | length'; }
+# rbd watch holds the image until it reads a line (a kill would leave its
+# watch for 30 s more)
+coproc WATCH { exec rbd watch "$n" >/dev/null 2>&1; }
+watcher=$WATCH_PID
+t_wait_eq "remove.after-record: a client watches the image" 15 1 watchers "$n"
 crash remove.after-record VolumeDriver.Remove "{\"Name\":\"$n\"}"
-t_ok "remove.after-record: the volume is not listed" unlisted "$n"
-t_wait_eq "remove.after-record: the image is gone (at start or by the refresh)" 60 gone \
-	sh -c "timeout 20 rbd info '$n' >/dev/null 2>&1 && echo present || echo gone"
+sleep 2 # the refresh is in rbd_remove now, waiting for the watcher
+t_match "remove.after-record: Get answers within 10 s, while the remove waits" "is not ready|not found" \
+	"$(curl -s --max-time 10 --unix-socket "$SOCK" -X POST -d "{\"Name\":\"$n\"}" http://b/VolumeDriver.Get |
+		err_of VolumeDriver.Get)"
+t_ok "remove.after-record: the image is still there (the remove waits)" image_exists "$n"
+echo >&"${WATCH[1]}"
+wait "$watcher" 2>/dev/null
+watcher=
+# gone: rbd says so (a cluster that does not answer is not "gone")
+t_wait_eq "remove.after-record: the image is gone (by the refresh, once the watcher left)" 60 gone \
+	sh -c "timeout 20 rbd info '$n' 2>&1 | grep -q 'No such file' && echo gone || echo present"
 t_eq "remove.after-record: the name can be used again" "" "$(err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}")"
 
 # ------------------------------------------------------------ Resize

@@ -6,7 +6,9 @@
  */
 #include "unit.h"
 
+#include <pthread.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "api.h"
 #include "backend.h"
@@ -128,10 +130,64 @@ static void damaged_record_refuses_its_name(void **state)
 	e = err_of(f, "/VolumeDriver.Remove", "{\"Name\":\"d1\"}");
 	assert_non_null(strstr(e, "damaged"));
 	e = err_of(f, "/VolumeDriver.Get", "{\"Name\":\"d1\"}");
-	assert_non_null(strstr(e, "not found"));
+	assert_non_null(strstr(e, "damaged"));
 	assert_int_equal(stat(path, &st), 0);
 	/* control: another name works as usual */
 	assert_string_equal(err_of(f, "/VolumeDriver.Create", "{\"Name\":\"d2\"}"), "");
+}
+
+/* A Get of a volume and its Path, answered in another thread (the Err of
+ * each, joined by "|"), for a check that they never wait. */
+struct get_call {
+	struct fixture *f;
+	char err[1100];
+};
+
+static void *get_and_path(void *arg)
+{
+	struct get_call *g = arg;
+	char get[512];
+
+	snprintf(get, sizeof(get), "%s", err_of(g->f, "/VolumeDriver.Get", "{\"Name\":\"r1\"}"));
+	snprintf(g->err, sizeof(g->err), "%s|%s", get, err_of(g->f, "/VolumeDriver.Path", "{\"Name\":\"r1\"}"));
+	return NULL;
+}
+
+/* Get and Path answer at once while a slow backend call works on the
+ * volume (an interrupted Remove finished by the refresh, whose cluster
+ * waits out a dead client's watch): before, they waited for the volume's
+ * lock, past dockerd's timeout, and the answer never came. */
+static void get_never_waits_for_a_busy_volume(void **state)
+{
+	struct fixture *f = *state;
+	struct get_call g = { .f = f };
+	struct timespec until;
+	struct volume *vol;
+	pthread_t t;
+
+	assert_string_equal(err_of(f, "/VolumeDriver.Create", "{\"Name\":\"r1\"}"), "");
+	vol = catalog_acquire(f->cat, "r1", 0);
+	assert_non_null(vol);
+	vol->state = VOL_REMOVING; /* held from here on, as a remove under way holds it */
+	assert_int_equal(catalog_commit(f->cat, vol, NULL), 0);
+	assert_int_equal(pthread_create(&t, NULL, get_and_path, &g), 0);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	if (pthread_timedjoin_np(t, NULL, &until) != 0) {
+		vol->state = VOL_READY; /* let the waiting thread go, then fail */
+		catalog_release(f->cat, vol);
+		pthread_join(t, NULL);
+		fail_msg("Get or Path of a volume being removed waited for the remove");
+	}
+	assert_string_equal(g.err, "volume r1 is not ready: it is being removed (or an interrupted Remove "
+				   "finished); try again shortly|volume r1 is not ready: it is being removed (or "
+				   "an interrupted Remove finished); try again shortly");
+	/* control: once the volume is ready again, both find it */
+	vol->state = VOL_READY;
+	assert_int_equal(catalog_commit(f->cat, vol, NULL), 0);
+	catalog_release(f->cat, vol);
+	get_and_path(&g);
+	assert_string_equal(g.err, "|");
 }
 
 static void handshake(void **state)
@@ -509,6 +565,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(handshake, setup, teardown),
 		cmocka_unit_test_setup_teardown(damaged_record_refuses_its_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(get_never_waits_for_a_busy_volume, setup, teardown),
 		cmocka_unit_test_setup_teardown(create_get_list_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_follows_every_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(create_is_idempotent, setup, teardown),
