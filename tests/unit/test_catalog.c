@@ -309,6 +309,57 @@ static void unfinished_states_survive_reopen(void **state)
 	catalog_release(f->cat, vol);
 }
 
+/* A catalog large enough to be loaded by several threads comes back
+ * whole: every ready volume with its snapshot, a removing one without, and
+ * a damaged record kept aside while the rest load. */
+#define MANY 1500
+static void many_records_load_whole(void **state)
+{
+	struct fixture *f = *state;
+	char name[32], catdir[4096];
+	struct volume *vol;
+	json_t *all;
+
+	for (int i = 0; i < MANY; i++) {
+		snprintf(name, sizeof(name), "m%d", i);
+		add_ready(f, name);
+	}
+	vol = catalog_acquire(f->cat, "m7", 0);
+	vol->state = VOL_REMOVING;
+	assert_int_equal(catalog_commit(f->cat, vol, NULL), 0);
+	catalog_release(f->cat, vol);
+	snprintf(catdir, sizeof(catdir), "%s/catalog", f->dir);
+	write_text(catdir, "m9.json", "{\"name\":");
+	reopen(f);
+	all = catalog_list(f->cat);
+	assert_int_equal(json_array_size(all), MANY - 2);
+	json_decref(all);
+	for (int i = 0; i < MANY; i++) {
+		json_t *view;
+
+		snprintf(name, sizeof(name), "m%d", i);
+		view = catalog_view(f->cat, name);
+		if (i == 7 || i == 9) {
+			assert_null(view);
+			continue;
+		}
+		assert_non_null(view);
+		assert_string_equal(json_string_value(json_object_get(view, "name")), name);
+		assert_int_equal(json_integer_value(json_object_get(view, "mount_count")), 2);
+		json_decref(view);
+	}
+	vol = catalog_acquire(f->cat, "m7", 0);
+	assert_non_null(vol);
+	assert_int_equal(vol->state, VOL_REMOVING);
+	catalog_release(f->cat, vol);
+	vol = catalog_acquire(f->cat, "m9", 0);
+	assert_non_null(vol);
+	assert_int_equal(vol->state, VOL_DAMAGED);
+	catalog_release(f->cat, vol);
+	snprintf(catdir, sizeof(catdir), "%s/catalog/m9.json.corrupt", f->dir);
+	assert_int_equal(access(catdir, F_OK), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,6 +371,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(unfinished_states_survive_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(concurrent_commits_all_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(group_fsync_reports_to_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(many_records_load_whole, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("catalog", tests, NULL, NULL);
