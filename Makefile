@@ -7,7 +7,7 @@ BUILD ?= build
 PREFIX ?= /usr/local
 VERSION := 0.1.0
 
-DAEMON_PKGS := libmicrohttpd jansson mount inih libsystemd
+DAEMON_PKGS := libmicrohttpd jansson mount inih
 CLI_PKGS := libcurl jansson inih
 HELPER_PKGS := mount blkid
 TEST_PKGS := cmocka

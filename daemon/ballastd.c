@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -22,6 +21,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "systemd.h"
 #include "version.h"
 
 static void usage(FILE *out)
@@ -276,11 +276,16 @@ int main(int argc, char **argv)
 		goto out;
 	log_infox("ballastd %s ready (host %s, state dir %s)", BALLAST_VERSION, config_get(&cfg, "ballast", "host_id"),
 		  config_get(&cfg, "ballast", "state_dir"));
-	sd_notify(0, "READY=1");
+	{
+		int nret = systemd_notify("READY=1");
+
+		if (nret < 0)
+			log_warnx("cannot tell systemd that ballastd is ready (NOTIFY_SOCKET): %s", strerror(-nret));
+	}
 	while (sigwait(&sigs, &sig) == EINTR)
 		;
 	log_infox("signal %d: stopping", sig);
-	sd_notify(0, "STOPPING=1");
+	systemd_notify("STOPPING=1");
 out:
 	metrics_stop(msrv);
 	http_stop(srv);

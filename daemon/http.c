@@ -12,11 +12,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "fsutil.h"
 #include "log.h"
+#include "systemd.h"
 
 #define SOCKET_MODE 0660
 #define LISTEN_BACKLOG 128
@@ -218,13 +218,13 @@ int http_start(struct api *api, const char *path, struct http_server **out, stru
 	srv->api = api;
 	srv->fd = -1;
 	snprintf(srv->path, sizeof(srv->path), "%s", path);
-	n = sd_listen_fds(1);
+	n = systemd_listen_fds();
 	if (n > 1) {
 		ret = berr_set(err, -EINVAL, "systemd passed %d sockets; ballastd takes exactly one", n);
 		goto out_free;
 	}
 	if (n == 1) {
-		srv->fd = SD_LISTEN_FDS_START;
+		srv->fd = SYSTEMD_LISTEN_FDS_START;
 		log_infox("serving the socket passed by systemd");
 	} else {
 		ret = unix_listen(path, &srv->fd, err);

@@ -13,7 +13,7 @@ BUILD_PACKAGES=(
 	build-essential pkg-config
 	libmicrohttpd-dev libjansson-dev libcmocka-dev
 	libmount-dev libblkid-dev libinih-dev
-	libcurl4-openssl-dev libsystemd-dev
+	libcurl4-openssl-dev
 	e2fsprogs xfsprogs util-linux
 	libglusterfs-dev librados-dev librbd-dev libfuse3-dev
 )

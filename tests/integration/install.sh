@@ -166,3 +166,39 @@ CONF
 else
 	t_failed "systemd-socket-activate is installed (package systemd)"
 fi
+[ -n "$SA_PID" ] && kill "$SA_PID" 2>/dev/null && wait "$SA_PID" 2>/dev/null
+SA_PID=
+
+# Readiness (the service is Type=notify): ballastd sends READY=1 to the
+# datagram socket NOTIFY_SOCKET names once it serves, and STOPPING=1 on
+# SIGTERM. A listener stands in for systemd and prints what it receives.
+notify_listen() { # SOCKET OUT: receive two datagrams (30 s at most)
+	python3 - "$1" >"$2" 2>&1 <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(30)
+print("bound", flush=True)
+for _ in range(2):
+    try:
+        print(s.recv(4096).decode(), flush=True)
+    except socket.timeout:
+        print("timeout", flush=True)
+        break
+PY
+	NL_PID=$!
+	for _ in $(seq 50); do grep -q bound "$2" 2>/dev/null && return 0; sleep 0.1; done
+	return 1
+}
+t_ok "a notify listener is bound" notify_listen "$T/notify.sock" "$T/notify.out"
+NOTIFY_SOCKET=$T/notify.sock "$BUILD/ballastd" --config "$T/run.conf" >"$T/nt.log" 2>&1 &
+SA_PID=$!
+t_wait_eq "ballastd tells the service manager it is ready" 15 "bound READY=1" \
+	sh -c "tr '\n' ' ' <'$T/notify.out' | sed 's/ $//'"
+t_eq "... once it answers" '{"Implements":["VolumeDriver"],"Err":""}' \
+	"$(curl -s --max-time 10 --unix-socket "$T/unused.sock" -X POST http://b/Plugin.Activate)"
+kill -TERM "$SA_PID"
+wait "$SA_PID" 2>/dev/null
+SA_PID=
+wait "$NL_PID" 2>/dev/null
+t_eq "and that it stops, on SIGTERM" "bound READY=1 STOPPING=1" "$(tr '\n' ' ' <"$T/notify.out" | sed 's/ $//')"
