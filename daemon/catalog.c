@@ -294,6 +294,7 @@ static int load_record(struct catalog *cat, const char *file)
 		json_decref(view);
 	}
 	vol->shown = vol->state;
+	vol->shown_mounts = volume_mount_count(vol);
 	table_add(cat, vol);
 	ret = 0;
 out:
@@ -540,6 +541,7 @@ int catalog_commit(struct catalog *cat, struct volume *vol, struct berr *err)
 		vol->view = view;
 		view = NULL;
 		vol->shown = vol->state;
+		vol->shown_mounts = volume_mount_count(vol);
 		cat->gen++;
 		pthread_mutex_unlock(&cat->table_lock);
 		view_text_unref(old);
@@ -656,6 +658,40 @@ json_t *catalog_list_gen(struct catalog *cat, unsigned long *gen)
 		arr = NULL;
 	}
 	return arr;
+}
+
+static int filter_keeps(const struct catalog_filter *f, const struct volume *v)
+{
+	if (!(f->states & (1u << v->shown)))
+		return 0;
+	if (f->mounted >= 0 && (v->shown_mounts > 0) != f->mounted)
+		return 0;
+	return !f->backend || strcmp(v->backend, f->backend) == 0;
+}
+
+json_t *catalog_names_where(struct catalog *cat, const struct catalog_filter *f)
+{
+	json_t *arr = json_array();
+
+	pthread_mutex_lock(&cat->table_lock);
+	for (int b = 0; b < CATALOG_BUCKETS && arr; b++)
+		for (struct volume *v = cat->buckets[b]; v; v = v->next)
+			if (filter_keeps(f, v))
+				json_array_append_new(arr, json_string(v->name));
+	pthread_mutex_unlock(&cat->table_lock);
+	return arr;
+}
+
+int catalog_has(struct catalog *cat, const char *name, const char *backend)
+{
+	struct volume *v;
+	int has;
+
+	pthread_mutex_lock(&cat->table_lock);
+	v = table_find(cat, name);
+	has = v && v->shown != VOL_NEW && v->shown != VOL_GONE && strcmp(v->backend, backend) == 0;
+	pthread_mutex_unlock(&cat->table_lock);
+	return has;
 }
 
 json_t *catalog_names(struct catalog *cat)

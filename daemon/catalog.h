@@ -64,6 +64,7 @@ struct volume {
 	enum vol_state shown;	/* state of the last commit (or load), under
 				 * the table lock: what a Get says of a volume
 				 * without a snapshot, without waiting */
+	long shown_mounts;	/* its mount count then, likewise */
 	struct volume *next;
 };
 
@@ -127,5 +128,20 @@ unsigned long catalog_gen(struct catalog *cat);
 /* Names of every volume in the table, any state (new reference), for the
  * start-up reconciliation. */
 json_t *catalog_names(struct catalog *cat);
+
+/* Which volumes catalog_names_where gives, by what their last commit (or
+ * load) recorded; read under the table lock only, so that the background
+ * work on 10,000 volumes does not take 10,000 volume locks to find the
+ * few it is about. The caller still acquires each and checks again. */
+struct catalog_filter {
+	unsigned states;     /* (1u << VOL_x) for every state wanted */
+	int mounted;	     /* 1: only mounted (a mount count), 0: only not, -1: either */
+	const char *backend; /* only this backend's volumes; NULL: any */
+};
+json_t *catalog_names_where(struct catalog *cat, const struct catalog_filter *f);
+
+/* Is name in the table as a volume of backend (by its last commit, in any
+ * state but new or gone)? For the refresh, which skips what it knows. */
+int catalog_has(struct catalog *cat, const char *name, const char *backend);
 
 #endif

@@ -360,6 +360,61 @@ static void many_records_load_whole(void **state)
 	assert_int_equal(access(catdir, F_OK), 0);
 }
 
+/* The refresh and the sweep find their few volumes among many by what the
+ * last commit recorded, without each volume's lock: the filter keeps
+ * exactly the states, mount counts and backend asked for. */
+static void names_where_filters_by_last_commit(void **state)
+{
+	struct fixture *f = *state;
+	const struct catalog_filter mounted = { 1u << VOL_READY, 1, NULL },
+				    idle_local = { 1u << VOL_READY, 0, "local" },
+				    idle_rbd = { 1u << VOL_READY, 0, "rbd" },
+				    unfinished = { (1u << VOL_CREATING) | (1u << VOL_REMOVING), -1, NULL };
+	struct volume *vol;
+	json_t *names;
+
+	add_ready(f, "busy"); /* one mount ID, counted twice */
+	add_ready(f, "idle");
+	add_ready(f, "going");
+	vol = catalog_acquire(f->cat, "idle", 0);
+	json_object_clear(vol->mounts);
+	assert_int_equal(catalog_commit(f->cat, vol, NULL), 0);
+	catalog_release(f->cat, vol);
+	vol = catalog_acquire(f->cat, "going", 0);
+	vol->state = VOL_REMOVING;
+	assert_int_equal(catalog_commit(f->cat, vol, NULL), 0);
+	/* held, changed, not committed: the filter shows the last commit */
+	json_object_clear(vol->mounts);
+	names = catalog_names_where(f->cat, &mounted);
+	assert_string_equal(json_string_value(json_array_get(names, 0)), "busy");
+	assert_int_equal(json_array_size(names), 1);
+	json_decref(names);
+	names = catalog_names_where(f->cat, &unfinished);
+	assert_int_equal(json_array_size(names), 1);
+	assert_string_equal(json_string_value(json_array_get(names, 0)), "going");
+	json_decref(names);
+	catalog_release(f->cat, vol);
+	names = catalog_names_where(f->cat, &idle_local);
+	assert_int_equal(json_array_size(names), 1);
+	assert_string_equal(json_string_value(json_array_get(names, 0)), "idle");
+	json_decref(names);
+	names = catalog_names_where(f->cat, &idle_rbd);
+	assert_int_equal(json_array_size(names), 0);
+	json_decref(names);
+	assert_true(catalog_has(f->cat, "idle", "local"));
+	assert_true(catalog_has(f->cat, "going", "local"));
+	assert_false(catalog_has(f->cat, "idle", "rbd"));
+	assert_false(catalog_has(f->cat, "nowhere", "local"));
+	/* the same after a restart, from the records */
+	reopen(f);
+	names = catalog_names_where(f->cat, &mounted);
+	assert_int_equal(json_array_size(names), 1);
+	json_decref(names);
+	names = catalog_names_where(f->cat, &unfinished);
+	assert_int_equal(json_array_size(names), 1);
+	json_decref(names);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -372,6 +427,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(concurrent_commits_all_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(group_fsync_reports_to_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(many_records_load_whole, setup, teardown),
+		cmocka_unit_test_setup_teardown(names_where_filters_by_last_commit, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("catalog", tests, NULL, NULL);
