@@ -184,6 +184,26 @@ struct backend_ops {
 	 */
 	int (*release)(void *ctx, const struct be_volume *vol, int force, struct berr *err);
 
+	/*
+	 * Optional, all four or none: snapshots (`ballast snapshot`). snap
+	 * follows the volume-name rule (checked by ballastd). Each is bounded
+	 * in time and changes nothing on failure.
+	 * snapshot: take snap of vol, crash-consistent: when vol is mounted on
+	 * this host its file system is frozen for that moment and always
+	 * thawed (by mount.ballast freeze, which outlives a killed ballastd);
+	 * a volume another host holds is refused (-EBUSY) naming the holder.
+	 * snapshots: vol's snapshots as a new array of {"name": s,
+	 * "size_bytes": I, "created_at": s (RFC 3339)}, oldest first.
+	 * snapshot_remove: delete snap (-ENOENT when vol has none of that name).
+	 * rollback: make vol's data what it was at snap; ballastd calls it
+	 * only with no mount on this host; the backend refuses (-EBUSY) a
+	 * volume held anywhere.
+	 */
+	int (*snapshot)(void *ctx, const struct be_volume *vol, const char *snap, struct berr *err);
+	int (*snapshots)(void *ctx, const struct be_volume *vol, json_t **out, struct berr *err);
+	int (*snapshot_remove)(void *ctx, const struct be_volume *vol, const char *snap, struct berr *err);
+	int (*rollback)(void *ctx, const struct be_volume *vol, const char *snap, struct berr *err);
+
 	/* Optional: the backend's counters since init. Cheap; never blocks.
 	 * A backend reports what it did this way, never by calling the
 	 * daemon. */

@@ -76,6 +76,49 @@ int helper_run_out(const struct helper *h, const char *const *args, char *out, s
 	return berr_set(err, -EIO, "mount.ballast %s failed with status %d", args[0], WEXITSTATUS(status));
 }
 
+int helper_freeze(const struct helper *h, const char *target, int max_s, struct frozen *f, struct berr *err)
+{
+	char max[16], line[BERR_MSG_MAX];
+	const char *argv[] = { h->path, "--state-dir", h->state_dir, "freeze", "--timeout", max, target, NULL };
+	int timeout = deadline_cap_s(h->timeout_s), ret;
+
+	if (timeout == 0)
+		return berr_set(err, -ETIMEDOUT, "mount.ballast freeze not started: the request's time is up");
+	snprintf(max, sizeof(max), "%d", max_s);
+	snprintf(f->target, sizeof(f->target), "%s", target);
+	ret = run_start(argv, timeout, &f->child, line, sizeof(line));
+	if (ret == 0 && strcmp(line, "frozen") == 0)
+		return 0;
+	if (ret == 0) { /* not what freeze says: let it go */
+		struct berr ignored = BERR_INIT;
+
+		helper_thaw(h, f, &ignored);
+		return berr_set(err, -EIO, "mount.ballast freeze said \"%.80s\", not \"frozen\"", line);
+	}
+	if (ret == -ETIMEDOUT)
+		return berr_set(err, ret, "mount.ballast freeze did not freeze %s within %d s", target, timeout);
+	if (ret == -EIO)
+		return berr_set(err, ret, "%s", line[0] ? line : "mount.ballast freeze failed");
+	return berr_set(err, ret, "cannot run %s: %s", h->path, strerror(-ret));
+}
+
+int helper_thaw(const struct helper *h, struct frozen *f, struct berr *err)
+{
+	char line[BERR_MSG_MAX] = "";
+	int status = 0, ret;
+
+	ret = run_finish(&f->child, h->timeout_s, &status, line, sizeof(line));
+	if (ret < 0) {
+		log_errx("mount.ballast freeze of %s did not end within %d s", f->target, h->timeout_s);
+		return berr_set(err, ret, "mount.ballast freeze of %s did not end within %d s", f->target,
+				h->timeout_s);
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	log_warnx("mount.ballast freeze of %s: %s", f->target, line[0] ? line : "failed");
+	return berr_set(err, -ETIMEDOUT, "%s", line[0] ? line : "mount.ballast freeze failed");
+}
+
 int helper_init(struct helper *h, const struct ballast_config *cfg, struct berr *err)
 {
 	const char *path = config_get(cfg, "ballast", "helper");

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "errors.h"
+#include "run.h"
 
 struct helper {
 	char path[4096];      /* mount.ballast */
@@ -31,6 +32,22 @@ int helper_run(const struct helper *h, const char *const *args, struct berr *err
 /* helper_run, and on success its last line of output into out (the
  * device `mount.ballast map` printed). */
 int helper_run_out(const struct helper *h, const char *const *args, char *out, size_t outlen, struct berr *err);
+
+/* A file system held frozen by `mount.ballast freeze`, until helper_thaw. */
+struct frozen {
+	struct run_child child;
+	char target[4096];
+};
+
+/* Freeze the file system mounted at target (under the state dir's
+ * mounts/) for at most max_s seconds: 0 once it is frozen, or -errno with
+ * the helper's reason. If ballastd dies meanwhile, the helper thaws it. */
+int helper_freeze(const struct helper *h, const char *target, int max_s, struct frozen *f, struct berr *err);
+
+/* Thaw what helper_freeze froze. 0, or -ETIMEDOUT (or -EIO) when it had
+ * been thawed already by its bound: then whatever was taken meanwhile was
+ * not covered by the freeze. */
+int helper_thaw(const struct helper *h, struct frozen *f, struct berr *err);
 
 struct ballast_config;
 

@@ -433,6 +433,9 @@ static int be_rbd_remove_check(void *ctx, const struct be_volume *vol, struct be
 		rbd_meta_free(&m);
 	}
 	rados_ioctx_destroy(io);
+	/* rbd_remove would refuse later, after the Remove is recorded */
+	if (ret == 0)
+		ret = rbd_snap_refuse_remove(rc, vol, err);
 	return ret;
 }
 
@@ -948,6 +951,10 @@ const struct backend_ops be_rbd_ops = {
 	.check = be_rbd_check,
 	.resize = be_rbd_resize,
 	.holder = be_rbd_holder,
+	.snapshot = be_rbd_snapshot,
+	.snapshots = be_rbd_snapshots,
+	.snapshot_remove = be_rbd_snapshot_remove,
+	.rollback = be_rbd_rollback,
 	.release = be_rbd_release,
 	.lookup = be_rbd_lookup,
 };

@@ -457,4 +457,15 @@ enum rbd_existing rbd_existing_decide(const struct rbd_meta *m, const json_t *wa
  * RBD_RESERVATION_STALE_S. A body that does not parse counts as stale. */
 int rbd_reservation_takeable(const char *body, const char *self, time_t now);
 
+/* --- rbd_snap.c: snapshots (the ops of backend.h) ------------------------ */
+
+int be_rbd_snapshot(void *ctx, const struct be_volume *vol, const char *snap, struct berr *err);
+int be_rbd_snapshots(void *ctx, const struct be_volume *vol, json_t **out, struct berr *err);
+int be_rbd_snapshot_remove(void *ctx, const struct be_volume *vol, const char *snap, struct berr *err);
+int be_rbd_rollback(void *ctx, const struct be_volume *vol, const char *snap, struct berr *err);
+
+/* A Remove of vol refused (-EBUSY, naming them) while it has snapshots;
+ * 0 when it has none (or no image), -errno when they cannot be read. */
+int rbd_snap_refuse_remove(struct rbd_ctx *rc, const struct be_volume *vol, struct berr *err);
+
 #endif

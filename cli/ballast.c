@@ -282,6 +282,66 @@ static int cmd_release(const char *sock, const char *name, int force)
 	return 0;
 }
 
+/* ballast snapshot create|rm|rollback VOL SNAP */
+static int cmd_snapshot_change(const char *sock, const char *what, const char *name, const char *snap)
+{
+	static const struct {
+		const char *what, *method, *done;
+	} verbs[] = {
+		{ "create", "Ballast.Snapshot", "took snapshot" },
+		{ "rm", "Ballast.SnapshotRemove", "removed snapshot" },
+		{ "rollback", "Ballast.Rollback", "rolled back to snapshot" },
+	};
+	json_t *resp;
+
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		if (strcmp(what, verbs[i].what) != 0)
+			continue;
+		resp = call(sock, verbs[i].method, json_pack("{s:s, s:s}", "Name", name, "Snapshot", snap));
+		if (!resp)
+			return 1;
+		printf("%s: %s %s\n", name, verbs[i].done, snap);
+		json_decref(resp);
+		return 0;
+	}
+	fprintf(stderr, "ballast: unknown snapshot command: %s (create, ls, rm or rollback)\n", what);
+	return 2;
+}
+
+/* ballast snapshot ls [VOL] [--json]; exit 1 when some volume's snapshots
+ * could not be read */
+static int cmd_snapshot_ls(const char *sock, const char *name, int as_json)
+{
+	json_t *resp = call(sock, "Ballast.Snapshots", name ? json_pack("{s:s}", "Name", name) : json_object());
+	json_t *snaps, *errs, *s;
+	char size[16];
+	size_t i;
+	int ret;
+
+	if (!resp)
+		return 1;
+	snaps = json_object_get(resp, "Snapshots");
+	errs = json_object_get(resp, "Errors");
+	if (as_json) {
+		ret = print_json(snaps);
+	} else {
+		printf("%-32s %-32s %-8s %s\n", "VOLUME", "SNAPSHOT", "SIZE", "CREATED");
+		json_array_foreach (snaps, i, s) {
+			human_size(json_object_get(s, "size_bytes"), size, sizeof(size));
+			printf("%-32s %-32s %-8s %s\n", json_string_value(json_object_get(s, "volume")),
+			       json_string_value(json_object_get(s, "name")), size,
+			       json_string_value(json_object_get(s, "created_at")) ?: "-");
+		}
+		ret = 0;
+	}
+	json_array_foreach (errs, i, s)
+		fprintf(stderr, "ballast: %s: %s\n", json_string_value(json_object_get(s, "name")),
+			json_string_value(json_object_get(s, "error")));
+	ret = ret ? ret : json_array_size(errs) ? 1 : 0;
+	json_decref(resp);
+	return ret;
+}
+
 /* One line of doctor's report; counts failures. */
 static void report(int *failed, int ok, const char *check, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
@@ -364,6 +424,10 @@ static void usage(FILE *out)
 		     "  holders [--json]        who holds which exclusive volume, and until when\n"
 		     "  release NAME [--force]  break another host's expired hold (--force: even a\n"
 		     "                          fresh one), fencing that host first\n"
+		     "  snapshot create VOL SNAP    take a snapshot (the file system frozen for it)\n"
+		     "  snapshot ls [VOL] [--json]  list snapshots\n"
+		     "  snapshot rm VOL SNAP        remove a snapshot\n"
+		     "  snapshot rollback VOL SNAP  make VOL what it was at SNAP (VOL mounted nowhere)\n"
 		     "  doctor [--config FILE]  check config, socket, daemon and backends\n"
 		     "The socket defaults to $BALLAST_SOCKET, else " DEFAULT_SOCKET ".\n");
 }
@@ -451,6 +515,11 @@ int main(int argc, char **argv)
 		ret = cmd_holders(o.sock, o.as_json);
 	else if (strcmp(cmd, "release") == 0 && optind + 1 == argc)
 		ret = cmd_release(o.sock, argv[optind], o.force);
+	else if (strcmp(cmd, "snapshot") == 0 && optind + 1 <= argc && strcmp(argv[optind], "ls") == 0 &&
+		 optind + 2 >= argc)
+		ret = cmd_snapshot_ls(o.sock, optind + 2 == argc ? argv[optind + 1] : NULL, o.as_json);
+	else if (strcmp(cmd, "snapshot") == 0 && optind + 3 == argc)
+		ret = cmd_snapshot_change(o.sock, argv[optind], argv[optind + 1], argv[optind + 2]);
 	else if (strcmp(cmd, "doctor") == 0 && optind == argc)
 		ret = cmd_doctor(o.sock, o.sock_given, o.config_path, o.config_given);
 	else {

@@ -239,6 +239,15 @@ int api_refuse_unready(struct request *req, const struct volume *vol)
 	return refuse_state(req, vol->name, vol->state, 1);
 }
 
+int api_refuse_in_use(struct request *req, const struct volume *vol)
+{
+	long n = volume_mount_count(vol);
+
+	return berr_set(&req->err, -EBUSY,
+			"volume %s is in use on this host (%ld mount%s); stop the containers using it first", vol->name,
+			n, n == 1 ? "" : "s");
+}
+
 /* The catalog's view of the request's volume (a new reference), without
  * waiting for the volume's lock. */
 int api_req_view(struct api *api, struct request *req, json_t **view)
@@ -563,7 +572,6 @@ static int h_remove(struct api *api, struct request *req)
 	struct volume *vol;
 	const char *name;
 	struct be_volume bv;
-	long n;
 	void *ctx;
 	int ret;
 
@@ -572,11 +580,8 @@ static int h_remove(struct api *api, struct request *req)
 		ret = api_acquire_ready(api, req, name, &vol, &ops, &ctx);
 	if (ret < 0)
 		return ret;
-	n = volume_mount_count(vol);
-	if (n > 0) {
-		ret = berr_set(&req->err, -EBUSY,
-			       "volume %s is in use on this host (%ld mount%s); stop the containers using it first",
-			       name, n, n == 1 ? "" : "s");
+	if (volume_mount_count(vol) > 0) {
+		ret = api_refuse_in_use(req, vol);
 		goto out_release;
 	}
 	bv.name = vol->name;
@@ -893,14 +898,16 @@ static const struct {
 	handler_fn fn;
 	int needs_body;
 } routes[] = {
-	{ "/Plugin.Activate", h_activate, 0 },	    { "/VolumeDriver.Capabilities", h_capabilities, 0 },
-	{ "/VolumeDriver.Create", h_create, 1 },    { "/VolumeDriver.Remove", h_remove, 1 },
-	{ "/VolumeDriver.Mount", h_mount, 1 },	    { "/VolumeDriver.Unmount", h_unmount, 1 },
-	{ "/VolumeDriver.Path", h_path, 1 },	    { "/VolumeDriver.Get", h_get, 1 },
-	{ "/VolumeDriver.List", h_list, 0 },	    { "/Ballast.List", h_admin_list, 0 },
-	{ "/Ballast.Inspect", h_admin_inspect, 1 }, { "/Ballast.Version", h_admin_version, 0 },
-	{ "/Ballast.Check", h_admin_check, 0 },	    { "/Ballast.Resize", h_admin_resize, 1 },
-	{ "/Ballast.Holders", h_admin_holders, 0 }, { "/Ballast.Release", h_admin_release, 1 },
+	{ "/Plugin.Activate", h_activate, 0 },	      { "/VolumeDriver.Capabilities", h_capabilities, 0 },
+	{ "/VolumeDriver.Create", h_create, 1 },      { "/VolumeDriver.Remove", h_remove, 1 },
+	{ "/VolumeDriver.Mount", h_mount, 1 },	      { "/VolumeDriver.Unmount", h_unmount, 1 },
+	{ "/VolumeDriver.Path", h_path, 1 },	      { "/VolumeDriver.Get", h_get, 1 },
+	{ "/VolumeDriver.List", h_list, 0 },	      { "/Ballast.List", h_admin_list, 0 },
+	{ "/Ballast.Inspect", h_admin_inspect, 1 },   { "/Ballast.Version", h_admin_version, 0 },
+	{ "/Ballast.Check", h_admin_check, 0 },	      { "/Ballast.Resize", h_admin_resize, 1 },
+	{ "/Ballast.Holders", h_admin_holders, 0 },   { "/Ballast.Release", h_admin_release, 1 },
+	{ "/Ballast.Snapshot", h_admin_snapshot, 1 }, { "/Ballast.SnapshotRemove", h_admin_snapshot_remove, 1 },
+	{ "/Ballast.Rollback", h_admin_rollback, 1 }, { "/Ballast.Snapshots", h_admin_snapshots, 0 },
 };
 
 /* Parse body into req->body: an object, or (for endpoints that need

@@ -181,3 +181,158 @@ int h_admin_release(struct api *api, struct request *req)
 	catalog_release(api->cat, vol);
 	return ret;
 }
+
+/* --- Snapshots ------------------------------------------------------------- */
+
+/* The request's Snapshot, checked by the volume-name rule. */
+static int req_snapshot(struct request *req, const char **snap)
+{
+	int ret = api_req_string(req, "Snapshot", snap);
+
+	if (ret == 0 && validate_name(*snap, NULL) < 0)
+		ret = berr_set(&req->err, -EINVAL,
+			       "invalid snapshot name \"%.64s\": like a volume name it starts with a letter or digit "
+			       "and has at most %d letters, digits, '_', '.' and '-'",
+			       *snap, VOLUME_NAME_MAX);
+	return ret;
+}
+
+/* Acquire the request's volume, whose backend must take snapshots; with
+ * snap set, the request's Snapshot too. */
+static int snapshot_acquire(struct api *api, struct request *req, const char **snap, struct volume **vol,
+			    const struct backend_ops **ops, void **ctx)
+{
+	const char *name;
+	int ret;
+
+	ret = api_req_name(req, &name);
+	if (ret == 0 && snap)
+		ret = req_snapshot(req, snap);
+	if (ret == 0)
+		ret = api_acquire_ready(api, req, name, vol, ops, ctx);
+	if (ret < 0)
+		return ret;
+	if (!(*ops)->snapshot) {
+		ret = berr_set(&req->err, -ENOTSUP, "volume %s: backend %s cannot take snapshots", name, (*ops)->name);
+		catalog_release(api->cat, *vol);
+		*vol = NULL;
+	}
+	return ret;
+}
+
+enum snap_change { SNAP_TAKE, SNAP_REMOVE, SNAP_ROLLBACK };
+
+/* Take, remove or roll back to the request's snapshot; a rollback only of
+ * a volume mounted nowhere: here that is no mount count, the backend
+ * checks the other hosts. */
+static int snapshot_change(struct api *api, struct request *req, enum snap_change what)
+{
+	const struct backend_ops *ops;
+	struct volume *vol;
+	struct be_volume bv;
+	const char *snap;
+	void *ctx;
+	int ret;
+
+	ret = snapshot_acquire(api, req, &snap, &vol, &ops, &ctx);
+	if (ret < 0)
+		return ret;
+	bv.name = vol->name;
+	bv.opts = vol->opts;
+	if (what == SNAP_ROLLBACK && volume_mount_count(vol) > 0) {
+		ret = api_refuse_in_use(req, vol);
+	} else {
+		ret = what == SNAP_TAKE	    ? ops->snapshot(ctx, &bv, snap, &req->err)
+		      : what == SNAP_REMOVE ? ops->snapshot_remove(ctx, &bv, snap, &req->err)
+					    : ops->rollback(ctx, &bv, snap, &req->err);
+		metrics_backend_error(ops->name, ret);
+	}
+	catalog_release(api->cat, vol);
+	return ret;
+}
+
+int h_admin_snapshot(struct api *api, struct request *req)
+{
+	return snapshot_change(api, req, SNAP_TAKE);
+}
+
+int h_admin_snapshot_remove(struct api *api, struct request *req)
+{
+	return snapshot_change(api, req, SNAP_REMOVE);
+}
+
+int h_admin_rollback(struct api *api, struct request *req)
+{
+	return snapshot_change(api, req, SNAP_ROLLBACK);
+}
+
+/* Append the snapshots of the volume of view to out as {"volume", ...};
+ * a volume whose backend takes none is skipped, one whose cluster does not
+ * answer goes to errs. */
+static void snapshots_of(struct api *api, json_t *view, json_t *out, json_t *errs)
+{
+	const struct backend_ops *ops;
+	struct berr err = BERR_INIT;
+	struct be_volume bv;
+	json_t *snaps = NULL, *s;
+	void *ctx;
+	size_t i;
+
+	if (api_find_backend(api, json_string_value(json_object_get(view, "backend")), &ops, &ctx, NULL) < 0 ||
+	    !ops->snapshots)
+		return;
+	bv.name = json_string_value(json_object_get(view, "name"));
+	bv.opts = json_object_get(view, "options");
+	if (ops->snapshots(ctx, &bv, &snaps, &err) < 0) {
+		json_array_append_new(errs, json_pack("{s:s, s:s}", "name", bv.name, "error", err.msg));
+		return;
+	}
+	json_array_foreach (snaps, i, s) {
+		json_object_set_new(s, "volume", json_string(bv.name));
+		json_array_append(out, s);
+	}
+	json_decref(snaps);
+}
+
+/* One volume's snapshots ({"Name"}: its backend must take them, and a
+ * cluster that does not answer fails the request), or every volume's
+ * ({}: those that cannot be read are listed under Errors). */
+int h_admin_snapshots(struct api *api, struct request *req)
+{
+	json_t *out = json_array(), *errs = json_array(), *all = NULL, *view;
+	const int one = json_object_get(req->body, "Name") != NULL;
+	const struct backend_ops *ops;
+	void *ctx;
+	size_t i;
+	int ret = 0;
+
+	if (one) {
+		ret = api_req_view(api, req, &view);
+		if (ret == 0) {
+			ret = api_find_backend(api, json_string_value(json_object_get(view, "backend")), &ops, &ctx,
+					       &req->err);
+			if (ret == 0 && !ops->snapshots)
+				ret = berr_set(&req->err, -ENOTSUP, "volume %s: backend %s cannot take snapshots",
+					       json_string_value(json_object_get(view, "name")), ops->name);
+			all = json_pack("[o]", view);
+		}
+	} else {
+		all = catalog_list(api->cat);
+	}
+	if (ret == 0 && (!out || !errs || !all))
+		ret = berr_set(&req->err, -ENOMEM, "out of memory");
+	if (ret == 0)
+		json_array_foreach (all, i, view)
+			snapshots_of(api, view, out, errs);
+	if (ret == 0 && one && json_array_size(errs) > 0)
+		ret = berr_set(&req->err, -EIO, "%s",
+			       json_string_value(json_object_get(json_array_get(errs, 0), "error")));
+	if (ret == 0) {
+		json_object_set(req->resp, "Snapshots", out);
+		json_object_set(req->resp, "Errors", errs);
+	}
+	json_decref(all);
+	json_decref(out);
+	json_decref(errs);
+	return ret;
+}

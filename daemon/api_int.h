@@ -125,6 +125,10 @@ int h_admin_resize(struct api *api, struct request *req);
 int h_admin_holders(struct api *api, struct request *req);
 /* /Ballast.Release {"Name", "Force"}: break another host's stale hold. */
 int h_admin_release(struct api *api, struct request *req);
+int h_admin_snapshot(struct api *api, struct request *req);
+int h_admin_snapshots(struct api *api, struct request *req);
+int h_admin_snapshot_remove(struct api *api, struct request *req);
+int h_admin_rollback(struct api *api, struct request *req);
 
 /* --- Start-up recovery and refresh (api_sync.c) --------------------------- */
 
@@ -151,6 +155,10 @@ int api_adopt_unknown(struct api *api, struct request *req, const char *name);
  * interrupted Create or Remove not finished yet, each with its message.
  * 0 when ready. */
 int api_refuse_unready(struct request *req, const struct volume *vol);
+
+/* -EBUSY: vol (held, with mounts here) is in use on this host, saying how
+ * many mounts and what to do. */
+int api_refuse_in_use(struct request *req, const struct volume *vol);
 
 /* Backend i listed its volumes: lookups may ask it again. */
 void api_lookup_answered(struct api *api, int i);

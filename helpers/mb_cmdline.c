@@ -24,6 +24,7 @@ static const struct command commands[] = {
 	{ "umount", 0, 0, 1, "umount TARGET", cmd_umount },
 	{ "grow", OPT_FSTYPE, OPT_FSTYPE, 1, "grow --fstype ext4|xfs TARGET", cmd_grow },
 	{ "status", 0, 0, 1, "status TARGET", cmd_status },
+	{ "freeze", OPT_TIMEOUT, 0, 1, "freeze [--timeout S] TARGET", cmd_freeze },
 	{ "map", MAP_OPTS, OPT_MAPPER | OPT_POOL | OPT_IMAGE | OPT_ID, 0,
 	  "map --mapper krbd|nbd --pool POOL --image IMAGE --id USER [--conf PATH] [--keyring PATH]"
 	  " [--read-only] [--ms-mode MODE] [--timeout S]",
@@ -32,7 +33,7 @@ static const struct command commands[] = {
 	{ "mappers", 0, 0, 0, "mappers", cmd_mappers },
 };
 
-#define COMMAND_NAMES "mkfs, mount, umount, grow, status, map, unmap or mappers"
+#define COMMAND_NAMES "mkfs, mount, umount, grow, status, freeze, map, unmap or mappers"
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

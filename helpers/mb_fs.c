@@ -9,10 +9,14 @@
 #include <libmount.h>
 #include <limits.h>
 #include <linux/capability.h>
+#include <linux/fs.h>
 #include <linux/loop.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -20,6 +24,7 @@
 
 #include "crashpoint.h"
 #include "mount_ballast.h"
+#include "timeutil.h"
 
 /* How long umount waits for an autoclear loop device to go away. */
 #define LOOP_DETACH_WAIT_MS 5000
@@ -487,6 +492,28 @@ static int grow_prepare_device(struct libmnt_fs *mnt, unsigned fs, const char *t
 	return rc;
 }
 
+/* TARGET (cl->args[0], under the mounts directory) into target, and its
+ * mount in *mnt from the mount table *tb, which the caller unrefs; fails
+ * when it is not mounted. */
+static int mounted_target(const struct cmdline *cl, char *target, struct libmnt_table **tb, struct libmnt_fs **mnt)
+{
+	enum target_found found;
+	struct mounts_root root;
+	int rc;
+
+	rc = find_target(cl->state_dir, cl->args[0], TARGET_EXISTING, &root, target, &found);
+	if (rc)
+		return rc;
+	rc = load_mount_table(tb);
+	if (rc)
+		return rc;
+	*mnt = find_mount(*tb, target);
+	if (*mnt)
+		return 0;
+	mnt_unref_table(*tb);
+	return fail(EINVAL, EXIT_FAILED, "%s is not mounted", target);
+}
+
 /*
  * grow: grow the filesystem mounted on TARGET to the size of its device.
  * For a loop mount the loop device is told first that its file grew.
@@ -495,9 +522,7 @@ int cmd_grow(const struct cmdline *cl)
 {
 	char target[PATH_MAX], desc[PATH_MAX + 64], why[MB_MSG_MAX];
 	struct arglist al = { .argc = 0 };
-	enum target_found found;
 	struct libmnt_table *tb;
-	struct mounts_root root;
 	struct libmnt_fs *mnt;
 	const char *type;
 	unsigned fs;
@@ -506,18 +531,9 @@ int cmd_grow(const struct cmdline *cl)
 	rc = parse_fstype(cl->fstype, &fs, why, sizeof(why));
 	if (rc)
 		return refuse(rc, why);
-	rc = find_target(cl->state_dir, cl->args[0], TARGET_EXISTING, &root, target, &found);
+	rc = mounted_target(cl, target, &tb, &mnt);
 	if (rc)
 		return rc;
-	rc = load_mount_table(&tb);
-	if (rc)
-		return rc;
-
-	mnt = find_mount(tb, target);
-	if (!mnt) {
-		rc = fail(EINVAL, EXIT_FAILED, "%s is not mounted", target);
-		goto out_free_table;
-	}
 	type = mnt_fs_get_fstype(mnt);
 	if (!type || strcmp(type, fs_name(fs)) != 0) {
 		rc = fail(EINVAL, EXIT_REFUSED, "%s is mounted as %s, not %s", target, type ? type : "unknown",
@@ -578,5 +594,71 @@ int cmd_status(const struct cmdline *cl)
 		rc = fail(errno ? errno : EIO, EXIT_FAILED, "cannot write the status: %s",
 			  strerror(errno ? errno : EIO));
 	mnt_unref_table(tb);
+	return rc;
+}
+
+/*
+ * freeze: freeze the file system mounted at TARGET (FIFREEZE), say
+ * "frozen" on stdout, and thaw it (FITHAW) at the end of stdin or a line
+ * on it (ballastd's cue that the snapshot is taken; its death closes the
+ * pipe too), on SIGTERM, SIGINT or SIGHUP, or after --timeout seconds (30),
+ * whichever comes first. Thawed by the bound, the freeze did not cover
+ * the snapshot: a failure, so that ballastd drops it.
+ */
+int cmd_freeze(const struct cmdline *cl)
+{
+	char target[PATH_MAX], why[MB_MSG_MAX], buf[64];
+	struct libmnt_table *tb;
+	struct libmnt_fs *mnt;
+	struct pollfd pfd[2];
+	sigset_t sigs;
+	int rc, fd, sfd, timeout_s, ready;
+	long until;
+
+	rc = parse_timeout(cl->timeout, &timeout_s, why, sizeof(why));
+	if (rc)
+		return refuse(rc, why);
+	rc = mounted_target(cl, target, &tb, &mnt);
+	if (rc)
+		return rc;
+	mnt_unref_table(tb);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	fd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sfd < 0 || fd < 0) {
+		rc = fail(errno, EXIT_FAILED, "cannot open %s: %s", target, strerror(errno));
+		goto out_close;
+	}
+	if (ioctl(fd, FIFREEZE, 0) < 0) {
+		rc = fail(errno, EXIT_FAILED, "cannot freeze the file system on %s: %s", target, strerror(errno));
+		goto out_close;
+	}
+	printf("frozen\n");
+	fflush(stdout);
+	pfd[0] = (struct pollfd){ .fd = STDIN_FILENO, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	until = monotonic_ms() + timeout_s * 1000L;
+	do {
+		long left = until - monotonic_ms();
+
+		ready = left > 0 ? poll(pfd, 2, (int)left) : 0;
+	} while (ready < 0 && errno == EINTR);
+	/* the cue (a line, or the end) is not read further: nothing to keep */
+	if (ready > 0 && pfd[0].revents && read(STDIN_FILENO, buf, sizeof(buf)) < 0)
+		ready = 1;
+	while (ioctl(fd, FITHAW, 0) < 0 && errno == EINTR)
+		;
+	if (ready == 0)
+		rc = fail(ETIMEDOUT, EXIT_FAILED, "the file system on %s was frozen for %d s, the most allowed; thawed",
+			  target, timeout_s);
+out_close:
+	if (fd >= 0)
+		close(fd);
+	if (sfd >= 0)
+		close(sfd);
 	return rc;
 }

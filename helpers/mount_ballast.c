@@ -7,6 +7,7 @@
  *   mount.ballast [--state-dir DIR] umount TARGET
  *   mount.ballast [--state-dir DIR] grow --fstype ext4|xfs TARGET
  *   mount.ballast [--state-dir DIR] status TARGET
+ *   mount.ballast [--state-dir DIR] freeze [--timeout S] TARGET
  *   mount.ballast map --mapper krbd|nbd --pool POOL --image IMAGE --id USER [--conf PATH]
  *                     [--keyring PATH] [--read-only] [--ms-mode MODE] [--timeout S]
  *   mount.ballast unmap --mapper krbd|nbd [--timeout S] DEVICE

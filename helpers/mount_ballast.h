@@ -397,6 +397,7 @@ int cmd_mkfs(const struct cmdline *cl);
 int cmd_mount(const struct cmdline *cl);
 int cmd_umount(const struct cmdline *cl);
 int cmd_grow(const struct cmdline *cl);
+int cmd_freeze(const struct cmdline *cl);
 int cmd_status(const struct cmdline *cl);
 
 /* --- GlusterFS (mb_gluster.c) -------------------------------------------- */

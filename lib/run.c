@@ -38,7 +38,7 @@ static void last_line(const char *buf, char *out, size_t len)
  * outfd, with default signal dispositions and an empty mask (ballastd
  * blocks SIGTERM and SIGINT for sigwait and ignores SIGPIPE; a child must
  * inherit neither, or it could not be stopped). 0 or -errno. */
-static int spawn_grouped(const char *const *argv, int outfd, pid_t *pid)
+static int spawn_grouped(const char *const *argv, int infd, int outfd, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -47,7 +47,10 @@ static int spawn_grouped(const char *const *argv, int outfd, pid_t *pid)
 
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, outfd, STDERR_FILENO);
-	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	if (infd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, infd, STDIN_FILENO);
+	else
+		posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, outfd, STDOUT_FILENO);
 	sigemptyset(&none);
 	sigemptyset(&deflt);
@@ -84,9 +87,10 @@ static void keep_tail(char *out, size_t outsz, size_t *used, const char *chunk, 
 	out[*used] = '\0';
 }
 
-/* Read fd into out until EOF or the deadline (CLOCK_MONOTONIC ms).
- * Returns 1 when the deadline passed, else 0. */
-static int read_until(int fd, long deadline, char *out, size_t outsz)
+/* Read fd into out until EOF (or, with line_only, a newline) or the
+ * deadline (CLOCK_MONOTONIC ms). Returns 1 when the deadline passed, else
+ * 0. A line is read a byte at a time, so that nothing after it is taken. */
+static int read_until(int fd, long deadline, char *out, size_t outsz, int line_only)
 {
 	size_t used = 0;
 
@@ -105,12 +109,14 @@ static int read_until(int fd, long deadline, char *out, size_t outsz)
 		}
 		if (!pfd.revents)
 			continue;
-		n = read(fd, chunk, sizeof(chunk));
+		n = read(fd, chunk, line_only ? 1 : sizeof(chunk));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return 0;
 		keep_tail(out, outsz, &used, chunk, (size_t)n);
+		if (line_only && chunk[0] == '\n')
+			return 0;
 	}
 }
 
@@ -150,14 +156,14 @@ int run_bounded(const char *const *argv, int timeout_s, int *status, char *line,
 
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
 		return -errno;
-	ret = spawn_grouped(argv, pipefd[1], &pid);
+	ret = spawn_grouped(argv, -1, pipefd[1], &pid);
 	close(pipefd[1]);
 	if (ret < 0) {
 		close(pipefd[0]);
 		return ret;
 	}
 	deadline = monotonic_ms() + timeout_s * 1000L;
-	late = read_until(pipefd[0], deadline, out, sizeof(out));
+	late = read_until(pipefd[0], deadline, out, sizeof(out), 0);
 	if (late)
 		kill(-pid, SIGKILL); /* the child and whatever it started */
 	close(pipefd[0]);
@@ -166,4 +172,59 @@ int run_bounded(const char *const *argv, int timeout_s, int *status, char *line,
 	if (late || ret != 0)
 		return -ETIMEDOUT;
 	return 0;
+}
+
+int run_start(const char *const *argv, int timeout_s, struct run_child *c, char *line, size_t linelen)
+{
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
+	char first[512] = "";
+	int late, ret, status;
+
+	c->pid = -1;
+	c->in = c->out = -1;
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
+		ret = -errno;
+		goto out_close;
+	}
+	ret = spawn_grouped(argv, in[0], out[1], &c->pid);
+	if (ret < 0)
+		goto out_close;
+	close(in[0]);
+	close(out[1]);
+	c->in = in[1];
+	c->out = out[0];
+	late = read_until(c->out, monotonic_ms() + timeout_s * 1000L, first, sizeof(first), 1);
+	last_line(first, line, linelen);
+	if (!late && strchr(first, '\n'))
+		return 0;
+	/* no first line: it failed (its last words in line) or hung */
+	return run_finish(c, late ? 0 : timeout_s, &status, line[0] ? NULL : line, linelen) == 0 && !late ? -EIO
+													  : -ETIMEDOUT;
+out_close:
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0)
+			close(in[i]);
+		if (out[i] >= 0)
+			close(out[i]);
+	}
+	return ret;
+}
+
+int run_finish(struct run_child *c, int timeout_s, int *status, char *line, size_t linelen)
+{
+	char out[2048] = "";
+	long deadline = monotonic_ms() + timeout_s * 1000L;
+	int late, ret;
+
+	close(c->in);
+	c->in = -1;
+	late = read_until(c->out, deadline, out, sizeof(out), 0);
+	if (late)
+		kill(-c->pid, SIGKILL);
+	close(c->out);
+	c->out = -1;
+	ret = reap_bounded(c->pid, late ? monotonic_ms() + RUN_REAP_GRACE_MS : deadline, status);
+	if (line)
+		last_line(out, line, linelen);
+	return late || ret != 0 ? -ETIMEDOUT : 0;
 }

@@ -189,6 +189,16 @@ Ballast.Release|unknown volume|{"Name":"nosuchvol"}|not found
 Ballast.Release|Force not a boolean|{"Name":"exists1","Force":"yes"}|Force must be true or false
 Ballast.Release|a local volume has no holders|{"Name":"exists1","Force":true}|has no holders to release
 Ballast.Release|traversal in the name|{"Name":"../etc"}|invalid
+Ballast.Snapshot|unknown volume|{"Name":"nosuchvol","Snapshot":"s1"}|not found
+Ballast.Snapshot|missing Snapshot|{"Name":"exists1"}|Snapshot
+Ballast.Snapshot|Snapshot a number|{"Name":"exists1","Snapshot":3}|Snapshot must be a string
+Ballast.Snapshot|snapshot name with a slash|{"Name":"exists1","Snapshot":"a/b"}|invalid snapshot name "a/b"
+Ballast.Snapshot|snapshot name starting with -|{"Name":"exists1","Snapshot":"-x"}|invalid snapshot name
+Ballast.Snapshot|a local volume takes no snapshots|{"Name":"exists1","Snapshot":"s1"}|backend local cannot take snapshots
+Ballast.Snapshots|a local volume has no snapshots to list|{"Name":"exists1"}|backend local cannot take snapshots
+Ballast.SnapshotRemove|unknown volume|{"Name":"nosuchvol","Snapshot":"s1"}|not found
+Ballast.Rollback|traversal in the snapshot name|{"Name":"exists1","Snapshot":"../x"}|invalid snapshot name
+Ballast.Rollback|a local volume takes no snapshots|{"Name":"exists1","Snapshot":"s1"}|backend local cannot take snapshots
 EOF
 
 # a raw NUL byte inside a JSON string (not valid JSON)

@@ -177,6 +177,35 @@ t_wait_eq "remove.after-record: the image is gone (by the refresh, once the watc
 	sh -c "timeout 20 rbd info '$n' 2>&1 | grep -q 'No such file' && echo gone || echo present"
 t_eq "remove.after-record: the name can be used again" "" "$(err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}")"
 
+# ------------------------------------------------------------ Snapshot
+# Issue 19: the file system of a mounted volume is frozen for its snapshot
+# by mount.ballast freeze, which thaws it when ballastd dies mid-snapshot
+# (its stdin closes), and by its own bound. The control first: a freeze
+# does block a write, and the bound thaws it.
+n=s-frozen
+err VolumeDriver.Create "{\"Name\":\"$n\",\"Opts\":$SIZED}" >/dev/null
+t_eq "snapshot: $n mounted" "" "$(err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"i1\"}")"
+mp=$STATE/mounts/$n
+writes() { timeout "$1" sh -c "echo x > '$mp/data/probe' && sync" 2>/dev/null && echo yes || echo no; }
+t_eq "snapshot: the file system takes a write (before)" yes "$(writes 10)"
+# its stdin a pipe this script keeps open: only the bound ends it
+coproc FZ { exec "$CB/mount.ballast" --state-dir "$STATE" freeze --timeout 3 "$mp" >"$T/freeze.out" 2>&1; }
+fz=$FZ_PID
+t_wait_eq "control: mount.ballast freeze says frozen" 10 frozen sh -c "head -n 1 '$T/freeze.out'"
+t_eq "control: a write blocks while it is frozen" no "$(writes 1)"
+wait "$fz" 2>/dev/null
+t_match "control: its bound thawed it, and it says so" 'frozen for 3 s, the most allowed; thawed' \
+	"$(cat "$T/freeze.out")"
+t_eq "control: the file system takes writes again" yes "$(writes 10)"
+crash rbd.snapshot.after-freeze Ballast.Snapshot "{\"Name\":\"$n\",\"Snapshot\":\"x1\"}"
+t_eq "snapshot.after-freeze: the file system is thawed (a write within 10 s)" yes "$(writes 10)"
+t_eq "snapshot.after-freeze: no snapshot was taken" "" "$(timeout 20 rbd snap ls --format json "$n" | jq -r '.[].name')"
+t_eq "snapshot.after-freeze: the snapshot again" "" \
+	"$(err Ballast.Snapshot "{\"Name\":\"$n\",\"Snapshot\":\"x1\"}")"
+t_eq "snapshot.after-freeze: taken" x1 "$(timeout 20 rbd snap ls --format json "$n" | jq -r '.[].name')"
+t_eq "snapshot: and the file system takes writes after it" yes "$(writes 10)"
+t_eq "snapshot: Unmount" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"i1\"}")"
+
 # ------------------------------------------------------------ Resize
 # Issue 15, item 8: crash points inside the resize (xfs: online ext4
 # growth needs CAP_SYS_RESOURCE, which this machine lacks). The catalog record is

@@ -442,6 +442,66 @@ if t_ok "volume dm1 created" dk volume create -d "$PLUGIN" -o size=64M dm1 &&
 	t_ok "docker volume rm dm1" dk volume rm dm1
 fi
 
+# ------------ 3k. snapshots: taken while a container writes, rolled back
+# Issue 19: `ballast snapshot` on an rbd volume in use on this host freezes
+# its file system for the RBD snapshot; the snapshot holds a prefix of
+# what the writer had synced (a consistent file system, no torn line);
+# rollback only once the volume is mounted nowhere; a volume with
+# snapshots is not removed; another host's volume is refused naming it.
+bal() { "$B/ballast" --socket "$T/a/ballast.sock" "$@"; }
+lines_ok() { # FILE CONTENT: the lines are 1..N, each whole; prints N
+	awk '$0 != NR { bad = 1 } END { if (bad || NR == 0) print "bad"; else print NR }' <<<"$1"
+}
+if t_ok "volume s1 created" dk volume create -d "$PLUGIN" -o size=128M s1 &&
+	t_ok "container sc writes numbered lines to s1, each synced" \
+		dk run -d --name sc --network none --volume-driver "$PLUGIN" -v s1:/data local/busybox \
+		sh -c 'i=0; while :; do i=$((i + 1)); echo $i >> /data/log; sync; sleep 0.02; done'; then
+	count_sc() { dk exec sc sh -c 'wc -l < /data/log' 2>/dev/null || echo 0; }
+	enough() { [ "$(count_sc)" -ge "$1" ] && echo yes || echo no; }
+	t_wait_eq "sc has written 20 lines" 30 yes enough 20
+	before=$(count_sc)
+	t_match "ballast snapshot create s1 snap1 while sc writes" '^s1: took snapshot snap1$' \
+		"$(bal snapshot create s1 snap1 2>&1)"
+	after=$(count_sc)
+	t_match "the file system was frozen for it (ballastd's log)" 'snapshot snap1 taken \(file system frozen\)' \
+		"$(grep 'volume s1: snapshot snap1' "$T/a/ballastd.log")"
+	t_wait_eq "sc writes on after the snapshot (thawed)" 30 yes enough $((after + 20))
+	size=$(timeout 20 rbd info --format json s1 | jq -r .size)
+	t_eq "snapshot ls s1 --json: snap1, the image's size" "snap1 $size s1" \
+		"$(bal snapshot ls s1 --json | jq -r '.[] | "\(.name) \(.size_bytes) \(.volume)"')"
+	t_match "snapshot ls (all volumes) shows it" 's1 +snap1 +[0-9]+M +20[0-9][0-9]-' "$(bal snapshot ls 2>&1)"
+	t_match "rollback while mounted here is refused" 'volume s1 is in use on this host' \
+		"$(bal snapshot rollback s1 snap1 2>&1)"
+	t_match "a second snapshot of the same name is refused" 'already has a snapshot snap1' \
+		"$(bal snapshot create s1 snap1 2>&1)"
+	dk rm -f sc >/dev/null 2>&1
+	t_wait_eq "sc gone: nothing of s1 mapped" 15 "" mapper_of s1
+	t_ge_lines() { n=$(lines_ok "$(run_c s1 cat /data/log 2>&1)"); echo "$n"; }
+	full=$(t_ge_lines)
+	t_ok "the live volume has every line ($full >= $((after + 20)))" test "$full" -ge $((after + 20)) 2>/dev/null
+	t_match "rollback s1 to snap1" '^s1: rolled back to snapshot snap1$' "$(bal snapshot rollback s1 snap1 2>&1)"
+	got=$(t_ge_lines)
+	t_diag "snapshot: $before lines before it, $after after; rolled back to $got of $full"
+	t_ok "rolled back: whole lines 1..N, with $before <= N <= $after (got $got)" \
+		test "$got" != bad -a "$got" -ge "$before" -a "$got" -le "$after" 2>/dev/null
+	t_match "Remove of a volume with snapshots is refused, naming them" \
+		'volume s1 has 1 snapshot \(snap1\); remove them first' "$(bd_err a VolumeDriver.Remove '{"Name":"s1"}')"
+	t_ok "... and the image is kept" image_exists s1
+	t_match "rollback to a snapshot s1 does not have" 'volume s1 has no snapshot nope' \
+		"$(bal snapshot rollback s1 nope 2>&1)"
+	t_match "a bad snapshot name" 'invalid snapshot name "-x"' "$(bal snapshot create s1 -- -x 2>&1)"
+	t_match "a snapshot of an unknown volume" 'volume nosuch not found' "$(bal snapshot create nosuch a 2>&1)"
+	t_eq "... none of which left a snapshot" snap1 "$(bal snapshot ls s1 --json | jq -r '.[].name')"
+	# held by host B: refused, naming it
+	t_eq "host B mounts s1" "" "$(bd_err b VolumeDriver.Mount '{"Name":"s1","ID":"bs"}')"
+	t_match "a snapshot of s1 while host B holds it is refused naming host-b" 'in use on host-b' \
+		"$(bal snapshot create s1 snap2 2>&1)"
+	t_eq "host B unmounts s1" "" "$(bd_err b VolumeDriver.Unmount '{"Name":"s1","ID":"bs"}')"
+	t_match "snapshot rm s1 snap1" '^s1: removed snapshot snap1$' "$(bal snapshot rm s1 snap1 2>&1)"
+	t_eq "no snapshot left" "" "$(bal snapshot ls s1 --json | jq -r '.[].name')"
+	t_ok "docker volume rm s1, its snapshots gone" dk volume rm s1
+fi
+
 # ------- 3h. a foreign client dies with the image open: prompt Unmounts
 # Issue 14: a librbd client that dies with the image open (here a foreign
 # writer refused with EROFS, then killed) leaves its watch for 30 s, and

@@ -812,7 +812,7 @@ static void cmdline_refused(void **state)
 	static const struct {
 		const char *line, *why;
 	} bad[] = {
-		{ "", "no command given (expected mkfs, mount, umount, grow, status, map, unmap or mappers)" },
+		{ "", "no command given (expected mkfs, mount, umount, grow, status, freeze, map, unmap or mappers)" },
 		{ "--state-dir /s", "no command given" },
 		{ "format /dev/x", "unknown command 'format' (expected mkfs," },
 		{ "--fstype ext4 mount /a /b", "unknown option '--fstype' for mount.ballast" },
@@ -846,7 +846,8 @@ static void cmdline_refused(void **state)
 
 static void usage_lists_every_command(void **state)
 {
-	static const char *const names[] = { "mkfs", "mount", "umount", "grow", "status", "map", "unmap", "mappers" };
+	static const char *const names[] = { "mkfs",   "mount", "umount", "grow",   "status",
+					     "freeze", "map",	"unmap",  "mappers" };
 	char buf[4096] = "";
 	FILE *f = fmemopen(buf, sizeof(buf) - 1, "w");
 
