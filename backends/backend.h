@@ -91,6 +91,15 @@ struct backend_ops {
 	int (*create)(void *ctx, const struct be_volume *vol, struct berr *err);
 
 	/*
+	 * Optional: make vol as a copy of the volume from (Create with
+	 * -o from=VOLUME, for backends whose volumes live on this host). The
+	 * daemon has checked from (ready, this backend, mounted nowhere),
+	 * holds it for the call, and gave vol from's options besides "from".
+	 * As create: on failure nothing of vol is left.
+	 */
+	int (*create_copy)(void *ctx, const struct be_volume *vol, const struct be_volume *from, struct berr *err);
+
+	/*
 	 * Optional: may vol be removed now? The non-destructive checks of
 	 * remove (in use or held on another host), run before ballastd
 	 * records the Remove, so that a refused Remove leaves nothing that a

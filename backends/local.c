@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -27,6 +28,8 @@
 #include "crashpoint.h"
 #include "fsutil.h"
 #include "log.h"
+#include "run.h"
+#include "timeutil.h"
 #include "validate.h"
 
 #define LOCAL_IMAGES ".images"
@@ -46,7 +49,13 @@ struct local_ctx {
 
 extern const struct backend_ops be_local_ops;
 
-static const char *const local_opts[] = { "backend", "fstype", "gid", "mode", "size", "uid", NULL };
+static const char *const local_opts[] = { "backend", "fstype", "gid", "mode", "size", "uid", "from", NULL };
+/* Options a copy (from=) takes from the volume it copies. */
+static const char *const copy_inherits[] = { "size", "fstype", "uid", "gid", "mode", NULL };
+
+/* The longest a copy (from=) may take, within dockerd's 2 minutes for a
+ * Create; a bigger volume is refused at its bound, leaving nothing. */
+#define LOCAL_COPY_MAX_S 100
 
 static const struct config_key local_config_keys[] = {
 	CONFIG_KEY_STR("local", "root", NULL, "where local volumes live (default: <state_dir>/local)"),
@@ -104,6 +113,24 @@ static int be_local_validate_opts(void *ctx, const json_t *opts, struct berr *er
 		ret = parse_perms(opts, &perms, err);
 	if (ret < 0)
 		return ret;
+	if (opt_get(opts, "from")) {
+		struct berr nerr = BERR_INIT;
+
+		if (strchr(opt_get(opts, "from"), '@'))
+			return berr_set(
+				err, -EINVAL,
+				"from=%.60s: local volumes are copied whole (from=VOLUME); they have no snapshots",
+				opt_get(opts, "from"));
+		if (validate_name(opt_get(opts, "from"), &nerr) < 0)
+			return berr_set(err, -EINVAL, "from=%.60s: %s", opt_get(opts, "from"), nerr.msg);
+		for (int i = 0; copy_inherits[i]; i++)
+			if (opt_get(opts, copy_inherits[i]))
+				return berr_set(
+					err, -EINVAL,
+					"%s cannot be given with from=: a copy has the %s of the volume it copies",
+					copy_inherits[i], copy_inherits[i]);
+		return 0;
+	}
 	if (fstype && strcmp(fstype, "ext4") != 0 && strcmp(fstype, "xfs") != 0)
 		return berr_set(err, -EINVAL, "invalid fstype \"%.40s\": use ext4 or xfs", fstype);
 	if (fstype && !size)
@@ -239,6 +266,96 @@ static int be_local_create(void *ctx, const struct be_volume *vol, struct berr *
 	if (opt_get(vol->opts, "size"))
 		return create_image(lc, vol, err);
 	return create_dir(lc, vol, err);
+}
+
+/* cp (coreutils) src to dst, bounded: owners, modes, times, xattrs and
+ * holes kept, blocks shared where the file system can (reflink). */
+static int copy_tree(const char *src, const char *dst, struct berr *err)
+{
+	const char *argv[] = { "cp", "-a", "--preserve=xattr", "--reflink=auto", "--sparse=always", "-T", "--", src,
+			       dst,  NULL };
+	char line[256] = "";
+	int status = 0, timeout = deadline_cap_s(LOCAL_COPY_MAX_S), ret;
+
+	if (timeout == 0)
+		return berr_set(err, -ETIMEDOUT, "no time left to copy %s", src);
+	ret = run_bounded(argv, timeout, &status, line, sizeof(line));
+	if (ret == -ETIMEDOUT)
+		return berr_set(err, ret, "copying %s took longer than %d s; the copy was dropped", src, timeout);
+	if (ret < 0)
+		return berr_set(err, ret, "cannot run cp: %s", strerror(-ret));
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return berr_set(err, -EIO, "cannot copy %s: %s", src, line[0] ? line : "cp failed");
+	return 0;
+}
+
+/* Flush the file system holding path (what cp wrote). */
+static int sync_fs_of(const char *path, struct berr *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0 || syncfs(fd) < 0)
+		ret = berr_set(err, -errno, "cannot flush the copy %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* A sized volume's copy: its image copied, then allocated whole as any
+ * sized volume's (the copy punched holes where the source had zeroes). */
+static int copy_image(struct local_ctx *lc, const struct be_volume *vol, const struct be_volume *from, struct berr *err)
+{
+	char src[PATH_MAX], dst[PATH_MAX];
+	struct stat st;
+	int fd, ret;
+
+	if (strcmp(opt_get(from->opts, "fstype") ?: LOCAL_DEFAULT_FSTYPE, "xfs") == 0)
+		/* the copy would share the file system's UUID, which XFS
+		 * refuses to mount twice on one host */
+		return berr_set(err, -ENOTSUP, "volume %s is xfs; copies are made of ext4 volumes only", from->name);
+	image_path(lc, from->name, src, sizeof(src));
+	image_path(lc, vol->name, dst, sizeof(dst));
+	if (stat(src, &st) < 0)
+		return berr_set(err, -errno, "the image of volume %s (%s) is missing", from->name, src);
+	if (unlink(dst) < 0 && errno != ENOENT)
+		return berr_set(err, -errno, "cannot replace %s: %s", dst, strerror(errno));
+	ret = copy_tree(src, dst, err);
+	CRASH_POINT("local.copy.after-copy");
+	if (ret == 0) {
+		fd = open(dst, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			return berr_set(err, -errno, "cannot open %s: %s", dst, strerror(errno));
+		ret = allocate_image(fd, dst, (uint64_t)st.st_size, err);
+		if (ret == 0 && fsync(fd) < 0)
+			ret = berr_set(err, -errno, "fsync of %s failed: %s", dst, strerror(errno));
+		close(fd);
+	}
+	if (ret < 0)
+		unlink(dst);
+	return ret;
+}
+
+static int be_local_create_copy(void *ctx, const struct be_volume *vol, const struct be_volume *from, struct berr *err)
+{
+	struct local_ctx *lc = ctx;
+	char src[PATH_MAX], dst[PATH_MAX];
+	int ret;
+
+	if (opt_get(from->opts, "size"))
+		return copy_image(lc, vol, from, err);
+	volume_dir(lc, from->name, src, sizeof(src));
+	volume_dir(lc, vol->name, dst, sizeof(dst));
+	/* what an interrupted copy left */
+	ret = rm_rf(dst);
+	if (ret < 0)
+		return berr_set(err, ret, "cannot replace %s: %s", dst, strerror(-ret));
+	ret = copy_tree(src, dst, err);
+	CRASH_POINT("local.copy.after-copy");
+	if (ret == 0)
+		ret = sync_fs_of(dst, err);
+	if (ret < 0)
+		rm_rf(dst);
+	return ret;
 }
 
 static int be_local_unmount(void *ctx, const struct be_volume *vol, struct berr *err)
@@ -475,6 +592,7 @@ const struct backend_ops be_local_ops = {
 	.fini = be_local_fini,
 	.validate_opts = be_local_validate_opts,
 	.create = be_local_create,
+	.create_copy = be_local_create_copy,
 	.remove = be_local_remove,
 	.mount = be_local_mount,
 	.unmount = be_local_unmount,

@@ -143,9 +143,13 @@ out:
 enum rbd_existing rbd_existing_decide(const struct rbd_meta *m, const json_t *want, int reserved, const char *self)
 {
 	struct rbd_hold h;
+	int copied = rbd_labels_copied(m);
 
-	if (!m->options && !m->locked && reserved)
+	/* a clone's labels copied from its parent are none of its own */
+	if ((!m->options || copied) && !m->locked && reserved)
 		return RBD_EXISTING_UNLABELLED;
+	if (copied)
+		return RBD_EXISTING_CREATING;
 	if (!m->options)
 		return RBD_EXISTING_FOREIGN;
 	if (strcmp(m->state, "ready") == 0)
@@ -212,7 +216,7 @@ static int create_over_existing(struct rbd_ctx *rc, rados_ioctx_t io, const char
 	if (ret < 0)
 		return ret;
 	/* the reservation is read only where it decides */
-	reserved = !m.options && !m.locked && reservation_ours(rc, io, vol->name);
+	reserved = (!m.options || rbd_labels_copied(&m)) && !m.locked && reservation_ours(rc, io, vol->name);
 	switch (rbd_existing_decide(&m, vol->opts, reserved, rc->host_id)) {
 	case RBD_EXISTING_UNLABELLED:
 		/* Our own Create died between making the image and labelling
@@ -250,26 +254,33 @@ static int create_over_existing(struct rbd_ctx *rc, rados_ioctx_t io, const char
 	return ret;
 }
 
-/* Reserve the name, then make the image (bytes, features and the
- * volume's data-pool); on failure the reservation goes again. */
+/* Reserve the name, then make the image: bytes, features and the
+ * volume's data-pool, or a clone of its from=; on failure the reservation
+ * goes again. */
 static int create_image(struct rbd_ctx *rc, rados_ioctx_t io, const char *pool, const struct be_volume *vol,
 			uint64_t bytes, uint64_t features, struct berr *err)
 {
+	char pvol[VOLUME_NAME_MAX + 1], snap[VOLUME_NAME_MAX + 1];
 	rbd_image_options_t io_opts = NULL;
-	int ret;
+	int ret, clone;
 
+	clone = rbd_clone_source(vol->opts, pvol, snap, err);
+	if (clone < 0)
+		return clone;
 	ret = reservation_write(rc, io, vol->name);
 	if (ret < 0)
 		return berr_set(err, ret, "cannot reserve volume %s in pool %s: %s", vol->name, pool, strerror(-ret));
 	rbd_image_options_create(&io_opts);
 	rbd_image_options_set_uint64(io_opts, RBD_IMAGE_OPTION_FORMAT, 2);
-	rbd_image_options_set_uint64(io_opts, RBD_IMAGE_OPTION_FEATURES, features);
+	if (!clone)
+		rbd_image_options_set_uint64(io_opts, RBD_IMAGE_OPTION_FEATURES, features);
 	if (opt_get(vol->opts, "data-pool"))
 		rbd_image_options_set_string(io_opts, RBD_IMAGE_OPTION_DATA_POOL, opt_get(vol->opts, "data-pool"));
-	ret = rbd_create4(io, vol->name, bytes, io_opts);
+	ret = clone ? rbd_clone3(io, pvol, snap, io, vol->name, io_opts) : rbd_create4(io, vol->name, bytes, io_opts);
 	rbd_image_options_destroy(io_opts);
 	if (ret < 0) {
-		berr_set(err, ret, "cannot create image %s/%s: %s", pool, vol->name, strerror(-ret));
+		berr_set(err, ret, "cannot %s image %s/%s: %s", clone ? "clone" : "create", pool, vol->name,
+			 strerror(-ret));
 		reservation_remove(io, vol->name);
 	}
 	return ret;
@@ -285,8 +296,11 @@ static int create_label(rados_ioctx_t io, const char *pool, const struct be_volu
 
 	rfc3339_now(created, sizeof(created));
 	{
+		/* a clone's holder and lease records are its parent's:
+		 * dropped */
 		const char *kv[] = { META_STATE,  "creating", META_OPTIONS, opts_json ? opts_json : "{}",
 				     META_FSTYPE, fstype,     META_CREATED, created,
+				     META_HOLDER, NULL,	      META_LEASE,   NULL,
 				     NULL };
 
 		ret = rbd_meta_set(io, pool, vol->name, kv, err);
@@ -365,6 +379,8 @@ static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *er
 {
 	struct rbd_ctx *rc = ctx;
 	const char *pool = rbd_vol_pool(rc, vol->opts), *fstype = rbd_vol_fstype(rc, vol->opts);
+	int clone = opt_get(vol->opts, "from") != NULL;
+	char parent_fstype[16];
 	rados_ioctx_t io = NULL;
 	struct vol_perms perms;
 	uint64_t bytes, features;
@@ -383,6 +399,12 @@ static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *er
 	ret = create_over_existing(rc, io, pool, vol, err);
 	if (ret != 0) /* refused, failed or adopted */
 		goto out_io;
+	if (clone) {
+		ret = rbd_clone_parent(io, pool, vol, parent_fstype, sizeof(parent_fstype), err);
+		if (ret < 0)
+			goto out_io;
+		fstype = parent_fstype;
+	}
 	ret = create_image(rc, io, pool, vol, bytes, features, err);
 	if (ret < 0)
 		goto out_io;
@@ -391,8 +413,10 @@ static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *er
 	/* from the first mapping on, a crash leaves a mapper running here */
 	if (ret == 0)
 		ret = rbd_create_mark(rc, vol->name, err);
-	if (ret == 0)
+	if (ret == 0 && !clone)
 		ret = create_mkfs(rc, pool, vol, fstype, err);
+	else if (ret == 0 && strcmp(opt_get(vol->opts, "flatten") ?: "false", "true") == 0)
+		ret = rbd_clone_flatten(io, pool, vol, err);
 	if (ret < 0)
 		goto out_remove;
 	CRASH_POINT("rbd.create.after-mkfs");
@@ -401,7 +425,12 @@ static int be_rbd_create(void *ctx, const struct be_volume *vol, struct berr *er
 		goto out_remove;
 	reservation_remove(io, vol->name);
 	rbd_create_unmark(rc, vol->name);
-	log_infox("created image %s/%s (%llu MiB, %s)", pool, vol->name, (unsigned long long)(bytes >> 20), fstype);
+	if (clone)
+		log_infox("created image %s/%s, a clone of %s (%s)", pool, vol->name, opt_get(vol->opts, "from"),
+			  fstype);
+	else
+		log_infox("created image %s/%s (%llu MiB, %s)", pool, vol->name, (unsigned long long)(bytes >> 20),
+			  fstype);
 	goto out_io;
 out_remove:
 	create_undo(rc, io, pool, vol->name);
@@ -804,8 +833,7 @@ static int list_image(struct rbd_ctx *rc, rados_ioctx_t io, const char *pool, co
 		return 0; /* removed since the listing */
 	if (ret < 0)
 		return ret;
-	if (m.options && json_is_object(m.options) && strcmp(m.state, "ready") == 0 &&
-	    strcmp(rbd_vol_pool(rc, m.options), pool) == 0) {
+	if (rbd_meta_finished(&m) && strcmp(rbd_vol_pool(rc, m.options), pool) == 0) {
 		v = json_pack("{s:s, s:O}", "name", spec->name, "options", m.options);
 		/* dockerd cannot decode an empty CreatedAt */
 		if (v && m.created[0])
@@ -917,7 +945,7 @@ static int be_rbd_lookup(void *ctx, const char *name, json_t **item, struct berr
 	if (ret == -ENOENT) {
 		ret = 0;
 	} else if (ret == 0) {
-		if (m.options && json_is_object(m.options) && strcmp(m.state, "ready") == 0) {
+		if (rbd_meta_finished(&m)) {
 			*item = json_pack("{s:s, s:O}", "name", name, "options", m.options);
 			if (*item && m.created[0])
 				json_object_set_new(*item, "created_at", json_string(m.created));

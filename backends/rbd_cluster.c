@@ -28,13 +28,17 @@
 #define RBD_MIN_XFS (300ULL << 20)
 #define RBD_META_MAX 4096
 
-const char *const rbd_opts[] = { "backend",	  "data-pool", "features", "fstype", "gid",	 "mkfs-options", "mode",
-				 "mount-options", "pool",      "shared",   "size",   "takeover", "uid",		 NULL };
+const char *const rbd_opts[] = { "backend", "data-pool",     "features", "fstype", "gid",  "mkfs-options",
+				 "mode",    "mount-options", "pool",	 "shared", "size", "takeover",
+				 "uid",	    "from",	     "flatten",	 NULL };
 
 static const char *const fstype_choices[] = { "ext4", "xfs", NULL };
 static const char *const mapper_choices[] = { "auto", "krbd", "nbd", "fuse", NULL };
 static const char *const ms_mode_choices[] = { "legacy", "crc", "secure", "prefer-crc", "prefer-secure", NULL };
 static const char *const shared_choices[] = { "ro", "no", NULL };
+static const char *const bool_choices[] = { "true", "false", NULL };
+/* Options a clone takes from its parent's snapshot. */
+static const char *const clone_inherits[] = { "size", "fstype", "mkfs-options", "features", NULL };
 
 /* The [rbd] section: every key with its type, default and range. Values
  * are checked when the config is read (config.c), never clamped here. */
@@ -375,6 +379,49 @@ int rbd_vol_features(const json_t *opts, uint64_t *features, struct berr *err)
 	return 0;
 }
 
+int rbd_clone_source(const json_t *opts, char *vol, char *snap, struct berr *err)
+{
+	const char *from = opt_get(opts, "from"), *at;
+	struct berr nerr = BERR_INIT;
+
+	if (!from)
+		return 0;
+	at = strchr(from, '@');
+	if (!at)
+		return berr_set(err, -EINVAL,
+				"from=%.60s: an rbd volume is cloned from a snapshot: from=VOLUME@SNAPSHOT", from);
+	snprintf(vol, VOLUME_NAME_MAX + 1, "%.*s", (int)(at - from), from);
+	snprintf(snap, VOLUME_NAME_MAX + 1, "%s", at + 1);
+	if ((size_t)(at - from) > VOLUME_NAME_MAX || strlen(at + 1) > VOLUME_NAME_MAX ||
+	    validate_name(vol, &nerr) < 0 || validate_name(snap, &nerr) < 0)
+		return berr_set(err, -EINVAL, "from=%.60s: invalid volume or snapshot name (%s)", from, nerr.msg);
+	return 1;
+}
+
+/* The options of a clone (from=), or flatten without it. */
+static int validate_clone_opts(const json_t *opts, struct berr *err)
+{
+	char vol[VOLUME_NAME_MAX + 1], snap[VOLUME_NAME_MAX + 1];
+	const char *v = opt_get(opts, "flatten");
+	int ret;
+
+	if (v && (ret = check_choice(NULL, "flatten", v, bool_choices, err)) < 0)
+		return ret;
+	ret = rbd_clone_source(opts, vol, snap, err);
+	if (ret < 0)
+		return ret;
+	if (ret == 0 && v)
+		return berr_set(err, -EINVAL, "flatten=%s is only for a clone (with from=VOLUME@SNAPSHOT)", v);
+	for (int i = 0; ret == 1 && clone_inherits[i]; i++)
+		if (opt_get(opts, clone_inherits[i]))
+			return berr_set(err, -EINVAL, "%s cannot be given with from=: a clone has its parent's %s",
+					clone_inherits[i],
+					strcmp(clone_inherits[i], "size") == 0
+						? "size (grow it later with ballast resize)"
+						: "file system and features");
+	return ret;
+}
+
 int be_rbd_validate_opts(void *ctx, const json_t *opts, struct berr *err)
 {
 	struct rbd_ctx *rc = ctx;
@@ -411,6 +458,9 @@ int be_rbd_validate_opts(void *ctx, const json_t *opts, struct berr *err)
 	    (strlen(v) > 200 ||
 	     strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_=.,-") != strlen(v)))
 		return berr_set(err, -EINVAL, "invalid mount-options \"%.60s\"", v);
+	ret = validate_clone_opts(opts, err);
+	if (ret != 0) /* a clone has its parent's size */
+		return ret < 0 ? ret : 0;
 	ret = rbd_vol_size(rc, opts, &bytes, err);
 	if (ret < 0)
 		return ret;
@@ -495,6 +545,20 @@ void rbd_meta_free(struct rbd_meta *m)
  * Read the image's ballast metadata and lock state. Returns 0, -ENOENT
  * when the image does not exist, else -errno with a message.
  */
+/* img's parent as "image@snap" into buf, "" when it has none. */
+static void parent_of(rbd_image_t img, char *buf, size_t len)
+{
+	rbd_linked_image_spec_t image = { 0 };
+	rbd_snap_spec_t snap = { 0 };
+
+	buf[0] = '\0';
+	if (rbd_get_parent(img, &image, &snap) < 0)
+		return;
+	snprintf(buf, len, "%s@%s", image.image_name ? image.image_name : "", snap.name ? snap.name : "");
+	rbd_linked_image_spec_cleanup(&image);
+	rbd_snap_spec_cleanup(&snap);
+}
+
 int rbd_meta_read(rados_ioctx_t io, const char *pool, const char *name, struct rbd_meta *m, struct berr *err)
 {
 	char buf[RBD_META_MAX];
@@ -530,6 +594,7 @@ int rbd_meta_read(rados_ioctx_t io, const char *pool, const char *name, struct r
 	m->locked = ret;
 	if (m->locked && !strchr(m->owners, ','))
 		lock_client_of(img, m->owners, m->lock_client, sizeof(m->lock_client));
+	parent_of(img, m->parent, sizeof(m->parent));
 	ret = 0;
 	goto out_close;
 out_err:
@@ -538,6 +603,18 @@ out_err:
 out_close:
 	rbd_close(img);
 	return ret;
+}
+
+int rbd_labels_copied(const struct rbd_meta *m)
+{
+	const char *from = m->options ? json_string_value(json_object_get(m->options, "from")) : NULL;
+
+	return m->parent[0] && m->options && (!from || strcmp(from, m->parent) != 0);
+}
+
+int rbd_meta_finished(const struct rbd_meta *m)
+{
+	return m->options && json_is_object(m->options) && strcmp(m->state, "ready") == 0 && !rbd_labels_copied(m);
 }
 
 /* For a volume the catalog knows a missing image is the user's error to

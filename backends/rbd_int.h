@@ -6,6 +6,7 @@
  *   rbd_cluster.c  configuration, the cluster connection, options, metadata
  *   rbd_map.c      paths, the FUSE and kernel mappers, attach and detach
  *   rbd_lease.c    holders, leases, takeover, fencing, release
+ *   rbd_snap.c     snapshots and clones
  * Only those files include it, and the unit tests (for the pure functions).
  *
  * A volume is the image <pool>/<name>. What ballast knows about it lives
@@ -110,6 +111,9 @@ struct rbd_meta {
 	 * known for sure (several owners, or the lock changed hands while it
 	 * was read) */
 	char lock_client[64];
+	/* "image@snap" when the image is a clone (of that snapshot, in its
+	 * own pool), "" when it has no parent */
+	char parent[2 * VOLUME_NAME_MAX + 2];
 	int locked;
 };
 
@@ -117,6 +121,11 @@ struct rbd_meta {
 
 /* The keys of the [rbd] section (backend_ops.config_keys). */
 extern const struct config_key rbd_config_keys[];
+
+/* The snapshot a clone is made from (its option "from", VOLUME@SNAPSHOT)
+ * into vol and snap (VOLUME_NAME_MAX + 1 bytes each): 1, or 0 when opts
+ * has no "from", or -EINVAL for a bad one. */
+int rbd_clone_source(const json_t *opts, char *vol, char *snap, struct berr *err);
 
 /* Every Create option the backend takes, NULL-terminated. */
 extern const char *const rbd_opts[];
@@ -452,6 +461,14 @@ enum rbd_existing {
  * (rbd_reservation_takeable). */
 enum rbd_existing rbd_existing_decide(const struct rbd_meta *m, const json_t *want, int reserved, const char *self);
 
+/* 1 when m's labels are its parent's, copied by librbd when the image was
+ * cloned, and not yet replaced by its own: ballast's clones name their
+ * parent in the option "from". */
+int rbd_labels_copied(const struct rbd_meta *m);
+
+/* 1 when m is a finished ballast volume: its own labels, "ready". */
+int rbd_meta_finished(const struct rbd_meta *m);
+
 /* 1 when a Create reservation with body text (JSON {"host","time"}) may be
  * taken over by host self at now: it is self's, or older than
  * RBD_RESERVATION_STALE_S. A body that does not parse counts as stale. */
@@ -463,6 +480,17 @@ int be_rbd_snapshot(void *ctx, const struct be_volume *vol, const char *snap, st
 int be_rbd_snapshots(void *ctx, const struct be_volume *vol, json_t **out, struct berr *err);
 int be_rbd_snapshot_remove(void *ctx, const struct be_volume *vol, const char *snap, struct berr *err);
 int be_rbd_rollback(void *ctx, const struct be_volume *vol, const char *snap, struct berr *err);
+
+/* The parent of the clone vol asks for (from=VOLUME@SNAPSHOT, in the
+ * clone's pool): a finished ballast volume with that snapshot, which is
+ * protected here if it is not yet (clones of format 1 need it; removing
+ * the snapshot unprotects it). Its file system type into fstype. */
+int rbd_clone_parent(rados_ioctx_t io, const char *pool, const struct be_volume *vol, char *fstype, size_t len,
+		     struct berr *err);
+
+/* Detach the new clone vol from its parent (flatten=true): its data
+ * copied, within RBD_FLATTEN_MAX_S. */
+int rbd_clone_flatten(rados_ioctx_t io, const char *pool, const struct be_volume *vol, struct berr *err);
 
 /* A Remove of vol refused (-EBUSY, naming them) while it has snapshots;
  * 0 when it has none (or no image), -errno when they cannot be read. */

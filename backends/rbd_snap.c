@@ -1,7 +1,7 @@
 /*
  * rbd_snap.c - snapshots of rbd volumes (`ballast snapshot`): RBD
  * snapshots, taken while the volume's file system is frozen when it is
- * mounted on this host.
+ * mounted on this host; and clones of them (-o from=VOLUME@SNAPSHOT).
  */
 #define LOG_TAG "rbd"
 #include <errno.h>
@@ -64,6 +64,53 @@ static int no_progress(uint64_t done, uint64_t total, void *arg)
 	return 0;
 }
 
+/* The clones of img at the snapshot it is set to (all its snapshots' at
+ * the head), as "a, b" into names (cut short when long): their number, or
+ * -errno. */
+static int clones_of(rbd_image_t img, char *names, size_t len)
+{
+	rbd_linked_image_spec_t *kids = NULL;
+	size_t max = 8, at = 0;
+	int ret;
+
+	names[0] = '\0';
+	for (;;) {
+		free(kids);
+		kids = calloc(max, sizeof(*kids));
+		if (!kids)
+			return -ENOMEM;
+		ret = rbd_list_children3(img, kids, &max);
+		if (ret != -ERANGE)
+			break;
+	}
+	if (ret < 0) {
+		free(kids);
+		return ret;
+	}
+	for (size_t i = 0; i < max; i++) {
+		int n = snprintf(names + at, len - at, "%s%s", i ? ", " : "", kids[i].image_name);
+
+		if (n > 0 && (size_t)n < len - at)
+			at += (size_t)n;
+	}
+	rbd_linked_image_spec_list_cleanup(kids, max);
+	free(kids);
+	return (int)max;
+}
+
+/* The clones of img's snapshot snap (see clones_of); img is back at its
+ * head after. */
+static int clones_of_snap(rbd_image_t img, const char *snap, char *names, size_t len)
+{
+	int ret = rbd_snap_set(img, snap);
+
+	if (ret == 0) {
+		ret = clones_of(img, names, len);
+		rbd_snap_set(img, NULL);
+	}
+	return ret;
+}
+
 int be_rbd_snapshot(void *ctx, const struct be_volume *vol, const char *snap, struct berr *err)
 {
 	struct rbd_ctx *rc = ctx;
@@ -112,6 +159,18 @@ out:
 	return ret;
 }
 
+/* "a, b" as ["a", "b"] (names have no commas). */
+static json_t *names_array(const char *names)
+{
+	json_t *a = json_array();
+	char *copy = strdup(names), *save = NULL;
+
+	for (char *t = copy ? strtok_r(copy, ", ", &save) : NULL; t; t = strtok_r(NULL, ", ", &save))
+		json_array_append_new(a, json_string(t));
+	free(copy);
+	return a;
+}
+
 int be_rbd_snapshots(void *ctx, const struct be_volume *vol, json_t **out, struct berr *err)
 {
 	struct rbd_ctx *rc = ctx;
@@ -144,10 +203,14 @@ int be_rbd_snapshots(void *ctx, const struct be_volume *vol, json_t **out, struc
 		struct timespec ts = { 0 };
 		char when[40] = "";
 
+		char kids[512] = "";
+
 		if (rbd_snap_get_timestamp(img, snaps[i].id, &ts) == 0)
 			rfc3339_format(ts.tv_sec, when, sizeof(when));
-		json_array_append_new(*out, json_pack("{s:s, s:I, s:s}", "name", snaps[i].name, "size_bytes",
-						      (json_int_t)snaps[i].size, "created_at", when));
+		clones_of_snap(img, snaps[i].name, kids, sizeof(kids));
+		json_array_append_new(*out, json_pack("{s:s, s:I, s:s, s:o}", "name", snaps[i].name, "size_bytes",
+						      (json_int_t)snaps[i].size, "created_at", when, "clones",
+						      names_array(kids)));
 	}
 	rbd_snap_list_end(snaps);
 	if (!*out)
@@ -165,10 +228,26 @@ int be_rbd_snapshot_remove(void *ctx, const struct be_volume *vol, const char *s
 	rbd_image_t img;
 	int ret;
 
+	char kids[512];
+	int prot = 0;
+
 	ret = snap_open(rc, vol, 1, &io, &img, err);
 	if (ret < 0)
 		return ret;
-	ret = rbd_snap_remove(img, snap);
+	ret = clones_of_snap(img, snap, kids, sizeof(kids));
+	if (ret > 0) {
+		ret = berr_set(err, -EBUSY,
+			       "snapshot %s of %s has clones (%s); remove them first, or detach them with rbd flatten",
+			       snap, vol->name, kids);
+		goto out;
+	}
+	/* protected for clones that are gone now */
+	if (ret == 0)
+		ret = rbd_snap_is_protected(img, snap, &prot);
+	if (ret == 0 && prot)
+		ret = rbd_snap_unprotect(img, snap);
+	if (ret == 0)
+		ret = rbd_snap_remove(img, snap);
 	if (ret == -ENOENT)
 		berr_set(err, ret, "volume %s has no snapshot %s", vol->name, snap);
 	else if (ret == -EBUSY)
@@ -177,6 +256,7 @@ int be_rbd_snapshot_remove(void *ctx, const struct be_volume *vol, const char *s
 		berr_set(err, ret, "cannot remove snapshot %s of %s: %s", snap, vol->name, strerror(-ret));
 	else
 		log_infox("volume %s: snapshot %s removed", vol->name, snap);
+out:
 	snap_close(io, img);
 	return ret;
 }
@@ -208,6 +288,32 @@ out:
 	return ret;
 }
 
+/* -EBUSY naming them when vol's image has clones; 1 when it has no
+ * image, else 0. */
+static int refuse_clones(struct rbd_ctx *rc, const struct be_volume *vol, struct berr *err)
+{
+	struct berr lerr = BERR_INIT;
+	char kids[512];
+	rados_ioctx_t io;
+	rbd_image_t img;
+	int ret;
+
+	ret = snap_open(rc, vol, 1, &io, &img, &lerr);
+	if (ret == -ENOENT)
+		return 1;
+	if (ret < 0)
+		return berr_set(err, ret, "%s", lerr.msg);
+	ret = clones_of(img, kids, sizeof(kids));
+	if (ret > 0)
+		ret = berr_set(err, -EBUSY,
+			       "volume %s has clones (%s); remove them first, or detach them with rbd flatten",
+			       vol->name, kids);
+	else if (ret < 0)
+		ret = berr_set(err, ret, "cannot list the clones of %s: %s", vol->name, strerror(-ret));
+	snap_close(io, img);
+	return ret;
+}
+
 int rbd_snap_refuse_remove(struct rbd_ctx *rc, const struct be_volume *vol, struct berr *err)
 {
 	struct berr lerr = BERR_INIT;
@@ -216,6 +322,9 @@ int rbd_snap_refuse_remove(struct rbd_ctx *rc, const struct be_volume *vol, stru
 	size_t i, at = 0;
 	int ret;
 
+	ret = refuse_clones(rc, vol, err);
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
 	ret = be_rbd_snapshots(rc, vol, &snaps, &lerr);
 	if (ret == -ENOENT)
 		return 0; /* no image: nothing to keep */
@@ -236,4 +345,81 @@ int rbd_snap_refuse_remove(struct rbd_ctx *rc, const struct be_volume *vol, stru
 			       vol->name);
 	json_decref(snaps);
 	return ret;
+}
+
+/* --- clones ---------------------------------------------------------------- */
+
+int rbd_clone_parent(rados_ioctx_t io, const char *pool, const struct be_volume *vol, char *fstype, size_t len,
+		     struct berr *err)
+{
+	char pvol[VOLUME_NAME_MAX + 1], snap[VOLUME_NAME_MAX + 1];
+	rbd_image_t img = NULL;
+	struct rbd_meta m;
+	int ret, prot = 0;
+
+	ret = rbd_clone_source(vol->opts, pvol, snap, err);
+	if (ret <= 0)
+		return ret;
+	ret = rbd_meta_read(io, pool, pvol, &m, err);
+	if (ret == -ENOENT)
+		return berr_set(err, -ENOENT,
+				"cannot clone %s: no volume %s in pool %s (a clone is made in its parent's pool)",
+				vol->name, pvol, pool);
+	if (ret < 0)
+		return ret;
+	if (!rbd_meta_finished(&m))
+		ret = berr_set(err, -EINVAL, "cannot clone %s: %s/%s is not a finished ballast volume", vol->name, pool,
+			       pvol);
+	else if (strcmp(m.fstype, "xfs") == 0)
+		/* its copy would share the parent's file system UUID, which
+		 * XFS refuses to mount twice on one host */
+		ret = berr_set(err, -ENOTSUP, "cannot clone %s: volume %s is xfs; clones are made of ext4 volumes only",
+			       vol->name, pvol);
+	snprintf(fstype, len, "%s", m.fstype);
+	rbd_meta_free(&m);
+	if (ret == 0)
+		ret = rbd_open(io, pvol, &img, NULL);
+	if (ret == 0)
+		ret = rbd_snap_is_protected(img, snap, &prot);
+	if (ret == 0 && !prot)
+		ret = rbd_snap_protect(img, snap);
+	if (ret == -ENOENT)
+		berr_set(err, ret, "cannot clone %s: volume %s has no snapshot %s", vol->name, pvol, snap);
+	else if (ret < 0 && !err->msg[0])
+		berr_set(err, ret, "cannot clone %s from %s@%s: %s", vol->name, pvol, snap, strerror(-ret));
+	if (img)
+		rbd_close(img);
+	return ret;
+}
+
+/* The longest flatten=true may copy a clone's data from its parent, well
+ * within dockerd's 2 minutes for a Create. */
+#define RBD_FLATTEN_MAX_S 60
+
+static int flatten_progress(uint64_t done, uint64_t total, void *arg)
+{
+	(void)done;
+	(void)total;
+	/* librbd stops issuing copies when this is negative */
+	return monotonic_ms() > *(long *)arg ? -ETIMEDOUT : 0;
+}
+
+int rbd_clone_flatten(rados_ioctx_t io, const char *pool, const struct be_volume *vol, struct berr *err)
+{
+	long deadline = monotonic_ms() + RBD_FLATTEN_MAX_S * 1000L;
+	rbd_image_t img = NULL;
+	int ret;
+
+	ret = rbd_open(io, vol->name, &img, NULL);
+	if (ret == 0) {
+		ret = rbd_flatten_with_progress(img, flatten_progress, &deadline);
+		rbd_close(img);
+	}
+	if (ret == -ETIMEDOUT)
+		return berr_set(err, ret, "flattening clone %s took longer than %d s; create it without flatten=true",
+				vol->name, RBD_FLATTEN_MAX_S);
+	if (ret < 0)
+		return berr_set(err, ret, "cannot flatten clone %s/%s: %s", pool, vol->name, strerror(-ret));
+	log_infox("volume %s: flattened (no longer depends on %s)", vol->name, opt_get(vol->opts, "from"));
+	return 0;
 }

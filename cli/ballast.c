@@ -325,12 +325,18 @@ static int cmd_snapshot_ls(const char *sock, const char *name, int as_json)
 	if (as_json) {
 		ret = print_json(snaps);
 	} else {
-		printf("%-32s %-32s %-8s %s\n", "VOLUME", "SNAPSHOT", "SIZE", "CREATED");
+		printf("%-32s %-32s %-8s %-25s %s\n", "VOLUME", "SNAPSHOT", "SIZE", "CREATED", "CLONES");
 		json_array_foreach (snaps, i, s) {
+			json_t *kids = json_object_get(s, "clones"), *k;
+			size_t j;
+
 			human_size(json_object_get(s, "size_bytes"), size, sizeof(size));
-			printf("%-32s %-32s %-8s %s\n", json_string_value(json_object_get(s, "volume")),
+			printf("%-32s %-32s %-8s %-25s ", json_string_value(json_object_get(s, "volume")),
 			       json_string_value(json_object_get(s, "name")), size,
 			       json_string_value(json_object_get(s, "created_at")) ?: "-");
+			json_array_foreach (kids, j, k)
+				printf("%s%s", j ? "," : "", json_string_value(k));
+			printf("%s\n", json_array_size(kids) ? "" : "-");
 		}
 		ret = 0;
 	}

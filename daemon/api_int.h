@@ -109,6 +109,11 @@ int api_req_view(struct api *api, struct request *req, json_t **view);
  * volume's backend adds. A new reference, or NULL when out of memory. */
 json_t *api_status_of(struct api *api, json_t *view);
 
+/* --- Create (api_create.c) ------------------------------------------------ */
+
+/* /VolumeDriver.Create {"Name", "Opts"}. */
+int h_create(struct api *api, struct request *req);
+
 /* --- Admin endpoints (api_admin.c) ---------------------------------------- */
 
 /* /Ballast.List: every volume as the catalog records it. */

@@ -15,6 +15,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../lib/dockerd.sh"
 # shellcheck source=../lib/ballastd.sh
 . "$HERE/../lib/ballastd.sh"
+# shellcheck source=../lib/dbimage.sh
+. "$HERE/../lib/dbimage.sh"
 
 t_group local_docker
 PLUGIN=ballast
@@ -177,6 +179,75 @@ if t_ok "volume create s1 size=64M" dk volume create -d "$PLUGIN" -o size=64M s1
 	t_fail "s1 not mounted" is_mounted "$STATE/mounts/s1"
 	t_eq "no loop device on s1's image" "" "$(loops_of "$ROOT/.images/s1.img")"
 fi
+
+# ------------------------------------------------ 7b. copies: -o from=VOLUME
+# Issue 19: a local volume copied whole through dockerd: a SQLite database
+# in it, and the copy keeps owners, modes, extended attributes and holes;
+# a sized volume's copy is the same size with the same files, its image
+# allocated whole; the copy is a volume of its own; a source in use, a
+# missing one, a snapshot, size with from: each refused, nothing left.
+# rows_c VOL: "COUNT MIN MAX INTEGRITY" of table t, as a container sees VOL
+rows_c() {
+	dk run --rm --network none --volume-driver "$PLUGIN" -v "$1:/data" "$DBIMAGE_NAME" sqlite3 /data/db \
+		"SELECT count(*) || ' ' || min(n) || ' ' || max(n) FROM t; PRAGMA integrity_check;" 2>&1 | tr '\n' ' ' | sed 's/ $//'
+}
+xattr_of() { python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.ballast").decode())' "$1" 2>&1; }
+blocks_kib() { echo $(($(stat -c '%b * %B' "$1") / 1024)); }
+listed() { ballast_cli ls --json 2>&1 | jq -r --arg n "$1" '.[] | select(.name == $n) | .name'; }
+if dbimage_build dk && t_ok "volume create d1 (uid, gid, mode)" dk volume create -d "$PLUGIN" -o uid=999 -o gid=999 -o mode=0750 d1 &&
+	t_ok "a database with rows 1..50 in d1" dk run --rm --network none --volume-driver "$PLUGIN" -v d1:/data \
+		"$DBIMAGE_NAME" sqlite3 /data/db "CREATE TABLE t(n INTEGER PRIMARY KEY);
+		WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 50) INSERT INTO t SELECT n FROM c;"; then
+	# beside it: a file of another owner and mode, with an extended
+	# attribute, and a file with a 64 MiB hole; the root's owner and mode
+	# set again (dockerd's copy-up into the empty volume took the image's)
+	chown 999:999 "$ROOT/d1" && chmod 0750 "$ROOT/d1"
+	echo owned >"$ROOT/d1/owned" && chown 1234:5678 "$ROOT/d1/owned" && chmod 0640 "$ROOT/d1/owned"
+	python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.ballast", b"kept")' "$ROOT/d1/owned"
+	truncate -s 64M "$ROOT/d1/sparse" && echo end >>"$ROOT/d1/sparse"
+	t_eq "the control: d1's file has its attribute" kept "$(xattr_of "$ROOT/d1/owned")"
+	t_ok "docker volume create -o from=d1 d1c" dk volume create -d "$PLUGIN" -o from=d1 d1c
+	t_eq "d1c holds d1's database, whole" "50 1 50 ok" "$(rows_c d1c)"
+	t_eq "d1c's directory has d1's owner and mode" "999:999 750" "$(stat -c '%u:%g %a' "$ROOT/d1c" 2>&1)"
+	t_eq "a file's owner and mode are kept" "1234:5678 640 owned" \
+		"$(stat -c '%u:%g %a' "$ROOT/d1c/owned" 2>&1) $(cat "$ROOT/d1c/owned" 2>&1)"
+	t_eq "... and its extended attribute" kept "$(xattr_of "$ROOT/d1c/owned")"
+	t_eq "the sparse file's size is kept" 67108868 "$(stat -c %s "$ROOT/d1c/sparse" 2>&1)"
+	t_ok "... and its hole ($(blocks_kib "$ROOT/d1c/sparse") KiB allocated, < 1024)" \
+		test "$(blocks_kib "$ROOT/d1c/sparse")" -lt 1024
+	t_eq "ballast ls: d1c has d1's options and its source" '{"from":"d1","gid":"999","mode":"0750","uid":"999"}' \
+		"$(ballast_cli ls --json | jq -cS '.[] | select(.name == "d1c") | .options')"
+	t_ok "a row written to the copy" dk run --rm --network none --volume-driver "$PLUGIN" -v d1c:/data \
+		"$DBIMAGE_NAME" sqlite3 /data/db "INSERT INTO t VALUES(51)"
+	t_eq "... is the copy's alone" "51 1 51 ok / 50 1 50 ok" "$(rows_c d1c) / $(rows_c d1)"
+	# refused, and nothing left
+	if t_ok "r2 runs with d1" start_c r2 d1; then
+		t_match "a copy of a volume in use is refused" 'volume d1 is in use on this host' \
+			"$(ballast_call VolumeDriver.Create '{"Name":"dx1","Opts":{"from":"d1"}}' | err_of Create)"
+		t_ok "stop r2" dk rm -f r2
+	fi
+	t_match "a copy of a volume that does not exist" 'from=nosuch: volume nosuch not found' \
+		"$(ballast_call VolumeDriver.Create '{"Name":"dx2","Opts":{"from":"nosuch"}}' | err_of Create)"
+	t_match "a copy of a snapshot (local volumes have none)" 'local volumes are copied whole' \
+		"$(ballast_call VolumeDriver.Create '{"Name":"dx3","Opts":{"from":"d1@s1"}}' | err_of Create)"
+	t_match "a copy with a size" 'size cannot be given with from=' \
+		"$(ballast_call VolumeDriver.Create '{"Name":"dx4","Opts":{"from":"d1","size":"1G"}}' | err_of Create)"
+	t_match "a volume copied from itself" 'cannot be copied from itself' \
+		"$(ballast_call VolumeDriver.Create '{"Name":"dx5","Opts":{"from":"dx5"}}' | err_of Create)"
+	for v in dx1 dx2 dx3 dx4 dx5; do
+		t_eq "... nothing of $v left (directory, catalog)" "" \
+			"$(ls -d "$ROOT/$v" "$STATE/catalog/$v.json" 2>/dev/null)$(listed "$v")"
+	done
+	t_ok "docker volume create -o from=s1 s1c (a sized volume)" dk volume create -d "$PLUGIN" -o from=s1 s1c
+	t_eq "s1c has s1's file" keep-me "$(run_c s1c cat /data/keep 2>&1)"
+	t_eq "s1c's image has s1's size" "$(stat -c %s "$ROOT/.images/s1.img")" "$(stat -c %s "$ROOT/.images/s1c.img" 2>&1)"
+	t_ok "... allocated whole ($(blocks_kib "$ROOT/.images/s1c.img") KiB)" \
+		test "$(blocks_kib "$ROOT/.images/s1c.img")" -ge $(($(stat -c %s "$ROOT/.images/s1.img") / 1024))
+	t_ok "s1c written to" run_c s1c sh -c 'echo copy > /data/keep && sync'
+	t_eq "... s1 unchanged" keep-me "$(run_c s1 cat /data/keep 2>&1)"
+	t_ok "docker volume rm d1 d1c s1c" dk volume rm d1 d1c s1c
+fi
+dbimage_cleanup
 
 # ------------------------------------------------- 8. rm while in use is refused
 if t_ok "r1 runs with v1" start_c r1 v1; then

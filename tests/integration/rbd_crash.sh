@@ -206,6 +206,35 @@ t_eq "snapshot.after-freeze: taken" x1 "$(timeout 20 rbd snap ls --format json "
 t_eq "snapshot: and the file system takes writes after it" yes "$(writes 10)"
 t_eq "snapshot: Unmount" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"i1\"}")"
 
+# ------------------------------------------------------------ Clone
+# Issue 19: librbd copies the parent's metadata into a clone, so a clone
+# Create killed before it labels the image leaves the parent's labels on
+# it: "ready", the parent's options. It is rolled back at restart like
+# any unfinished Create, never taken for a finished volume, and the Create
+# then works; killed after its first mount, the same.
+meta() { timeout 20 rbd image-meta get "$1" "$2" 2>/dev/null; }
+for p in rbd.create.after-image rbd.create.after-attach; do
+	c="k-${p//./-}"
+	body="{\"Name\":\"$c\",\"Opts\":{\"from\":\"$n@x1\"}}"
+	start "$p" || t_die "ballastd did not start"
+	call VolumeDriver.Create "$body" >/dev/null 2>&1
+	t_ok "clone $p: the daemon died at the crash point" died
+	if [ "$p" = rbd.create.after-image ]; then
+		t_eq "clone $p: the control: the clone carries its parent's labels" "ready {\"size\":\"256M\"}" \
+			"$(meta "$c" ballast.state) $(meta "$c" ballast.options)"
+	fi
+	start || t_die "ballastd did not restart"
+	t_ok "clone $p: the unfinished clone is not listed" unlisted "$c"
+	t_wait_eq "clone $p: no mapper left" 15 "" mapper_of "$c"
+	t_eq "clone $p: the Create can be retried" "" "$(err VolumeDriver.Create "$body")"
+	t_eq "clone $p: the clone has its own labels" "ready {\"from\":\"$n@x1\"}" \
+		"$(meta "$c" ballast.state) $(meta "$c" ballast.options)"
+	t_eq "clone $p: it mounts" "" "$(err VolumeDriver.Mount "{\"Name\":\"$c\",\"ID\":\"i1\"}")"
+	t_eq "clone $p: with its parent's data at the snapshot" x "$(cat "$STATE/mounts/$c/data/probe" 2>&1)"
+	t_eq "clone $p: and unmounts" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$c\",\"ID\":\"i1\"}")"
+	t_eq "clone $p: removed" "" "$(err VolumeDriver.Remove "{\"Name\":\"$c\"}")"
+done
+
 # ------------------------------------------------------------ Resize
 # Issue 15, item 8: crash points inside the resize (xfs: online ext4
 # growth needs CAP_SYS_RESOURCE, which this machine lacks). The catalog record is

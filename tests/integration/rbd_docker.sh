@@ -35,6 +35,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../lib/ballastd.sh"
 # shellcheck source=../lib/ceph.sh
 . "$HERE/../lib/ceph.sh"
+# shellcheck source=../lib/dbimage.sh
+. "$HERE/../lib/dbimage.sh"
 
 t_group rbd_docker
 PLUGIN=ballast
@@ -149,6 +151,7 @@ final_cleanup() {
 	mounts_under "$T" | sort -r | while IFS= read -r mp; do umount -l "$mp" 2>/dev/null || true; done
 	loops_under "$T" | while IFS= read -r lp; do losetup -d "$lp" 2>/dev/null || true; done
 	_dk_force_clean "$T"
+	dbimage_cleanup
 	ceph_stop
 	if [ "$TAP_FAIL" -eq 0 ] && [ -z "$(dockerd_leftovers "$T")" ]; then
 		rm -rf "$T"
@@ -501,6 +504,88 @@ if t_ok "volume s1 created" dk volume create -d "$PLUGIN" -o size=128M s1 &&
 	t_eq "no snapshot left" "" "$(bal snapshot ls s1 --json | jq -r '.[].name')"
 	t_ok "docker volume rm s1, its snapshots gone" dk volume rm s1
 fi
+
+# ------------ 3l. clones: a database's snapshot started on host B
+# Issue 19: SQLite commits numbered rows in a container on A; a snapshot
+# taken meanwhile is cloned (-o from=VOL@SNAP) through dockerd and mounted
+# on host B: the clone holds exactly the rows 1..N committed before the
+# snapshot and passes SQLite's integrity check; flatten=true detaches a
+# clone from its parent; a snapshot or a volume with clones is not
+# removed, naming them; the original, stopped, rolls back to the snapshot.
+# dbw_acked: the last row the writer reported committed (0: none)
+dbw_acked() { dk logs dbw 2>/dev/null | awk '$1 == "ok" { n = $2 } END { print n + 0 }'; }
+dbw_has() { [ "$(dbw_acked)" -ge "$1" ] && echo yes || echo no; }
+# rows PATH: "COUNT MIN MAX INTEGRITY" of table t in the database at PATH
+rows() { timeout 30 sqlite3 "$1" "SELECT count(*) || ' ' || min(n) || ' ' || max(n) FROM t; PRAGMA integrity_check;" 2>&1 | tr '\n' ' ' | sed 's/ $//'; }
+# rows_c VOL: the same, as a container on A sees VOL
+rows_c() {
+	dk run --rm --network none --volume-driver "$PLUGIN" -v "$1:/data" "$DBIMAGE_NAME" sqlite3 /data/db \
+		"SELECT count(*) || ' ' || min(n) || ' ' || max(n) FROM t; PRAGMA integrity_check;" 2>&1 | tr '\n' ' ' | sed 's/ $//'
+}
+parent_of() { timeout 20 rbd info --format json "$1" 2>/dev/null | jq -r '.parent | if . then "\(.image)@\(.snapshot)" else "none" end'; }
+if dbimage_build dk && t_ok "volume db1 created" dk volume create -d "$PLUGIN" -o size=128M db1 &&
+	t_ok "table t made in db1" dk run --rm --network none --volume-driver "$PLUGIN" -v db1:/data "$DBIMAGE_NAME" \
+		sqlite3 /data/db "CREATE TABLE t(n INTEGER PRIMARY KEY)" &&
+	t_ok "container dbw commits rows 1, 2, ... to db1" \
+		dk run -d --name dbw --network none --volume-driver "$PLUGIN" -v db1:/data "$DBIMAGE_NAME" sh -c \
+		'i=1; while :; do sqlite3 /data/db "PRAGMA synchronous=EXTRA; INSERT INTO t VALUES($i)" || exit 1; echo "ok $i"; i=$((i + 1)); done'; then
+	t_wait_eq "dbw has committed 20 rows" 60 yes dbw_has 20
+	before=$(dbw_acked)
+	t_match "ballast snapshot create db1 s1 while dbw commits" '^db1: took snapshot s1$' \
+		"$(bal snapshot create db1 s1 2>&1)"
+	sleep 0.5 # the last commit's "ok" through docker logs; a later count only widens the bound
+	after=$(dbw_acked)
+	t_wait_eq "dbw commits on after the snapshot" 60 yes dbw_has $((after + 20))
+	t_ok "docker volume create -o from=db1@s1 db1c" dk volume create -d "$PLUGIN" -o from=db1@s1 db1c
+	t_eq "db1c is a clone of db1@s1 in the cluster" db1@s1 "$(parent_of db1c)"
+	t_wait_eq "host B lists db1c" 15 db1c \
+		bash -c "curl -s --max-time 10 --unix-socket $T/b/ballast.sock -X POST -d '{\"Name\":\"db1c\"}' http://b/VolumeDriver.Get | jq -r '.Volume.Name // empty'"
+	t_eq "host B mounts the clone db1c" "" "$(bd_err b VolumeDriver.Mount '{"Name":"db1c","ID":"bc"}')"
+	got=$(rows "$B_MNT/db1c/data/db")
+	read -r cnt lo hi ok <<<"$got"
+	t_diag "clone: $before rows acknowledged before the snapshot, $after after it; the clone has: $got"
+	t_ok "on B the clone has rows 1..N, none missing, and passes integrity_check ($got)" \
+		test "${lo:-x}" = 1 -a "${hi:-x}" = "${cnt:-y}" -a "${ok:-x}" = ok
+	t_ok "... N is what was committed by the snapshot: $before <= N <= $((after + 1))" \
+		test "${cnt:-0}" -ge "$before" -a "${cnt:-0}" -le $((after + 1)) 2>/dev/null
+	t_ok "host B writes to the clone" timeout 30 sqlite3 "$B_MNT/db1c/data/db" "INSERT INTO t VALUES(1000000)"
+	t_eq "snapshot ls db1 --json names the clone" "s1 db1c" \
+		"$(bal snapshot ls db1 --json | jq -r '.[] | "\(.name) \(.clones | join(","))"')"
+	t_match "snapshot rm of a snapshot with clones is refused, naming them" \
+		'snapshot s1 of db1 has clones \(db1c\)' "$(bal snapshot rm db1 s1 2>&1)"
+	t_ok "docker volume create -o from=db1@s1 -o flatten=true db1f" \
+		dk volume create -d "$PLUGIN" -o from=db1@s1 -o flatten=true db1f
+	t_eq "db1f has no parent in the cluster (flattened)" none "$(parent_of db1f)"
+	t_eq "db1f holds the snapshot's rows" "$cnt 1 $cnt ok" "$(rows_c db1f)"
+	# bad input: each a one-line error, no image left
+	for bad in "nope from=db1@nope volume db1 has no snapshot nope" \
+		"nosuch from=nosuch@s1 no volume nosuch in pool rbd" \
+		"nosnap from=db1 cloned from a snapshot: from=VOLUME@SNAPSHOT" \
+		"badname from=db1@-x invalid volume or snapshot name"; do
+		read -r v o msg <<<"$bad"
+		t_match "a clone $o is refused: $msg" "$msg" \
+			"$(bd_err a VolumeDriver.Create "{\"Name\":\"c$v\",\"Opts\":{\"${o%%=*}\":\"${o#*=}\"}}")"
+		t_fail "... no image c$v left" image_exists "c$v"
+	done
+	t_match "a clone with size is refused" 'size cannot be given with from=' \
+		"$(bd_err a VolumeDriver.Create '{"Name":"csize","Opts":{"from":"db1@s1","size":"1G"}}')"
+	t_fail "... no image csize left" image_exists csize
+	dk rm -f dbw >/dev/null 2>&1
+	t_wait_eq "dbw gone: nothing of db1 mapped" 15 "" mapper_of db1
+	t_match "Remove of db1 is refused while it has clones, naming them" 'volume db1 has clones \(db1c\)' \
+		"$(bd_err a VolumeDriver.Remove '{"Name":"db1"}')"
+	t_ok "... db1 kept" image_exists db1
+	t_match "rollback db1 (stopped) to s1" '^db1: rolled back to snapshot s1$' "$(bal snapshot rollback db1 s1 2>&1)"
+	t_eq "db1 holds the snapshot's rows again" "$cnt 1 $cnt ok" "$(rows_c db1)"
+	t_eq "host B unmounts db1c" "" "$(bd_err b VolumeDriver.Unmount '{"Name":"db1c","ID":"bc"}')"
+	t_eq "a container on A sees B's row in db1c" "$((cnt + 1)) 1 1000000 ok" "$(rows_c db1c)"
+	t_ok "docker volume rm db1c" dk volume rm db1c
+	t_match "then snapshot rm db1 s1 (its protection lifted)" '^db1: removed snapshot s1$' \
+		"$(bal snapshot rm db1 s1 2>&1)"
+	t_ok "docker volume rm db1 and db1f" dk volume rm db1 db1f
+	t_fail "... no image db1 left" image_exists db1
+fi
+dk rm -f dbw >/dev/null 2>&1
 
 # ------- 3h. a foreign client dies with the image open: prompt Unmounts
 # Issue 14: a librbd client that dies with the image open (here a foreign

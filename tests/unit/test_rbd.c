@@ -136,6 +136,21 @@ static void options(void **state)
 	assert_int_equal(check(f, "{\"shared\":\"rw\"}", &err), -EINVAL);
 	assert_int_equal(check(f, "{\"uid\":\"-1\"}", &err), -EINVAL);
 	assert_int_equal(check(f, "{\"mode\":\"99999\"}", &err), -EINVAL);
+	/* clones: a snapshot to start from; what the parent decides is not
+	 * asked again */
+	assert_int_equal(check(f, "{\"from\":\"db@s1\"}", &err), 0);
+	assert_int_equal(check(f, "{\"from\":\"db@s1\",\"flatten\":\"true\",\"pool\":\"x\"}", &err), 0);
+	assert_int_equal(check(f, "{\"from\":\"db\"}", &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "from=VOLUME@SNAPSHOT"));
+	assert_int_equal(check(f, "{\"from\":\"db@-x\"}", &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "invalid volume or snapshot name"));
+	assert_int_equal(check(f, "{\"from\":\"@s1\"}", &err), -EINVAL);
+	assert_int_equal(check(f, "{\"from\":\"db@s1\",\"size\":\"1G\"}", &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "size cannot be given with from="));
+	assert_int_equal(check(f, "{\"from\":\"db@s1\",\"fstype\":\"ext4\"}", &err), -EINVAL);
+	assert_int_equal(check(f, "{\"from\":\"db@s1\",\"flatten\":\"yes\"}", &err), -EINVAL);
+	assert_int_equal(check(f, "{\"flatten\":\"true\"}", &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "only for a clone"));
 }
 
 static void status_needs_no_cluster(void **state)

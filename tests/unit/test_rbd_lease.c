@@ -535,6 +535,40 @@ static void existing_image(void **state)
 	json_decref(none);
 }
 
+/* Issue 19: librbd copies the parent's metadata into a clone, so a Create
+ * of a clone interrupted before it labelled the image leaves the parent's
+ * labels ("ready", the parent's options) on it. Those are not a finished
+ * volume: ours to replace with our reservation, another Create's
+ * otherwise; never adopted, never listed. Fails (ADOPT) without
+ * rbd_labels_copied. */
+static void clone_labels_copied(void **state)
+{
+	struct rbd_meta m = { .options = json_pack("{s:s}", "size", "1G") };
+	json_t *none = json_object();
+
+	(void)state;
+	snprintf(m.state, sizeof(m.state), "ready");
+	snprintf(m.parent, sizeof(m.parent), "db@s1");
+	assert_true(rbd_labels_copied(&m));
+	assert_false(rbd_meta_finished(&m));
+	assert_int_equal(rbd_existing_decide(&m, none, 1, SELF), RBD_EXISTING_UNLABELLED);
+	assert_int_equal(rbd_existing_decide(&m, none, 0, SELF), RBD_EXISTING_CREATING);
+	/* a clone of a clone: the copied labels name the grandparent */
+	json_object_set_new(m.options, "from", json_string("base@s0"));
+	assert_true(rbd_labels_copied(&m));
+	/* its own labels name its parent: a finished volume */
+	json_object_set_new(m.options, "from", json_string("db@s1"));
+	assert_false(rbd_labels_copied(&m));
+	assert_true(rbd_meta_finished(&m));
+	assert_int_equal(rbd_existing_decide(&m, none, 1, SELF), RBD_EXISTING_ADOPT);
+	/* flattened: no parent, its own labels */
+	m.parent[0] = '\0';
+	assert_false(rbd_labels_copied(&m));
+	assert_true(rbd_meta_finished(&m));
+	json_decref(m.options);
+	json_decref(none);
+}
+
 static void reservation_staleness(void **state)
 {
 	char body[128];
@@ -650,6 +684,7 @@ int main(void)
 		cmocka_unit_test(holder_view_shapes),
 		cmocka_unit_test(in_use_messages),
 		cmocka_unit_test(existing_image),
+		cmocka_unit_test(clone_labels_copied),
 		cmocka_unit_test(reservation_staleness),
 		cmocka_unit_test(kmap_lines),
 		cmocka_unit_test(mapper_messages),
