@@ -212,6 +212,10 @@ struct backend_ops {
 	int (*snapshots)(void *ctx, const struct be_volume *vol, json_t **out, struct berr *err);
 	int (*snapshot_remove)(void *ctx, const struct be_volume *vol, const char *snap, struct berr *err);
 	int (*rollback)(void *ctx, const struct be_volume *vol, const char *snap, struct berr *err);
+	/* Optional: 0 when vol's file system cannot be frozen for a snapshot
+	 * (a plain directory): ballastd then takes one only while no
+	 * container on this host uses vol. NULL: always can. */
+	int (*freezable)(void *ctx, const struct be_volume *vol);
 
 	/* Optional: the backend's counters since init. Cheap; never blocks.
 	 * A backend reports what it did this way, never by calling the

@@ -11,9 +11,12 @@
  * hard limit (ENOSPC inside the container).
  */
 #define LOG_TAG "local"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +36,11 @@
 #include "validate.h"
 
 #define LOCAL_IMAGES ".images"
+#define LOCAL_SNAPSHOTS ".snapshots"
+/* The longest a sized volume's file system stays frozen for a snapshot:
+ * the copy of its image (quick with reflink, else proportional to what
+ * was written); past this the snapshot is dropped. */
+#define LOCAL_FREEZE_MAX_S 20
 #define LOCAL_DEFAULT_FSTYPE "ext4"
 /* mkfs.ext4 needs a few MiB; mkfs.xfs refuses anything under 300 MiB. */
 #define LOCAL_MIN_EXT4 (16ULL << 20)
@@ -116,13 +124,14 @@ static int be_local_validate_opts(void *ctx, const json_t *opts, struct berr *er
 	if (opt_get(opts, "from")) {
 		struct berr nerr = BERR_INIT;
 
-		if (strchr(opt_get(opts, "from"), '@'))
-			return berr_set(
-				err, -EINVAL,
-				"from=%.60s: local volumes are copied whole (from=VOLUME); they have no snapshots",
-				opt_get(opts, "from"));
-		if (validate_name(opt_get(opts, "from"), &nerr) < 0)
-			return berr_set(err, -EINVAL, "from=%.60s: %s", opt_get(opts, "from"), nerr.msg);
+		const char *from = opt_get(opts, "from"), *at = strchr(from, '@');
+		char src[VOLUME_NAME_MAX + 1];
+
+		snprintf(src, sizeof(src), "%.*s", at ? (int)(at - from) : (int)strlen(from), from);
+		if ((at && (size_t)(at - from) > VOLUME_NAME_MAX) || validate_name(src, &nerr) < 0 ||
+		    (at && validate_name(at + 1, &nerr) < 0))
+			return berr_set(err, -EINVAL, "from=%.60s: invalid volume or snapshot name (%s)", from,
+					nerr.msg);
 		for (int i = 0; copy_inherits[i]; i++)
 			if (opt_get(opts, copy_inherits[i]))
 				return berr_set(
@@ -161,6 +170,16 @@ static void image_path(const struct local_ctx *lc, const char *name, char *buf, 
 static void mount_target(const struct local_ctx *lc, const char *name, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/%s", lc->mounts, name);
+}
+
+/* Where a copy into vol is made before it is renamed into place (no
+ * volume name starts with a dot). */
+static void copy_tmp_path(const struct local_ctx *lc, const struct be_volume *vol, char *buf, size_t len)
+{
+	if (opt_get(vol->opts, "size"))
+		snprintf(buf, len, "%s/" LOCAL_IMAGES "/.tmp-%s.img", lc->root, vol->name);
+	else
+		snprintf(buf, len, "%s/.tmp-%s", lc->root, vol->name);
 }
 
 static int create_dir(struct local_ctx *lc, const struct be_volume *vol, struct berr *err)
@@ -301,61 +320,302 @@ static int sync_fs_of(const char *path, struct berr *err)
 	return ret;
 }
 
-/* A sized volume's copy: its image copied, then allocated whole as any
- * sized volume's (the copy punched holes where the source had zeroes). */
-static int copy_image(struct local_ctx *lc, const struct be_volume *vol, const struct be_volume *from, struct berr *err)
-{
-	char src[PATH_MAX], dst[PATH_MAX];
-	struct stat st;
-	int fd, ret;
+/* --- snapshots ------------------------------------------------------------ */
 
-	if (strcmp(opt_get(from->opts, "fstype") ?: LOCAL_DEFAULT_FSTYPE, "xfs") == 0)
-		/* the copy would share the file system's UUID, which XFS
-		 * refuses to mount twice on one host */
-		return berr_set(err, -ENOTSUP, "volume %s is xfs; copies are made of ext4 volumes only", from->name);
-	image_path(lc, from->name, src, sizeof(src));
-	image_path(lc, vol->name, dst, sizeof(dst));
-	if (stat(src, &st) < 0)
-		return berr_set(err, -errno, "the image of volume %s (%s) is missing", from->name, src);
-	if (unlink(dst) < 0 && errno != ENOENT)
-		return berr_set(err, -errno, "cannot replace %s: %s", dst, strerror(errno));
-	ret = copy_tree(src, dst, err);
-	CRASH_POINT("local.copy.after-copy");
-	if (ret == 0) {
-		fd = open(dst, O_WRONLY | O_CLOEXEC);
-		if (fd < 0)
-			return berr_set(err, -errno, "cannot open %s: %s", dst, strerror(errno));
-		ret = allocate_image(fd, dst, (uint64_t)st.st_size, err);
-		if (ret == 0 && fsync(fd) < 0)
-			ret = berr_set(err, -errno, "fsync of %s failed: %s", dst, strerror(errno));
+/* <root>/.snapshots/<name>, and snap in it: <snap>.img for a sized volume,
+ * the directory <snap> for a plain one. Work in progress is named
+ * ".tmp-<snap>", which no snapshot name can be. */
+static void snap_dir(const struct local_ctx *lc, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/" LOCAL_SNAPSHOTS "/%s", lc->root, name);
+}
+
+static void snap_path(const struct local_ctx *lc, const struct be_volume *vol, const char *snap, int tmp, char *buf,
+		      size_t len)
+{
+	snprintf(buf, len, "%s/" LOCAL_SNAPSHOTS "/%s/%s%s%s", lc->root, vol->name, tmp ? ".tmp-" : "", snap,
+		 opt_get(vol->opts, "size") ? ".img" : "");
+}
+
+/* Where a copy of vol (-o from=VOLUME[@SNAPSHOT]) comes from: the source
+ * volume's image or directory, or its snapshot's. */
+static int copy_source_path(struct local_ctx *lc, const struct be_volume *vol, const struct be_volume *from, char *buf,
+			    size_t len, struct berr *err)
+{
+	const char *at = strchr(opt_get(vol->opts, "from") ?: "", '@');
+	struct stat st;
+
+	if (at)
+		snap_path(lc, from, at + 1, 0, buf, len);
+	else if (opt_get(from->opts, "size"))
+		image_path(lc, from->name, buf, len);
+	else
+		volume_dir(lc, from->name, buf, len);
+	if (stat(buf, &st) < 0)
+		return at ? berr_set(err, -ENOENT, "volume %s has no snapshot %s", from->name, at + 1)
+			  : berr_set(err, -ENOENT, "the data of volume %s (%s) is missing", from->name, buf);
+	return 0;
+}
+
+/* Make a copied image durable: allocated whole when allocate (a volume's
+ * image; a snapshot stays sparse), then fsynced. */
+static int image_finish(const char *path, int allocate, struct berr *err)
+{
+	struct stat st;
+	int fd, ret = 0;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		ret = berr_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
+	else if (allocate)
+		ret = allocate_image(fd, path, (uint64_t)st.st_size, err);
+	if (ret == 0 && fsync(fd) < 0)
+		ret = berr_set(err, -errno, "fsync of %s failed: %s", path, strerror(errno));
+	if (fd >= 0)
 		close(fd);
+	return ret;
+}
+
+/* Copy src (an image when image, else a directory) to dst through the
+ * temporary name tmp, then rename: dst appears whole or not at all. */
+static int copy_whole(const char *src, const char *tmp, const char *dst, int image, int allocate, struct berr *err)
+{
+	int ret = rm_rf(tmp);
+
+	if (ret < 0)
+		return berr_set(err, ret, "cannot replace %s: %s", tmp, strerror(-ret));
+	ret = copy_tree(src, tmp, err);
+	CRASH_POINT("local.copy.after-copy");
+	if (ret == 0)
+		ret = image ? image_finish(tmp, allocate, err) : sync_fs_of(tmp, err);
+	if (ret == 0 && rename(tmp, dst) < 0)
+		ret = berr_set(err, -errno, "cannot rename %s: %s", tmp, strerror(errno));
+	if (ret < 0)
+		rm_rf(tmp);
+	return ret;
+}
+
+static int be_local_snapshot(void *ctx, const struct be_volume *vol, const char *snap, struct berr *err)
+{
+	struct local_ctx *lc = ctx;
+	char dir[PATH_MAX], src[PATH_MAX], tmp[PATH_MAX], dst[PATH_MAX], target[PATH_MAX];
+	int sized = opt_get(vol->opts, "size") != NULL, frozen = 0, ret;
+	struct frozen fz;
+	struct stat st;
+
+	snap_dir(lc, vol->name, dir, sizeof(dir));
+	snap_path(lc, vol, snap, 0, dst, sizeof(dst));
+	snap_path(lc, vol, snap, 1, tmp, sizeof(tmp));
+	if (lstat(dst, &st) == 0)
+		return berr_set(err, -EEXIST, "volume %s already has a snapshot %s", vol->name, snap);
+	ret = mkdir_p(dir, 0700);
+	if (ret < 0)
+		return berr_set(err, ret, "cannot create %s: %s", dir, strerror(-ret));
+	if (sized)
+		image_path(lc, vol->name, src, sizeof(src));
+	else
+		volume_dir(lc, vol->name, src, sizeof(src));
+	mount_target(lc, vol->name, target, sizeof(target));
+	if (sized && is_mountpoint(target) == 1) {
+		ret = helper_freeze(&lc->helper, target, LOCAL_FREEZE_MAX_S, &fz, err);
+		if (ret < 0)
+			return ret;
+		frozen = 1;
+	}
+	CRASH_POINT("local.snapshot.after-freeze");
+	ret = copy_whole(src, tmp, dst, sized, 0, err);
+	if (frozen) {
+		struct berr terr = BERR_INIT;
+
+		/* thawed before the copy ended: not consistent; dropped */
+		if (helper_thaw(&lc->helper, &fz, &terr) < 0 && ret == 0) {
+			rm_rf(dst);
+			ret = berr_set(err, -ETIMEDOUT, "snapshot %s of %s dropped: %s", snap, vol->name, terr.msg);
+		}
 	}
 	if (ret < 0)
-		unlink(dst);
+		return ret;
+	log_infox("volume %s: snapshot %s taken%s", vol->name, snap, frozen ? " (file system frozen)" : "");
+	return 0;
+}
+
+/* Bytes allocated below path (a snapshot of a plain volume). */
+static uint64_t tree_bytes;
+static int add_bytes(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)path;
+	(void)flag;
+	(void)ftw;
+	tree_bytes += (uint64_t)st->st_blocks * 512;
+	return 0;
+}
+
+static int be_local_snapshots(void *ctx, const struct be_volume *vol, json_t **out, struct berr *err)
+{
+	static pthread_mutex_t walk = PTHREAD_MUTEX_INITIALIZER;
+	struct local_ctx *lc = ctx;
+	char dir[PATH_MAX], path[PATH_MAX * 2], when[40];
+	struct dirent **names = NULL;
+	int n, sized = opt_get(vol->opts, "size") != NULL;
+
+	snap_dir(lc, vol->name, dir, sizeof(dir));
+	*out = json_array();
+	n = scandir(dir, &names, NULL, alphasort);
+	if (n < 0 && errno != ENOENT) {
+		json_decref(*out);
+		*out = NULL;
+		return berr_set(err, -errno, "cannot read %s: %s", dir, strerror(errno));
+	}
+	for (int i = 0; i < n; i++) {
+		char snap[NAME_MAX + 1];
+		struct stat st;
+		uint64_t bytes;
+		size_t l;
+
+		snprintf(snap, sizeof(snap), "%s", names[i]->d_name);
+		l = strlen(snap);
+		if (sized && l > 4 && strcmp(snap + l - 4, ".img") == 0)
+			snap[l - 4] = '\0';
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+		if (snap[0] == '.' || validate_name(snap, NULL) < 0 || lstat(path, &st) < 0) {
+			free(names[i]);
+			continue;
+		}
+		if (sized) {
+			bytes = (uint64_t)st.st_size;
+		} else {
+			pthread_mutex_lock(&walk);
+			tree_bytes = 0;
+			nftw(path, add_bytes, 16, FTW_PHYS | FTW_MOUNT);
+			bytes = tree_bytes;
+			pthread_mutex_unlock(&walk);
+		}
+		/* renamed into place when it was taken */
+		rfc3339_format(st.st_ctime, when, sizeof(when));
+		json_array_append_new(*out, json_pack("{s:s, s:I, s:s, s:[]}", "name", snap, "size_bytes",
+						      (json_int_t)bytes, "created_at", when, "clones"));
+		free(names[i]);
+	}
+	free(names);
+	return 0;
+}
+
+static int be_local_snapshot_remove(void *ctx, const struct be_volume *vol, const char *snap, struct berr *err)
+{
+	struct local_ctx *lc = ctx;
+	char path[PATH_MAX];
+	struct stat st;
+	int ret;
+
+	snap_path(lc, vol, snap, 0, path, sizeof(path));
+	if (lstat(path, &st) < 0)
+		return berr_set(err, -ENOENT, "volume %s has no snapshot %s", vol->name, snap);
+	ret = rm_rf(path);
+	if (ret < 0)
+		return berr_set(err, ret, "cannot remove snapshot %s of %s: %s", snap, vol->name, strerror(-ret));
+	log_infox("volume %s: snapshot %s removed", vol->name, snap);
+	return 0;
+}
+
+/* ballastd calls it with no container using vol; a sized volume is also
+ * unmounted then (Unmount of the last one). */
+static int be_local_rollback(void *ctx, const struct be_volume *vol, const char *snap, struct berr *err)
+{
+	struct local_ctx *lc = ctx;
+	char src[PATH_MAX], tmp[PATH_MAX + 16], dst[PATH_MAX], target[PATH_MAX];
+	int sized = opt_get(vol->opts, "size") != NULL, ret;
+	struct stat st;
+
+	snap_path(lc, vol, snap, 0, src, sizeof(src));
+	if (lstat(src, &st) < 0)
+		return berr_set(err, -ENOENT, "volume %s has no snapshot %s", vol->name, snap);
+	mount_target(lc, vol->name, target, sizeof(target));
+	if (sized && is_mountpoint(target) == 1)
+		return berr_set(err, -EBUSY, "volume %s is still mounted on this host; unmount it first", vol->name);
+	if (sized)
+		image_path(lc, vol->name, dst, sizeof(dst));
+	else
+		volume_dir(lc, vol->name, dst, sizeof(dst));
+	snprintf(tmp, sizeof(tmp), "%s.rollback", dst);
+	if (sized)
+		/* the image replaced in one rename */
+		ret = copy_whole(src, tmp, dst, 1, 1, err);
+	else {
+		/* the copy and the live directory swapped in one rename, the
+		 * old one then deleted */
+		ret = rm_rf(tmp);
+		if (ret == 0)
+			ret = copy_tree(src, tmp, err);
+		if (ret == 0)
+			ret = sync_fs_of(tmp, err);
+		if (ret == 0 && renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_EXCHANGE) < 0)
+			ret = berr_set(err, -errno, "cannot put snapshot %s in place of %s: %s", snap, dst,
+				       strerror(errno));
+		rm_rf(tmp);
+	}
+	if (ret == 0)
+		log_infox("volume %s: rolled back to snapshot %s", vol->name, snap);
+	return ret;
+}
+
+/* A plain directory cannot be frozen: its snapshots are taken only when
+ * no container uses it. */
+static int be_local_freezable(void *ctx, const struct be_volume *vol)
+{
+	(void)ctx;
+	return opt_get(vol->opts, "size") != NULL;
+}
+
+/* Remove keeps a volume with snapshots, naming them. */
+static int be_local_remove_check(void *ctx, const struct be_volume *vol, struct berr *err)
+{
+	json_t *snaps = NULL, *s;
+	char names[512] = "";
+	size_t i, at = 0;
+	int ret;
+
+	ret = be_local_snapshots(ctx, vol, &snaps, err);
+	if (ret < 0)
+		return ret;
+	json_array_foreach (snaps, i, s) {
+		int n = snprintf(names + at, sizeof(names) - at, "%s%s", i ? ", " : "",
+				 json_string_value(json_object_get(s, "name")));
+
+		if (n > 0 && (size_t)n < sizeof(names) - at)
+			at += (size_t)n;
+	}
+	if (json_array_size(snaps) > 0)
+		ret = berr_set(err, -EBUSY,
+			       "volume %s has %zu snapshot%s (%s); remove them first (ballast snapshot rm %s SNAP)",
+			       vol->name, json_array_size(snaps), json_array_size(snaps) == 1 ? "" : "s", names,
+			       vol->name);
+	json_decref(snaps);
 	return ret;
 }
 
 static int be_local_create_copy(void *ctx, const struct be_volume *vol, const struct be_volume *from, struct berr *err)
 {
 	struct local_ctx *lc = ctx;
-	char src[PATH_MAX], dst[PATH_MAX];
-	int ret;
+	char src[PATH_MAX], tmp[PATH_MAX], dst[PATH_MAX];
+	int sized = opt_get(from->opts, "size") != NULL, ret;
 
-	if (opt_get(from->opts, "size"))
-		return copy_image(lc, vol, from, err);
-	volume_dir(lc, from->name, src, sizeof(src));
-	volume_dir(lc, vol->name, dst, sizeof(dst));
-	/* what an interrupted copy left */
+	if (sized && strcmp(opt_get(from->opts, "fstype") ?: LOCAL_DEFAULT_FSTYPE, "xfs") == 0)
+		/* the copy would share the file system's UUID, which XFS
+		 * refuses to mount twice on one host */
+		return berr_set(err, -ENOTSUP, "volume %s is xfs; copies are made of ext4 volumes only", from->name);
+	ret = copy_source_path(lc, vol, from, src, sizeof(src), err);
+	if (ret < 0)
+		return ret;
+	copy_tmp_path(lc, vol, tmp, sizeof(tmp));
+	if (sized)
+		image_path(lc, vol->name, dst, sizeof(dst));
+	else
+		volume_dir(lc, vol->name, dst, sizeof(dst));
+	/* what an interrupted copy left under the name */
 	ret = rm_rf(dst);
 	if (ret < 0)
 		return berr_set(err, ret, "cannot replace %s: %s", dst, strerror(-ret));
-	ret = copy_tree(src, dst, err);
-	CRASH_POINT("local.copy.after-copy");
-	if (ret == 0)
-		ret = sync_fs_of(dst, err);
-	if (ret < 0)
-		rm_rf(dst);
-	return ret;
+	return copy_whole(src, tmp, dst, sized, 1, err);
 }
 
 static int be_local_unmount(void *ctx, const struct be_volume *vol, struct berr *err)
@@ -385,6 +645,12 @@ static int be_local_remove(void *ctx, const struct be_volume *vol, struct berr *
 	char path[PATH_MAX];
 	int ret;
 
+	/* what an interrupted copy or snapshot left (remove_check kept a
+	 * volume with snapshots) */
+	copy_tmp_path(lc, vol, path, sizeof(path));
+	rm_rf(path);
+	snap_dir(lc, vol->name, path, sizeof(path));
+	rm_rf(path);
 	if (opt_get(vol->opts, "size")) {
 		ret = be_local_unmount(ctx, vol, err);
 		if (ret < 0)
@@ -593,6 +859,7 @@ const struct backend_ops be_local_ops = {
 	.validate_opts = be_local_validate_opts,
 	.create = be_local_create,
 	.create_copy = be_local_create_copy,
+	.remove_check = be_local_remove_check,
 	.remove = be_local_remove,
 	.mount = be_local_mount,
 	.unmount = be_local_unmount,
@@ -600,4 +867,9 @@ const struct backend_ops be_local_ops = {
 	.status = be_local_status,
 	.check = be_local_check,
 	.resize = be_local_resize,
+	.snapshot = be_local_snapshot,
+	.snapshots = be_local_snapshots,
+	.snapshot_remove = be_local_snapshot_remove,
+	.rollback = be_local_rollback,
+	.freezable = be_local_freezable,
 };

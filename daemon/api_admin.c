@@ -241,6 +241,11 @@ static int snapshot_change(struct api *api, struct request *req, enum snap_chang
 	bv.opts = vol->opts;
 	if (what == SNAP_ROLLBACK && volume_mount_count(vol) > 0) {
 		ret = api_refuse_in_use(req, vol);
+	} else if (what == SNAP_TAKE && volume_mount_count(vol) > 0 && ops->freezable && !ops->freezable(ctx, &bv)) {
+		ret = berr_set(&req->err, -EBUSY,
+			       "volume %s is in use on this host and cannot be frozen for a snapshot (a plain "
+			       "directory); stop the containers using it first, or use a sized volume",
+			       vol->name);
 	} else {
 		ret = what == SNAP_TAKE	    ? ops->snapshot(ctx, &bv, snap, &req->err)
 		      : what == SNAP_REMOVE ? ops->snapshot_remove(ctx, &bv, snap, &req->err)

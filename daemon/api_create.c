@@ -182,22 +182,28 @@ static int create_parse(struct api *api, struct request *req, struct create_req 
 	return 0;
 }
 
-/* The volume a copy is made from (-o from=VOLUME, for backends that copy
- * their own volumes): NULL when c is no copy. */
-static const char *copy_source(const struct create_req *c)
+/* The volume a copy is made from (-o from=VOLUME[@SNAPSHOT], for backends
+ * that copy their own volumes) into src: 1, or 0 when c is no copy. */
+static int copy_source(const struct create_req *c, char src[VOLUME_NAME_MAX + 1])
 {
-	return c->ops->create_copy ? opt_get(c->opts, "from") : NULL;
+	const char *from = c->ops->create_copy ? opt_get(c->opts, "from") : NULL;
+
+	if (!from)
+		return 0;
+	/* checked by the backend: a volume name, then maybe @SNAPSHOT */
+	snprintf(src, VOLUME_NAME_MAX + 1, "%.*s", (int)strcspn(from, "@"), from);
+	return 1;
 }
 
 /* A copy takes its source's options (size, fstype, owner...) besides
  * "from", as the catalog shows them: they never change after Create. */
 static int copy_options(struct api *api, struct request *req, struct create_req *c)
 {
-	const char *src = copy_source(c);
+	char src[VOLUME_NAME_MAX + 1];
 	json_t *view;
 	int ret = 0;
 
-	if (!src)
+	if (!copy_source(c, src))
 		return 0;
 	if (strcmp(src, c->name) == 0)
 		return berr_set(&req->err, -EINVAL, "volume %s cannot be copied from itself", src);
@@ -218,10 +224,10 @@ static int copy_options(struct api *api, struct request *req, struct create_req 
  * copied is what the last container left. */
 static int copy_acquire(struct api *api, struct request *req, const struct create_req *c, struct volume **from)
 {
-	const char *src = copy_source(c);
+	char src[VOLUME_NAME_MAX + 1];
 
 	*from = NULL;
-	if (!src)
+	if (!copy_source(c, src))
 		return 0;
 	*from = catalog_acquire(api->cat, src, 0);
 	if (!*from)
@@ -230,7 +236,8 @@ static int copy_acquire(struct api *api, struct request *req, const struct creat
 		return api_refuse_unready(req, *from);
 	if (strcmp((*from)->backend, c->ops->name) != 0)
 		return berr_set(&req->err, -EINVAL, "from=%s: volume %s is backend %s", src, src, (*from)->backend);
-	if (volume_mount_count(*from) > 0)
+	/* a snapshot does not change; the volume may be in use */
+	if (!strchr(opt_get(c->opts, "from"), '@') && volume_mount_count(*from) > 0)
 		return berr_set(&req->err, -EBUSY,
 				"from=%s: volume %s is in use on this host; stop the containers using it, then copy it",
 				src, src);

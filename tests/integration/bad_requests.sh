@@ -194,11 +194,15 @@ Ballast.Snapshot|missing Snapshot|{"Name":"exists1"}|Snapshot
 Ballast.Snapshot|Snapshot a number|{"Name":"exists1","Snapshot":3}|Snapshot must be a string
 Ballast.Snapshot|snapshot name with a slash|{"Name":"exists1","Snapshot":"a/b"}|invalid snapshot name "a/b"
 Ballast.Snapshot|snapshot name starting with -|{"Name":"exists1","Snapshot":"-x"}|invalid snapshot name
-Ballast.Snapshot|a local volume takes no snapshots|{"Name":"exists1","Snapshot":"s1"}|backend local cannot take snapshots
-Ballast.Snapshots|a local volume has no snapshots to list|{"Name":"exists1"}|backend local cannot take snapshots
+Ballast.SnapshotRemove|a snapshot the volume does not have|{"Name":"exists1","Snapshot":"s1"}|volume exists1 has no snapshot s1
+VolumeDriver.Create|a copy of an unknown volume|{"Name":"okname","Opts":{"from":"nosuchvol"}}|from=nosuchvol: volume nosuchvol not found
+VolumeDriver.Create|a copy of a snapshot that does not exist|{"Name":"okname","Opts":{"from":"exists1@s1"}}|volume exists1 has no snapshot s1
+VolumeDriver.Create|a copy from a bad name|{"Name":"okname","Opts":{"from":"../x"}}|invalid volume or snapshot name
+VolumeDriver.Create|a copy of itself|{"Name":"okname","Opts":{"from":"okname"}}|cannot be copied from itself
+VolumeDriver.Create|a copy with a size|{"Name":"okname","Opts":{"from":"exists1","size":"1G"}}|size cannot be given with from=
 Ballast.SnapshotRemove|unknown volume|{"Name":"nosuchvol","Snapshot":"s1"}|not found
 Ballast.Rollback|traversal in the snapshot name|{"Name":"exists1","Snapshot":"../x"}|invalid snapshot name
-Ballast.Rollback|a local volume takes no snapshots|{"Name":"exists1","Snapshot":"s1"}|backend local cannot take snapshots
+Ballast.Rollback|a snapshot the volume does not have|{"Name":"exists1","Snapshot":"s1"}|volume exists1 has no snapshot s1
 EOF
 
 # a raw NUL byte inside a JSON string (not valid JSON)

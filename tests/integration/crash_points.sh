@@ -123,6 +123,38 @@ for kind in plain sized; do
 	done
 done
 
+# ------------------------------------------------------ Copy and Snapshot
+# Issue 19: a copy (-o from=) killed after cp, before the rename that puts
+# it in place: rolled back at start, nothing of it left, and the Create
+# works then. A snapshot of a mounted sized volume killed with its file
+# system frozen: thawed within 10 s (mount.ballast freeze sees its stdin
+# close), no snapshot left, and the snapshot works then.
+for kind in plain sized; do
+	opts=$PLAIN
+	[ $kind = sized ] && opts=$SIZED
+	src="cp-src-$kind" n="cp-$kind"
+	err VolumeDriver.Create "{\"Name\":\"$src\",\"Opts\":$opts}" >/dev/null
+	body="{\"Name\":\"$n\",\"Opts\":{\"from\":\"$src\"}}"
+	crash local.copy.after-copy VolumeDriver.Create "$body"
+	t_ok "copy.after-copy ($kind): the unfinished copy is not listed" unlisted "$n"
+	t_eq "copy.after-copy ($kind): nothing of it left (directory, image, temporary copy, record)" "" \
+		"$(ls -d "$STATE/local/$n" "$STATE/local/.tmp-$n" "$STATE/local/.images/$n.img" \
+			"$STATE/local/.images/.tmp-$n.img" "$STATE/catalog/$n.json" 2>/dev/null)"
+	t_eq "copy.after-copy ($kind): the Create can be retried" "" "$(err VolumeDriver.Create "$body")"
+	t_ok "copy.after-copy ($kind): and the copy then exists" exists "$n"
+done
+n=cp-src-sized
+t_eq "snapshot: $n mounted" "" "$(err VolumeDriver.Mount "{\"Name\":\"$n\",\"ID\":\"s1\"}")"
+mp=$STATE/mounts/$n
+writes() { timeout "$1" sh -c "echo x > '$mp/data/probe' && sync" 2>/dev/null && echo yes || echo no; }
+t_eq "snapshot: the file system takes a write (before)" yes "$(writes 10)"
+crash local.snapshot.after-freeze Ballast.Snapshot "{\"Name\":\"$n\",\"Snapshot\":\"x1\"}"
+t_eq "snapshot.after-freeze: the file system is thawed (a write within 10 s)" yes "$(writes 10)"
+t_eq "snapshot.after-freeze: no snapshot left" "" "$(ls -A "$STATE/local/.snapshots/$n" 2>/dev/null)"
+t_eq "snapshot.after-freeze: the snapshot again" "" "$(err Ballast.Snapshot "{\"Name\":\"$n\",\"Snapshot\":\"x1\"}")"
+t_eq "snapshot.after-freeze: taken" x1.img "$(ls -A "$STATE/local/.snapshots/$n" 2>/dev/null)"
+t_eq "snapshot: Unmount" "" "$(err VolumeDriver.Unmount "{\"Name\":\"$n\",\"ID\":\"s1\"}")"
+
 # ------------------------------------------------------------ Reboot
 # A daemon killed during start-up recovery after a reboot must still see
 # the reboot at its next start: the boot ID is recorded only once recovery

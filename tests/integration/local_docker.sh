@@ -228,7 +228,7 @@ if dbimage_build dk && t_ok "volume create d1 (uid, gid, mode)" dk volume create
 	fi
 	t_match "a copy of a volume that does not exist" 'from=nosuch: volume nosuch not found' \
 		"$(ballast_call VolumeDriver.Create '{"Name":"dx2","Opts":{"from":"nosuch"}}' | err_of Create)"
-	t_match "a copy of a snapshot (local volumes have none)" 'local volumes are copied whole' \
+	t_match "a copy of a snapshot d1 does not have" 'volume d1 has no snapshot s1' \
 		"$(ballast_call VolumeDriver.Create '{"Name":"dx3","Opts":{"from":"d1@s1"}}' | err_of Create)"
 	t_match "a copy with a size" 'size cannot be given with from=' \
 		"$(ballast_call VolumeDriver.Create '{"Name":"dx4","Opts":{"from":"d1","size":"1G"}}' | err_of Create)"
@@ -247,6 +247,85 @@ if dbimage_build dk && t_ok "volume create d1 (uid, gid, mode)" dk volume create
 	t_eq "... s1 unchanged" keep-me "$(run_c s1 cat /data/keep 2>&1)"
 	t_ok "docker volume rm d1 d1c s1c" dk volume rm d1 d1c s1c
 fi
+# ------------------------------------ 7c. snapshots of local volumes
+# Issue 19: a sized volume's snapshot is a copy of its image taken with its
+# file system frozen, while a container commits rows; a volume started
+# from it (-o from=VOL@SNAP) has exactly the rows 1..N committed by then,
+# and the original, stopped, rolls back to it. A plain directory cannot be
+# frozen: its snapshot waits until no container uses it.
+z1_acked() { dk logs dbz 2>/dev/null | awk '$1 == "ok" { n = $2 } END { print n + 0 }'; }
+z1_has() { [ "$(z1_acked)" -ge "$1" ] && echo yes || echo no; }
+snaps_of() { ballast_cli snapshot ls "$1" --json 2>&1 | jq -r '[.[] | "\(.name):\(.size_bytes)"] | join(" ")' 2>&1; }
+if t_ok "volume create z1 size=128M" dk volume create -d "$PLUGIN" -o size=128M z1 &&
+	t_ok "table t made in z1" dk run --rm --network none --volume-driver "$PLUGIN" -v z1:/data "$DBIMAGE_NAME" \
+		sqlite3 /data/db "CREATE TABLE t(n INTEGER PRIMARY KEY)" &&
+	t_ok "container dbz commits rows 1, 2, ... to z1" \
+		dk run -d --name dbz --network none --volume-driver "$PLUGIN" -v z1:/data "$DBIMAGE_NAME" sh -c \
+		'i=1; while :; do sqlite3 /data/db "PRAGMA synchronous=EXTRA; INSERT INTO t VALUES($i)" || exit 1; echo "ok $i"; i=$((i + 1)); done'; then
+	t_wait_eq "dbz has committed 20 rows" 60 yes z1_has 20
+	before=$(z1_acked)
+	t_match "ballast snapshot create z1 zs1 while dbz commits" '^z1: took snapshot zs1$' \
+		"$(ballast_cli snapshot create z1 zs1 2>&1)"
+	sleep 0.5 # the last commit's "ok" through docker logs; a later count only widens the bound
+	after=$(z1_acked)
+	t_match "the file system was frozen for it (ballastd's log)" 'snapshot zs1 taken \(file system frozen\)' \
+		"$(grep 'volume z1: snapshot zs1' "$BALLASTD_DIR/ballastd.log")"
+	t_wait_eq "dbz commits on after the snapshot (thawed)" 60 yes z1_has $((after + 20))
+	t_eq "snapshot ls z1: zs1, the image's size" "zs1:$(stat -c %s "$ROOT/.images/z1.img")" "$(snaps_of z1)"
+	t_ok "docker volume create -o from=z1@zs1 z1c, z1 still in use" \
+		dk volume create -d "$PLUGIN" -o from=z1@zs1 z1c
+	got=$(rows_c z1c)
+	read -r cnt lo hi ok <<<"$got"
+	t_diag "local snapshot: $before rows acknowledged before it, $after after; the copy has: $got"
+	t_ok "z1c has rows 1..N, none missing, and passes integrity_check ($got)" \
+		test "${lo:-x}" = 1 -a "${hi:-x}" = "${cnt:-y}" -a "${ok:-x}" = ok
+	t_ok "... N is what was committed by the snapshot: $before <= N <= $((after + 1))" \
+		test "${cnt:-0}" -ge "$before" -a "${cnt:-0}" -le $((after + 1)) 2>/dev/null
+	t_match "rollback while z1 is in use is refused" 'volume z1 is in use on this host' \
+		"$(ballast_cli snapshot rollback z1 zs1 2>&1)"
+	dk rm -f dbz >/dev/null 2>&1
+	t_wait_eq "z1 mount_count 0 once dbz is gone" 10 0 mcount z1
+	t_match "rollback z1 (stopped) to zs1" '^z1: rolled back to snapshot zs1$' \
+		"$(ballast_cli snapshot rollback z1 zs1 2>&1)"
+	t_eq "z1 holds the snapshot's rows again" "$cnt 1 $cnt ok" "$(rows_c z1)"
+	t_match "Remove of z1 is refused while it has snapshots, naming them" \
+		'volume z1 has 1 snapshot \(zs1\); remove them first' \
+		"$(ballast_call VolumeDriver.Remove '{"Name":"z1"}' | err_of Remove)"
+	t_match "snapshot rm z1 zs1" '^z1: removed snapshot zs1$' "$(ballast_cli snapshot rm z1 zs1 2>&1)"
+	t_ok "docker volume rm z1 z1c" dk volume rm z1 z1c
+	t_eq "nothing of z1's snapshots left" "" "$(ls -A "$ROOT/.snapshots" 2>&1)"
+fi
+dk rm -f dbz >/dev/null 2>&1
+if t_ok "volume create d2 (a plain directory)" dk volume create -d "$PLUGIN" d2 &&
+	t_ok "rows 1..30 in d2" dk run --rm --network none --volume-driver "$PLUGIN" -v d2:/data "$DBIMAGE_NAME" \
+		sqlite3 /data/db "CREATE TABLE t(n INTEGER PRIMARY KEY);
+		WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 30) INSERT INTO t SELECT n FROM c;"; then
+	if t_ok "r3 runs with d2" start_c r3 d2; then
+		t_match "a snapshot of a plain directory in use is refused" 'cannot be frozen for a snapshot' \
+			"$(ballast_cli snapshot create d2 ds1 2>&1)"
+		t_eq "... and none was taken" "" "$(snaps_of d2)"
+		t_ok "stop r3" dk rm -f r3
+		t_wait_eq "d2 mount_count 0" 10 0 mcount d2
+	fi
+	t_match "ballast snapshot create d2 ds1" '^d2: took snapshot ds1$' "$(ballast_cli snapshot create d2 ds1 2>&1)"
+	t_ok "rows 31..40 added to d2" dk run --rm --network none --volume-driver "$PLUGIN" -v d2:/data \
+		"$DBIMAGE_NAME" sqlite3 /data/db \
+		"WITH RECURSIVE c(n) AS (SELECT 31 UNION ALL SELECT n + 1 FROM c WHERE n < 40) INSERT INTO t SELECT n FROM c;"
+	t_ok "docker volume create -o from=d2@ds1 d2c" dk volume create -d "$PLUGIN" -o from=d2@ds1 d2c
+	t_eq "d2c has the snapshot's rows" "30 1 30 ok" "$(rows_c d2c)"
+	t_match "a copy from a snapshot d2 does not have" 'volume d2 has no snapshot nope' \
+		"$(ballast_call VolumeDriver.Create '{"Name":"dx6","Opts":{"from":"d2@nope"}}' | err_of Create)"
+	t_eq "... nothing of dx6 left" "" "$(ls -d "$ROOT/dx6" "$ROOT/.tmp-dx6" "$STATE/catalog/dx6.json" 2>/dev/null)$(listed dx6)"
+	t_match "rollback to a snapshot d2 does not have" 'volume d2 has no snapshot nope' \
+		"$(ballast_cli snapshot rollback d2 nope 2>&1)"
+	t_eq "d2 has rows 1..40 (the control)" "40 1 40 ok" "$(rows_c d2)"
+	t_match "rollback d2 to ds1" '^d2: rolled back to snapshot ds1$' "$(ballast_cli snapshot rollback d2 ds1 2>&1)"
+	t_eq "d2 has the snapshot's rows again" "30 1 30 ok" "$(rows_c d2)"
+	t_eq "... and nothing of the rollback is left beside it" "" "$(ls -d "$ROOT"/d2.* 2>/dev/null)"
+	t_match "snapshot rm d2 ds1" '^d2: removed snapshot ds1$' "$(ballast_cli snapshot rm d2 ds1 2>&1)"
+	t_ok "docker volume rm d2 d2c" dk volume rm d2 d2c
+fi
+
 dbimage_cleanup
 
 # ------------------------------------------------- 8. rm while in use is refused
