@@ -59,6 +59,8 @@ struct backend_ops {
 	 * ranges), ended by a zeroed entry; NULL when it has none. ballastd
 	 * makes them known before it reads the config file. */
 	const struct config_key *config_keys;
+	/* Why a backend without snapshots has none, for its refusal (or NULL). */
+	const char *no_snapshots;
 
 	/*
 	 * Long-lived state (cluster handles). init must not block on a cluster:

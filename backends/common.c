@@ -177,3 +177,27 @@ int apply_perms(const char *dir, const struct vol_perms *p, struct berr *err)
 		return berr_set(err, -errno, "cannot set owner and mode of %s: %s", dir, strerror(errno));
 	return 0;
 }
+
+int validate_copy_from(const json_t *opts, int snapshots, const char *no_snap, const char *const *inherits,
+		       struct berr *err)
+{
+	const char *from = opt_get(opts, "from"), *at;
+	struct berr nerr = BERR_INIT;
+	char src[VOLUME_NAME_MAX + 1];
+
+	if (!from)
+		return 0;
+	at = strchr(from, '@');
+	if (at && !snapshots)
+		return berr_set(err, -EINVAL, "from=%.60s: %s", from, no_snap);
+	snprintf(src, sizeof(src), "%.*s", at ? (int)(at - from) : (int)strlen(from), from);
+	if ((at && (size_t)(at - from) > VOLUME_NAME_MAX) || validate_name(src, &nerr) < 0 ||
+	    (at && validate_name(at + 1, &nerr) < 0))
+		return berr_set(err, -EINVAL, "from=%.60s: invalid volume or snapshot name (%s)", from, nerr.msg);
+	for (int i = 0; inherits[i]; i++)
+		if (opt_get(opts, inherits[i]))
+			return berr_set(err, -EINVAL,
+					"%s cannot be given with from=: a copy has the %s of the volume it copies",
+					inherits[i], inherits[i]);
+	return 1;
+}

@@ -70,4 +70,13 @@ int parse_perms(const json_t *opts, struct vol_perms *p, struct berr *err);
 /* Give dir that owner and mode. 0 or -errno with the reason. */
 int apply_perms(const char *dir, const struct vol_perms *p, struct berr *err);
 
+/*
+ * Option from=VOLUME[@SNAPSHOT] of a backend that copies its own volumes
+ * (create_copy): the names checked; a snapshot only when snapshots, else
+ * refused with no_snap; none of inherits (NULL-terminated) beside it, as
+ * a copy has its source's. 1 when opts has from, 0 when not, or -EINVAL.
+ */
+int validate_copy_from(const json_t *opts, int snapshots, const char *no_snap, const char *const *inherits,
+		       struct berr *err);
+
 #endif

@@ -69,7 +69,12 @@ static const struct config_key gluster_config_keys[] = {
 			  "after-lease or never: may another host take a dead holder's volume", takeover_choices),
 	CONFIG_KEY_END,
 };
-static const char *const gl_opts[] = { "backend", "exclusive", "gid", "mode", "quota", "takeover", "uid", NULL };
+static const char *const gl_opts[] = {
+	"backend", "exclusive", "gid", "mode", "quota", "takeover", "uid", "from", NULL
+};
+#define GL_NO_SNAPSHOTS "Gluster's need thin LVM bricks and take the whole Gluster volume; copy one: from=VOLUME"
+/* Options a copy (from=) takes from the volume it copies. */
+static const char *const copy_inherits[] = { "uid", "gid", "mode", NULL };
 
 /* Keeps what fini deliberately does not free reachable, so that leak
  * checkers do not report it: a handle (glfs_fini would block exit for 10 s)
@@ -444,6 +449,9 @@ static int be_gluster_validate_opts(void *ctx, const json_t *opts, struct berr *
 	ret = validate_opt_keys(opts, be_gluster_ops.name, be_gluster_ops.options, err);
 	if (ret == 0)
 		ret = parse_perms(opts, &perms, err);
+	if (ret == 0)
+		ret = validate_copy_from(opts, 0, "gluster volumes have no snapshots (" GL_NO_SNAPSHOTS ")",
+					 copy_inherits, err);
 	if (ret < 0)
 		return ret;
 	if ((v = opt_get(opts, "exclusive")) && (ret = check_choice(NULL, "exclusive", v, bool_choices, err)) < 0)
@@ -478,7 +486,8 @@ static int may_take_over(const struct gl_ctx *gc, const struct be_volume *vol)
 
 static int be_gluster_remove(void *ctx, const struct be_volume *vol, struct berr *err);
 
-static int be_gluster_create(void *ctx, const struct be_volume *vol, struct berr *err)
+/* Create, and Create of a copy of from (NULL: none). */
+static int create_volume(void *ctx, const struct be_volume *vol, const struct be_volume *from, struct berr *err)
 {
 	struct gl_ctx *gc = ctx;
 	char created[40];
@@ -502,6 +511,15 @@ static int be_gluster_create(void *ctx, const struct be_volume *vol, struct berr
 	ret = gl_run(gc, gl_op_create, vol->name, in, 0, &meta, &made, err);
 	json_decref(in);
 	CRASH_POINT("gluster.create.after-record");
+	if (ret == 0 && from && !json_is_true(json_object_get(meta, "complete"))) {
+		/* a copy another host makes is not finished here */
+		if (!made && strcmp(json_string_value(json_object_get(meta, "created_by")) ?: "", gc->host_id) != 0)
+			ret = berr_set(err, -EBUSY, "volume %s is being copied by %s", vol->name,
+				       json_string_value(json_object_get(meta, "created_by")) ?: "another host");
+		if (ret == 0)
+			ret = gl_copy_volume(gc, vol->name, from->name, err);
+		CRASH_POINT("gluster.copy.after-copy");
+	}
 	if (ret == 0 && !json_is_true(json_object_get(meta, "complete"))) {
 		/* Made here, or by a Create that was interrupted: finish it.
 		 * The quota must hold before anyone can use the volume. */
@@ -528,6 +546,11 @@ static int be_gluster_create(void *ctx, const struct be_volume *vol, struct berr
 	return made ? 0 : BE_ADOPTED;
 }
 
+static int be_gluster_create(void *ctx, const struct be_volume *vol, struct berr *err)
+{
+	return create_volume(ctx, vol, NULL, err);
+}
+
 static int mount_target(const struct gl_ctx *gc, const char *name, char *buf, size_t len)
 {
 	return (size_t)snprintf(buf, len, "%s/%s", gc->mounts, name) < len ? 0 : -ENAMETOOLONG;
@@ -550,6 +573,15 @@ static int be_gluster_remove_check(void *ctx, const struct be_volume *vol, struc
 	json_decref(check);
 	json_decref(meta);
 	return ret;
+}
+
+/* A copy of a volume no host uses (ballastd checked this one). */
+static int be_gluster_create_copy(void *ctx, const struct be_volume *vol, const struct be_volume *from,
+				  struct berr *err)
+{
+	int ret = be_gluster_remove_check(ctx, from, err);
+
+	return ret < 0 ? ret : create_volume(ctx, vol, from, err);
 }
 
 static int be_gluster_remove(void *ctx, const struct be_volume *vol, struct berr *err)
@@ -942,11 +974,13 @@ const struct backend_ops be_gluster_ops = {
 	.name = "gluster",
 	.caps = BE_CAP_GLOBAL,
 	.options = gl_opts,
+	.no_snapshots = GL_NO_SNAPSHOTS,
 	.init = be_gluster_init,
 	.fini = be_gluster_fini,
 	.configured = be_gluster_configured,
 	.validate_opts = be_gluster_validate_opts,
 	.create = be_gluster_create,
+	.create_copy = be_gluster_create_copy,
 	.config_keys = gluster_config_keys,
 	.remove_check = be_gluster_remove_check,
 	.remove = be_gluster_remove,

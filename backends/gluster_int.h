@@ -5,6 +5,7 @@
  *   gluster_engine.c the glfs_t handles and the job engine every gfapi call
  *                    runs on, with its caps and back-off (pure, unit tested)
  *   gluster_jobs.c   the gfapi helpers and the volume jobs
+ *   gluster_copy.c   copies of volumes (-o from=VOLUME)
  *   gluster_hold.c   holder and user records, the decisions on them (pure,
  *                    unit tested), quota and fencing through glusterd's CLI
  *   gluster_lock.c   the fence lock: auth.reject edits one host at a time
@@ -280,6 +281,24 @@ int gl_op_lookup(struct gl_job *job, glfs_t *fs);
 
 /* Stat the volumes' directory: the cheapest call that needs every layer. */
 int gl_op_ping(struct gl_job *job, glfs_t *fs);
+
+/* Move path (in the volume) into the trash, named after job->name, if it
+ * is there. 0 or -errno with job->err set. */
+int gl_discard(struct gl_job *job, glfs_t *fs, const char *path);
+
+/* --- gluster_copy.c: copies (-o from=VOLUME) ------------------------------ */
+
+/* The jobs of a copy (see there). */
+int gl_op_copy_entry(struct gl_job *job, glfs_t *fs);
+int gl_op_copy_attrs(struct gl_job *job, glfs_t *fs);
+int gl_op_copy_place(struct gl_job *job, glfs_t *fs);
+int gl_op_discard(struct gl_job *job, glfs_t *fs);
+
+/* Copy volume from's directory into volume name's: made aside under
+ * .ballast/copy-<name>, then put in place of name's (empty) directory.
+ * Each step is a job bounded by the timeout and the request's deadline;
+ * on failure what was copied goes to the trash. */
+int gl_copy_volume(struct gl_ctx *gc, const char *name, const char *from, struct berr *err);
 
 /* --- gluster_hold.c: holder records, the decisions (pure) ----------------- */
 

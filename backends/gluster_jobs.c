@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,6 +353,33 @@ static int remove_undo(struct gl_job *job, glfs_t *fs, const char *trash, const 
 	return -ETIMEDOUT;
 }
 
+/* A new name in the trash for what job->name discards, into buf. */
+static int trash_path(struct gl_job *job, glfs_t *fs, char *buf, size_t len)
+{
+	static atomic_long seq;
+	char dir[GL_SUB_MAX];
+	int ret;
+
+	gl_sub_path(job->gc, GL_TRASH, dir, sizeof(dir));
+	ret = gl_mkdir_p(fs, dir, 0755);
+	if (ret < 0)
+		return berr_set(&job->err, ret, "cannot create %s in gluster: %s", dir, strerror(-ret));
+	if ((size_t)snprintf(buf, len, "%s/%s.%ld.%ld", dir, job->name, (long)time(NULL), atomic_fetch_add(&seq, 1)) >=
+	    len)
+		return berr_set(&job->err, -ENAMETOOLONG, "path too long");
+	return 0;
+}
+
+int gl_discard(struct gl_job *job, glfs_t *fs, const char *path)
+{
+	char trash[GL_PATH_MAX];
+	int ret = trash_path(job, fs, trash, sizeof(trash));
+
+	if (ret == 0 && glfs_rename(fs, path, trash) < 0 && errno != ENOENT)
+		ret = berr_set(&job->err, -errno, "cannot move %s to the trash: %s", path, strerror(errno));
+	return ret;
+}
+
 /*
  * The Remove itself, once its checks passed: the data moves into the trash,
  * then the records go. A request that gave up was told the volume stays:
@@ -360,19 +388,15 @@ static int remove_undo(struct gl_job *job, glfs_t *fs, const char *trash, const 
 static int remove_move(struct gl_job *job, glfs_t *fs)
 {
 	struct gl_ctx *gc = job->gc;
-	char path[GL_PATH_MAX], trash[GL_PATH_MAX], dir[GL_SUB_MAX], data[GL_PATH_MAX];
+	char path[GL_PATH_MAX], trash[GL_PATH_MAX], data[GL_PATH_MAX];
 	int ret;
 
 	if (gl_gave_up(job))
 		return -ETIMEDOUT;
-	gl_sub_path(gc, GL_TRASH, dir, sizeof(dir));
-	ret = gl_mkdir_p(fs, dir, 0755);
+	ret = trash_path(job, fs, trash, sizeof(trash));
 	if (ret < 0)
-		return berr_set(&job->err, ret, "cannot create %s in gluster: %s", dir, strerror(-ret));
+		return ret;
 	gl_vol_path(gc, job->name, path, sizeof(path));
-	if ((size_t)snprintf(trash, sizeof(trash), "%s/%s.%ld.%ld", dir, job->name, (long)time(NULL),
-			     monotonic_ms() % 1000000) >= sizeof(trash))
-		return berr_set(&job->err, -ENAMETOOLONG, "path too long");
 	if (gl_gave_up(job))
 		return -ETIMEDOUT;
 	if (glfs_rename(fs, path, trash) == 0)

@@ -121,25 +121,9 @@ static int be_local_validate_opts(void *ctx, const json_t *opts, struct berr *er
 		ret = parse_perms(opts, &perms, err);
 	if (ret < 0)
 		return ret;
-	if (opt_get(opts, "from")) {
-		struct berr nerr = BERR_INIT;
-
-		const char *from = opt_get(opts, "from"), *at = strchr(from, '@');
-		char src[VOLUME_NAME_MAX + 1];
-
-		snprintf(src, sizeof(src), "%.*s", at ? (int)(at - from) : (int)strlen(from), from);
-		if ((at && (size_t)(at - from) > VOLUME_NAME_MAX) || validate_name(src, &nerr) < 0 ||
-		    (at && validate_name(at + 1, &nerr) < 0))
-			return berr_set(err, -EINVAL, "from=%.60s: invalid volume or snapshot name (%s)", from,
-					nerr.msg);
-		for (int i = 0; copy_inherits[i]; i++)
-			if (opt_get(opts, copy_inherits[i]))
-				return berr_set(
-					err, -EINVAL,
-					"%s cannot be given with from=: a copy has the %s of the volume it copies",
-					copy_inherits[i], copy_inherits[i]);
-		return 0;
-	}
+	ret = validate_copy_from(opts, 1, NULL, copy_inherits, err);
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
 	if (fstype && strcmp(fstype, "ext4") != 0 && strcmp(fstype, "xfs") != 0)
 		return berr_set(err, -EINVAL, "invalid fstype \"%.40s\": use ext4 or xfs", fstype);
 	if (fstype && !size)

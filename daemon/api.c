@@ -167,6 +167,9 @@ json_t *api_status_of(struct api *api, json_t *view)
 		       json_object_get(view, "mount_ids"));
 	if (!st)
 		return NULL;
+	/* the snapshots this host knows of, and what the volume was made from */
+	json_object_set(st, "snapshots", json_object_get(view, "snapshots") ?: json_array());
+	json_object_set_new(st, "parent", json_string(opt_get(json_object_get(view, "options"), "from")));
 	if (api_find_backend(api, json_string_value(json_object_get(view, "backend")), &ops, &ctx, NULL) == 0 &&
 	    ops->status) {
 		json_t *extra;

@@ -213,7 +213,9 @@ static int snapshot_acquire(struct api *api, struct request *req, const char **s
 	if (ret < 0)
 		return ret;
 	if (!(*ops)->snapshot) {
-		ret = berr_set(&req->err, -ENOTSUP, "volume %s: backend %s cannot take snapshots", name, (*ops)->name);
+		ret = berr_set(&req->err, -ENOTSUP, "volume %s: backend %s cannot take snapshots%s%s%s", name,
+			       (*ops)->name, (*ops)->no_snapshots ? " (" : "", (*ops)->no_snapshots ?: "",
+			       (*ops)->no_snapshots ? ")" : "");
 		catalog_release(api->cat, *vol);
 		*vol = NULL;
 	}
@@ -221,6 +223,31 @@ static int snapshot_acquire(struct api *api, struct request *req, const char **s
 }
 
 enum snap_change { SNAP_TAKE, SNAP_REMOVE, SNAP_ROLLBACK };
+
+/* After a snapshot was taken or removed: the names of vol's snapshots
+ * (held) as the backend has them now, those other hosts took included,
+ * into its record for `ballast ls`, Status and the metrics. The change
+ * is done whatever becomes of the record. */
+static void record_snapshots(struct api *api, struct volume *vol, const struct backend_ops *ops, void *ctx)
+{
+	struct be_volume bv = { .name = vol->name, .opts = vol->opts };
+	struct berr err = BERR_INIT;
+	json_t *snaps = NULL, *names = json_array(), *s;
+	size_t i;
+
+	if (names && ops->snapshots(ctx, &bv, &snaps, &err) == 0) {
+		json_array_foreach (snaps, i, s)
+			json_array_append(names, json_object_get(s, "name"));
+		json_decref(vol->snapshots);
+		vol->snapshots = json_array_size(names) ? json_incref(names) : NULL;
+		if (catalog_commit(api->cat, vol, &err) < 0)
+			log_warnx("volume %s: its snapshots not recorded: %s", vol->name, err.msg);
+	} else if (names) {
+		log_warnx("volume %s: its snapshots not listed: %s", vol->name, err.msg);
+	}
+	json_decref(snaps);
+	json_decref(names);
+}
 
 /* Take, remove or roll back to the request's snapshot; a rollback only of
  * a volume mounted nowhere: here that is no mount count, the backend
@@ -251,6 +278,8 @@ static int snapshot_change(struct api *api, struct request *req, enum snap_chang
 		      : what == SNAP_REMOVE ? ops->snapshot_remove(ctx, &bv, snap, &req->err)
 					    : ops->rollback(ctx, &bv, snap, &req->err);
 		metrics_backend_error(ops->name, ret);
+		if (ret == 0 && what != SNAP_ROLLBACK)
+			record_snapshots(api, vol, ops, ctx);
 	}
 	catalog_release(api->cat, vol);
 	return ret;

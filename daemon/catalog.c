@@ -117,6 +117,7 @@ static struct volume *volume_new(const char *name)
 
 static void volume_free(struct volume *vol)
 {
+	json_decref(vol->snapshots);
 	json_decref(vol->opts);
 	json_decref(vol->mounts);
 	view_text_unref(vol->view);
@@ -145,6 +146,8 @@ static json_t *volume_record(const struct volume *vol)
 
 	if (rec && vol->resized_bytes)
 		json_object_set_new(rec, "resized_bytes", json_integer((json_int_t)vol->resized_bytes));
+	if (rec && json_array_size(vol->snapshots) > 0)
+		json_object_set(rec, "snapshots", vol->snapshots);
 	return rec;
 }
 
@@ -283,6 +286,8 @@ static int load_record(struct catalog *cat, const char *file)
 		goto out;
 	}
 	vol->resized_bytes = (uint64_t)json_integer_value(json_object_get(rec, "resized_bytes"));
+	if (json_array_size(json_object_get(rec, "snapshots")) > 0)
+		vol->snapshots = json_incref(json_object_get(rec, "snapshots"));
 	if (state_parse(state, &vol->state) < 0)
 		vol->state = VOL_CREATING; /* unknown: treat as unfinished */
 	json_object_update(vol->opts, opts);
@@ -479,6 +484,8 @@ void volume_clear(struct volume *vol)
 	json_object_clear(vol->mounts);
 	vol->mountpoint[0] = '\0';
 	vol->resized_bytes = 0;
+	json_decref(vol->snapshots);
+	vol->snapshots = NULL;
 }
 
 void catalog_release(struct catalog *cat, struct volume *vol)

@@ -45,6 +45,9 @@ struct volume {
 	char *mountpoint;
 	json_t *opts;	/* object of strings; owned */
 	json_t *mounts; /* object: mount ID -> count; owned */
+	/* the names of its snapshots as the last snapshot change here found
+	 * them (NULL: none); owned */
+	json_t *snapshots;
 	enum vol_state state;
 	uint64_t resized_bytes; /* size after `ballast resize`; 0: as created */
 	/* CLOCK_MONOTONIC ms when this process created or adopted the volume;

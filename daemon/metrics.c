@@ -134,7 +134,7 @@ static void render_counters(FILE *f, const struct api *api, const struct backend
 char *metrics_render(struct catalog *cat, const struct api *api)
 {
 	const struct backend_ops *const *all = backend_all();
-	long per_backend[MAX_BACKENDS] = { 0 };
+	long per_backend[MAX_BACKENDS] = { 0 }, snaps[MAX_BACKENDS] = { 0 };
 	long mounts = 0;
 	char *text = NULL;
 	size_t len = 0;
@@ -179,8 +179,10 @@ char *metrics_render(struct catalog *cat, const struct api *api)
 		json_array_foreach (list, i, v) {
 			int b = backend_index(json_string_value(json_object_get(v, "backend")) ?: "");
 
-			if (b >= 0)
+			if (b >= 0) {
 				per_backend[b]++;
+				snaps[b] += (long)json_array_size(json_object_get(v, "snapshots"));
+			}
 			mounts += (long)json_integer_value(json_object_get(v, "mount_count"));
 		}
 		json_decref(list);
@@ -188,6 +190,10 @@ char *metrics_render(struct catalog *cat, const struct api *api)
 	fprintf(f, "# HELP ballast_volumes Volumes in the catalog, by backend.\n# TYPE ballast_volumes gauge\n");
 	for (int i = 0; all[i] && i < MAX_BACKENDS; i++)
 		fprintf(f, "ballast_volumes{backend=\"%s\"} %ld\n", all[i]->name, per_backend[i]);
+	fprintf(f, "# HELP ballast_snapshots Snapshots of the catalog's volumes (as last recorded), by "
+		   "backend.\n# TYPE ballast_snapshots gauge\n");
+	for (int i = 0; all[i] && i < MAX_BACKENDS; i++)
+		fprintf(f, "ballast_snapshots{backend=\"%s\"} %ld\n", all[i]->name, snaps[i]);
 	fprintf(f,
 		"# HELP ballast_active_mounts Mounts by containers on this host, all volumes.\n"
 		"# TYPE ballast_active_mounts gauge\nballast_active_mounts %ld\n",

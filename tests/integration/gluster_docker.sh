@@ -283,12 +283,65 @@ t_ok "... and stops near the limit (${sz:-?} MiB stored)" test "${sz:-999}" -le 
 t_match "quota below 1 MiB refused" "too small" \
 	"$(gerr a VolumeDriver.Create '{"Name":"q2","Opts":{"backend":"gluster","quota":"4K"}}')"
 
+# --- copies (-o from=VOLUME) ------------------------------------------------------------
+# Issue 19: a gluster volume copied whole through gfapi, made aside and
+# renamed into place: contents, owners, modes, times, user attributes,
+# symlinks and holes kept; the copy is a volume of its own, on every host.
+# A source mounted on another host, a snapshot, an unknown source: each
+# refused, nothing left.
+mpc=$(gcall a VolumeDriver.Mount '{"Name":"gdv","ID":"c1"}' | jq -r .Mountpoint)
+mkdir -p "$mpc/sub" && echo deep >"$mpc/sub/g" && chown -R 1234:5678 "$mpc/sub" && chmod 0700 "$mpc/sub"
+ln -s sub/g "$mpc/link"
+truncate -s 32M "$mpc/sparse" && echo end >>"$mpc/sparse"
+python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.ballast", b"kept")' "$mpc/f"
+touch -d '2020-01-02 03:04:05' "$mpc/f"
+t_eq "the control: gdv's file has its attribute (through the mount)" kept \
+	"$(python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.ballast").decode())' "$mpc/f" 2>&1)"
+t_eq "A unmounts gdv" "" "$(gerr a VolumeDriver.Unmount '{"Name":"gdv","ID":"c1"}')"
+t_ok "docker volume create -o from=gdv gdc" dk volume create -d "$PLUGIN" -o backend=gluster -o from=gdv gdc
+t_eq "gdc has gdv's file, as a container reads it" written-by-one \
+	"$(dk run --rm --network none -v gdc:/data "$BB" cat /data/f 2>&1)"
+t_eq "gdc's directory has gdv's owner and mode" "1000:1000 750" "$(stat -c '%u:%g %a' "$BRICK_ROOT/gdc" 2>&1)"
+t_eq "a subdirectory's owner and mode, and its file" "1234:5678 700 deep" \
+	"$(stat -c '%u:%g %a' "$BRICK_ROOT/gdc/sub" 2>&1) $(cat "$BRICK_ROOT/gdc/sub/g" 2>&1)"
+t_eq "the symlink" sub/g "$(readlink "$BRICK_ROOT/gdc/link" 2>&1)"
+t_eq "the file's user attribute and time" "kept 2020-01-02 03:04:05" \
+	"$(python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.ballast").decode())' "$BRICK_ROOT/gdc/f" 2>&1) $(date -d "@$(stat -c %Y "$BRICK_ROOT/gdc/f")" '+%F %T' 2>&1)"
+t_eq "the sparse file's size" 33554436 "$(stat -c %s "$BRICK_ROOT/gdc/sparse" 2>&1)"
+t_ok "... and its hole ($(($(stat -c '%b * %B' "$BRICK_ROOT/gdc/sparse") / 1024)) KiB on the brick, < 1024)" \
+	test $(($(stat -c '%b * %B' "$BRICK_ROOT/gdc/sparse") / 1024)) -lt 1024
+t_fail "nothing of the copy left aside" in_gluster .ballast/copy-gdc
+t_wait_eq "B lists the copy" 10 gdc \
+	sh -c "curl -s --max-time 5 --unix-socket '$T/b/ballast.sock' -X POST -d '{}' http://b/VolumeDriver.List | jq -r '.Volumes[].Name | select(. == \"gdc\")'"
+mpb=$(gcall b VolumeDriver.Mount '{"Name":"gdc","ID":"b1"}' | jq -r .Mountpoint)
+t_eq "B mounts it and reads the file" written-by-one "$(cat "$mpb/f" 2>&1)"
+echo changed >"$mpb/f" 2>/dev/null
+t_eq "B writes to the copy; gdv keeps its own" "changed written-by-one" \
+	"$(cat "$BRICK_ROOT/gdc/f" 2>&1) $(cat "$BRICK_ROOT/gdv/f" 2>&1)"
+t_eq "B unmounts the copy" "" "$(gerr b VolumeDriver.Unmount '{"Name":"gdc","ID":"b1"}')"
+t_eq "B mounts gdv" "" "$(gerr b VolumeDriver.Mount '{"Name":"gdv","ID":"b2"}')"
+t_match "a copy of a volume mounted on another host is refused, naming it" \
+	'volume gdv is mounted on host host-b' \
+	"$(gerr a VolumeDriver.Create '{"Name":"gdx","Opts":{"backend":"gluster","from":"gdv"}}')"
+t_eq "B unmounts gdv" "" "$(gerr b VolumeDriver.Unmount '{"Name":"gdv","ID":"b2"}')"
+t_match "a copy of a snapshot is refused: gluster volumes have none" 'gluster volumes have no snapshots' \
+	"$(gerr a VolumeDriver.Create '{"Name":"gdx","Opts":{"backend":"gluster","from":"gdv@s1"}}')"
+t_match "a copy of an unknown volume" 'volume nosuch not found' \
+	"$(gerr a VolumeDriver.Create '{"Name":"gdx","Opts":{"backend":"gluster","from":"nosuch"}}')"
+t_match "a copy with its own owner" 'uid cannot be given with from=' \
+	"$(gerr a VolumeDriver.Create '{"Name":"gdx","Opts":{"backend":"gluster","from":"gdv","uid":"1"}}')"
+t_fail "... none of which left a volume" in_gluster gdx
+t_fail "... or a facts record" in_gluster .ballast/gdx.json
+t_match "a snapshot of a gluster volume is refused with the reason" 'cannot take snapshots \(Gluster.s need thin LVM bricks' \
+	"$(gerr a Ballast.Snapshot '{"Name":"gdv","Snapshot":"s1"}')"
+t_ok "docker volume rm gdc" dk volume rm gdc
+
 # --- bad options: refused, nothing created ----------------------------------------------
 for o in '"color":"red"' '"exclusive":"maybe"' '"quota":"lots"' '"mode":"99999"' '"uid":"-1"' '"gid":"x"'; do
 	e=$(gerr a VolumeDriver.Create "{\"Name\":\"bad\",\"Opts\":{\"backend\":\"gluster\",$o}}")
 	t_ne "option {$o} refused" "" "$e"
 done
-t_match "unknown option named with the valid ones" 'unknown option "color".*valid options: backend, exclusive, gid, mode, quota, takeover, uid' \
+t_match "unknown option named with the valid ones" 'unknown option "color".*valid options: backend, exclusive, gid, mode, quota, takeover, uid, from' \
 	"$(gerr a VolumeDriver.Create '{"Name":"bad","Opts":{"backend":"gluster","color":"red"}}')"
 t_fail "docker volume create with a bad option fails" \
 	dk volume create -d "$PLUGIN" -o backend=gluster -o colour=blue bad

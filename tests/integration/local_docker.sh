@@ -272,8 +272,13 @@ if t_ok "volume create z1 size=128M" dk volume create -d "$PLUGIN" -o size=128M 
 		"$(grep 'volume z1: snapshot zs1' "$BALLASTD_DIR/ballastd.log")"
 	t_wait_eq "dbz commits on after the snapshot (thawed)" 60 yes z1_has $((after + 20))
 	t_eq "snapshot ls z1: zs1, the image's size" "zs1:$(stat -c %s "$ROOT/.images/z1.img")" "$(snaps_of z1)"
+	t_eq "ballast ls --json shows z1's snapshot" '["zs1"]' \
+		"$(ballast_cli ls --json | jq -c '.[] | select(.name == "z1") | .snapshots')"
+	t_eq "... and docker volume inspect (Status)" '["zs1"]' \
+		"$(dk volume inspect -f '{{json .Status.snapshots}}' z1 2>&1)"
 	t_ok "docker volume create -o from=z1@zs1 z1c, z1 still in use" \
 		dk volume create -d "$PLUGIN" -o from=z1@zs1 z1c
+	t_eq "docker volume inspect z1c: its parent" z1@zs1 "$(dk volume inspect -f '{{.Status.parent}}' z1c 2>&1)"
 	got=$(rows_c z1c)
 	read -r cnt lo hi ok <<<"$got"
 	t_diag "local snapshot: $before rows acknowledged before it, $after after; the copy has: $got"
@@ -292,6 +297,7 @@ if t_ok "volume create z1 size=128M" dk volume create -d "$PLUGIN" -o size=128M 
 		'volume z1 has 1 snapshot \(zs1\); remove them first' \
 		"$(ballast_call VolumeDriver.Remove '{"Name":"z1"}' | err_of Remove)"
 	t_match "snapshot rm z1 zs1" '^z1: removed snapshot zs1$' "$(ballast_cli snapshot rm z1 zs1 2>&1)"
+	t_eq "... gone from docker volume inspect" '[]' "$(dk volume inspect -f '{{json .Status.snapshots}}' z1 2>&1)"
 	t_ok "docker volume rm z1 z1c" dk volume rm z1 z1c
 	t_eq "nothing of z1's snapshots left" "" "$(ls -A "$ROOT/.snapshots" 2>&1)"
 fi

@@ -87,6 +87,14 @@ t_eq "the +Inf bucket equals the count" 4 \
 t_eq "volumes by backend" 2 "$(value "$f" 'ballast_volumes{backend="local"}')"
 t_eq "active mounts" 1 "$(value "$f" 'ballast_active_mounts')"
 t_eq "no backend errors" 0 "$(value "$f" 'ballast_backend_errors_total{backend="local"}')"
+t_eq "no snapshots yet (the control)" 0 "$(value "$f" 'ballast_snapshots{backend="local"}')"
+# Issue 19: snapshots are counted by backend (m2 is not in use)
+call Ballast.Snapshot '{"Name":"m2","Snapshot":"s1"}'
+call Ballast.Snapshot '{"Name":"m2","Snapshot":"s2"}'
+curl -sf --max-time 10 --unix-socket "$T/m.sock" -o "$T/m1.txt" http://b/metrics
+t_eq "snapshots counted" 2 "$(value "$T/m1.txt" 'ballast_snapshots{backend="local"}')"
+call Ballast.SnapshotRemove '{"Name":"m2","Snapshot":"s1"}'
+call Ballast.SnapshotRemove '{"Name":"m2","Snapshot":"s2"}'
 # A backend error: the directory of m2 vanishes behind ballast's back.
 rm -rf "$T/state/local/m2"
 call VolumeDriver.Mount '{"Name":"m2","ID":"i3"}'

@@ -538,6 +538,8 @@ if dbimage_build dk && t_ok "volume db1 created" dk volume create -d "$PLUGIN" -
 	t_wait_eq "dbw commits on after the snapshot" 60 yes dbw_has $((after + 20))
 	t_ok "docker volume create -o from=db1@s1 db1c" dk volume create -d "$PLUGIN" -o from=db1@s1 db1c
 	t_eq "db1c is a clone of db1@s1 in the cluster" db1@s1 "$(parent_of db1c)"
+	t_eq "docker volume inspect: db1c's parent, db1's snapshot" "db1@s1 [\"s1\"]" \
+		"$(dk volume inspect -f '{{.Status.parent}}' db1c 2>&1) $(dk volume inspect -f '{{json .Status.snapshots}}' db1 2>&1)"
 	t_wait_eq "host B lists db1c" 15 db1c \
 		bash -c "curl -s --max-time 10 --unix-socket $T/b/ballast.sock -X POST -d '{\"Name\":\"db1c\"}' http://b/VolumeDriver.Get | jq -r '.Volume.Name // empty'"
 	t_eq "host B mounts the clone db1c" "" "$(bd_err b VolumeDriver.Mount '{"Name":"db1c","ID":"bc"}')"
