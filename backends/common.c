@@ -201,3 +201,24 @@ int validate_copy_from(const json_t *opts, int snapshots, const char *no_snap, c
 					inherits[i], inherits[i]);
 	return 1;
 }
+
+int refuse_snapshots(const char *name, const json_t *snaps, struct berr *err)
+{
+	char names[512] = "";
+	const json_t *s;
+	size_t i, at = 0;
+
+	if (json_array_size(snaps) == 0)
+		return 0;
+	json_array_foreach (snaps, i, s) {
+		int n = snprintf(names + at, sizeof(names) - at, "%s%s", i ? ", " : "",
+				 json_string_value(json_object_get(s, "name")));
+
+		if (n < 0 || (size_t)n >= sizeof(names) - at)
+			break;
+		at += (size_t)n;
+	}
+	return berr_set(err, -EBUSY,
+			"volume %s has %zu snapshot%s (%s); remove them first (ballast snapshot rm %s SNAP)", name,
+			json_array_size(snaps), json_array_size(snaps) == 1 ? "" : "s", names, name);
+}

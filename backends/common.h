@@ -70,6 +70,11 @@ int parse_perms(const json_t *opts, struct vol_perms *p, struct berr *err);
 /* Give dir that owner and mode. 0 or -errno with the reason. */
 int apply_perms(const char *dir, const struct vol_perms *p, struct berr *err);
 
+/* A Remove of volume name refused while it has snapshots (snaps: the
+ * array of {"name"} that the backend's snapshots op gives): -EBUSY naming
+ * them, else 0. */
+int refuse_snapshots(const char *name, const json_t *snaps, struct berr *err);
+
 /*
  * Option from=VOLUME[@SNAPSHOT] of a backend that copies its own volumes
  * (create_copy): the names checked; a snapshot only when snapshots, else

@@ -553,26 +553,12 @@ static int be_local_freezable(void *ctx, const struct be_volume *vol)
 /* Remove keeps a volume with snapshots, naming them. */
 static int be_local_remove_check(void *ctx, const struct be_volume *vol, struct berr *err)
 {
-	json_t *snaps = NULL, *s;
-	char names[512] = "";
-	size_t i, at = 0;
+	json_t *snaps = NULL;
 	int ret;
 
 	ret = be_local_snapshots(ctx, vol, &snaps, err);
-	if (ret < 0)
-		return ret;
-	json_array_foreach (snaps, i, s) {
-		int n = snprintf(names + at, sizeof(names) - at, "%s%s", i ? ", " : "",
-				 json_string_value(json_object_get(s, "name")));
-
-		if (n > 0 && (size_t)n < sizeof(names) - at)
-			at += (size_t)n;
-	}
-	if (json_array_size(snaps) > 0)
-		ret = berr_set(err, -EBUSY,
-			       "volume %s has %zu snapshot%s (%s); remove them first (ballast snapshot rm %s SNAP)",
-			       vol->name, json_array_size(snaps), json_array_size(snaps) == 1 ? "" : "s", names,
-			       vol->name);
+	if (ret == 0)
+		ret = refuse_snapshots(vol->name, snaps, err);
 	json_decref(snaps);
 	return ret;
 }

@@ -317,9 +317,7 @@ static int refuse_clones(struct rbd_ctx *rc, const struct be_volume *vol, struct
 int rbd_snap_refuse_remove(struct rbd_ctx *rc, const struct be_volume *vol, struct berr *err)
 {
 	struct berr lerr = BERR_INIT;
-	char names[512] = "";
-	json_t *snaps, *s;
-	size_t i, at = 0;
+	json_t *snaps;
 	int ret;
 
 	ret = refuse_clones(rc, vol, err);
@@ -330,19 +328,7 @@ int rbd_snap_refuse_remove(struct rbd_ctx *rc, const struct be_volume *vol, stru
 		return 0; /* no image: nothing to keep */
 	if (ret < 0)
 		return berr_set(err, ret, "%s", lerr.msg);
-	json_array_foreach (snaps, i, s) {
-		int n = snprintf(names + at, sizeof(names) - at, "%s%s", i ? ", " : "",
-				 json_string_value(json_object_get(s, "name")));
-
-		if (n < 0 || (size_t)n >= sizeof(names) - at)
-			break;
-		at += (size_t)n;
-	}
-	if (json_array_size(snaps) > 0)
-		ret = berr_set(err, -EBUSY,
-			       "volume %s has %zu snapshot%s (%s); remove them first (ballast snapshot rm %s SNAP)",
-			       vol->name, json_array_size(snaps), json_array_size(snaps) == 1 ? "" : "s", names,
-			       vol->name);
+	ret = refuse_snapshots(vol->name, snaps, err);
 	json_decref(snaps);
 	return ret;
 }

@@ -187,17 +187,13 @@ fi
 # allocated whole; the copy is a volume of its own; a source in use, a
 # missing one, a snapshot, size with from: each refused, nothing left.
 # rows_c VOL: "COUNT MIN MAX INTEGRITY" of table t, as a container sees VOL
-rows_c() {
-	dk run --rm --network none --volume-driver "$PLUGIN" -v "$1:/data" "$DBIMAGE_NAME" sqlite3 /data/db \
-		"SELECT count(*) || ' ' || min(n) || ' ' || max(n) FROM t; PRAGMA integrity_check;" 2>&1 | tr '\n' ' ' | sed 's/ $//'
-}
+rows_c() { dbimage_rows "$PLUGIN" "$1" dk; }
 xattr_of() { python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.ballast").decode())' "$1" 2>&1; }
 blocks_kib() { echo $(($(stat -c '%b * %B' "$1") / 1024)); }
 listed() { ballast_cli ls --json 2>&1 | jq -r --arg n "$1" '.[] | select(.name == $n) | .name'; }
 if dbimage_build dk && t_ok "volume create d1 (uid, gid, mode)" dk volume create -d "$PLUGIN" -o uid=999 -o gid=999 -o mode=0750 d1 &&
-	t_ok "a database with rows 1..50 in d1" dk run --rm --network none --volume-driver "$PLUGIN" -v d1:/data \
-		"$DBIMAGE_NAME" sqlite3 /data/db "CREATE TABLE t(n INTEGER PRIMARY KEY);
-		WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 50) INSERT INTO t SELECT n FROM c;"; then
+	t_ok "a database with rows 1..50 in d1" dbimage_sql "$PLUGIN" d1 "CREATE TABLE t(n INTEGER PRIMARY KEY);
+		WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 50) INSERT INTO t SELECT n FROM c;" dk; then
 	# beside it: a file of another owner and mode, with an extended
 	# attribute, and a file with a 64 MiB hole; the root's owner and mode
 	# set again (dockerd's copy-up into the empty volume took the image's)
@@ -217,8 +213,7 @@ if dbimage_build dk && t_ok "volume create d1 (uid, gid, mode)" dk volume create
 		test "$(blocks_kib "$ROOT/d1c/sparse")" -lt 1024
 	t_eq "ballast ls: d1c has d1's options and its source" '{"from":"d1","gid":"999","mode":"0750","uid":"999"}' \
 		"$(ballast_cli ls --json | jq -cS '.[] | select(.name == "d1c") | .options')"
-	t_ok "a row written to the copy" dk run --rm --network none --volume-driver "$PLUGIN" -v d1c:/data \
-		"$DBIMAGE_NAME" sqlite3 /data/db "INSERT INTO t VALUES(51)"
+	t_ok "a row written to the copy" dbimage_sql "$PLUGIN" d1c "INSERT INTO t VALUES(51)" dk
 	t_eq "... is the copy's alone" "51 1 51 ok / 50 1 50 ok" "$(rows_c d1c) / $(rows_c d1)"
 	# refused, and nothing left
 	if t_ok "r2 runs with d1" start_c r2 d1; then
@@ -253,15 +248,12 @@ fi
 # from it (-o from=VOL@SNAP) has exactly the rows 1..N committed by then,
 # and the original, stopped, rolls back to it. A plain directory cannot be
 # frozen: its snapshot waits until no container uses it.
-z1_acked() { dk logs dbz 2>/dev/null | awk '$1 == "ok" { n = $2 } END { print n + 0 }'; }
+z1_acked() { dbimage_acked dbz dk; }
 z1_has() { [ "$(z1_acked)" -ge "$1" ] && echo yes || echo no; }
 snaps_of() { ballast_cli snapshot ls "$1" --json 2>&1 | jq -r '[.[] | "\(.name):\(.size_bytes)"] | join(" ")' 2>&1; }
 if t_ok "volume create z1 size=128M" dk volume create -d "$PLUGIN" -o size=128M z1 &&
-	t_ok "table t made in z1" dk run --rm --network none --volume-driver "$PLUGIN" -v z1:/data "$DBIMAGE_NAME" \
-		sqlite3 /data/db "CREATE TABLE t(n INTEGER PRIMARY KEY)" &&
-	t_ok "container dbz commits rows 1, 2, ... to z1" \
-		dk run -d --name dbz --network none --volume-driver "$PLUGIN" -v z1:/data "$DBIMAGE_NAME" sh -c \
-		'i=1; while :; do sqlite3 /data/db "PRAGMA synchronous=EXTRA; INSERT INTO t VALUES($i)" || exit 1; echo "ok $i"; i=$((i + 1)); done'; then
+	t_ok "table t made in z1" dbimage_sql "$PLUGIN" z1 "CREATE TABLE t(n INTEGER PRIMARY KEY)" dk &&
+	t_ok "container dbz commits rows 1, 2, ... to z1" dbimage_writer "$PLUGIN" z1 dbz dk; then
 	t_wait_eq "dbz has committed 20 rows" 60 yes z1_has 20
 	before=$(z1_acked)
 	t_match "ballast snapshot create z1 zs1 while dbz commits" '^z1: took snapshot zs1$' \
@@ -303,9 +295,8 @@ if t_ok "volume create z1 size=128M" dk volume create -d "$PLUGIN" -o size=128M 
 fi
 dk rm -f dbz >/dev/null 2>&1
 if t_ok "volume create d2 (a plain directory)" dk volume create -d "$PLUGIN" d2 &&
-	t_ok "rows 1..30 in d2" dk run --rm --network none --volume-driver "$PLUGIN" -v d2:/data "$DBIMAGE_NAME" \
-		sqlite3 /data/db "CREATE TABLE t(n INTEGER PRIMARY KEY);
-		WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 30) INSERT INTO t SELECT n FROM c;"; then
+	t_ok "rows 1..30 in d2" dbimage_sql "$PLUGIN" d2 "CREATE TABLE t(n INTEGER PRIMARY KEY);
+		WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 30) INSERT INTO t SELECT n FROM c;" dk; then
 	if t_ok "r3 runs with d2" start_c r3 d2; then
 		t_match "a snapshot of a plain directory in use is refused" 'cannot be frozen for a snapshot' \
 			"$(ballast_cli snapshot create d2 ds1 2>&1)"
@@ -314,9 +305,7 @@ if t_ok "volume create d2 (a plain directory)" dk volume create -d "$PLUGIN" d2 
 		t_wait_eq "d2 mount_count 0" 10 0 mcount d2
 	fi
 	t_match "ballast snapshot create d2 ds1" '^d2: took snapshot ds1$' "$(ballast_cli snapshot create d2 ds1 2>&1)"
-	t_ok "rows 31..40 added to d2" dk run --rm --network none --volume-driver "$PLUGIN" -v d2:/data \
-		"$DBIMAGE_NAME" sqlite3 /data/db \
-		"WITH RECURSIVE c(n) AS (SELECT 31 UNION ALL SELECT n + 1 FROM c WHERE n < 40) INSERT INTO t SELECT n FROM c;"
+	t_ok "rows 31..40 added to d2" dbimage_sql "$PLUGIN" d2 "WITH RECURSIVE c(n) AS (SELECT 31 UNION ALL SELECT n + 1 FROM c WHERE n < 40) INSERT INTO t SELECT n FROM c;" dk
 	t_ok "docker volume create -o from=d2@ds1 d2c" dk volume create -d "$PLUGIN" -o from=d2@ds1 d2c
 	t_eq "d2c has the snapshot's rows" "30 1 30 ok" "$(rows_c d2c)"
 	t_match "a copy from a snapshot d2 does not have" 'volume d2 has no snapshot nope' \

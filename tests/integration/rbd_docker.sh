@@ -513,22 +513,16 @@ fi
 # clone from its parent; a snapshot or a volume with clones is not
 # removed, naming them; the original, stopped, rolls back to the snapshot.
 # dbw_acked: the last row the writer reported committed (0: none)
-dbw_acked() { dk logs dbw 2>/dev/null | awk '$1 == "ok" { n = $2 } END { print n + 0 }'; }
+dbw_acked() { dbimage_acked dbw dk; }
 dbw_has() { [ "$(dbw_acked)" -ge "$1" ] && echo yes || echo no; }
 # rows PATH: "COUNT MIN MAX INTEGRITY" of table t in the database at PATH
 rows() { timeout 30 sqlite3 "$1" "SELECT count(*) || ' ' || min(n) || ' ' || max(n) FROM t; PRAGMA integrity_check;" 2>&1 | tr '\n' ' ' | sed 's/ $//'; }
 # rows_c VOL: the same, as a container on A sees VOL
-rows_c() {
-	dk run --rm --network none --volume-driver "$PLUGIN" -v "$1:/data" "$DBIMAGE_NAME" sqlite3 /data/db \
-		"SELECT count(*) || ' ' || min(n) || ' ' || max(n) FROM t; PRAGMA integrity_check;" 2>&1 | tr '\n' ' ' | sed 's/ $//'
-}
+rows_c() { dbimage_rows "$PLUGIN" "$1" dk; }
 parent_of() { timeout 20 rbd info --format json "$1" 2>/dev/null | jq -r '.parent | if . then "\(.image)@\(.snapshot)" else "none" end'; }
 if dbimage_build dk && t_ok "volume db1 created" dk volume create -d "$PLUGIN" -o size=128M db1 &&
-	t_ok "table t made in db1" dk run --rm --network none --volume-driver "$PLUGIN" -v db1:/data "$DBIMAGE_NAME" \
-		sqlite3 /data/db "CREATE TABLE t(n INTEGER PRIMARY KEY)" &&
-	t_ok "container dbw commits rows 1, 2, ... to db1" \
-		dk run -d --name dbw --network none --volume-driver "$PLUGIN" -v db1:/data "$DBIMAGE_NAME" sh -c \
-		'i=1; while :; do sqlite3 /data/db "PRAGMA synchronous=EXTRA; INSERT INTO t VALUES($i)" || exit 1; echo "ok $i"; i=$((i + 1)); done'; then
+	t_ok "table t made in db1" dbimage_sql "$PLUGIN" db1 "CREATE TABLE t(n INTEGER PRIMARY KEY)" dk &&
+	t_ok "container dbw commits rows 1, 2, ... to db1" dbimage_writer "$PLUGIN" db1 dbw dk; then
 	t_wait_eq "dbw has committed 20 rows" 60 yes dbw_has 20
 	before=$(dbw_acked)
 	t_match "ballast snapshot create db1 s1 while dbw commits" '^db1: took snapshot s1$' \

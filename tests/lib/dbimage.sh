@@ -17,6 +17,16 @@
 #                          dbimage_cleanup. CLI must bound itself (dka does).
 #   dbimage_cleanup        remove that root file system (safe twice)
 #
+# For tests of a volume driver DRV through the dockerd that CLI... talks to
+# (each a container with VOL at /data, --network none; table t(n)):
+#   dbimage_sql DRV VOL SQL CLI...      one sqlite3 run of SQL on /data/db
+#   dbimage_rows DRV VOL CLI...         "COUNT MIN MAX INTEGRITY" of t
+#   dbimage_writer DRV VOL NAME CLI...  container NAME (detached) commits
+#                                       rows 1, 2, ... one sqlite3 run each
+#                                       (synchronous=EXTRA), printing
+#                                       "ok N" after each commit
+#   dbimage_acked NAME CLI...           the last N that NAME printed (0)
+#
 # The image: /bin/busybox with sh, sleep, cat, ls, ... linked to it,
 # /usr/bin/sqlite3 and the libraries ldd names (at their own paths), /tmp
 # (1777), / 0755, PATH=/usr/bin:/bin, CMD sh. Run it with --network none:
@@ -136,4 +146,31 @@ dbimage_cleanup() {
 	[ -n "$DBIMAGE_TAR" ] && rm -rf "$(dirname "$DBIMAGE_TAR")"
 	DBIMAGE_TAR=""
 	return 0
+}
+
+dbimage_sql() {
+	local drv=$1 v=$2 sql=$3
+	shift 3
+	"$@" run --rm --network none --volume-driver "$drv" -v "$v:/data" "$DBIMAGE_NAME" sqlite3 /data/db "$sql"
+}
+
+dbimage_rows() {
+	local drv=$1 v=$2
+	shift 2
+	dbimage_sql "$drv" "$v" "SELECT count(*) || ' ' || min(n) || ' ' || max(n) FROM t; PRAGMA integrity_check;" \
+		"$@" 2>&1 | tr '\n' ' ' | sed 's/ $//'
+}
+
+dbimage_writer() {
+	local drv=$1 v=$2 name=$3
+	shift 3
+	# shellcheck disable=SC2016 # expanded by the container's shell
+	"$@" run -d --name "$name" --network none --volume-driver "$drv" -v "$v:/data" "$DBIMAGE_NAME" sh -c \
+		'i=1; while :; do sqlite3 /data/db "PRAGMA synchronous=EXTRA; INSERT INTO t VALUES($i)" || exit 1; echo "ok $i"; i=$((i + 1)); done' >/dev/null
+}
+
+dbimage_acked() {
+	local name=$1
+	shift
+	"$@" logs "$name" 2>/dev/null | awk '$1 == "ok" { n = $2 } END { print n + 0 }'
 }
