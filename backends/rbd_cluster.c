@@ -559,20 +559,12 @@ static void parent_of(rbd_image_t img, char *buf, size_t len)
 	rbd_snap_spec_cleanup(&snap);
 }
 
-int rbd_meta_read(rados_ioctx_t io, const char *pool, const char *name, struct rbd_meta *m, struct berr *err)
+int rbd_meta_read_img(rbd_image_t img, const char *pool, const char *name, struct rbd_meta *m, struct berr *err)
 {
 	char buf[RBD_META_MAX];
-	rbd_image_t img = NULL;
 	int ret;
 
 	memset(m, 0, sizeof(*m));
-	/* not read-only: rbd_lock_get_owners refuses (EINVAL) on such a
-	 * handle. Opening does not take the lock; only a write would. */
-	ret = rbd_open(io, name, &img, NULL);
-	if (ret == -ENOENT)
-		return ret;
-	if (ret < 0)
-		return berr_set(err, ret, "cannot open image %s/%s: %s", pool, name, strerror(-ret));
 	ret = rbd_meta_get(img, META_OPTIONS, buf, sizeof(buf));
 	if (ret == 0)
 		m->options = json_loads(buf, 0, NULL);
@@ -595,12 +587,27 @@ int rbd_meta_read(rados_ioctx_t io, const char *pool, const char *name, struct r
 	if (m->locked && !strchr(m->owners, ','))
 		lock_client_of(img, m->owners, m->lock_client, sizeof(m->lock_client));
 	parent_of(img, m->parent, sizeof(m->parent));
-	ret = 0;
-	goto out_close;
+	return 0;
 out_err:
 	berr_set(err, ret, "cannot read the metadata of image %s/%s: %s", pool, name, strerror(-ret));
 	rbd_meta_free(m);
-out_close:
+	return ret;
+}
+
+int rbd_meta_read(rados_ioctx_t io, const char *pool, const char *name, struct rbd_meta *m, struct berr *err)
+{
+	rbd_image_t img = NULL;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	/* not read-only: rbd_lock_get_owners refuses (EINVAL) on such a
+	 * handle. Opening does not take the lock; only a write would. */
+	ret = rbd_open(io, name, &img, NULL);
+	if (ret == -ENOENT)
+		return ret;
+	if (ret < 0)
+		return berr_set(err, ret, "cannot open image %s/%s: %s", pool, name, strerror(-ret));
+	ret = rbd_meta_read_img(img, pool, name, m, err);
 	rbd_close(img);
 	return ret;
 }

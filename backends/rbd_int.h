@@ -189,6 +189,9 @@ int rbd_meta_get(rbd_image_t img, const char *key, char *buf, size_t len);
  * image does not exist. */
 int rbd_meta_read(rados_ioctx_t io, const char *pool, const char *name, struct rbd_meta *m, struct berr *err);
 
+/* rbd_meta_read of the open image img (of pool/name, for messages). */
+int rbd_meta_read_img(rbd_image_t img, const char *pool, const char *name, struct rbd_meta *m, struct berr *err);
+
 /*
  * For an op on a volume the catalog knows: an io context on vol's pool
  * into *io and its image's metadata into *m (rbd_meta_read), a missing

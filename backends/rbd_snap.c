@@ -21,8 +21,8 @@
  * too long, the file system is thawed and the snapshot dropped. */
 #define RBD_FREEZE_MAX_S 20
 
-/* Open vol's image (its metadata read into m): a volume another host holds
- * is refused, naming the holder, unless held_ok. */
+/* Open vol's image, once: a volume another host holds is refused, naming
+ * the holder, unless held_ok. */
 static int snap_open(struct rbd_ctx *rc, const struct be_volume *vol, int held_ok, rados_ioctx_t *io, rbd_image_t *img,
 		     struct berr *err)
 {
@@ -31,18 +31,26 @@ static int snap_open(struct rbd_ctx *rc, const struct be_volume *vol, int held_o
 	int ret;
 
 	*img = NULL;
-	ret = rbd_volume_open(rc, vol, io, &m, err);
+	ret = rbd_ioctx_open(rc, pool, io, err);
 	if (ret < 0)
 		return ret;
-	if (m.locked && !held_ok)
-		ret = rbd_in_use(vol->name, m.holder, m.lease, m.owners, err);
-	rbd_meta_free(&m);
+	/* one open: the metadata read on it (as rbd_meta_read does) */
+	ret = rbd_open(*io, vol->name, img, NULL);
+	if (ret == -ENOENT)
+		ret = berr_set(err, -ENOENT, "volume %s: image %s/%s does not exist", vol->name, pool, vol->name);
+	else if (ret < 0)
+		berr_set(err, ret, "cannot open image %s/%s: %s", pool, vol->name, strerror(-ret));
+	if (ret == 0)
+		ret = rbd_meta_read_img(*img, pool, vol->name, &m, err);
 	if (ret == 0) {
-		ret = rbd_open(*io, vol->name, img, NULL);
-		if (ret < 0)
-			berr_set(err, ret, "cannot open image %s/%s: %s", pool, vol->name, strerror(-ret));
+		if (m.locked && !held_ok)
+			ret = rbd_in_use(vol->name, m.holder, m.lease, m.owners, err);
+		rbd_meta_free(&m);
 	}
 	if (ret < 0) {
+		if (*img)
+			rbd_close(*img);
+		*img = NULL;
 		rados_ioctx_destroy(*io);
 		*io = NULL;
 	}
@@ -118,14 +126,15 @@ int be_rbd_snapshot(void *ctx, const struct be_volume *vol, const char *snap, st
 	struct frozen fz;
 	rados_ioctx_t io;
 	rbd_image_t img;
-	int ret, frozen = 0;
+	int ret, frozen = 0, mapped;
 
 	/* held by this host (mapped here) is fine: its file system is frozen */
-	ret = snap_open(rc, vol, rbd_mapped(rc, vol->name), &io, &img, err);
+	mapped = rbd_mapped(rc, vol->name);
+	ret = snap_open(rc, vol, mapped, &io, &img, err);
 	if (ret < 0)
 		return ret;
 	rbd_mount_target(rc, vol->name, target, sizeof(target));
-	if (rbd_mapped(rc, vol->name) && is_mountpoint(target) == 1) {
+	if (mapped && is_mountpoint(target) == 1) {
 		ret = helper_freeze(&rc->helper, target, RBD_FREEZE_MAX_S, &fz, err);
 		if (ret < 0)
 			goto out;
@@ -171,39 +180,30 @@ static json_t *names_array(const char *names)
 	return a;
 }
 
-int be_rbd_snapshots(void *ctx, const struct be_volume *vol, json_t **out, struct berr *err)
+/* The snapshots of vol's open image img, as be_rbd_snapshots gives them. */
+static int list_snaps(rbd_image_t img, const struct be_volume *vol, json_t **out, struct berr *err)
 {
-	struct rbd_ctx *rc = ctx;
 	rbd_snap_info_t *snaps = NULL;
-	int max = 16, n = 0, ret;
-	rados_ioctx_t io;
-	rbd_image_t img;
+	int max = 16, n = 0, ret = 0;
 
 	*out = NULL;
-	ret = snap_open(rc, vol, 1, &io, &img, err);
-	if (ret < 0)
-		return ret;
 	for (;;) {
 		free(snaps);
 		snaps = calloc((size_t)max, sizeof(*snaps));
-		if (!snaps) {
-			ret = berr_set(err, -ENOMEM, "out of memory");
-			goto out;
-		}
+		if (!snaps)
+			return berr_set(err, -ENOMEM, "out of memory");
 		n = rbd_snap_list(img, snaps, &max);
 		if (n != -ERANGE)
 			break;
 	}
 	if (n < 0) {
-		ret = berr_set(err, n, "cannot list the snapshots of %s: %s", vol->name, strerror(-n));
-		goto out;
+		free(snaps);
+		return berr_set(err, n, "cannot list the snapshots of %s: %s", vol->name, strerror(-n));
 	}
 	*out = json_array();
 	for (int i = 0; i < n && *out; i++) {
 		struct timespec ts = { 0 };
-		char when[40] = "";
-
-		char kids[512] = "";
+		char when[40] = "", kids[512] = "";
 
 		if (rbd_snap_get_timestamp(img, snaps[i].id, &ts) == 0)
 			rfc3339_format(ts.tv_sec, when, sizeof(when));
@@ -213,10 +213,23 @@ int be_rbd_snapshots(void *ctx, const struct be_volume *vol, json_t **out, struc
 						      names_array(kids)));
 	}
 	rbd_snap_list_end(snaps);
+	free(snaps);
 	if (!*out)
 		ret = berr_set(err, -ENOMEM, "out of memory");
-out:
-	free(snaps);
+	return ret;
+}
+
+int be_rbd_snapshots(void *ctx, const struct be_volume *vol, json_t **out, struct berr *err)
+{
+	rados_ioctx_t io;
+	rbd_image_t img;
+	int ret;
+
+	*out = NULL;
+	ret = snap_open(ctx, vol, 1, &io, &img, err);
+	if (ret < 0)
+		return ret;
+	ret = list_snaps(img, vol, out, err);
 	snap_close(io, img);
 	return ret;
 }
@@ -288,19 +301,21 @@ out:
 	return ret;
 }
 
-/* -EBUSY naming them when vol's image has clones; 1 when it has no
- * image, else 0. */
-static int refuse_clones(struct rbd_ctx *rc, const struct be_volume *vol, struct berr *err)
+/* A Remove of vol refused while its image has clones or snapshots (the
+ * clones named first: their snapshots cannot go before them). One open of
+ * the image. */
+int rbd_snap_refuse_remove(struct rbd_ctx *rc, const struct be_volume *vol, struct berr *err)
 {
 	struct berr lerr = BERR_INIT;
-	char kids[512];
+	json_t *snaps = NULL;
 	rados_ioctx_t io;
 	rbd_image_t img;
+	char kids[512];
 	int ret;
 
 	ret = snap_open(rc, vol, 1, &io, &img, &lerr);
 	if (ret == -ENOENT)
-		return 1;
+		return 0; /* no image: nothing to keep */
 	if (ret < 0)
 		return berr_set(err, ret, "%s", lerr.msg);
 	ret = clones_of(img, kids, sizeof(kids));
@@ -310,26 +325,12 @@ static int refuse_clones(struct rbd_ctx *rc, const struct be_volume *vol, struct
 			       vol->name, kids);
 	else if (ret < 0)
 		ret = berr_set(err, ret, "cannot list the clones of %s: %s", vol->name, strerror(-ret));
-	snap_close(io, img);
-	return ret;
-}
-
-int rbd_snap_refuse_remove(struct rbd_ctx *rc, const struct be_volume *vol, struct berr *err)
-{
-	struct berr lerr = BERR_INIT;
-	json_t *snaps;
-	int ret;
-
-	ret = refuse_clones(rc, vol, err);
-	if (ret != 0)
-		return ret < 0 ? ret : 0;
-	ret = be_rbd_snapshots(rc, vol, &snaps, &lerr);
-	if (ret == -ENOENT)
-		return 0; /* no image: nothing to keep */
-	if (ret < 0)
-		return berr_set(err, ret, "%s", lerr.msg);
-	ret = refuse_snapshots(vol->name, snaps, err);
+	if (ret == 0)
+		ret = list_snaps(img, vol, &snaps, err);
+	if (ret == 0)
+		ret = refuse_snapshots(vol->name, snaps, err);
 	json_decref(snaps);
+	snap_close(io, img);
 	return ret;
 }
 
