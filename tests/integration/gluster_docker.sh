@@ -418,6 +418,13 @@ t_wait_eq "back: Create works again (new handle)" 30 "" \
 	gerr a VolumeDriver.Create '{"Name":"after","Opts":{"backend":"gluster"}}'
 t_eq "back: Mount works again" "" "$(gerr a VolumeDriver.Mount '{"Name":"after","ID":"x"}')"
 t_eq "back: Unmount" "" "$(gerr a VolumeDriver.Unmount '{"Name":"after","ID":"x"}')"
+# Host B's calls hung too: it backs off before it connects again (up to
+# 30 s), and a Mount there meanwhile says so instead of what it checks
+# (seen once: "not connecting again for another 4 s" where the Mount of
+# a removed volume below was to say why).
+t_wait_eq "back: host B mounts again (its back-off over)" 40 "" \
+	gerr b VolumeDriver.Mount '{"Name":"shared","ID":"b8"}'
+t_eq "back: host B unmounts" "" "$(gerr b VolumeDriver.Unmount '{"Name":"shared","ID":"b8"}')"
 
 # --- remove ------------------------------------------------------------------------------
 t_eq "A removes shared" "" "$(gerr a VolumeDriver.Remove '{"Name":"shared"}')"
