@@ -447,7 +447,14 @@ partition() {
 	sleep 5
 	t_ok "$v: A's link restored: a write through A's old mount fails" a_write_fails "$be" "$a_dir" probe-from-a
 	sleep 3
-	t_eq "$v: ... and A's database acknowledged nothing more" "$acked_cut" "$(acked A pa)"
+	# A commit in flight at the cut can be acknowledged once the link is
+	# back: its data reached the servers before the cut (B started with it)
+	# and only the reply was held up. Seen once on gluster: 14 acknowledged
+	# at the cut, 15 after the restore, B started with rows 1..15. What
+	# must never be is an acknowledgement of a row B did not start with.
+	late=$(acked A pa)
+	t_ok "$v: ... and A acknowledged nothing B did not start with ($late acknowledged, B started with $max)" \
+		test "${late:-999999}" -le "${max:-0}"
 	t_match "$v: A's database saw its commit fail" "^fail [0-9]+$" "$(hosts_dk A logs pa 2>&1 | grep '^fail' | tail -n 1)"
 	t_eq "$v: B's data: every commit, integrity ok, nothing of A's since the cut" "$total $total ok" \
 		"$(check B "$v")"
