@@ -158,7 +158,7 @@ json_t *api_status_of(struct api *api, json_t *view)
 {
 	const struct backend_ops *ops;
 	struct be_volume bv;
-	json_t *st;
+	json_t *st, *snaps;
 	void *ctx;
 
 	st = json_pack("{s:O, s:O, s:O, s:O, s:O}", "backend", json_object_get(view, "backend"), "options",
@@ -168,7 +168,8 @@ json_t *api_status_of(struct api *api, json_t *view)
 	if (!st)
 		return NULL;
 	/* the snapshots this host knows of, and what the volume was made from */
-	json_object_set(st, "snapshots", json_object_get(view, "snapshots") ?: json_array());
+	snaps = json_object_get(view, "snapshots");
+	json_object_set_new(st, "snapshots", snaps ? json_incref(snaps) : json_array());
 	json_object_set_new(st, "parent", json_string(opt_get(json_object_get(view, "options"), "from")));
 	if (api_find_backend(api, json_string_value(json_object_get(view, "backend")), &ops, &ctx, NULL) == 0 &&
 	    ops->status) {
