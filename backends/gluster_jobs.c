@@ -288,7 +288,21 @@ int gl_op_create(struct gl_job *job, glfs_t *fs)
 	gl_vol_path(gc, job->name, path, sizeof(path));
 	if (glfs_mkdir(fs, path, 0700) == 0)
 		made_dir = 1;
-	else if (errno != EEXIST) {
+	else if (errno == EEXIST && job->flag) {
+		/* A directory with no record is no volume of ballast's (a
+		 * Create publishes the record first, a Remove moves the data
+		 * before it drops the record): someone's data. Not taken
+		 * over, and not trashed by the Create's undo. */
+		ret = berr_set(&job->err, -EEXIST,
+			       "cannot create volume %s: %s already exists in gluster volume %s and is not a "
+			       "ballast volume; move it away first",
+			       job->name, path, gc->volume);
+		job->flag = 0;
+		gl_meta_path(gc, job->name, "json", path, sizeof(path));
+		if (glfs_unlink(fs, path) < 0 && errno != ENOENT)
+			log_warn("volume %s: cannot drop the record %s just made", job->name, path);
+		goto out;
+	} else if (errno != EEXIST) {
 		ret = berr_set(&job->err, -errno, "cannot create %s in gluster volume %s: %s", path, gc->volume,
 			       strerror(errno));
 		goto out;

@@ -65,6 +65,31 @@ for p in create.after-record gluster.create.after-record gluster.create.after-qu
 	t_ok "$p: and its facts in Gluster" test -e "$META/$n.json"
 done
 
+# ------------------------------------------------------------ a directory that is no volume
+# Someone's directory under ballast's, made through a FUSE mount of the whole
+# Gluster volume: a Create of its name neither takes it over (owner, mode)
+# nor, failing, moves it to the trash.
+mkdir -p "$T/whole"
+if mount -t glusterfs "$GLUSTER_HOST:/$GLUSTER_VOLUME" "$T/whole" 2>"$T/whole.err"; then
+	mkdir -p "$T/whole/ballast/foreign" && echo kept >"$T/whole/ballast/foreign/data" &&
+		chmod 0751 "$T/whole/ballast/foreign"
+	t_eq "foreign directory: control: the brick shows it" kept "$(cat "$GLUSTER_DIR/brick/ballast/foreign/data")"
+	t_match "foreign directory: Create refused, naming it" "ballast/foreign already exists in gluster volume.*not a ballast volume" \
+		"$(err VolumeDriver.Create '{"Name":"foreign","Opts":{"backend":"gluster","quota":"64M"}}')"
+	t_eq "foreign directory: its data stays" kept "$(cat "$T/whole/ballast/foreign/data")"
+	t_eq "foreign directory: and its mode" 751 "$(stat -c %a "$T/whole/ballast/foreign")"
+	t_eq "foreign directory: nothing of it in the trash" "" "$(find "$META/trash" -mindepth 1 -maxdepth 1 -name 'foreign.*')"
+	t_fail "foreign directory: no facts record left" test -e "$META/foreign.json"
+	t_fail "foreign directory: not listed" exists foreign
+	rm -rf "$T/whole/ballast/foreign"
+	t_eq "foreign directory: once moved away, the Create works" "" \
+		"$(err VolumeDriver.Create '{"Name":"foreign","Opts":{"backend":"gluster"}}')"
+	t_ok "foreign directory: the volume then exists" exists foreign
+	umount "$T/whole" || umount -l "$T/whole"
+else
+	t_ok "mount the whole Gluster volume: $(tail -n 1 "$T/whole.err")" false
+fi
+
 # ------------------------------------------------------------ Mount (exclusive)
 for p in gluster.mount.after-hold gluster.mount.after-mount; do
 	n="m-${p//./-}"
