@@ -219,6 +219,6 @@ int refuse_snapshots(const char *name, const json_t *snaps, struct berr *err)
 		at += (size_t)n;
 	}
 	return berr_set(err, -EBUSY,
-			"volume %s has %zu snapshot%s (%s); remove them first (ballast snapshot rm %s SNAP)", name,
+			"volume %s has %zu snapshot%s (%s); remove them first (ballast snapshot rm %s --all)", name,
 			json_array_size(snaps), json_array_size(snaps) == 1 ? "" : "s", names, name);
 }

@@ -308,6 +308,50 @@ static int cmd_snapshot_change(const char *sock, const char *what, const char *n
 	return 2;
 }
 
+/*
+ * ballast snapshot rm VOL --all: every snapshot of VOL, so that the volume
+ * can be removed. Nothing is removed when one has clones (named) or when
+ * the list cannot be read whole.
+ */
+static int cmd_snapshot_rm_all(const char *sock, const char *name)
+{
+	json_t *resp = call(sock, "Ballast.Snapshots", json_pack("{s:s}", "Name", name));
+	json_t *snaps, *s, *errs;
+	size_t i;
+	int ret = 0;
+
+	if (!resp)
+		return 1;
+	snaps = json_object_get(resp, "Snapshots");
+	errs = json_object_get(resp, "Errors");
+	json_array_foreach (errs, i, s) {
+		fprintf(stderr, "ballast: %s: %s; nothing removed\n", json_string_value(json_object_get(s, "name")),
+			json_string_value(json_object_get(s, "error")));
+		ret = 1;
+	}
+	json_array_foreach (snaps, i, s) {
+		json_t *kids = json_object_get(s, "clones"), *k;
+		size_t j;
+
+		if (ret || json_array_size(kids) == 0)
+			continue;
+		fprintf(stderr, "ballast: snapshot %s@%s has clones (", name,
+			json_string_value(json_object_get(s, "name")));
+		json_array_foreach (kids, j, k)
+			fprintf(stderr, "%s%s", j ? ", " : "", json_string_value(k));
+		fprintf(stderr, "); remove them first; nothing removed\n");
+		ret = 1;
+	}
+	if (ret == 0 && json_array_size(snaps) == 0)
+		printf("%s: no snapshots\n", name);
+	json_array_foreach (snaps, i, s) {
+		if (ret == 0)
+			ret = cmd_snapshot_change(sock, "rm", name, json_string_value(json_object_get(s, "name")));
+	}
+	json_decref(resp);
+	return ret;
+}
+
 /* ballast snapshot ls [VOL] [--json]; exit 1 when some volume's snapshots
  * could not be read */
 static int cmd_snapshot_ls(const char *sock, const char *name, int as_json)
@@ -433,6 +477,7 @@ static void usage(FILE *out)
 		     "  snapshot create VOL SNAP    take a snapshot (the file system frozen for it)\n"
 		     "  snapshot ls [VOL] [--json]  list snapshots\n"
 		     "  snapshot rm VOL SNAP        remove a snapshot\n"
+		     "  snapshot rm VOL --all       remove every snapshot of VOL (none has clones)\n"
 		     "  snapshot rollback VOL SNAP  make VOL what it was at SNAP (VOL mounted nowhere)\n"
 		     "  doctor [--config FILE]  check config, socket, daemon and backends\n"
 		     "The socket defaults to $BALLAST_SOCKET, else " DEFAULT_SOCKET ".\n");
@@ -441,7 +486,7 @@ static void usage(FILE *out)
 struct cli_opts {
 	const char *sock;
 	const char *config_path;
-	int sock_given, config_given, as_json, force;
+	int sock_given, config_given, as_json, force, all;
 };
 
 /* Parse options with getopt_long's optstring; -1 to go on, else the exit
@@ -449,9 +494,13 @@ struct cli_opts {
 static int take_opts(int argc, char **argv, const char *optstring, struct cli_opts *o)
 {
 	static const struct option longopts[] = {
-		{ "socket", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
-		{ "config", required_argument, NULL, 'c' }, { "help", no_argument, NULL, 'h' },
-		{ "force", no_argument, NULL, 'f' },	    { NULL, 0, NULL, 0 },
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "all", no_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
 
@@ -470,6 +519,9 @@ static int take_opts(int argc, char **argv, const char *optstring, struct cli_op
 			break;
 		case 'f':
 			o->force = 1;
+			break;
+		case 'a':
+			o->all = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -508,6 +560,10 @@ int main(int argc, char **argv)
 	ret = take_opts(argc, argv, "s:jc:h", &o);
 	if (ret >= 0)
 		return ret;
+	if (o.all && !(strcmp(cmd, "snapshot") == 0 && optind < argc && strcmp(argv[optind], "rm") == 0)) {
+		fprintf(stderr, "ballast: --all goes with snapshot rm only\n");
+		return 2;
+	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (strcmp(cmd, "ls") == 0 && optind == argc)
 		ret = cmd_ls(o.sock, o.as_json);
@@ -524,7 +580,9 @@ int main(int argc, char **argv)
 	else if (strcmp(cmd, "snapshot") == 0 && optind + 1 <= argc && strcmp(argv[optind], "ls") == 0 &&
 		 optind + 2 >= argc)
 		ret = cmd_snapshot_ls(o.sock, optind + 2 == argc ? argv[optind + 1] : NULL, o.as_json);
-	else if (strcmp(cmd, "snapshot") == 0 && optind + 3 == argc)
+	else if (strcmp(cmd, "snapshot") == 0 && o.all && optind + 2 == argc && strcmp(argv[optind], "rm") == 0)
+		ret = cmd_snapshot_rm_all(o.sock, argv[optind + 1]);
+	else if (strcmp(cmd, "snapshot") == 0 && !o.all && optind + 3 == argc)
 		ret = cmd_snapshot_change(o.sock, argv[optind], argv[optind + 1], argv[optind + 2]);
 	else if (strcmp(cmd, "doctor") == 0 && optind == argc)
 		ret = cmd_doctor(o.sock, o.sock_given, o.config_path, o.config_given);

@@ -317,7 +317,17 @@ if t_ok "volume create d2 (a plain directory)" dk volume create -d "$PLUGIN" d2 
 	t_match "rollback d2 to ds1" '^d2: rolled back to snapshot ds1$' "$(ballast_cli snapshot rollback d2 ds1 2>&1)"
 	t_eq "d2 has the snapshot's rows again" "30 1 30 ok" "$(rows_c d2)"
 	t_eq "... and nothing of the rollback is left beside it" "" "$(ls -d "$ROOT"/d2.* 2>/dev/null)"
-	t_match "snapshot rm d2 ds1" '^d2: removed snapshot ds1$' "$(ballast_cli snapshot rm d2 ds1 2>&1)"
+	t_match "ballast snapshot create d2 ds2" '^d2: took snapshot ds2$' "$(ballast_cli snapshot create d2 ds2 2>&1)"
+	t_match "docker volume rm d2 is refused, naming both snapshots" \
+		'volume d2 has 2 snapshots \(ds1, ds2\); remove them first \(ballast snapshot rm d2 --all\)' \
+		"$(dk volume rm d2 2>&1)"
+	t_eq "... d2 is still there, with its rows" "30 1 30 ok" "$(rows_c d2)"
+	t_eq "--all goes with snapshot rm only" "ballast: --all goes with snapshot rm only" \
+		"$(ballast_cli snapshot ls d2 --all 2>&1)"
+	t_eq "ballast snapshot rm d2 --all" "d2: removed snapshot ds1|d2: removed snapshot ds2" \
+		"$(ballast_cli snapshot rm d2 --all 2>&1 | paste -sd '|')"
+	t_eq "... none left" "" "$(snaps_of d2)"
+	t_eq "ballast snapshot rm d2 --all, again" "d2: no snapshots" "$(ballast_cli snapshot rm d2 --all 2>&1)"
 	t_ok "docker volume rm d2 d2c" dk volume rm d2 d2c
 fi
 

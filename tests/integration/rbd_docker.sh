@@ -549,6 +549,11 @@ if dbimage_build dk && t_ok "volume db1 created" dk volume create -d "$PLUGIN" -
 		"$(bal snapshot ls db1 --json | jq -r '.[] | "\(.name) \(.clones | join(","))"')"
 	t_match "snapshot rm of a snapshot with clones is refused, naming them" \
 		'snapshot s1 of db1 has clones \(db1c\)' "$(bal snapshot rm db1 s1 2>&1)"
+	t_match "snapshot create db1 s2" '^db1: took snapshot s2$' "$(bal snapshot create db1 s2 2>&1)"
+	t_eq "snapshot rm db1 --all is refused, naming the clone" \
+		"ballast: snapshot db1@s1 has clones (db1c); remove them first; nothing removed" \
+		"$(bal snapshot rm db1 --all 2>&1)"
+	t_eq "... nothing removed" "s1 s2" "$(bal snapshot ls db1 --json | jq -r '[.[].name] | join(" ")')"
 	t_ok "docker volume create -o from=db1@s1 -o flatten=true db1f" \
 		dk volume create -d "$PLUGIN" -o from=db1@s1 -o flatten=true db1f
 	t_eq "db1f has no parent in the cluster (flattened)" none "$(parent_of db1f)"
@@ -576,8 +581,8 @@ if dbimage_build dk && t_ok "volume db1 created" dk volume create -d "$PLUGIN" -
 	t_eq "host B unmounts db1c" "" "$(bd_err b VolumeDriver.Unmount '{"Name":"db1c","ID":"bc"}')"
 	t_eq "a container on A sees B's row in db1c" "$((cnt + 1)) 1 1000000 ok" "$(rows_c db1c)"
 	t_ok "docker volume rm db1c" dk volume rm db1c
-	t_match "then snapshot rm db1 s1 (its protection lifted)" '^db1: removed snapshot s1$' \
-		"$(bal snapshot rm db1 s1 2>&1)"
+	t_eq "then snapshot rm db1 --all (s1's protection lifted)" "db1: removed snapshot s1|db1: removed snapshot s2" \
+		"$(bal snapshot rm db1 --all 2>&1 | paste -sd '|')"
 	t_ok "docker volume rm db1 and db1f" dk volume rm db1 db1f
 	t_fail "... no image db1 left" image_exists db1
 fi
