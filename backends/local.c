@@ -214,7 +214,9 @@ static int allocate_image(int fd, const char *what, uint64_t bytes, struct berr 
 }
 
 /* Make an allocated image of the volume's size and format it (without
- * discard, which would punch the blocks out again). A leftover image of an
+ * discard, which would punch the blocks out again, and with ext4's inode
+ * tables zeroed now: ext4 would zero them after the first mount, and a
+ * loop device zeroes by punching holes). A leftover image of an
  * interrupted Create holds no data yet: it is replaced. */
 static int create_image(struct local_ctx *lc, const struct be_volume *vol, struct berr *err)
 {
@@ -242,10 +244,8 @@ static int create_image(struct local_ctx *lc, const struct be_volume *vol, struc
 	CRASH_POINT("local.create.after-image");
 	if (ret == 0) {
 		const char *fs = fstype ? fstype : LOCAL_DEFAULT_FSTYPE;
-		const char *args[] = {
-			"mkfs", "--fstype", fs, "--mkfs-options", strcmp(fs, "xfs") == 0 ? "-K" : "-E nodiscard",
-			img,	NULL
-		};
+		const char *mkopts = strcmp(fs, "xfs") == 0 ? "-K" : "-E nodiscard,lazy_itable_init=0";
+		const char *args[] = { "mkfs", "--fstype", fs, "--mkfs-options", mkopts, img, NULL };
 
 		ret = helper_run(&lc->helper, args, err);
 		CRASH_POINT("local.create.after-mkfs");
@@ -637,6 +637,29 @@ static int be_local_remove(void *ctx, const struct be_volume *vol, struct berr *
 	return 0;
 }
 
+/*
+ * Allocate img whole again if it has holes: an image made before its
+ * inode tables were zeroed at Create had them punched out by ext4's lazy
+ * init through the loop device. Without the space it is mounted all the
+ * same, as before, with a warning.
+ */
+static void reallocate_image(const char *img, const char *name)
+{
+	struct berr aerr = BERR_INIT;
+	struct stat st;
+	int fd = open(img, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return; /* the mount says why */
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size) {
+		if (allocate_image(fd, img, (uint64_t)st.st_size, &aerr) < 0)
+			log_warnx("volume %s: its image is not allocated whole: %s", name, aerr.msg);
+		else
+			log_infox("volume %s: holes in its image allocated again", name);
+	}
+	close(fd);
+}
+
 static int be_local_mount(void *ctx, const struct be_volume *vol, char *path, size_t len, struct berr *err)
 {
 	struct local_ctx *lc = ctx;
@@ -658,6 +681,7 @@ static int be_local_mount(void *ctx, const struct be_volume *vol, char *path, si
 	image_path(lc, vol->name, img, sizeof(img));
 	if (access(img, F_OK) < 0)
 		return berr_set(err, -ENOENT, "the image of volume %s (%s) is missing", vol->name, img);
+	reallocate_image(img, vol->name);
 	mount_target(lc, vol->name, target, sizeof(target));
 	ret = mkdir_p(lc->mounts, 0700);
 	if (ret == 0 && mkdir(target, 0755) < 0 && errno != EEXIST)

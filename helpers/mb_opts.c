@@ -510,7 +510,11 @@ int build_mount_options(unsigned fs, const char *opts, bool loop, char *out, siz
 			used += (size_t)n;
 		}
 	}
-	n = snprintf(out + used, len - used, "%snosuid,nodev", loop ? "loop," : "");
+	/* An image file is allocated whole; ext4 zeroing its inode tables
+	 * after the mount (lazy init: tables added by a grow) would punch
+	 * holes in it through the loop device. */
+	n = snprintf(out + used, len - used, "%s%snosuid,nodev", loop ? "loop," : "",
+		     loop && fs == FS_EXT4 ? "noinit_itable," : "");
 	if (n < 0 || (size_t)n >= len - used)
 		return why_set(why, whylen, -EINVAL, "mount options are too long");
 	return 0;

@@ -180,6 +180,49 @@ if t_ok "volume create s1 size=64M" dk volume create -d "$PLUGIN" -o size=64M s1
 	t_eq "no loop device on s1's image" "" "$(loops_of "$ROOT/.images/s1.img")"
 fi
 
+# ------------------------------------ 7a. a sized volume's image stays whole
+# The image is allocated at Create, so that the disk under it cannot be
+# overcommitted: a write inside the volume never meets a full disk. ext4
+# zeroes the inode tables mkfs left after the first mount (lazy init), and
+# through a loop device zeroing punches holes in the image.
+blocks_kib() { echo $(($(stat -c '%b * %B' "$1") / 1024)); }
+holes() { if [ "$(blocks_kib "$1")" -lt $(($(stat -c %s "$1") / 1024)) ]; then echo yes; else echo no; fi; }
+A1_IMG=$ROOT/.images/a1.img
+LAZY=$T/lazy.img
+# control: an image made as before (lazy inode tables) and mounted by hand
+mkdir -p "$T/lazy"
+fallocate -l 64M "$LAZY" && mkfs.ext4 -q -E nodiscard "$LAZY" && fallocate -l 64M "$LAZY"
+t_eq "control: the probe finds groups left for the lazy init in such an image" yes \
+	"$(dumpe2fs "$LAZY" 2>/dev/null | grep '^Group [1-9]' | grep -qv ITABLE_ZEROED && echo yes)"
+mount -o loop "$LAZY" "$T/lazy"
+t0=$SECONDS
+t_wait_eq "control: ext4's lazy init through a loop device punches holes in an image" 30 yes holes "$LAZY"
+lazy_s=$((SECONDS - t0))
+umount "$T/lazy"
+if t_ok "volume create a1 size=64M" dk volume create -d "$PLUGIN" -o size=64M a1; then
+	t_eq "a1's image is allocated whole at Create" no "$(holes "$A1_IMG")"
+	t_eq "... and mkfs zeroed its inode tables (no group left for the lazy init)" 0 \
+		"$(dumpe2fs "$A1_IMG" 2>/dev/null | grep '^Group [1-9]' | grep -vc ITABLE_ZEROED)"
+	if t_ok "a1c runs with a1" start_c a1c a1; then
+		wait_s=$((lazy_s < 15 ? lazy_s * 2 + 5 : 35))
+		sleep "$wait_s"
+		t_eq "a1's image is still whole after $wait_s s mounted (the control's holes came in $lazy_s s)" \
+			no "$(holes "$A1_IMG")"
+		t_ok "the loop mount has noinit_itable" grep -q "$STATE/mounts/a1 ext4 .*noinit_itable" /proc/mounts
+		dk rm -f a1c >/dev/null
+		t_wait_eq "a1 mount_count 0" 10 0 mcount a1
+	fi
+	# an image whose inode tables were punched out (as a volume made before
+	# the change is): allocated again at Mount
+	cp --sparse=always "$LAZY" "$A1_IMG"
+	t_eq "control: a1's image now has holes" yes "$(holes "$A1_IMG")"
+	t_eq "a1 mounts and is written to" ok "$(run_c a1 sh -c 'echo ok >/data/f && cat /data/f' 2>&1)"
+	t_eq "... its image allocated whole again at Mount" no "$(holes "$A1_IMG")"
+	t_match "... which ballastd logged" 'volume a1: holes in its image allocated again' \
+		"$(grep 'volume a1: holes' "$BALLASTD_DIR/ballastd.log")"
+	t_ok "docker volume rm a1" dk volume rm a1
+fi
+
 # ------------------------------------------------ 7b. copies: -o from=VOLUME
 # Issue 19: a local volume copied whole through dockerd: a SQLite database
 # in it, and the copy keeps owners, modes, extended attributes and holes;
@@ -189,7 +232,6 @@ fi
 # rows_c VOL: "COUNT MIN MAX INTEGRITY" of table t, as a container sees VOL
 rows_c() { dbimage_rows "$PLUGIN" "$1" dk; }
 xattr_of() { python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.ballast").decode())' "$1" 2>&1; }
-blocks_kib() { echo $(($(stat -c '%b * %B' "$1") / 1024)); }
 listed() { ballast_cli ls --json 2>&1 | jq -r --arg n "$1" '.[] | select(.name == $n) | .name'; }
 if dbimage_build dk && t_ok "volume create d1 (uid, gid, mode)" dk volume create -d "$PLUGIN" -o uid=999 -o gid=999 -o mode=0750 d1 &&
 	t_ok "a database with rows 1..50 in d1" dbimage_sql "$PLUGIN" d1 "CREATE TABLE t(n INTEGER PRIMARY KEY);

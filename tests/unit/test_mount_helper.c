@@ -57,7 +57,7 @@ static void mount_options_allowed(void **state)
 		{ FS_EXT4, "data=journal,errors=remount-ro,commit=0", false,
 		  "data=journal,errors=remount-ro,commit=0,nosuid,nodev" },
 		{ FS_EXT4, "commit=86400", false, "commit=86400,nosuid,nodev" },
-		{ FS_EXT4, "barrier,noload", true, "barrier,noload,loop,nosuid,nodev" },
+		{ FS_EXT4, "barrier,noload", true, "barrier,noload,loop,noinit_itable,nosuid,nodev" },
 		{ FS_XFS, "inode64,nouuid,logbsize=256k", false, "inode64,nouuid,logbsize=256k,nosuid,nodev" },
 		{ FS_XFS, "logbsize=32768,norecovery,prjquota", true,
 		  "logbsize=32768,norecovery,prjquota,loop,nosuid,nodev" },
