@@ -654,8 +654,9 @@ static void reallocate_image(const char *img, const char *name)
 	if (fstat(fd, &st) == 0 && (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size) {
 		if (allocate_image(fd, img, (uint64_t)st.st_size, &aerr) < 0)
 			log_warnx("volume %s: its image is not allocated whole: %s", name, aerr.msg);
-		else
+		else if (fstat(fd, &st) == 0 && (uint64_t)st.st_blocks * 512 >= (uint64_t)st.st_size)
 			log_infox("volume %s: holes in its image allocated again", name);
+		/* else a file system without fallocate: sparse, as at Create */
 	}
 	close(fd);
 }
