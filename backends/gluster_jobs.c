@@ -230,6 +230,38 @@ static int gfs_rm_rf(glfs_t *fs, const char *path)
 /* --- volume jobs: facts records, the trash, listing ----------------------- */
 
 /*
+ * The Create job's directory (path), 0700 until its owner and mode are
+ * set: 1 made now, 0 there already, or -errno with job->err. A directory
+ * there when this job published the record (job->flag) is no volume of
+ * ballast's (a Create publishes the record first, a Remove moves the data
+ * before it drops the record): someone's data. It is refused, not taken
+ * over, and the record is dropped so that the Create's undo leaves it be.
+ */
+static int make_vol_dir(struct gl_job *job, glfs_t *fs, const char *path)
+{
+	struct gl_ctx *gc = job->gc;
+	char rec[GL_PATH_MAX];
+	int ret;
+
+	if (glfs_mkdir(fs, path, 0700) == 0)
+		return 1;
+	if (errno != EEXIST)
+		return berr_set(&job->err, -errno, "cannot create %s in gluster volume %s: %s", path, gc->volume,
+				strerror(errno));
+	if (!job->flag)
+		return 0;
+	ret = berr_set(&job->err, -EEXIST,
+		       "cannot create volume %s: %s already exists in gluster volume %s and is not a "
+		       "ballast volume; move it away first",
+		       job->name, path, gc->volume);
+	job->flag = 0;
+	gl_meta_path(gc, job->name, "json", rec, sizeof(rec));
+	if (glfs_unlink(fs, rec) < 0 && errno != ENOENT)
+		log_warn("volume %s: cannot drop the record %s just made", job->name, rec);
+	return ret;
+}
+
+/*
  * Create job. in: {"options", "created_at", "uid", "gid", "mode"}.
  * Claims the name by publishing the facts record (atomic: one host wins),
  * then makes the directory. A record with the same options is an existing
@@ -286,25 +318,9 @@ int gl_op_create(struct gl_job *job, glfs_t *fs)
 		goto out;
 	}
 	gl_vol_path(gc, job->name, path, sizeof(path));
-	if (glfs_mkdir(fs, path, 0700) == 0)
-		made_dir = 1;
-	else if (errno == EEXIST && job->flag) {
-		/* A directory with no record is no volume of ballast's (a
-		 * Create publishes the record first, a Remove moves the data
-		 * before it drops the record): someone's data. Not taken
-		 * over, and not trashed by the Create's undo. */
-		ret = berr_set(&job->err, -EEXIST,
-			       "cannot create volume %s: %s already exists in gluster volume %s and is not a "
-			       "ballast volume; move it away first",
-			       job->name, path, gc->volume);
-		job->flag = 0;
-		gl_meta_path(gc, job->name, "json", path, sizeof(path));
-		if (glfs_unlink(fs, path) < 0 && errno != ENOENT)
-			log_warn("volume %s: cannot drop the record %s just made", job->name, path);
-		goto out;
-	} else if (errno != EEXIST) {
-		ret = berr_set(&job->err, -errno, "cannot create %s in gluster volume %s: %s", path, gc->volume,
-			       strerror(errno));
+	made_dir = make_vol_dir(job, fs, path);
+	if (made_dir < 0) {
+		ret = made_dir;
 		goto out;
 	}
 	if (made_dir || job->flag || !json_is_true(json_object_get(meta, "complete"))) {
