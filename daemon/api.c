@@ -40,6 +40,16 @@ int api_new(const struct ballast_config *cfg, struct catalog *cat, struct api **
 	pthread_mutex_init(&api->docker_list.lock, NULL);
 	pthread_mutex_init(&api->admin_list.lock, NULL);
 	pthread_cond_init(&api->refresh_cond, NULL);
+	pthread_mutex_init(&api->gate_lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&api->gate_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	atomic_init(&api->catalog_gate, catalog_loaded(cat) ? 1 : 0);
 	ret = config_get_uint(cfg, "ballast", "refresh_interval", &api->refresh_interval_s, err);
 	if (ret == 0)
 		ret = config_get_uint(cfg, "ballast", "orphan_grace", &api->orphan_grace_s, err);
@@ -96,9 +106,44 @@ void api_free(struct api *api)
 	pthread_mutex_destroy(&api->lookup_lock);
 	pthread_mutex_destroy(&api->docker_list.lock);
 	pthread_mutex_destroy(&api->admin_list.lock);
+	pthread_cond_destroy(&api->gate_cond);
+	pthread_mutex_destroy(&api->gate_lock);
 	free(api->docker_list.text);
 	free(api->admin_list.text);
 	free(api);
+}
+
+void api_serve_catalog(struct api *api, int ok)
+{
+	pthread_mutex_lock(&api->gate_lock);
+	atomic_store(&api->catalog_gate, ok ? 1 : -1);
+	pthread_cond_broadcast(&api->gate_cond);
+	pthread_mutex_unlock(&api->gate_lock);
+}
+
+/* Wait, within the request's deadline, until the catalog is served. */
+static int wait_catalog(struct api *api, struct request *req)
+{
+	struct timespec until;
+	long end = deadline_get();
+	int gate;
+
+	if (atomic_load(&api->catalog_gate) == 1)
+		return 0;
+	until.tv_sec = end / 1000;
+	until.tv_nsec = end % 1000 * 1000000;
+	pthread_mutex_lock(&api->gate_lock);
+	while ((gate = atomic_load(&api->catalog_gate)) == 0 &&
+	       pthread_cond_timedwait(&api->gate_cond, &api->gate_lock, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&api->gate_lock);
+	if (gate == 1)
+		return 0;
+	if (gate < 0)
+		return berr_set(&req->err, -EIO, "ballastd could not load its catalog (see its log) and is stopping");
+	return berr_set(&req->err, -EAGAIN,
+			"ballastd is still loading its catalog (started %ld s ago); try again shortly",
+			(monotonic_ms() - api->started_ms) / 1000);
 }
 
 /* --- Helpers the handlers share ------------------------------------------- */
@@ -696,7 +741,10 @@ int api_handle(struct api *api, const char *path, const char *body, size_t len, 
 		ret = parse_body(&req, body ? body : "", len, needs_body);
 	if (ret == 0) {
 		deadline_set(monotonic_ms() + api_deadline_ms(api, fn));
-		ret = fn(api, &req);
+		if (fn != h_activate && fn != h_capabilities)
+			ret = wait_catalog(api, &req);
+		if (ret == 0)
+			ret = fn(api, &req);
 		deadline_set(0);
 	}
 	if (ret < 0) {

@@ -21,6 +21,16 @@ struct api;
 int api_new(const struct ballast_config *cfg, struct catalog *cat, struct api **out, struct berr *err);
 void api_free(struct api *api);
 
+/*
+ * ballastd answers Activate and Capabilities while its catalog loads
+ * (opened with catalog_open_unloaded); every other request waits, within
+ * its deadline, until api_serve_catalog(api, 1), called once the catalog
+ * is loaded and recovered. ok 0: the load failed, and waiting requests are
+ * answered with that. With a catalog loaded before api_new, requests are
+ * served at once.
+ */
+void api_serve_catalog(struct api *api, int ok);
+
 struct be_counters;
 
 /* The counters of the backend named backend (zeros when it keeps none).
@@ -31,7 +41,7 @@ int api_backend_counters(const struct api *api, const char *backend, struct be_c
  * Bring the catalog in line with this host after a crash or reboot: roll
  * back unfinished Creates, finish unfinished Removes, drop mount counts the
  * mount table disproves and unmount what no mount ID uses. Call before
- * serving.
+ * api_serve_catalog.
  */
 void api_recover(struct api *api);
 

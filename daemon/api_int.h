@@ -58,6 +58,12 @@ struct api {
 	char lookup_err[BACKENDS_MAX][BERR_MSG_MAX];
 
 	struct list_cache docker_list, admin_list;
+
+	/* Requests that read the catalog wait while ballastd loads it:
+	 * 0 loading, 1 served, -1 the load failed (api_serve_catalog). */
+	atomic_int catalog_gate;
+	pthread_mutex_t gate_lock;
+	pthread_cond_t gate_cond; /* CLOCK_MONOTONIC */
 };
 
 /* One request as a handler sees it; api_handle owns all of it. */

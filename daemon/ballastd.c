@@ -22,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "systemd.h"
+#include "timeutil.h"
 #include "version.h"
 
 static void usage(FILE *out)
@@ -231,6 +232,24 @@ static int lock_state_dir(const char *dir, int *fd, struct berr *err)
 	return 0;
 }
 
+/* Load the catalog and bring it in line with this host, then serve the
+ * requests that wait for it (or answer them with the failure). */
+static int load_catalog(struct api *api, struct catalog *cat, struct berr *err)
+{
+	long t0 = monotonic_ms();
+	int ret;
+
+	ret = catalog_load(cat, err);
+	if (ret < 0) {
+		api_serve_catalog(api, 0);
+		return ret;
+	}
+	api_recover(api);
+	api_serve_catalog(api, 1);
+	log_infox("catalog loaded and recovered in %ld ms", monotonic_ms() - t0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct ballast_config cfg = CONFIG_INIT;
@@ -261,13 +280,15 @@ int main(int argc, char **argv)
 	if (ret == 0)
 		ret = resolve_state_dir(&cfg, &err);
 	if (ret == 0)
-		ret = catalog_open(config_get(&cfg, "ballast", "state_dir"), &cat, &err);
+		ret = catalog_open_unloaded(config_get(&cfg, "ballast", "state_dir"), &cat, &err);
 	if (ret == 0)
 		ret = api_new(&cfg, cat, &api, &err);
-	if (ret < 0)
-		goto out;
-	api_recover(api);
-	ret = http_start(api, config_get(&cfg, "ballast", "socket"), &srv, &err);
+	/* Activate is answered while the catalog loads: dockerd backs off
+	 * for a second or more from a socket that refuses it. The rest wait. */
+	if (ret == 0)
+		ret = http_start(api, config_get(&cfg, "ballast", "socket"), &srv, &err);
+	if (ret == 0)
+		ret = load_catalog(api, cat, &err);
 	if (ret == 0)
 		ret = metrics_start(&cfg, cat, api, &msrv, &err);
 	if (ret == 0)

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crashpoint.h"
 #include "fsutil.h"
 #include "log.h"
 
@@ -66,6 +67,7 @@ struct catalog {
 	int dirfd;	   /* <state_dir>/catalog */
 	/* concurrent commits share the fsyncs of dirfd */
 	struct group_sync dirsync;
+	int loaded; /* catalog_load has run */
 };
 
 static const char *const state_names[] = {
@@ -349,15 +351,11 @@ static void load_all(struct catalog *cat, char **files, size_t n)
 		pthread_join(t[--helpers], NULL);
 }
 
-int catalog_open(const char *state_dir, struct catalog **out, struct berr *err)
+int catalog_open_unloaded(const char *state_dir, struct catalog **out, struct berr *err)
 {
-	char **files = NULL;
-	size_t nfiles = 0, cap = 0;
 	struct catalog *cat;
 	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *dir = NULL;
-	int ret = 0;
+	int ret;
 
 	cat = calloc(1, sizeof(*cat));
 	if (!cat)
@@ -376,10 +374,29 @@ int catalog_open(const char *state_dir, struct catalog **out, struct berr *err)
 		ret = berr_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
 		goto out_free;
 	}
-	dir = fdopendir(dup(cat->dirfd));
+	*out = cat;
+	return 0;
+out_free:
+	catalog_close(cat);
+	return ret;
+}
+
+int catalog_load(struct catalog *cat, struct berr *err)
+{
+	char **files = NULL;
+	size_t nfiles = 0, cap = 0;
+	struct dirent *de;
+	DIR *dir;
+	int fd, ret = 0;
+
+	CRASH_POINT("catalog.load");
+	fd = dup(cat->dirfd);
+	dir = fd < 0 ? NULL : fdopendir(fd);
 	if (!dir) {
-		ret = berr_set(err, -errno, "cannot read %s: %s", path, strerror(errno));
-		goto out_free;
+		ret = berr_set(err, -errno, "cannot read the catalog: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return ret;
 	}
 	while ((de = readdir(dir))) {
 		size_t n = strlen(de->d_name);
@@ -411,21 +428,36 @@ int catalog_open(const char *state_dir, struct catalog **out, struct berr *err)
 		nfiles++;
 	}
 	closedir(dir);
-	dir = NULL;
-	if (ret < 0)
-		goto out_free;
-	load_all(cat, files, nfiles);
-	*out = cat;
-out_names:
+	if (ret == 0) {
+		load_all(cat, files, nfiles);
+		cat->loaded = 1;
+	}
 	while (nfiles > 0)
 		free(files[--nfiles]);
 	free(files);
 	return ret;
-out_free:
-	if (dir)
-		closedir(dir);
-	catalog_close(cat);
-	goto out_names;
+}
+
+int catalog_loaded(const struct catalog *cat)
+{
+	return cat->loaded;
+}
+
+int catalog_open(const char *state_dir, struct catalog **out, struct berr *err)
+{
+	struct catalog *cat;
+	int ret;
+
+	ret = catalog_open_unloaded(state_dir, &cat, err);
+	if (ret < 0)
+		return ret;
+	ret = catalog_load(cat, err);
+	if (ret < 0) {
+		catalog_close(cat);
+		return ret;
+	}
+	*out = cat;
+	return 0;
 }
 
 void catalog_close(struct catalog *cat)

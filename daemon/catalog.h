@@ -77,6 +77,13 @@ struct catalog;
  * record. Temp files left by a crash between write and rename are dropped.
  * *out is freed with catalog_close. */
 int catalog_open(const char *state_dir, struct catalog **out, struct berr *err);
+
+/* catalog_open in two steps, so that ballastd can answer Activate while
+ * the records load: the catalog opened with no record loaded, then every
+ * record loaded (once, before anything else uses the catalog). */
+int catalog_open_unloaded(const char *state_dir, struct catalog **out, struct berr *err);
+int catalog_load(struct catalog *cat, struct berr *err);
+int catalog_loaded(const struct catalog *cat);
 void catalog_close(struct catalog *cat);
 
 /*

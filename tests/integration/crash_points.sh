@@ -173,5 +173,50 @@ t_eq "reboot: the next start sees the reboot: boot1's mount count is reset" 0 "$
 t_eq "control: ... and now this boot's ID is recorded" "$(cat /proc/sys/kernel/random/boot_id)" \
 	"$(cat "$STATE/boot_id")"
 
+# ------------------------------------------------------------ Start
+# ballastd answers Activate while its catalog is still loading (dockerd
+# backs off for 1 s or more when a plugin's socket refuses it), and every
+# request that reads the catalog waits for the load and recovery, within
+# its deadline. Held at the pause point catalog.load: fails when the
+# socket is opened only after the load (Activate unanswered).
+t_eq "start: st1 is made" "" "$(err VolumeDriver.Create '{"Name":"st1"}')"
+t_eq "start: st1 mounts" "" "$(err VolumeDriver.Mount '{"Name":"st1","ID":"s1"}')"
+stop
+: >"$T/pause"
+BALLAST_PAUSE_AT=catalog.load BALLAST_PAUSE_FILE=$T/pause start
+t_eq "start: Activate is answered while the catalog load is held" 0 $?
+t_wait_eq "start: the load is held (the log says so)" 10 1 grep -c 'pause point catalog.load reached' "$T/log"
+curl -s --max-time 30 --unix-socket "$SOCK" -X POST -d '{"Name":"st1"}' http://b/VolumeDriver.Get >"$T/get" &
+GETPID=$!
+curl -s --max-time 30 --unix-socket "$SOCK" -X POST -d '{}' http://b/VolumeDriver.List >"$T/list" &
+LISTPID=$!
+sleep 1
+t_ok "start: Get waits for the catalog" kill -0 "$GETPID"
+t_ok "start: List waits for the catalog" kill -0 "$LISTPID"
+t_eq "start: Capabilities is answered meanwhile" local \
+	"$(call VolumeDriver.Capabilities '{}' | jq -r .Capabilities.Scope)"
+rm -f "$T/pause"
+# answer FILE FILTER: FILTER applied to the answer kept in FILE
+answer() { if [ -s "$1" ]; then jq -r "$2" "$1" 2>&1; else echo "NO ANSWER"; fi; }
+wait "$GETPID"
+t_eq "start: then Get is answered, with st1" st1 "$(answer "$T/get" .Volume.Name)"
+wait "$LISTPID"
+t_eq "start: and List, with st1" st1 "$(answer "$T/list" '.Volumes[].Name | select(. == "st1")')"
+t_eq "start: st1's mount was kept" 1 "$(count st1)"
+# bounded: a load that outlasts a request's deadline answers it with why
+cp "$T/b.conf" "$T/b.conf.keep"
+printf 'request_deadline = 2\n' >>"$T/b.conf"
+stop
+: >"$T/pause"
+BALLAST_PAUSE_AT=catalog.load BALLAST_PAUSE_FILE=$T/pause start || t_die "ballastd did not answer Activate"
+t0=$SECONDS
+e=$(call VolumeDriver.Get '{"Name":"st1"}' | err_of VolumeDriver.Get)
+t_match "start: a Get that waited its deadline is answered with why" "still loading its catalog" "$e"
+t_ok "start: ... after its deadline (2 s), not before" test $((SECONDS - t0)) -ge 1
+rm -f "$T/pause"
+mv "$T/b.conf.keep" "$T/b.conf"
+start || t_die "ballastd did not restart"
+t_eq "start: st1 unmounts" "" "$(err VolumeDriver.Unmount '{"Name":"st1","ID":"s1"}')"
+
 stop
 t_eq "no mounts left under the test dir" "" "$(awk -v d="$T" 'index($2, d) == 1' /proc/mounts)"
