@@ -16,7 +16,9 @@
  *   list      POST M (VolumeDriver.List by default) with {}; N = requests
  *   activate  poll Plugin.Activate every millisecond until it answers; prints
  *             the time since NS (CLOCK_REALTIME nanoseconds, e.g. `date
- *             +%s%N` taken just before the daemon was started)
+ *             +%s%N` taken just before the daemon was started), then that of
+ *             the answer to one M (VolumeDriver.List) sent right after it
+ *             (ballastd answers Activate while its catalog loads)
  *
  * C threads each hold one connection. With --count the work is shared out
  * (first come, first served); with --duration every thread runs until the
@@ -515,8 +517,25 @@ static int run_activate(void)
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now_ns = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-	printf("{\"mode\":\"activate\",\"attempts\":%ld,\"ms\":%.3f}\n", attempts,
-	       opt.since_ns ? (double)(now_ns - opt.since_ns) / 1e6 : 0.0);
+	{
+		struct conn c = { .fd = -1 };
+		struct timespec te;
+		long long then_ns;
+		int ok = call_ok(&c, opt.method, "{}", err, sizeof(err)) == 0;
+
+		if (c.fd >= 0)
+			close(c.fd);
+		free(c.buf);
+		if (!ok) {
+			fprintf(stderr, "loadgen: %s after Activate: %s\n", opt.method, err);
+			return 1;
+		}
+		clock_gettime(CLOCK_REALTIME, &te);
+		then_ns = (long long)te.tv_sec * 1000000000LL + te.tv_nsec;
+		printf("{\"mode\":\"activate\",\"attempts\":%ld,\"ms\":%.3f,\"method\":\"%s\",\"first_ms\":%.3f}\n",
+		       attempts, opt.since_ns ? (double)(now_ns - opt.since_ns) / 1e6 : 0.0, opt.method,
+		       opt.since_ns ? (double)(then_ns - opt.since_ns) / 1e6 : 0.0);
+	}
 	return 0;
 }
 

@@ -283,7 +283,9 @@ bench_ballastd_conf() {
 }
 
 # bench_ballastd_launch DIR: start ballastd on DIR's config, wait for the
-# socket to answer Plugin.Activate; LAUNCH_PID, LAUNCH_MS (exec to answer).
+# socket to answer Plugin.Activate; LAUNCH_PID, LAUNCH_MS (exec to answer),
+# LAUNCH_LIST_MS (exec to the answer of the first VolumeDriver.List, sent
+# right after Activate's: it waits for the catalog's load).
 bench_ballastd_launch() {
 	local d=$1 t0 out
 	rm -f "$d/ballast.sock"
@@ -296,6 +298,7 @@ bench_ballastd_launch() {
 		return 1
 	fi
 	LAUNCH_MS=$(jq -r .ms <<<"$out")
+	LAUNCH_LIST_MS=$(jq -r .first_ms <<<"$out")
 }
 
 # bench_ballastd_term PID: SIGTERM and wait (30 s, then SIGKILL).
@@ -404,9 +407,9 @@ if has_section scale; then
 			sleep 1
 			rss=$(rss_kib "$SCALE_PID")
 			if [ "$which" = e ]; then
-				emit "{\"section\":\"scale\",\"row\":\"start_empty\",\"round\":$r,\"ms\":$LAUNCH_MS,\"rss_kib\":$rss}"
+				emit "{\"section\":\"scale\",\"row\":\"start_empty\",\"round\":$r,\"ms\":$LAUNCH_MS,\"list_ms\":$LAUNCH_LIST_MS,\"rss_kib\":$rss}"
 			else
-				emit "{\"section\":\"scale\",\"row\":\"start_10k\",\"round\":$r,\"volumes\":$NVOL,\"ms\":$LAUNCH_MS,\"rss_kib\":$rss}"
+				emit "{\"section\":\"scale\",\"row\":\"start_10k\",\"round\":$r,\"volumes\":$NVOL,\"ms\":$LAUNCH_MS,\"list_ms\":$LAUNCH_LIST_MS,\"rss_kib\":$rss}"
 				for m in VolumeDriver.List Ballast.List; do
 					out=$("$LOADGEN" --socket "$T/k/ballast.sock" --mode list --method "$m" --count 20) ||
 						die "loadgen list $m failed: $out"
