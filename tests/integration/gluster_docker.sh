@@ -87,7 +87,7 @@ gd_start() {
 			return 1
 		fi
 		[[ $(curl -s --max-time 2 --unix-socket "$T/$n/ballast.sock" -X POST http://ballast/Plugin.Activate) == \
-			*VolumeDriver* ]] && return 0
+			*VolumeDriver* ]] && served "$T/$n/ballast.sock" && return 0
 		sleep 0.1
 	done
 	return 1

@@ -117,7 +117,9 @@ write_guest_script() {
 			end=\$((SECONDS + 30)) # 30 s in all, whatever each try costs
 			while [ "\$SECONDS" -le "\$end" ]; do
 				curl -s --max-time 5 --unix-socket \$SOCK -X POST http://b/Plugin.Activate 2>/dev/null |
-					grep -q VolumeDriver && exit 0
+					grep -q VolumeDriver &&
+					curl -s --max-time 5 --unix-socket \$SOCK -X POST http://b/Ballast.Version 2>/dev/null |
+					grep -q '"Err":""' && exit 0
 				kill -0 "\$(cat \$PIDF)" 2>/dev/null || { echo "ballastd exited"; exit 1; }
 				sleep 0.1
 			done
@@ -351,7 +353,7 @@ hm_start() {
 	while [ "$SECONDS" -le "$i" ]; do
 		kill -0 "$HM_PID" 2>/dev/null || return 1
 		curl -s --max-time 2 --unix-socket "$HM/ballast.sock" -X POST http://b/Plugin.Activate 2>/dev/null |
-			grep -q VolumeDriver && return 0
+			grep -q VolumeDriver && served "$HM/ballast.sock" && return 0
 		sleep 0.1
 	done
 	return 1

@@ -42,7 +42,8 @@ start_daemon() {
 	PID=$!
 	local end=$((SECONDS + 10)) # 10 s in all, whatever each try costs
 	while [ "$SECONDS" -le "$end" ]; do
-		curl -s --max-time 2 --unix-socket "$T/b.sock" -X POST http://b/Plugin.Activate >/dev/null && return 0
+		curl -s --max-time 2 --unix-socket "$T/b.sock" -X POST http://b/Plugin.Activate >/dev/null &&
+			served "$T/b.sock" && return 0
 		sleep 0.1
 	done
 	cat "$T/log" >&2

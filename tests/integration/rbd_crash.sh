@@ -314,7 +314,8 @@ hb_start() {
 	HBPID=$!
 	local end=$((SECONDS + 10)) # 10 s in all, whatever each try costs
 	while [ "$SECONDS" -le "$end" ]; do
-		curl -s --max-time 2 --unix-socket "$HB/b.sock" -X POST http://b/Plugin.Activate >/dev/null && return 0
+		curl -s --max-time 2 --unix-socket "$HB/b.sock" -X POST http://b/Plugin.Activate >/dev/null &&
+			served "$HB/b.sock" && return 0
 		sleep 0.05
 	done
 	return 1

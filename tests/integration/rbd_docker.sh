@@ -91,7 +91,7 @@ bd_start() {
 	while [ "$SECONDS" -le "$i" ]; do
 		kill -0 "${BD_PID[$x]}" 2>/dev/null || break
 		if curl -s --max-time 2 --unix-socket "$d/ballast.sock" -X POST http://b/Plugin.Activate 2>/dev/null |
-			grep -q VolumeDriver; then
+			grep -q VolumeDriver && served "$d/ballast.sock"; then
 			return 0
 		fi
 		sleep 0.1

@@ -44,7 +44,7 @@ _bd_activate_ok() {
 	local out
 	out=$(curl -s --max-time 2 --unix-socket "$BALLAST_SOCK" -X POST \
 		http://ballast/Plugin.Activate 2>/dev/null) || return 1
-	[[ $out == *VolumeDriver* ]]
+	[[ $out == *VolumeDriver* ]] && served "$BALLAST_SOCK"
 }
 
 ballastd_start() {

@@ -71,7 +71,9 @@ start() {
 	t_watch_pid ballastd "$PID"
 	local end=$((SECONDS + 10)) # 10 s in all, whatever each try costs
 	while [ "$SECONDS" -le "$end" ]; do
-		curl -s --max-time 2 --unix-socket "$SOCK" -X POST http://b/Plugin.Activate >/dev/null && return 0
+		# held at a pause point, the catalog may never be served
+		curl -s --max-time 2 --unix-socket "$SOCK" -X POST http://b/Plugin.Activate >/dev/null &&
+			{ [ -n "${BALLAST_PAUSE_AT:-}" ] || served "$SOCK"; } && return 0
 		sleep 0.05
 	done
 	return 1

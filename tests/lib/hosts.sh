@@ -444,7 +444,7 @@ _hosts_activate_ok() {
 	local out
 	out=$(curl -s --max-time 2 --unix-socket "$1" -X POST http://ballast/Plugin.Activate 2>/dev/null) ||
 		return 1
-	[[ $out == *VolumeDriver* ]]
+	[[ $out == *VolumeDriver* ]] && served "$1"
 }
 
 hosts_ballastd_start() {

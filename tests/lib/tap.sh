@@ -223,6 +223,14 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
+# served SOCKET: the ballastd on SOCKET serves its catalog (loaded and
+# recovered): Ballast.Version, which waits for that, answers without Err
+# within 2 s. ballastd answers Activate before; a test that looks at the
+# state dir or a cluster right after a start waits for this.
+served() {
+	curl -s --max-time 2 --unix-socket "$1" -X POST http://b/Ballast.Version 2>/dev/null | grep -q '"Err":""'
+}
+
 err_of() {
 	local body
 	body=$(cat)
