@@ -510,9 +510,11 @@ int build_mount_options(unsigned fs, const char *opts, bool loop, char *out, siz
 			used += (size_t)n;
 		}
 	}
-	/* An image file is allocated whole; ext4 zeroing its inode tables
-	 * after the mount (lazy init: tables added by a grow) would punch
-	 * holes in it through the loop device. */
+	/* A local image file is allocated whole; ext4 zeroing its inode
+	 * tables after the mount (lazy init: tables added by a grow) would
+	 * punch holes in it through the loop device. rbd-fuse's loop mounts
+	 * get the option too: there the image is thin, and lazy init would
+	 * only write zeroes, so it changes nothing that matters. */
 	n = snprintf(out + used, len - used, "%s%snosuid,nodev", loop ? "loop," : "",
 		     loop && fs == FS_EXT4 ? "noinit_itable," : "");
 	if (n < 0 || (size_t)n >= len - used)
