@@ -22,7 +22,8 @@ int api_new(const struct ballast_config *cfg, struct catalog *cat, struct api **
 void api_free(struct api *api);
 
 /*
- * ballastd answers Activate and Capabilities while its catalog loads
+ * ballastd answers Activate, Capabilities and Ballast.Check (the
+ * backends' health) while its catalog loads
  * (opened with catalog_open_unloaded); every other request waits, within
  * its deadline, until api_serve_catalog(api, 1), called once the catalog
  * is loaded and recovered. ok 0: the load failed, and waiting requests are

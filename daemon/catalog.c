@@ -389,6 +389,8 @@ int catalog_load(struct catalog *cat, struct berr *err)
 	DIR *dir;
 	int fd, ret = 0;
 
+	if (cat->loaded)
+		return 0;
 	CRASH_POINT("catalog.load");
 	fd = dup(cat->dirfd);
 	dir = fd < 0 ? NULL : fdopendir(fd);
