@@ -136,7 +136,7 @@ static int wait_catalog(struct api *api, struct request *req)
 	while (atomic_load(&api->catalog_gate) == 0 &&
 	       pthread_cond_timedwait(&api->gate_cond, &api->gate_lock, &until) != ETIMEDOUT)
 		;
-	gate = atomic_load(&api->catalog_gate); /* served as the wait timed out: served */
+	gate = atomic_load(&api->catalog_gate); /* again: it may have opened as the wait timed out */
 	pthread_mutex_unlock(&api->gate_lock);
 	if (gate == 1)
 		return 0;
@@ -666,21 +666,36 @@ static int h_list(struct api *api, struct request *req)
 
 /* --- Routing -------------------------------------------------------------- */
 
+/* What a route's flags say: it needs a body; it reads no catalog and is
+ * answered while ballastd loads it (api_serve_catalog). */
+#define ROUTE_BODY 1
+#define ROUTE_EARLY 2
+
 static const struct {
 	const char *path;
 	handler_fn fn;
-	int needs_body;
+	int flags;
 } routes[] = {
-	{ "/Plugin.Activate", h_activate, 0 },	      { "/VolumeDriver.Capabilities", h_capabilities, 0 },
-	{ "/VolumeDriver.Create", h_create, 1 },      { "/VolumeDriver.Remove", h_remove, 1 },
-	{ "/VolumeDriver.Mount", h_mount, 1 },	      { "/VolumeDriver.Unmount", h_unmount, 1 },
-	{ "/VolumeDriver.Path", h_path, 1 },	      { "/VolumeDriver.Get", h_get, 1 },
-	{ "/VolumeDriver.List", h_list, 0 },	      { "/Ballast.List", h_admin_list, 0 },
-	{ "/Ballast.Inspect", h_admin_inspect, 1 },   { "/Ballast.Version", h_admin_version, 0 },
-	{ "/Ballast.Check", h_admin_check, 0 },	      { "/Ballast.Resize", h_admin_resize, 1 },
-	{ "/Ballast.Holders", h_admin_holders, 0 },   { "/Ballast.Release", h_admin_release, 1 },
-	{ "/Ballast.Snapshot", h_admin_snapshot, 1 }, { "/Ballast.SnapshotRemove", h_admin_snapshot_remove, 1 },
-	{ "/Ballast.Rollback", h_admin_rollback, 1 }, { "/Ballast.Snapshots", h_admin_snapshots, 0 },
+	{ "/Plugin.Activate", h_activate, ROUTE_EARLY },
+	{ "/VolumeDriver.Capabilities", h_capabilities, ROUTE_EARLY },
+	{ "/VolumeDriver.Create", h_create, ROUTE_BODY },
+	{ "/VolumeDriver.Remove", h_remove, ROUTE_BODY },
+	{ "/VolumeDriver.Mount", h_mount, ROUTE_BODY },
+	{ "/VolumeDriver.Unmount", h_unmount, ROUTE_BODY },
+	{ "/VolumeDriver.Path", h_path, ROUTE_BODY },
+	{ "/VolumeDriver.Get", h_get, ROUTE_BODY },
+	{ "/VolumeDriver.List", h_list, 0 },
+	{ "/Ballast.List", h_admin_list, 0 },
+	{ "/Ballast.Inspect", h_admin_inspect, ROUTE_BODY },
+	{ "/Ballast.Version", h_admin_version, 0 },
+	{ "/Ballast.Check", h_admin_check, ROUTE_EARLY },
+	{ "/Ballast.Resize", h_admin_resize, ROUTE_BODY },
+	{ "/Ballast.Holders", h_admin_holders, 0 },
+	{ "/Ballast.Release", h_admin_release, ROUTE_BODY },
+	{ "/Ballast.Snapshot", h_admin_snapshot, ROUTE_BODY },
+	{ "/Ballast.SnapshotRemove", h_admin_snapshot_remove, ROUTE_BODY },
+	{ "/Ballast.Rollback", h_admin_rollback, ROUTE_BODY },
+	{ "/Ballast.Snapshots", h_admin_snapshots, 0 },
 };
 
 /* Parse body into req->body: an object, or (for endpoints that need
@@ -724,13 +739,13 @@ int api_handle(struct api *api, const char *path, const char *body, size_t len, 
 	long started = monotonic_us();
 	const char *label = "other";
 	handler_fn fn = NULL;
-	int needs_body = 0;
+	int flags = 0;
 	int ret;
 
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (strcmp(routes[i].path, path) == 0) {
 			fn = routes[i].fn;
-			needs_body = routes[i].needs_body;
+			flags = routes[i].flags;
 			label = routes[i].path + 1;
 		}
 	}
@@ -739,10 +754,10 @@ int api_handle(struct api *api, const char *path, const char *body, size_t len, 
 	else if (too_large)
 		ret = berr_set(&req.err, -E2BIG, "request body is larger than %d bytes", API_MAX_BODY);
 	else
-		ret = parse_body(&req, body ? body : "", len, needs_body);
+		ret = parse_body(&req, body ? body : "", len, flags & ROUTE_BODY);
 	if (ret == 0) {
 		deadline_set(monotonic_ms() + api_deadline_ms(api, fn));
-		if (fn != h_activate && fn != h_capabilities && fn != h_admin_check)
+		if (!(flags & ROUTE_EARLY))
 			ret = wait_catalog(api, &req);
 		if (ret == 0)
 			ret = fn(api, &req);
