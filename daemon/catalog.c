@@ -65,6 +65,7 @@ struct catalog {
 	struct volume *buckets[CATALOG_BUCKETS];
 	unsigned long gen; /* counts changes of any view; under table_lock */
 	int dirfd;	   /* <state_dir>/catalog */
+	char *path;	   /* its path, for messages */
 	/* concurrent commits share the fsyncs of dirfd */
 	struct group_sync dirsync;
 	int loaded; /* catalog_load has run */
@@ -369,6 +370,11 @@ int catalog_open_unloaded(const char *state_dir, struct catalog **out, struct be
 		berr_set(err, ret, "cannot create %s: %s", path, strerror(-ret));
 		goto out_free;
 	}
+	cat->path = strdup(path);
+	if (!cat->path) {
+		ret = berr_set(err, -ENOMEM, "out of memory");
+		goto out_free;
+	}
 	cat->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cat->dirfd < 0) {
 		ret = berr_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
@@ -395,7 +401,7 @@ int catalog_load(struct catalog *cat, struct berr *err)
 	fd = dup(cat->dirfd);
 	dir = fd < 0 ? NULL : fdopendir(fd);
 	if (!dir) {
-		ret = berr_set(err, -errno, "cannot read the catalog: %s", strerror(errno));
+		ret = berr_set(err, -errno, "cannot read the catalog %s: %s", cat->path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return ret;
@@ -480,6 +486,7 @@ void catalog_close(struct catalog *cat)
 		close(cat->dirfd);
 	pthread_mutex_destroy(&cat->table_lock);
 	group_sync_destroy(&cat->dirsync);
+	free(cat->path);
 	free(cat);
 }
 

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -444,6 +445,43 @@ static void names_where_filters_by_last_commit(void **state)
 	json_decref(names);
 }
 
+/* A load that cannot read the catalog directory (here: no descriptor left
+ * for it) fails with a message that names the directory, and loads nothing. */
+static void load_failure_names_the_catalog(void **state)
+{
+	struct fixture *f = *state;
+	struct catalog *cat = NULL;
+	struct rlimit old, low;
+	struct berr err = { "" };
+	char want[PATH_MAX + 32];
+	json_t *view;
+	int fd, ret;
+
+	add_ready(f, "kept");
+	assert_int_equal(catalog_open_unloaded(f->dir, &cat, NULL), 0);
+	/* the lowest free descriptor is the limit: nothing more can be opened */
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)fd;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	ret = catalog_load(cat, &err);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(ret, -EMFILE);
+	snprintf(want, sizeof(want), "cannot read the catalog %s/catalog: ", f->dir);
+	assert_non_null(strstr(err.msg, want));
+	assert_false(catalog_loaded(cat));
+	assert_null(catalog_view(cat, "kept"));
+	/* positive control: the same catalog loads once descriptors are free */
+	assert_int_equal(catalog_load(cat, NULL), 0);
+	view = catalog_view(cat, "kept");
+	assert_non_null(json_object_get(view, "name"));
+	json_decref(view);
+	catalog_close(cat);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -458,6 +496,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(group_fsync_reports_to_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(many_records_load_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(names_where_filters_by_last_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(load_failure_names_the_catalog, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("catalog", tests, NULL, NULL);
