@@ -233,12 +233,16 @@ int http_start(struct api *api, const char *path, struct http_server **out, stru
 		srv->ours = 1;
 		log_infox("serving %s", path);
 	}
-	srv->mhd =
-		MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
-				 NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-				 MHD_OPTION_LISTEN_SOCKET, srv->fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-				 MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_IDLE_S, MHD_OPTION_CONNECTION_LIMIT,
-				 CONNECTION_LIMIT, MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK, MHD_OPTION_END);
+	/* poll(), not select(): select() cannot watch a descriptor numbered
+	 * past FD_SETSIZE (1024), and libmicrohttpd then refuses to start or
+	 * drops the connection. A ballastd may hold that many: librados keeps
+	 * a socket per OSD, and runtimes give plugins a high RLIMIT_NOFILE. */
+	srv->mhd = MHD_start_daemon(
+		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG, 0,
+		NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
+		srv->fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+		CONNECTION_IDLE_S, MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, MHD_OPTION_THREAD_STACK_SIZE,
+		(size_t)THREAD_STACK, MHD_OPTION_END);
 	if (!srv->mhd) {
 		ret = berr_set(err, -EIO, "cannot start the HTTP server on %s", path);
 		goto out_free;

@@ -16,6 +16,9 @@
 #    in parallel with distinct mount IDs. 0 transport errors, every answer a
 #    JSON object with a string Err, no Err where none is expected, and the
 #    final catalog, state dir and mount table are what the sequence implies.
+# 3. A ballastd started with 1100 inherited descriptors open, so that its
+#    own are numbered past select()'s FD_SETSIZE: it starts, and answers 20
+#    volumes' Create, Get, Mount, Unmount and Remove sent at once.
 #
 # Figures (times, containers/s, requests/s) are printed as `#` lines.
 # Needs root and the packages of tests/deps.sh; uses its own plugin name so
@@ -355,6 +358,57 @@ for ((i = 1; i < NNAMES; i += 2)); do
 done
 t_eq "catalog empty after removing the rest" "0" "$(ballast_cli ls --json 2>&1 | jq -r 'length' 2>&1)"
 t_ok "ballastd stops on SIGTERM and removes its socket" ballastd_stop
+
+# ------------------------------------ 3. descriptors past select()'s limit
+# A ballastd whose descriptors are all numbered past FD_SETSIZE (1024): it
+# inherits 1100 open ones, as a daemon may hold that many under a runtime
+# with a high RLIMIT_NOFILE (librados keeps a socket per OSD it talks to).
+# select() cannot watch such a descriptor; ballastd must start and answer.
+ulimit -n 4096 2>/dev/null || ulimit -Hn 4096 -Sn 4096 || t_die "cannot raise RLIMIT_NOFILE to 4096"
+held=()
+# the free ones below 10 first (bash's {fd} starts at 10)
+for ((fd = 3; fd < 10; fd++)); do
+	[ -e "/proc/$$/fd/$fd" ] && continue
+	eval "exec $fd</dev/null"
+	held+=("$fd")
+done
+for ((i = 0; i < 1100; i++)); do
+	exec {fd}</dev/null
+	held+=("$fd")
+done
+started=no
+ballastd_start "$BD" && started=yes
+for fd in "${held[@]}"; do
+	exec {fd}<&-
+done
+t_eq "ballastd starts with 1100 inherited descriptors open" "yes" "$started"
+# positive control: its sockets (the listening one at least) are past 1024
+sock_fds() {
+	local f
+	for f in /proc/"$BALLASTD_PID"/fd/*; do
+		[[ $(readlink "$f" 2>/dev/null) == socket:* ]] && echo "${f##*/}"
+	done | sort -n | tr '\n' ' '
+}
+low=$(sock_fds | awk '{ print $1 }')
+t_ok "... its sockets are numbered past FD_SETSIZE (lowest: ${low:-none})" test "${low:-0}" -ge 1024
+fd_errs="" fd_pids=()
+for ((i = 0; i < 20; i++)); do
+	(
+		n=fdvol$i
+		for m in VolumeDriver.Create VolumeDriver.Get VolumeDriver.Mount VolumeDriver.Unmount VolumeDriver.Remove; do
+			err=$(ballast_call "$m" "{\"Name\":\"$n\",\"ID\":\"c$i\"}" | err_of "$m")
+			[ -z "$err" ] || echo "$m $n: $err"
+		done
+	) >"$T/fd.$i" &
+	fd_pids+=($!)
+done
+wait "${fd_pids[@]}"
+for ((i = 0; i < 20; i++)); do
+	fd_errs+=$(cat "$T/fd.$i")
+done
+t_eq "... and answers Create, Get, Mount, Unmount, Remove of 20 volumes at once, each without Err" "" "$fd_errs"
+t_diag "its sockets while idle: $(sock_fds)"
+t_ok "ballastd stops on SIGTERM" ballastd_stop
 t_ok "dockerd stops" dockerd_stop
 t_ok "plugin spec removed" plugin_unregister "$PLUGIN"
 t_eq "no mounts left under $T" "" "$(mounts_under "$T")"
