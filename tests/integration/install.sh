@@ -53,6 +53,8 @@ t_eq "ballast.socket listens where dockerd looks" \
 	"$(grep '^ListenStream=' "$D/lib/systemd/system/ballast.socket")"
 t_eq "ballast.socket is mode 0660" "SocketMode=0660" \
 	"$(grep '^SocketMode=' "$D/lib/systemd/system/ballast.socket")"
+t_eq "ballast.service lifts systemd's soft limit of 1024 descriptors" "LimitNOFILE=65536" \
+	"$(grep '^LimitNOFILE=' "$D/lib/systemd/system/ballast.service")"
 t_match "ballast.service is ordered before docker.service" 'Before=.*docker\.service' \
 	"$(cat "$D/lib/systemd/system/ballast.service")"
 if command -v systemd-analyze >/dev/null; then
