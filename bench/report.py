@@ -78,6 +78,29 @@ GOALS = (
 
 
 CONTROL = "second host dir/host dir"
+NOT_JUDGED = "not judged"
+
+
+def judge_by_control(g, rows, prefix, bound):
+    """A ratio to a host dir is judged only when the A/A control (a second
+    host dir against the first, same run, at least 2 rounds) stayed within
+    the goal's margin: bound..1/bound for a bound below 1 (1/bound..bound
+    above). Past it, this machine's disk noise decides, not ballast."""
+    ctl = next((r for r in rows if r["metric"].startswith(prefix) and CONTROL in r["metric"]), None)
+    if bound is None:  # reported, not judged: the control only shown
+        if ctl is not None:
+            g["control"] = [ctl["min"], ctl["max"]]
+        return
+    if ctl is None or ctl["n"] < 2:
+        g["met"] = NOT_JUDGED
+        g["why"] = "no A/A control" if ctl is None else "A/A control of 1 round"
+        return
+    lo = min(bound, 1.0 / bound) if bound > 0 else 0.0
+    g["control"] = [ctl["min"], ctl["max"]]
+    if ctl["min"] < lo or (lo > 0 and ctl["max"] > 1.0 / lo):
+        g["met"] = NOT_JUDGED
+        g["why"] = "A/A control %.3f..%.3f, outside %.3f..%.3f" % (
+            ctl["min"], ctl["max"], lo, 1.0 / lo if lo > 0 else float("inf"))
 
 
 def judge_goals(rows):
@@ -97,14 +120,8 @@ def judge_goals(rows):
             met = "reported"
         wants = "report" if op is None else "%s %s" % (op, bound)
         g = {"goal": goal, "unit": unit, "wants": wants, "median": val, "met": met}
-        # A ratio against a host dir is judged only when the A/A control
-        # (a second host dir against the first, same run) stayed within the
-        # goal's margin: past it, this machine's disk noise decides.
-        ctl = next((r for r in rows if r["metric"].startswith(prefix) and CONTROL in r["metric"]), None)
-        if row is not None and ctl is not None and contains.endswith("/host dir"):
-            g["control"] = [ctl["min"], ctl["max"]]
-            if op == ">=" and (ctl["min"] < bound or ctl["max"] > 1.0 / bound):
-                g["met"] = "noisy"
+        if row is not None and contains.endswith("/host dir"):
+            judge_by_control(g, rows, prefix, bound if op is not None else None)
         out.append(g)
     return out
 
@@ -300,15 +317,16 @@ def main():
     for g in goals:
         got = "-" if g["median"] is None else fmt(g["median"], g["unit"])
         met = {True: "yes", False: "NO", None: "not measured", "reported": "(reported)",
-               "noisy": "not judged"}[g["met"]]
-        if "control" in g:
-            met += " (A/A control %.2f..%.2f)" % tuple(g["control"])
+               NOT_JUDGED: NOT_JUDGED}[g["met"]]
+        if "why" in g:
+            met += " (%s)" % g["why"]
+        elif "control" in g:
+            met += " (A/A control %.3f..%.3f)" % tuple(g["control"])
         print("%-64s %-14s %12s  %s" % (g["goal"], g["wants"], got, met))
     judged = [g for g in goals if g["met"] != "reported"]
-    print("# goals: %d of %d met (%d not measured in this run, %d not judged: the A/A control's spread"
-          " is wider than the goal's margin)" % (
+    print("# goals: %d of %d met (%d not measured in this run, %d not judged: see the A/A control)" % (
               sum(1 for g in judged if g["met"] is True), len(judged),
-              sum(1 for g in judged if g["met"] is None), sum(1 for g in judged if g["met"] == "noisy")))
+              sum(1 for g in judged if g["met"] is None), sum(1 for g in judged if g["met"] == NOT_JUDGED)))
 
 
 if __name__ == "__main__":

@@ -488,11 +488,19 @@ if has_section data; then
 	done
 	for ((r = 0; r < ROUNDS; r++)); do
 		for ((rep = 0; rep < IO_REPS; rep++)); do
-			# the writes back to back (order rotated every time), then
-			# the reads, so that both sides of a ratio are seconds apart
+			# the writes back to back, then the reads, so that both sides
+			# of a ratio are seconds apart; the order rotated every time
+			# and reversed every other time, so that each variant comes
+			# right before and right after each other one equally often
+			# (the n-th time: rotated by n/2, reversed when n is odd)
 			order=()
+			nth=$((r * IO_REPS + rep))
 			for ((k = 0; k < nv; k++)); do
-				order+=("${variants[$(((k + r + rep) % nv))]}")
+				if ((nth % 2)); then
+					order+=("${variants[$(((nv - 1 - k + nth / 2) % nv))]}")
+				else
+					order+=("${variants[$(((k + nth / 2) % nv))]}")
+				fi
 			done
 			declare -A wr=() rd=()
 			for v in "${order[@]}"; do
