@@ -234,9 +234,10 @@ int http_start(struct api *api, const char *path, struct http_server **out, stru
 		log_infox("serving %s", path);
 	}
 	/* poll(), not select(): select() cannot watch a descriptor numbered
-	 * past FD_SETSIZE (1024), and libmicrohttpd then refuses to start or
-	 * drops the connection. A ballastd may hold that many: librados keeps
-	 * a socket per OSD, and runtimes give plugins a high RLIMIT_NOFILE. */
+	 * 1024 (FD_SETSIZE) or higher, and libmicrohttpd then refuses to start
+	 * or drops the connection. A ballastd may hold that many: librados
+	 * keeps a socket per OSD, and runtimes give plugins a high
+	 * RLIMIT_NOFILE. */
 	srv->mhd = MHD_start_daemon(
 		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG, 0,
 		NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,

@@ -16,9 +16,10 @@
 #    in parallel with distinct mount IDs. 0 transport errors, every answer a
 #    JSON object with a string Err, no Err where none is expected, and the
 #    final catalog, state dir and mount table are what the sequence implies.
-# 3. A ballastd started with 1100 inherited descriptors open, so that its
-#    own are numbered past select()'s FD_SETSIZE: it starts, and answers 20
-#    volumes' Create, Get, Mount, Unmount and Remove sent at once.
+# 3. A ballastd whose own descriptors are all numbered 1200 or higher
+#    (past select()'s FD_SETSIZE), making its socket and taking one passed
+#    at descriptor 3 as systemd does: it starts, and answers 20 volumes'
+#    Create, Get, Mount, Unmount and Remove sent at once.
 #
 # Figures (times, containers/s, requests/s) are printed as `#` lines.
 # Needs root and the packages of tests/deps.sh; uses its own plugin name so
@@ -359,56 +360,89 @@ done
 t_eq "catalog empty after removing the rest" "0" "$(ballast_cli ls --json 2>&1 | jq -r 'length' 2>&1)"
 t_ok "ballastd stops on SIGTERM and removes its socket" ballastd_stop
 
-# ------------------------------------ 3. descriptors past select()'s limit
-# A ballastd whose descriptors are all numbered past FD_SETSIZE (1024): it
-# inherits 1100 open ones, as a daemon may hold that many under a runtime
-# with a high RLIMIT_NOFILE (librados keeps a socket per OSD it talks to).
-# select() cannot watch such a descriptor; ballastd must start and answer.
-ulimit -n 4096 2>/dev/null || ulimit -Hn 4096 -Sn 4096 || t_die "cannot raise RLIMIT_NOFILE to 4096"
-held=()
-# the free ones below 10 first (bash's {fd} starts at 10)
-for ((fd = 3; fd < 10; fd++)); do
-	[ -e "/proc/$$/fd/$fd" ] && continue
-	eval "exec $fd</dev/null"
-	held+=("$fd")
-done
-for ((i = 0; i < 1100; i++)); do
-	exec {fd}</dev/null
-	held+=("$fd")
-done
-started=no
-ballastd_start "$BD" && started=yes
-for fd in "${held[@]}"; do
-	exec {fd}<&-
-done
-t_eq "ballastd starts with 1100 inherited descriptors open" "yes" "$started"
-# positive control: its sockets (the listening one at least) are past 1024
-sock_fds() {
+# ------------------------------- 3. descriptors numbered 1024 and higher
+# A ballastd holding more than 1024 descriptors (librados keeps a socket per
+# OSD it talks to; runtimes give plugins a high RLIMIT_NOFILE) gets new ones
+# numbered 1024 or higher, which select() cannot watch. fdfill.py stands in
+# for that: it fills every descriptor from 3 to 1199 with /dev/null in the
+# child, then execs ballastd, so that all of ballastd's own are 1200 or
+# higher. Twice: ballastd making its socket, and (the systemd case) taking a
+# listening socket at descriptor 3, where only the connections are high.
+ulimit -Sn 4096 || t_die "cannot raise the soft RLIMIT_NOFILE to 4096"
+cat >"$T/fdfill.py" <<'PY'
+import os, socket, sys
+mode, path, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+skip = set()
+if mode == "activated":
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    if os.path.exists(path):
+        os.unlink(path)
+    s.bind(path)
+    s.listen(128)
+    fd = s.detach()
+    if fd != 3:
+        os.dup2(fd, 3)
+    os.set_inheritable(3, True)
+    skip.add(3)
+    os.environ["LISTEN_FDS"] = "1"
+    os.environ["LISTEN_PID"] = str(os.getpid())
+null = os.open("/dev/null", os.O_RDONLY)
+for fd in range(3, 1200):
+    if fd not in skip and fd != null:
+        os.dup2(null, fd)
+os.set_inheritable(null, True)
+os.execv(argv[0], argv)
+PY
+# own_fds: ballastd's descriptors from 3 up that are not /dev/null
+own_fds() {
 	local f
 	for f in /proc/"$BALLASTD_PID"/fd/*; do
-		[[ $(readlink "$f" 2>/dev/null) == socket:* ]] && echo "${f##*/}"
+		[ "${f##*/}" -ge 3 ] && [ "$(readlink "$f" 2>/dev/null)" != /dev/null ] && echo "${f##*/}"
 	done | sort -n | tr '\n' ' '
 }
-low=$(sock_fds | awk '{ print $1 }')
-t_ok "... its sockets are numbered past FD_SETSIZE (lowest: ${low:-none})" test "${low:-0}" -ge 1024
-fd_errs="" fd_pids=()
-for ((i = 0; i < 20; i++)); do
-	(
-		n=fdvol$i
-		for m in VolumeDriver.Create VolumeDriver.Get VolumeDriver.Mount VolumeDriver.Unmount VolumeDriver.Remove; do
-			err=$(ballast_call "$m" "{\"Name\":\"$n\",\"ID\":\"c$i\"}" | err_of "$m")
-			[ -z "$err" ] || echo "$m $n: $err"
-		done
-	) >"$T/fd.$i" &
-	fd_pids+=($!)
+# fd_load: 20 volumes' Create, Get, Mount, Unmount and Remove sent at once;
+# prints what was not answered without Err
+fd_load() {
+	local i pids=()
+	for ((i = 0; i < 20; i++)); do
+		(
+			n=fdvol$i
+			for m in VolumeDriver.Create VolumeDriver.Get VolumeDriver.Mount VolumeDriver.Unmount VolumeDriver.Remove; do
+				err=$(ballast_call "$m" "{\"Name\":\"$n\",\"ID\":\"c$i\"}" | err_of "$m")
+				[ -z "$err" ] || echo "$m $n: $err"
+			done
+		) >"$T/fd.$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	cat "$T"/fd.{0..19}
+}
+for mode in own activated; do
+	started=no
+	BALLASTD_WRAPPER="python3 $T/fdfill.py $mode $BD/ballast.sock" ballastd_start "$BD" && started=yes
+	t_eq "$mode socket: ballastd starts with descriptors 3 to 1199 taken" "yes" "$started"
+	[ "$started" = yes ] || continue
+	own=$(own_fds)
+	t_diag "$mode socket: ballastd's own descriptors: $own"
+	if [ "$mode" = own ]; then
+		# positive control: every descriptor it opened is 1024 or higher
+		t_ok "... every descriptor it opened is 1024 or higher (lowest: ${own%% *})" \
+			test "${own%% *}" -ge 1024
+	else
+		t_eq "... the passed socket is descriptor 3" "3" "${own%% *}"
+		t_ok "... every other one is 1024 or higher (next: $(awk '{ print $2 }' <<<"$own"))" \
+			test "$(awk '{ print $2 }' <<<"$own")" -ge 1024
+	fi
+	t_eq "... and answers Create, Get, Mount, Unmount, Remove of 20 volumes at once, each without Err" "" \
+		"$(fd_load)"
+	if [ "$mode" = own ]; then
+		t_ok "... and stops on SIGTERM" ballastd_stop
+	else
+		# the socket is the service manager's (here: fdfill's): it stays
+		t_ok "... and stops on SIGTERM" ballastd_stop_keep_socket
+		rm -f "$BD/ballast.sock"
+	fi
 done
-wait "${fd_pids[@]}"
-for ((i = 0; i < 20; i++)); do
-	fd_errs+=$(cat "$T/fd.$i")
-done
-t_eq "... and answers Create, Get, Mount, Unmount, Remove of 20 volumes at once, each without Err" "" "$fd_errs"
-t_diag "its sockets while idle: $(sock_fds)"
-t_ok "ballastd stops on SIGTERM" ballastd_stop
 t_ok "dockerd stops" dockerd_stop
 t_ok "plugin spec removed" plugin_unregister "$PLUGIN"
 t_eq "no mounts left under $T" "" "$(mounts_under "$T")"

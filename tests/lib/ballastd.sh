@@ -18,7 +18,9 @@
 #
 # BUILD is the repo's build/ directory, or $BALLAST_BUILD when set.
 # BALLASTD_HELPER (a mount.ballast to use) and BALLASTD_EXTRA (a line for
-# the [ballast] section) change the config ballastd_start writes.
+# the [ballast] section) change the config ballastd_start writes;
+# BALLASTD_WRAPPER (a command, split on spaces) is run with ballastd's
+# command line as its arguments, and must exec it.
 # Must run in the main shell of the script (it keeps the daemon's PID).
 
 BALLAST_BUILD=${BALLAST_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build}
@@ -80,7 +82,8 @@ ballastd_start() {
 		root = $d/state/local
 	EOF
 	printf -- '--- ballastd start %s\n' "$(date -u +%FT%TZ)" >>"$d/ballastd.log"
-	"$BALLAST_BUILD/ballastd" --config "$d/ballast.conf" \
+	# shellcheck disable=SC2086 # the wrapper is a command and its words
+	${BALLASTD_WRAPPER:-} "$BALLAST_BUILD/ballastd" --config "$d/ballast.conf" \
 		>>"$d/ballastd.log" 2>&1 </dev/null &
 	BALLASTD_PID=$!
 	t_watch_pid ballastd "$BALLASTD_PID"
@@ -115,8 +118,11 @@ ballastd_kill9() {
 }
 
 # ballastd_stop: 0 when the daemon exited on SIGTERM within 10 s with status
-# 0 and removed its socket.
-ballastd_stop() {
+# 0 and removed its socket. ballastd_stop_keep_socket: the same for a daemon
+# given its socket (LISTEN_FDS), which is not its to remove.
+ballastd_stop() { _bd_stop 1; }
+ballastd_stop_keep_socket() { _bd_stop 0; }
+_bd_stop() {
 	local i rc=0 st=0
 	[ -n "$BALLASTD_PID" ] || return 0
 	t_unwatch_pid "$BALLASTD_PID"
@@ -136,7 +142,7 @@ ballastd_stop() {
 		_bd_log "ballastd exited with status $st after SIGTERM"
 		rc=1
 	fi
-	if [ -e "$BALLAST_SOCK" ]; then
+	if [ "$1" = 1 ] && [ -e "$BALLAST_SOCK" ]; then
 		_bd_log "socket $BALLAST_SOCK still exists after stop"
 		rc=1
 	fi

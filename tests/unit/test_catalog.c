@@ -452,7 +452,7 @@ static void load_failure_names_the_catalog(void **state)
 	struct fixture *f = *state;
 	struct catalog *cat = NULL;
 	struct rlimit old, low;
-	struct berr err = { "" };
+	struct berr err = BERR_INIT;
 	char want[PATH_MAX + 32];
 	json_t *view;
 	int fd, ret;
