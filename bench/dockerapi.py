@@ -8,7 +8,7 @@ drift on a noisy machine hits both alike. Prints one JSON object per round on
 stdout:
 
   {"section": "dockerd", "row": "volume_cycle"|"run_rm", "round": i,
-   "a_ms": [...], "b_ms": [...]}
+   "a_ms": [...], "b_ms": [...][, "floor_ms": [...]]}
 
 Rows:
   volume_cycle  POST /volumes/create, GET /volumes/NAME, DELETE /volumes/NAME
@@ -17,7 +17,14 @@ Rows:
                 none), POST .../start, POST .../wait, DELETE /containers/ID?v=1
                 (= docker run --rm -v VOL:/data IMAGE true) on a volume made
                 once per driver before the clock starts
+
+With --durable-dir, each volume_cycle pair is followed by two durable writes
+of a small file in that directory (write a temporary file, fsync, rename,
+fsync the directory: what one catalog commit costs), timed as floor_ms. Two
+of them are the least a driver that keeps its volumes on disk spends per
+create and remove, beyond the built-in driver's work.
 """
+import os
 import argparse
 import http.client
 import json
@@ -77,6 +84,27 @@ def volume_cycle(d, driver, name):
     return (time.perf_counter() - t) * 1000.0
 
 
+def durable_writes(path, n=2):
+    """n durable replacements of path/floor.json, as a catalog commit makes
+    them; the time in ms."""
+    t = time.perf_counter()
+    dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for i in range(n):
+            tmp = os.path.join(path, "floor.json.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, (json.dumps({"name": "floor", "state": "ready", "n": i}) + " " * 200).encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(tmp, os.path.join(path, "floor.json"))
+            os.fsync(dfd)
+    finally:
+        os.close(dfd)
+    return (time.perf_counter() - t) * 1000.0
+
+
 def run_rm(d, driver, vol, image):
     t = time.perf_counter()
     c = d.req("POST", "/containers/create", {
@@ -106,6 +134,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=2, help="untimed operations per driver first")
     ap.add_argument("--image", default="local/busybox")
     ap.add_argument("--tag", default="bench")
+    ap.add_argument("--durable-dir", default="", help="where to time the floor's two durable writes")
     a = ap.parse_args()
 
     d = Docker(a.socket, a.api)
@@ -129,14 +158,18 @@ def main():
         for r in range(a.rounds):
             for row, n, fn in (("volume_cycle", a.cycles, lambda k: volume_cycle(d, drivers[k], fresh(k))),
                                ("run_rm", a.runs, lambda k: run_rm(d, drivers[k], runvol[k], a.image))):
-                ms = {"a": [], "b": []}
+                ms = {"a": [], "b": [], "floor": []}
                 for i in range(n):
                     order = ("a", "b") if (i + r) % 2 == 0 else ("b", "a")
                     for k in order:
                         ms[k].append(fn(k))
-                print(json.dumps({"section": "dockerd", "row": row, "round": r,
-                                  "a": drivers["a"], "b": drivers["b"],
-                                  "a_ms": ms["a"], "b_ms": ms["b"]}), flush=True)
+                    if row == "volume_cycle" and a.durable_dir:
+                        ms["floor"].append(durable_writes(a.durable_dir))
+                out = {"section": "dockerd", "row": row, "round": r, "a": drivers["a"], "b": drivers["b"],
+                       "a_ms": ms["a"], "b_ms": ms["b"]}
+                if ms["floor"]:
+                    out["floor_ms"] = ms["floor"]
+                print(json.dumps(out), flush=True)
     finally:
         # a fresh connection: an interrupted request leaves the old one unusable
         d.conn.close()

@@ -351,8 +351,11 @@ say "set-up took $SECONDS s"
 # ------------------------------------------------------------------ a. dockerd
 if has_section dockerd; then
 	say "a. through dockerd: $ROUNDS rounds of $VOL_CYCLES volume cycles and $RUNS container runs per driver"
+	# the floor's durable writes, on the file system of ballastd's catalog
+	mkdir -p "$BALLASTD_DIR/floor"
 	"$PY" "$HERE/dockerapi.py" --socket "$DOCKERD_DIR/docker.sock" --api "${DOCKER_API_VERSION:-}" \
-		--plugin "$PLUGIN" --rounds "$ROUNDS" --cycles "$VOL_CYCLES" --runs "$RUNS" >>"$RAW" ||
+		--plugin "$PLUGIN" --rounds "$ROUNDS" --cycles "$VOL_CYCLES" --runs "$RUNS" \
+		--durable-dir "$BALLASTD_DIR/floor" >>"$RAW" ||
 		die "dockerapi.py failed"
 	say "a. done at $SECONDS s"
 fi
