@@ -141,6 +141,11 @@ struct backend_ops {
 	 * cluster calls. */
 	json_t *(*status)(void *ctx, const struct be_volume *vol);
 
+	/* 1 when status depends on the volume's record and this ballastd's
+	 * configuration alone, never on live state: a Get answer is then kept
+	 * until the volume's next commit. */
+	int status_fixed;
+
 	/*
 	 * Optional, for global backends: every finished volume this backend
 	 * holds in its cluster, as a new JSON array of objects

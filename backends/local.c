@@ -860,6 +860,7 @@ const struct backend_ops be_local_ops = {
 	.unmount = be_local_unmount,
 	.is_mounted = be_local_is_mounted,
 	.status = be_local_status,
+	.status_fixed = 1,
 	.check = be_local_check,
 	.resize = be_local_resize,
 	.snapshot = be_local_snapshot,

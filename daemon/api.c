@@ -300,8 +300,10 @@ int api_refuse_in_use(struct request *req, const struct volume *vol)
 }
 
 /* The catalog's view of the request's volume (a new reference), without
- * waiting for the volume's lock. */
-int api_req_view(struct api *api, struct request *req, json_t **view)
+ * waiting for the volume's lock. With snap: a kept answer instead, in
+ * req->raw (*view NULL), or else *snap for catalog_keep_answer (NULL if
+ * the view is not the catalog's snapshot). */
+static int req_view(struct api *api, struct request *req, json_t **view, struct view_text **snap)
 {
 	enum vol_state shown;
 	const char *name;
@@ -310,8 +312,8 @@ int api_req_view(struct api *api, struct request *req, json_t **view)
 	ret = api_req_name(req, &name);
 	if (ret < 0)
 		return ret;
-	*view = catalog_view_state(api->cat, name, &shown);
-	if (*view)
+	*view = catalog_view_cached(api->cat, name, &shown, snap ? &req->raw : NULL, snap);
+	if (*view || (snap && req->raw))
 		return 0;
 	/* Known here but not ready: said at once, without waiting for the
 	 * request (or the recovery) that works on it. */
@@ -322,6 +324,11 @@ int api_req_view(struct api *api, struct request *req, json_t **view)
 		return ret < 0 ? ret : not_found(req, name);
 	*view = catalog_view(api->cat, name);
 	return *view ? 0 : not_found(req, name);
+}
+
+int api_req_view(struct api *api, struct request *req, json_t **view)
+{
+	return req_view(api, req, view, NULL);
 }
 
 /* --- dockerd's endpoints -------------------------------------------------- */
@@ -566,15 +573,26 @@ static json_t *docker_volume(struct api *api, json_t *view, int with_status)
 	return v;
 }
 
+/* dockerd calls Get before and after nearly every other call: a volume
+ * whose status needs no live state keeps its answer until it changes. */
 static int h_get(struct api *api, struct request *req)
 {
+	struct view_text *snap = NULL;
+	const struct backend_ops *ops;
 	json_t *view;
+	void *ctx;
 	int ret;
 
-	ret = api_req_view(api, req, &view);
-	if (ret < 0)
+	ret = req_view(api, req, &view, &snap);
+	if (ret < 0 || !view)
 		return ret;
 	json_object_set_new(req->resp, "Volume", docker_volume(api, view, 1));
+	if (snap && api_find_backend(api, json_string_value(json_object_get(view, "backend")), &ops, &ctx, NULL) == 0 &&
+	    ops->status_fixed && json_object_get(req->resp, "Volume")) {
+		json_object_set_new(req->resp, "Err", json_string(""));
+		req->raw = json_dumps(req->resp, JSON_COMPACT);
+	}
+	catalog_keep_answer(snap, req->raw);
 	json_decref(view);
 	return 0;
 }

@@ -22,9 +22,12 @@
 
 /* A volume's snapshot as JSON text, shared by reference: Get and List
  * read it without holding the table lock while they parse it. Text takes
- * a tenth of the memory of the parsed object. */
+ * a tenth of the memory of the parsed object. An answer rendered from it
+ * alone may be kept beside it (catalog_keep_answer); a commit replaces
+ * both. */
 struct view_text {
 	atomic_int refs;
+	_Atomic(char *) answer;
 	char json[];
 };
 
@@ -36,6 +39,7 @@ static struct view_text *view_text_new(const json_t *view)
 
 	if (t) {
 		atomic_init(&t->refs, 1);
+		atomic_init(&t->answer, NULL);
 		memcpy(t->json, json, len + 1);
 	}
 	free(json);
@@ -51,8 +55,10 @@ static struct view_text *view_text_ref(struct view_text *t)
 
 static void view_text_unref(struct view_text *t)
 {
-	if (t && atomic_fetch_sub(&t->refs, 1) == 1)
+	if (t && atomic_fetch_sub(&t->refs, 1) == 1) {
+		free(atomic_load(&t->answer));
 		free(t);
+	}
 }
 
 static json_t *view_text_parse(const struct view_text *t)
@@ -607,6 +613,12 @@ json_t *catalog_view(struct catalog *cat, const char *name)
 
 json_t *catalog_view_state(struct catalog *cat, const char *name, enum vol_state *shown)
 {
+	return catalog_view_cached(cat, name, shown, NULL, NULL);
+}
+
+json_t *catalog_view_cached(struct catalog *cat, const char *name, enum vol_state *shown, char **answer,
+			    struct view_text **snap)
+{
 	struct view_text *t = NULL;
 	struct volume *vol;
 	json_t *view;
@@ -618,9 +630,30 @@ json_t *catalog_view_state(struct catalog *cat, const char *name, enum vol_state
 	if (shown)
 		*shown = vol && vol->shown != VOL_GONE ? vol->shown : VOL_NEW;
 	pthread_mutex_unlock(&cat->table_lock);
+	if (answer && t && atomic_load(&t->answer)) {
+		*answer = strdup(atomic_load(&t->answer));
+		if (*answer) {
+			view_text_unref(t);
+			return NULL;
+		}
+	}
 	view = view_text_parse(t);
-	view_text_unref(t);
+	if (snap && view)
+		*snap = t;
+	else
+		view_text_unref(t);
 	return view;
+}
+
+void catalog_keep_answer(struct view_text *snap, const char *answer)
+{
+	char *copy = answer ? strdup(answer) : NULL;
+	char *none = NULL;
+
+	if (snap && copy && atomic_compare_exchange_strong(&snap->answer, &none, copy))
+		copy = NULL;
+	free(copy);
+	view_text_unref(snap);
 }
 
 struct named_view {

@@ -120,6 +120,20 @@ json_t *catalog_view(struct catalog *cat, const char *name);
  * slow backend call finishes an interrupted Remove. */
 json_t *catalog_view_state(struct catalog *cat, const char *name, enum vol_state *shown);
 
+/*
+ * catalog_view_state, for an answer rendered from the snapshot alone
+ * (dockerd's Get of a volume whose status needs no live state). When an
+ * answer is kept with the current snapshot, *answer gets a copy of it (to
+ * free) and NULL is returned, the view unparsed. Otherwise, with a view,
+ * *snap gets a reference to that snapshot, for catalog_keep_answer.
+ */
+json_t *catalog_view_cached(struct catalog *cat, const char *name, enum vol_state *shown, char **answer,
+			    struct view_text **snap);
+
+/* Keep a copy of answer (when not NULL, and no answer is kept yet) with
+ * snap until a commit replaces the snapshot; release snap. */
+void catalog_keep_answer(struct view_text *snap, const char *answer);
+
 /* Snapshots of every ready volume, sorted by name (new reference). */
 json_t *catalog_list(struct catalog *cat);
 

@@ -7,6 +7,7 @@
 #include "unit.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -301,6 +302,123 @@ static void list_follows_every_change(void **state)
 	free(before);
 }
 
+/* The Get answer of a local volume is kept until the volume changes: each
+ * Mount, Unmount, Remove and Create shows in the next Get, and a Get that
+ * changed nothing answers the same text. */
+static char *get_text(struct fixture *f, const char *name)
+{
+	char body[128];
+	json_t *j;
+	char *s;
+
+	snprintf(body, sizeof(body), "{\"Name\":\"%s\"}", name);
+	j = call(f, "/VolumeDriver.Get", body);
+	s = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+	json_decref(j);
+	return s;
+}
+
+static void get_follows_every_change(void **state)
+{
+	struct fixture *f = *state;
+	char *a, *b;
+	json_t *j, *v;
+
+	assert_string_equal(err_of(f, "/VolumeDriver.Create", "{\"Name\":\"g1\"}"), "");
+	a = get_text(f, "g1");
+	b = get_text(f, "g1");
+	assert_string_equal(a, b);
+	assert_non_null(strstr(a, "\"Mountpoint\":\"\""));
+	assert_non_null(strstr(a, "\"mount_count\":0"));
+	assert_non_null(strstr(a, "\"Err\":\"\""));
+	free(a);
+	free(b);
+
+	assert_string_equal(err_of(f, "/VolumeDriver.Mount", "{\"Name\":\"g1\",\"ID\":\"a\"}"), "");
+	j = call(f, "/VolumeDriver.Get", "{\"Name\":\"g1\"}");
+	v = json_object_get(j, "Volume");
+	assert_int_not_equal(json_string_length(json_object_get(v, "Mountpoint")), 0);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(v, "Status"), "mount_count")), 1);
+	json_decref(j);
+	a = get_text(f, "g1");
+	b = get_text(f, "g1");
+	assert_string_equal(a, b);
+	assert_non_null(strstr(a, "\"mount_count\":1"));
+	free(a);
+	free(b);
+
+	assert_string_equal(err_of(f, "/VolumeDriver.Unmount", "{\"Name\":\"g1\",\"ID\":\"a\"}"), "");
+	a = get_text(f, "g1");
+	assert_non_null(strstr(a, "\"Mountpoint\":\"\""));
+	assert_non_null(strstr(a, "\"mount_count\":0"));
+	free(a);
+
+	assert_string_equal(err_of(f, "/VolumeDriver.Remove", "{\"Name\":\"g1\"}"), "");
+	assert_string_equal(err_of(f, "/VolumeDriver.Get", "{\"Name\":\"g1\"}"), "volume g1 not found");
+	assert_string_equal(err_of(f, "/VolumeDriver.Create", "{\"Name\":\"g1\",\"Opts\":{\"mode\":\"0750\"}}"), "");
+	a = get_text(f, "g1");
+	assert_non_null(strstr(a, "\"mode\":\"0750\""));
+	free(a);
+	a = get_text(f, "g1");
+	assert_non_null(strstr(a, "\"mode\":\"0750\""));
+	free(a);
+}
+
+struct getter {
+	struct fixture *f;
+	atomic_int *stop;
+	int answered, failed;
+};
+
+static void *get_until_stopped(void *arg)
+{
+	struct getter *g = arg;
+
+	while (!atomic_load(g->stop)) {
+		char *resp = NULL;
+
+		api_handle(g->f->api, "/VolumeDriver.Get", "{\"Name\":\"r1\"}", 13, 0, &resp);
+		if (resp && strstr(resp, "\"Err\":\"\"") && strstr(resp, "\"Name\":\"r1\""))
+			g->answered++;
+		else
+			g->failed++;
+		free(resp);
+	}
+	return NULL;
+}
+
+/* Gets racing Mounts and Unmounts (run under SANITIZE=thread too): every
+ * Get answered, and the last answer shows the last commit. */
+static void gets_race_commits(void **state)
+{
+	struct fixture *f = *state;
+	struct getter g[4];
+	pthread_t t[4];
+	atomic_int stop = 0;
+	char *a;
+
+	assert_string_equal(err_of(f, "/VolumeDriver.Create", "{\"Name\":\"r1\"}"), "");
+	for (int i = 0; i < 4; i++) {
+		g[i] = (struct getter){ f, &stop, 0, 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, get_until_stopped, &g[i]), 0);
+	}
+	for (int i = 0; i < 30; i++) {
+		assert_string_equal(err_of(f, "/VolumeDriver.Mount", "{\"Name\":\"r1\",\"ID\":\"a\"}"), "");
+		assert_string_equal(err_of(f, "/VolumeDriver.Unmount", "{\"Name\":\"r1\",\"ID\":\"a\"}"), "");
+	}
+	assert_string_equal(err_of(f, "/VolumeDriver.Mount", "{\"Name\":\"r1\",\"ID\":\"b\"}"), "");
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(g[i].failed, 0);
+		assert_true(g[i].answered > 0);
+	}
+	a = get_text(f, "r1");
+	assert_non_null(strstr(a, "\"mount_count\":1"));
+	assert_non_null(strstr(a, "\"mount_ids\":{\"b\":1}"));
+	free(a);
+}
+
 static void create_is_idempotent(void **state)
 {
 	struct fixture *f = *state;
@@ -567,6 +685,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(damaged_record_refuses_its_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(get_never_waits_for_a_busy_volume, setup, teardown),
 		cmocka_unit_test_setup_teardown(create_get_list_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(get_follows_every_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(gets_race_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_follows_every_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(create_is_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(mount_counts_per_id, setup, teardown),

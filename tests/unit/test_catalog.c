@@ -482,6 +482,80 @@ static void load_failure_names_the_catalog(void **state)
 	catalog_close(cat);
 }
 
+/* An answer kept with a volume's snapshot is handed out instead of the
+ * view until the next commit replaces the snapshot; a reference taken
+ * before that commit cannot attach an answer to the new snapshot. */
+static void kept_answer_lasts_until_the_next_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct view_text *snap = NULL, *old = NULL;
+	struct volume *vol;
+	enum vol_state shown;
+	char *answer = NULL;
+	json_t *view;
+
+	add_ready(f, "k1");
+	/* nothing kept yet: the view, and the snapshot it came from */
+	view = catalog_view_cached(f->cat, "k1", &shown, &answer, &snap);
+	assert_non_null(view);
+	assert_null(answer);
+	assert_non_null(snap);
+	assert_int_equal(shown, VOL_READY);
+	json_decref(view);
+	catalog_keep_answer(snap, "{\"kept\":1}");
+	/* kept: the answer, not the view */
+	snap = NULL;
+	view = catalog_view_cached(f->cat, "k1", &shown, &answer, &snap);
+	assert_null(view);
+	assert_null(snap);
+	assert_non_null(answer);
+	assert_string_equal(answer, "{\"kept\":1}");
+	free(answer);
+	answer = NULL;
+	/* a second answer for the same snapshot does not replace the first */
+	view = catalog_view_cached(f->cat, "k1", &shown, NULL, &old);
+	assert_non_null(view);
+	json_decref(view);
+	catalog_keep_answer(old, "{\"kept\":2}");
+	view = catalog_view_cached(f->cat, "k1", &shown, &answer, &snap);
+	assert_null(view);
+	assert_string_equal(answer, "{\"kept\":1}");
+	free(answer);
+	answer = NULL;
+	/* a reference to a snapshot with no answer yet, taken before a
+	 * commit ... */
+	vol = catalog_acquire(f->cat, "k1", 0);
+	json_object_set_new(vol->mounts, "id3", json_integer(1));
+	assert_int_equal(catalog_commit(f->cat, vol, NULL), 0);
+	catalog_release(f->cat, vol);
+	old = NULL;
+	view = catalog_view_cached(f->cat, "k1", &shown, NULL, &old);
+	assert_non_null(old);
+	json_decref(view);
+	vol = catalog_acquire(f->cat, "k1", 0);
+	json_object_set_new(vol->mounts, "id2", json_integer(1));
+	assert_int_equal(catalog_commit(f->cat, vol, NULL), 0);
+	catalog_release(f->cat, vol);
+	/* ... keeps its answer with the old snapshot only */
+	catalog_keep_answer(old, "{\"stale\":1}");
+	snap = NULL;
+	view = catalog_view_cached(f->cat, "k1", &shown, &answer, &snap);
+	assert_null(answer);
+	assert_non_null(view);
+	assert_int_equal(json_integer_value(json_object_get(view, "mount_count")), 4);
+	json_decref(view);
+	catalog_keep_answer(snap, NULL);
+	/* gone: no answer, no view */
+	vol = catalog_acquire(f->cat, "k1", 0);
+	vol->state = VOL_GONE;
+	assert_int_equal(catalog_commit(f->cat, vol, NULL), 0);
+	catalog_release(f->cat, vol);
+	snap = NULL;
+	assert_null(catalog_view_cached(f->cat, "k1", &shown, &answer, &snap));
+	assert_null(answer);
+	assert_null(snap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -497,6 +571,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(many_records_load_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(names_where_filters_by_last_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(load_failure_names_the_catalog, setup, teardown),
+		cmocka_unit_test_setup_teardown(kept_answer_lasts_until_the_next_commit, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("catalog", tests, NULL, NULL);
