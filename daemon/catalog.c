@@ -31,6 +31,13 @@ struct view_text {
 	char json[];
 };
 
+/* Kept answers in all, in bytes, and their bound: about 4,000 volumes'
+ * Get answers. Past it an answer is rendered each time, as before any was
+ * kept, so that a catalog of many volumes, each asked for once, does not
+ * grow ballastd by the size of all their answers. */
+#define ANSWERS_MAX_BYTES (1u << 20)
+static atomic_size_t answers_bytes;
+
 static struct view_text *view_text_new(const json_t *view)
 {
 	char *json = view ? json_dumps(view, JSON_COMPACT) : NULL;
@@ -56,7 +63,12 @@ static struct view_text *view_text_ref(struct view_text *t)
 static void view_text_unref(struct view_text *t)
 {
 	if (t && atomic_fetch_sub(&t->refs, 1) == 1) {
-		free(atomic_load(&t->answer));
+		char *answer = atomic_load(&t->answer);
+
+		if (answer) {
+			atomic_fetch_sub(&answers_bytes, strlen(answer) + 1);
+			free(answer);
+		}
 		free(t);
 	}
 }
@@ -647,12 +659,17 @@ json_t *catalog_view_cached(struct catalog *cat, const char *name, enum vol_stat
 
 void catalog_keep_answer(struct view_text *snap, const char *answer)
 {
-	char *copy = answer ? strdup(answer) : NULL;
-	char *none = NULL;
+	size_t len = answer ? strlen(answer) + 1 : 0;
+	char *copy, *none = NULL;
 
-	if (snap && copy && atomic_compare_exchange_strong(&snap->answer, &none, copy))
-		copy = NULL;
-	free(copy);
+	if (snap && answer && !atomic_load(&snap->answer)) {
+		if (atomic_fetch_add(&answers_bytes, len) + len > ANSWERS_MAX_BYTES || !(copy = strdup(answer))) {
+			atomic_fetch_sub(&answers_bytes, len);
+		} else if (!atomic_compare_exchange_strong(&snap->answer, &none, copy)) {
+			atomic_fetch_sub(&answers_bytes, len);
+			free(copy);
+		}
+	}
 	view_text_unref(snap);
 }
 

@@ -130,8 +130,9 @@ json_t *catalog_view_state(struct catalog *cat, const char *name, enum vol_state
 json_t *catalog_view_cached(struct catalog *cat, const char *name, enum vol_state *shown, char **answer,
 			    struct view_text **snap);
 
-/* Keep a copy of answer (when not NULL, and no answer is kept yet) with
- * snap until a commit replaces the snapshot; release snap. */
+/* Keep a copy of answer (when not NULL, no answer is kept yet, and the
+ * answers kept in all stay within 1 MiB) with snap until a commit replaces
+ * the snapshot; release snap. */
 void catalog_keep_answer(struct view_text *snap, const char *answer);
 
 /* Snapshots of every ready volume, sorted by name (new reference). */

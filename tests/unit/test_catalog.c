@@ -556,6 +556,69 @@ static void kept_answer_lasts_until_the_next_commit(void **state)
 	assert_null(snap);
 }
 
+/* The answer kept for (cached view of) name, or NULL; freed by the caller. */
+static char *kept_answer(struct fixture *f, const char *name)
+{
+	struct view_text *snap = NULL;
+	enum vol_state shown;
+	char *answer = NULL;
+	json_t *view = catalog_view_cached(f->cat, name, &shown, &answer, &snap);
+
+	json_decref(view);
+	catalog_keep_answer(snap, NULL);
+	return answer;
+}
+
+static void keep(struct fixture *f, const char *name, const char *answer)
+{
+	struct view_text *snap = NULL;
+	enum vol_state shown;
+	json_t *view = catalog_view_cached(f->cat, name, &shown, NULL, &snap);
+
+	assert_non_null(view);
+	json_decref(view);
+	catalog_keep_answer(snap, answer);
+}
+
+/* Answers are kept up to 1 MiB in all; an answer dropped with its
+ * snapshot gives its room back. */
+static void kept_answers_are_bounded(void **state)
+{
+	struct fixture *f = *state;
+	size_t big = 400u << 10;
+	char *text = malloc(big), *got;
+	struct volume *vol;
+
+	memset(text, 'a', big - 1);
+	text[big - 1] = '\0';
+	add_ready(f, "b1");
+	add_ready(f, "b2");
+	add_ready(f, "b3");
+	keep(f, "b1", text);
+	keep(f, "b2", text);
+	keep(f, "b3", text);
+	got = kept_answer(f, "b1");
+	assert_non_null(got);
+	free(got);
+	got = kept_answer(f, "b2");
+	assert_non_null(got);
+	free(got);
+	/* 3 x 400 KiB: past the bound */
+	assert_null(kept_answer(f, "b3"));
+	/* b1 changes: its answer is dropped, and b3's fits */
+	vol = catalog_acquire(f->cat, "b1", 0);
+	json_object_set_new(vol->mounts, "id9", json_integer(1));
+	assert_int_equal(catalog_commit(f->cat, vol, NULL), 0);
+	catalog_release(f->cat, vol);
+	assert_null(kept_answer(f, "b1"));
+	keep(f, "b3", text);
+	got = kept_answer(f, "b3");
+	assert_non_null(got);
+	assert_int_equal(strlen(got), big - 1);
+	free(got);
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -572,6 +635,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(names_where_filters_by_last_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(load_failure_names_the_catalog, setup, teardown),
 		cmocka_unit_test_setup_teardown(kept_answer_lasts_until_the_next_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(kept_answers_are_bounded, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("catalog", tests, NULL, NULL);
