@@ -317,39 +317,41 @@ static int cmd_snapshot_rm_all(const char *sock, const char *name)
 {
 	json_t *resp = call(sock, "Ballast.Snapshots", json_pack("{s:s}", "Name", name));
 	json_t *snaps, *s, *errs;
+	int refused = 0, ret = 0;
 	size_t i;
-	int ret = 0;
 
 	if (!resp)
 		return 1;
 	snaps = json_object_get(resp, "Snapshots");
 	errs = json_object_get(resp, "Errors");
+	/* every reason to refuse is named before anything is removed */
 	json_array_foreach (errs, i, s) {
 		fprintf(stderr, "ballast: %s: %s; nothing removed\n", json_string_value(json_object_get(s, "name")),
 			json_string_value(json_object_get(s, "error")));
-		ret = 1;
+		refused = 1;
 	}
 	json_array_foreach (snaps, i, s) {
 		json_t *kids = json_object_get(s, "clones"), *k;
 		size_t j;
 
-		if (ret || json_array_size(kids) == 0)
+		if (json_array_size(kids) == 0)
 			continue;
 		fprintf(stderr, "ballast: snapshot %s@%s has clones (", name,
 			json_string_value(json_object_get(s, "name")));
 		json_array_foreach (kids, j, k)
 			fprintf(stderr, "%s%s", j ? ", " : "", json_string_value(k));
 		fprintf(stderr, "); remove them first; nothing removed\n");
-		ret = 1;
+		refused = 1;
 	}
-	if (ret == 0 && json_array_size(snaps) == 0)
+	if (!refused && json_array_size(snaps) == 0)
 		printf("%s: no snapshots\n", name);
 	json_array_foreach (snaps, i, s) {
-		if (ret == 0)
-			ret = cmd_snapshot_change(sock, "rm", name, json_string_value(json_object_get(s, "name")));
+		if (refused || ret)
+			break;
+		ret = cmd_snapshot_change(sock, "rm", name, json_string_value(json_object_get(s, "name")));
 	}
 	json_decref(resp);
-	return ret;
+	return refused ? 1 : ret;
 }
 
 /* ballast snapshot ls [VOL] [--json]; exit 1 when some volume's snapshots

@@ -550,10 +550,12 @@ if dbimage_build dk && t_ok "volume db1 created" dk volume create -d "$PLUGIN" -
 	t_match "snapshot rm of a snapshot with clones is refused, naming them" \
 		'snapshot s1 of db1 has clones \(db1c\)' "$(bal snapshot rm db1 s1 2>&1)"
 	t_match "snapshot create db1 s2" '^db1: took snapshot s2$' "$(bal snapshot create db1 s2 2>&1)"
-	t_eq "snapshot rm db1 --all is refused, naming the clone" \
-		"ballast: snapshot db1@s1 has clones (db1c); remove them first; nothing removed" \
-		"$(bal snapshot rm db1 --all 2>&1)"
+	t_ok "docker volume create -o from=db1@s2 db1d" dk volume create -d "$PLUGIN" -o from=db1@s2 db1d
+	t_eq "snapshot rm db1 --all is refused, naming every snapshot's clones" \
+		"ballast: snapshot db1@s1 has clones (db1c); remove them first; nothing removed|ballast: snapshot db1@s2 has clones (db1d); remove them first; nothing removed" \
+		"$(bal snapshot rm db1 --all 2>&1 | paste -sd '|')"
 	t_eq "... nothing removed" "s1 s2" "$(bal snapshot ls db1 --json | jq -r '[.[].name] | join(" ")')"
+	t_ok "docker volume rm db1d" dk volume rm db1d
 	t_ok "docker volume create -o from=db1@s1 -o flatten=true db1f" \
 		dk volume create -d "$PLUGIN" -o from=db1@s1 -o flatten=true db1f
 	t_eq "db1f has no parent in the cluster (flattened)" none "$(parent_of db1f)"
