@@ -473,15 +473,16 @@ static int h_mount(struct api *api, struct request *req)
 		}
 	}
 	/* Counted per ID, never as a set: docker cp mounts an ID twice. */
-	json_object_set_new(vol->mounts, id, json_integer(json_integer_value(json_object_get(vol->mounts, id)) + 1));
+	json_object_set_new(volume_mounts_w(vol), id,
+			    json_integer(json_integer_value(json_object_get(vol->mounts, id)) + 1));
 	ret = catalog_commit(api->cat, vol, &req->err);
 	if (ret < 0) {
 		struct berr ignored = BERR_INIT;
 
-		json_object_set_new(vol->mounts, id,
+		json_object_set_new(volume_mounts_w(vol), id,
 				    json_integer(json_integer_value(json_object_get(vol->mounts, id)) - 1));
 		if (json_integer_value(json_object_get(vol->mounts, id)) <= 0)
-			json_object_del(vol->mounts, id);
+			json_object_del(volume_mounts_w(vol), id);
 		if (mounted_now) {
 			ops->unmount(ctx, &bv, &ignored);
 			vol->mountpoint[0] = '\0';
@@ -516,9 +517,9 @@ static int h_unmount(struct api *api, struct request *req)
 		goto out_release;
 	}
 	if (n == 1)
-		json_object_del(vol->mounts, id);
+		json_object_del(volume_mounts_w(vol), id);
 	else
-		json_object_set_new(vol->mounts, id, json_integer(n - 1));
+		json_object_set_new(volume_mounts_w(vol), id, json_integer(n - 1));
 	api_forgotten_ids(api, vol);
 	/*
 	 * The count follows dockerd, whatever the backend says next: if the

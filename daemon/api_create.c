@@ -259,7 +259,7 @@ static int create_volume(struct api *api, struct request *req, const struct crea
 		goto out;
 
 	snprintf(vol->backend, sizeof(vol->backend), "%s", ops->name);
-	json_object_update(vol->opts, c->opts);
+	volume_add_opts(vol, c->opts);
 	rfc3339_now(vol->created_at, sizeof(vol->created_at));
 	vol->state = VOL_CREATING;
 	/* Recorded before the backend acts, so that a crash in between is

@@ -134,14 +134,14 @@ void api_recover_volume(struct api *api, struct volume *vol, int rebooted)
 		return;
 	}
 	if (rebooted && volume_mount_count(vol) > 0) {
-		json_object_clear(vol->mounts);
+		volume_drop_mounts(vol);
 		dirty = 1;
 	}
 	mounted = ops->is_mounted(ctx, &bv);
 	if (mounted == 0 && volume_mount_count(vol) > 0) {
 		log_warnx("volume %s: not mounted any more; dropping %ld stale mount(s)", vol->name,
 			  volume_mount_count(vol));
-		json_object_clear(vol->mounts);
+		volume_drop_mounts(vol);
 		dirty = 1;
 	}
 	if ((mounted == 1 || mounted == BE_MOUNT_DEAD) && volume_mount_count(vol) == 0) {
@@ -212,7 +212,7 @@ int api_adopt_locked(struct api *api, const struct backend_ops *ops, struct volu
 	int ret;
 
 	snprintf(vol->backend, sizeof(vol->backend), "%s", ops->name);
-	json_object_update(vol->opts, json_object_get(item, "options"));
+	volume_add_opts(vol, json_object_get(item, "options"));
 	snprintf(vol->created_at, sizeof(vol->created_at), "%s", created ? created : "");
 	if (!vol->created_at[0])
 		rfc3339_now(vol->created_at, sizeof(vol->created_at));
@@ -221,7 +221,7 @@ int api_adopt_locked(struct api *api, const struct backend_ops *ops, struct volu
 	ret = catalog_commit(api->cat, vol, err);
 	if (ret < 0) {
 		vol->state = VOL_NEW;
-		json_object_clear(vol->opts);
+		volume_drop_opts(vol);
 	}
 	return ret;
 }
@@ -344,7 +344,7 @@ static void forget_ids(struct volume *vol, const char *found, const char *then)
 	ids_of(vol, ids, sizeof(ids));
 	log_warnx("volume %s: %s, yet dockerd never unmounted it (mount IDs %s; was dockerd restarted?): %s", vol->name,
 		  found, ids, then);
-	json_object_clear(vol->mounts);
+	volume_drop_mounts(vol);
 }
 
 static void unmount_orphan(struct api *api, struct volume *vol)

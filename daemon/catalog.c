@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,26 +115,104 @@ long volume_mount_count(const struct volume *vol)
 	return total;
 }
 
+/* The empty object of every volume without options or mount IDs (see
+ * volume_opts_w); made once, never freed, never changed. Its reference
+ * count is jansson's mark of a static value (as json_null()'s): taking
+ * and dropping references to it writes nothing, so that threads share it
+ * without a race. */
+static json_t *empty_object;
+static pthread_once_t empty_once = PTHREAD_ONCE_INIT;
+
+static void empty_make(void)
+{
+	empty_object = json_object();
+	if (empty_object)
+		empty_object->refcount = (size_t)-1;
+}
+
+static json_t *empty_shared(void)
+{
+	pthread_once(&empty_once, empty_make);
+	return empty_object;
+}
+
+/* *obj, made the volume's own object first if it is the shared one. */
+static json_t *own_object(json_t **obj)
+{
+	if (*obj == empty_object) {
+		json_t *own = json_object();
+
+		if (!own)
+			return NULL;
+		*obj = own;
+	}
+	return *obj;
+}
+
+/* *obj emptied: the shared empty object again. */
+static void drop_object(json_t **obj)
+{
+	if (*obj != empty_object) {
+		json_decref(*obj);
+		*obj = empty_shared();
+	}
+}
+
+json_t *volume_opts_w(struct volume *vol)
+{
+	return own_object(&vol->opts);
+}
+
+json_t *volume_mounts_w(struct volume *vol)
+{
+	return own_object(&vol->mounts);
+}
+
+int volume_add_opts(struct volume *vol, json_t *opts)
+{
+	return json_object_size(opts) ? json_object_update(volume_opts_w(vol), opts) : 0;
+}
+
+void volume_drop_opts(struct volume *vol)
+{
+	drop_object(&vol->opts);
+}
+
+void volume_drop_mounts(struct volume *vol)
+{
+	drop_object(&vol->mounts);
+}
+
 static struct volume *volume_new(const char *name)
 {
-	struct volume *vol = calloc(1, sizeof(*vol));
+	size_t len = strnlen(name, VOLUME_NAME_MAX);
+	struct volume *vol = calloc(1, sizeof(*vol) + len + 2);
 
 	if (!vol)
 		return NULL;
-	snprintf(vol->name, sizeof(vol->name), "%s", name);
-	vol->opts = json_object();
-	vol->mounts = json_object();
-	vol->mountpoint = strdup("");
-	pthread_mutex_init(&vol->lock, NULL);
-	if (!vol->opts || !vol->mounts || !vol->mountpoint) {
-		json_decref(vol->opts);
-		json_decref(vol->mounts);
-		free(vol->mountpoint);
-		pthread_mutex_destroy(&vol->lock);
+	vol->opts = empty_shared();
+	vol->mounts = empty_shared();
+	if (!vol->opts) {
 		free(vol);
 		return NULL;
 	}
+	memcpy(vol->names, name, len);
+	vol->name = vol->names;
+	vol->mountpoint = vol->names + len + 1;
+	pthread_mutex_init(&vol->lock, NULL);
 	return vol;
+}
+
+/* The "" stored after the name: the mountpoint until one is set. */
+static char *no_mountpoint(struct volume *vol)
+{
+	return vol->names + strlen(vol->name) + 1;
+}
+
+/* The mountpoint's heap copy, if it has one. */
+static char *mountpoint_heap(struct volume *vol)
+{
+	return vol->mountpoint == no_mountpoint(vol) ? NULL : vol->mountpoint;
 }
 
 static void volume_free(struct volume *vol)
@@ -142,18 +221,18 @@ static void volume_free(struct volume *vol)
 	json_decref(vol->opts);
 	json_decref(vol->mounts);
 	view_text_unref(vol->view);
-	free(vol->mountpoint);
+	free(mountpoint_heap(vol));
 	pthread_mutex_destroy(&vol->lock);
 	free(vol);
 }
 
 int volume_set_mountpoint(struct volume *vol, const char *path)
 {
-	char *copy = strdup(path);
+	char *copy = path[0] ? strdup(path) : no_mountpoint(vol);
 
 	if (!copy)
 		return -ENOMEM;
-	free(vol->mountpoint);
+	free(mountpoint_heap(vol));
 	vol->mountpoint = copy;
 	return 0;
 }
@@ -311,8 +390,9 @@ static int load_record(struct catalog *cat, const char *file)
 		vol->snapshots = json_incref(json_object_get(rec, "snapshots"));
 	if (state_parse(state, &vol->state) < 0)
 		vol->state = VOL_CREATING; /* unknown: treat as unfinished */
-	json_object_update(vol->opts, opts);
-	json_object_update(vol->mounts, mounts);
+	volume_add_opts(vol, opts);
+	if (json_object_size(mounts) > 0)
+		json_object_update(volume_mounts_w(vol), mounts);
 	if (vol->state == VOL_READY) {
 		json_t *view = volume_view(vol);
 
@@ -539,8 +619,8 @@ struct volume *catalog_acquire(struct catalog *cat, const char *name, int create
 void volume_clear(struct volume *vol)
 {
 	vol->state = VOL_NEW;
-	json_object_clear(vol->opts);
-	json_object_clear(vol->mounts);
+	volume_drop_opts(vol);
+	volume_drop_mounts(vol);
 	vol->mountpoint[0] = '\0';
 	vol->resized_bytes = 0;
 	json_decref(vol->snapshots);
@@ -569,6 +649,14 @@ int catalog_commit(struct catalog *cat, struct volume *vol, struct berr *err)
 	int ret = 0;
 
 	snprintf(file, sizeof(file), "%s%s", vol->name, RECORD_SUFFIX);
+	if (json_object_size(empty_object) != 0) {
+		/* a change that did not go through volume_opts_w: every
+		 * volume's options or mounts; never let it reach a record */
+		log_errx("the empty options of volumes were changed; stopping");
+		abort();
+	}
+	if (json_object_size(vol->mounts) == 0)
+		volume_drop_mounts(vol);
 	if (vol->state == VOL_DAMAGED)
 		return berr_set(err, -EIO, "the catalog record of volume %s is damaged; refusing to write it",
 				vol->name);

@@ -36,15 +36,20 @@ enum vol_state {
 struct view_text;
 
 struct volume {
-	char name[VOLUME_NAME_MAX + 1];
+	/* at most VOLUME_NAME_MAX bytes, stored after the struct: a
+	 * VOLUME_NAME_MAX array was a fifth of a volume's memory */
+	const char *name;
 	char backend[32];
 	char created_at[40]; /* RFC 3339, UTC */
 	/* "" unless mounted; never NULL; cleared in place (mountpoint[0] =
 	 * '\0'), set with volume_set_mountpoint. On the heap, as long as it
-	 * is: a PATH_MAX array was most of a volume's memory. */
+	 * is (a PATH_MAX array was most of a volume's memory); until then the
+	 * "" stored after the name. */
 	char *mountpoint;
-	json_t *opts;	/* object of strings; owned */
-	json_t *mounts; /* object: mount ID -> count; owned */
+	/* object of strings, and object mount ID -> count: read them here,
+	 * change them only through volume_opts_w and volume_mounts_w */
+	json_t *opts;
+	json_t *mounts;
 	/* the names of its snapshots as the last snapshot change here found
 	 * them (NULL: none); owned */
 	json_t *snapshots;
@@ -69,6 +74,7 @@ struct volume {
 				 * without a snapshot, without waiting */
 	long shown_mounts;	/* its mount count then, likewise */
 	struct volume *next;
+	char names[]; /* the name, then the first mountpoint "" */
 };
 
 struct catalog;
@@ -101,6 +107,22 @@ int catalog_commit(struct catalog *cat, struct volume *vol, struct berr *err);
 /* Make a held volume a fresh VOL_NEW entry (nothing on disk changes): for
  * a name whose leftover was just removed. */
 void volume_clear(struct volume *vol);
+
+/* vol->opts and vol->mounts, to change. Until a volume has options or
+ * mount IDs both are one empty object that every volume shares and that
+ * never changes (two empty objects were a third of a volume's memory);
+ * these give the volume an object of its own first. NULL when out of
+ * memory (the jansson calls given NULL then fail). */
+json_t *volume_opts_w(struct volume *vol);
+json_t *volume_mounts_w(struct volume *vol);
+
+/* Add opts (an object of strings) to vol->opts. 0 or -1 (no memory). */
+int volume_add_opts(struct volume *vol, json_t *opts);
+
+/* Empty vol->opts or vol->mounts (the shared empty object again): only
+ * where no one holds the old object. */
+void volume_drop_opts(struct volume *vol);
+void volume_drop_mounts(struct volume *vol);
 
 /* Set vol's mountpoint to a copy of path. 0 or -ENOMEM (unchanged). */
 int volume_set_mountpoint(struct volume *vol, const char *path);
