@@ -157,6 +157,17 @@ if [ ! -x "$LOADGEN" ] || [ "$HERE/loadgen.c" -nt "$LOADGEN" ]; then
 		die "cannot build loadgen"
 fi
 
+# the idle RSS floor (bench/idle.c), linked with ballastd's own libraries
+IDLE=$BUILD/bench/idle
+if [ ! -x "$IDLE" ] || [ "$HERE/idle.c" -nt "$IDLE" ] || [ "$BUILD/ballastd" -nt "$IDLE" ]; then
+	mkdir -p "$BUILD/bench"
+	mapfile -t idle_libs < <(readelf -d "$BUILD/ballastd" |
+		sed -n 's/.*(NEEDED).*\[\(.*\)\]$/-l:\1/p' | grep -v -e '^-l:libc\.so' -e '^-l:ld-linux')
+	[ "${#idle_libs[@]}" -gt 0 ] || die "readelf found no library that ballastd links"
+	gcc -std=gnu11 -O2 -Wall -Wextra -Werror "$HERE/idle.c" -o "$IDLE" -Wl,--no-as-needed "${idle_libs[@]}" ||
+		die "cannot build the idle RSS floor"
+fi
+
 IO_TOOL=fio
 if [ -n "${BENCH_FORCE_DD:-}" ]; then
 	IO_TOOL="dd"
@@ -413,6 +424,14 @@ if has_section scale; then
 			rss=$(rss_kib "$SCALE_PID")
 			if [ "$which" = e ]; then
 				emit "{\"section\":\"scale\",\"row\":\"start_empty\",\"round\":$r,\"ms\":$LAUNCH_MS,\"list_ms\":$LAUNCH_LIST_MS,\"rss_kib\":$rss}"
+				"$IDLE" &
+				pid=$!
+				sleep 1
+				rss=$(rss_kib "$pid")
+				kill -KILL "$pid"
+				wait "$pid" 2>/dev/null
+				[ -n "$rss" ] || die "the idle RSS floor (bench/idle.c) did not run"
+				emit "{\"section\":\"scale\",\"row\":\"idle_floor\",\"round\":$r,\"rss_kib\":$rss}"
 			else
 				emit "{\"section\":\"scale\",\"row\":\"start_10k\",\"round\":$r,\"volumes\":$NVOL,\"ms\":$LAUNCH_MS,\"list_ms\":$LAUNCH_LIST_MS,\"rss_kib\":$rss}"
 				for m in VolumeDriver.List Ballast.List; do
