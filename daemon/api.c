@@ -473,16 +473,12 @@ static int h_mount(struct api *api, struct request *req)
 		}
 	}
 	/* Counted per ID, never as a set: docker cp mounts an ID twice. */
-	json_object_set_new(volume_mounts_w(vol), id,
-			    json_integer(json_integer_value(json_object_get(vol->mounts, id)) + 1));
+	volume_count_mount(vol, id, 1);
 	ret = catalog_commit(api->cat, vol, &req->err);
 	if (ret < 0) {
 		struct berr ignored = BERR_INIT;
 
-		json_object_set_new(volume_mounts_w(vol), id,
-				    json_integer(json_integer_value(json_object_get(vol->mounts, id)) - 1));
-		if (json_integer_value(json_object_get(vol->mounts, id)) <= 0)
-			json_object_del(volume_mounts_w(vol), id);
+		volume_count_mount(vol, id, -1);
 		if (mounted_now) {
 			ops->unmount(ctx, &bv, &ignored);
 			vol->mountpoint[0] = '\0';
@@ -516,10 +512,7 @@ static int h_unmount(struct api *api, struct request *req)
 		ret = berr_set(&req->err, -ENOENT, "volume %s has no mount with ID %.64s", name, id);
 		goto out_release;
 	}
-	if (n == 1)
-		json_object_del(volume_mounts_w(vol), id);
-	else
-		json_object_set_new(volume_mounts_w(vol), id, json_integer(n - 1));
+	volume_count_mount(vol, id, -1);
 	api_forgotten_ids(api, vol);
 	/*
 	 * The count follows dockerd, whatever the backend says next: if the

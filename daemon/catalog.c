@@ -173,6 +173,16 @@ int volume_add_opts(struct volume *vol, json_t *opts)
 	return json_object_size(opts) ? json_object_update(volume_opts_w(vol), opts) : 0;
 }
 
+void volume_count_mount(struct volume *vol, const char *id, long delta)
+{
+	json_int_t n = json_integer_value(json_object_get(vol->mounts, id)) + delta;
+
+	if (n > 0)
+		json_object_set_new(volume_mounts_w(vol), id, json_integer(n));
+	else if (json_object_get(vol->mounts, id))
+		json_object_del(volume_mounts_w(vol), id);
+}
+
 void volume_drop_opts(struct volume *vol)
 {
 	drop_object(&vol->opts);

@@ -116,6 +116,10 @@ void volume_clear(struct volume *vol);
 json_t *volume_opts_w(struct volume *vol);
 json_t *volume_mounts_w(struct volume *vol);
 
+/* Add delta to the count of mount ID id of vol; at 0 the ID goes. Counted
+ * per ID, never as a set: docker cp mounts an ID twice. */
+void volume_count_mount(struct volume *vol, const char *id, long delta);
+
 /* Add opts (an object of strings) to vol->opts. 0 or -1 (no memory). */
 int volume_add_opts(struct volume *vol, json_t *opts);
 

@@ -640,7 +640,9 @@ static void empty_options_and_mounts_are_shared_not_mixed(void **state)
 	assert_string_equal(b->name, longname);
 	assert_string_equal(b->mountpoint, "");
 	json_object_set_new(volume_opts_w(a), "uid", json_string("7"));
-	json_object_set_new(volume_mounts_w(a), "id1", json_integer(1));
+	volume_count_mount(a, "id1", 1);
+	volume_count_mount(a, "id1", 1);
+	volume_count_mount(a, "id1", -1);
 	assert_int_equal(volume_set_mountpoint(a, "/mnt/a"), 0);
 	assert_int_equal(json_object_size(b->opts), 0);
 	assert_int_equal(json_object_size(b->mounts), 0);
@@ -671,7 +673,8 @@ static void empty_options_and_mounts_are_shared_not_mixed(void **state)
 	assert_int_equal(json_object_size(c->opts), 0);
 	assert_int_equal(json_object_size(c->mounts), 0);
 	/* a's last mount ID goes: a shares the empty object again */
-	json_object_del(volume_mounts_w(a), "id1");
+	volume_count_mount(a, "id1", -1);
+	volume_count_mount(a, "id2", -1); /* never mounted: nothing */
 	assert_int_equal(volume_set_mountpoint(a, ""), 0);
 	assert_int_equal(catalog_commit(f->cat, a, NULL), 0);
 	assert_ptr_equal(a->mounts, c->mounts);
