@@ -79,3 +79,10 @@ t_eq "no function over 80 lines without a Long: reason" "" \
 big=$(wc -l $SOURCES | awk '$2 != "total" && $1 > 1000 { print $2 " (" $1 " lines)" }')
 t_eq "no source file over 1,000 lines" "" "$big"
 t_match "control: wc counts lines here" '^[0-9]+' "$(wc -l lib/errors.c)"
+
+# --- the mutants still apply (tests/mutants.sh, run by hand) --------------
+sed 's/LOOP_SET_DIRECT_IO, 1UL/LOOP_SET_DIRECT_IO, 7UL/' tests/mutants.sh >"$T/plant/mutants.sh"
+t_fail "control: a mutant whose text the code no longer has is reported" \
+	env MUTANTS_APPLY_ONLY=1 MUTANTS_ROOT="$PWD" bash "$T/plant/mutants.sh"
+t_ok "every mutant of tests/mutants.sh still matches the code it breaks" \
+	env MUTANTS_APPLY_ONLY=1 bash tests/mutants.sh
