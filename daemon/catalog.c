@@ -168,9 +168,16 @@ json_t *volume_mounts_w(struct volume *vol)
 	return own_object(&vol->mounts);
 }
 
+/* Add the members of from to *obj (the shared empty object stays shared
+ * when from has none). 0 or -1 (no memory). */
+static int add_members(json_t **obj, json_t *from)
+{
+	return json_object_size(from) ? json_object_update(own_object(obj), from) : 0;
+}
+
 int volume_add_opts(struct volume *vol, json_t *opts)
 {
-	return json_object_size(opts) ? json_object_update(volume_opts_w(vol), opts) : 0;
+	return add_members(&vol->opts, opts);
 }
 
 void volume_count_mount(struct volume *vol, const char *id, long delta)
@@ -400,9 +407,8 @@ static int load_record(struct catalog *cat, const char *file)
 		vol->snapshots = json_incref(json_object_get(rec, "snapshots"));
 	if (state_parse(state, &vol->state) < 0)
 		vol->state = VOL_CREATING; /* unknown: treat as unfinished */
-	volume_add_opts(vol, opts);
-	if (json_object_size(mounts) > 0)
-		json_object_update(volume_mounts_w(vol), mounts);
+	add_members(&vol->opts, opts);
+	add_members(&vol->mounts, mounts);
 	if (vol->state == VOL_READY) {
 		json_t *view = volume_view(vol);
 

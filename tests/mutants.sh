@@ -46,9 +46,10 @@ for m in "${MUTANTS_TABLE[@]}"; do
 		continue
 	fi
 	if [ -n "${MUTANTS_APPLY_ONLY:-}" ]; then
-		cp "$ROOT/$file" "$WORK/one" && perl -0pi -e "$subst" "$WORK/one"
-		if cmp -s "$ROOT/$file" "$WORK/one"; then
-			echo "NOT APPLIED - $name: the substitution does not match $file"
+		rm -f "$WORK/one"
+		cp "$ROOT/$file" "$WORK/one" 2>/dev/null && perl -0pi -e "$subst" "$WORK/one"
+		if [ ! -f "$WORK/one" ] || cmp -s "$ROOT/$file" "$WORK/one"; then
+			echo "NOT APPLIED - $name: the substitution does not match $file (or it is gone)"
 			unapplied=$((unapplied + 1))
 		else
 			echo "applies - $name"

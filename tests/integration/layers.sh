@@ -82,7 +82,7 @@ t_match "control: wc counts lines here" '^[0-9]+' "$(wc -l lib/errors.c)"
 
 # --- the mutants still apply (tests/mutants.sh, run by hand) --------------
 sed 's/LOOP_SET_DIRECT_IO, 1UL/LOOP_SET_DIRECT_IO, 7UL/' tests/mutants.sh >"$T/plant/mutants.sh"
-t_fail "control: a mutant whose text the code no longer has is reported" \
-	env MUTANTS_APPLY_ONLY=1 MUTANTS_ROOT="$PWD" bash "$T/plant/mutants.sh"
+t_match "control: a mutant whose text the code no longer has is reported" 'NOT APPLIED - loop-buffered-io' \
+	"$(MUTANTS_APPLY_ONLY=1 MUTANTS_ROOT="$PWD" bash "$T/plant/mutants.sh")"
 t_ok "every mutant of tests/mutants.sh still matches the code it breaks" \
 	env MUTANTS_APPLY_ONLY=1 bash tests/mutants.sh
