@@ -180,6 +180,9 @@ static int create_dir(struct local_ctx *lc, const struct be_volume *vol, struct 
 	if (!made && errno != EEXIST)
 		return berr_set(err, -errno, "cannot create %s: %s", dir, strerror(errno));
 	ret = apply_perms(dir, &perms, err);
+	/* also when it was there: a Create retried after a crash */
+	if (ret == 0 && (ret = sync_entry(dir)) < 0)
+		berr_set(err, ret, "cannot make %s durable: %s", dir, strerror(-ret));
 	if (ret < 0 && made)
 		rmdir(dir);
 	return ret;
@@ -257,6 +260,8 @@ static int create_image(struct local_ctx *lc, const struct be_volume *vol, struc
 	if (ret == 0 && fsync(fd) < 0)
 		ret = berr_set(err, -errno, "fsync of %s failed: %s", img, strerror(errno));
 	close(fd);
+	if (ret == 0 && (ret = sync_parent(img)) < 0)
+		berr_set(err, ret, "cannot make %s durable: %s", img, strerror(-ret));
 	if (ret < 0)
 		unlink(img);
 	return ret;
@@ -302,6 +307,19 @@ static int sync_fs_of(const char *path, struct berr *err)
 	if (fd >= 0)
 		close(fd);
 	return ret;
+}
+
+/* rm_rf of path, made durable: what a power cut brought back would
+ * reappear in a new volume of the same name. A missing path is 0. */
+static int remove_durably(const char *path)
+{
+	struct stat st;
+	int ret;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	ret = rm_rf(path);
+	return ret < 0 ? ret : sync_parent(path);
 }
 
 /* --- snapshots ------------------------------------------------------------ */
@@ -374,6 +392,8 @@ static int copy_whole(const char *src, const char *tmp, const char *dst, int ima
 		ret = image ? image_finish(tmp, allocate, err) : sync_fs_of(tmp, err);
 	if (ret == 0 && rename(tmp, dst) < 0)
 		ret = berr_set(err, -errno, "cannot rename %s: %s", tmp, strerror(errno));
+	if (ret == 0 && (ret = sync_parent(dst)) < 0)
+		berr_set(err, ret, "cannot make %s durable: %s", dst, strerror(-ret));
 	if (ret < 0)
 		rm_rf(tmp);
 	return ret;
@@ -494,7 +514,7 @@ static int be_local_snapshot_remove(void *ctx, const struct be_volume *vol, cons
 	snap_path(lc, vol, snap, 0, path, sizeof(path));
 	if (lstat(path, &st) < 0)
 		return berr_set(err, -ENOENT, "volume %s has no snapshot %s", vol->name, snap);
-	ret = rm_rf(path);
+	ret = remove_durably(path);
 	if (ret < 0)
 		return berr_set(err, ret, "cannot remove snapshot %s of %s: %s", snap, vol->name, strerror(-ret));
 	log_infox("volume %s: snapshot %s removed", vol->name, snap);
@@ -535,6 +555,8 @@ static int be_local_rollback(void *ctx, const struct be_volume *vol, const char 
 		if (ret == 0 && renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_EXCHANGE) < 0)
 			ret = berr_set(err, -errno, "cannot put snapshot %s in place of %s: %s", snap, dst,
 				       strerror(errno));
+		if (ret == 0 && (ret = sync_parent(dst)) < 0)
+			berr_set(err, ret, "cannot make %s durable: %s", dst, strerror(-ret));
 		rm_rf(tmp);
 	}
 	if (ret == 0)
@@ -619,19 +641,21 @@ static int be_local_remove(void *ctx, const struct be_volume *vol, struct berr *
 	 * volume with snapshots) */
 	copy_tmp_path(lc, vol, path, sizeof(path));
 	rm_rf(path);
+	/* snapshots that came back after a power cut would be offered to
+	 * a new volume of the same name */
 	snap_dir(lc, vol->name, path, sizeof(path));
-	rm_rf(path);
+	ret = remove_durably(path);
+	if (ret < 0)
+		return berr_set(err, ret, "cannot delete %s: %s", path, strerror(-ret));
 	if (opt_get(vol->opts, "size")) {
 		ret = be_local_unmount(ctx, vol, err);
 		if (ret < 0)
 			return ret;
 		image_path(lc, vol->name, path, sizeof(path));
-		if (unlink(path) < 0 && errno != ENOENT)
-			return berr_set(err, -errno, "cannot delete %s: %s", path, strerror(errno));
-		return 0;
+	} else {
+		volume_dir(lc, vol->name, path, sizeof(path));
 	}
-	volume_dir(lc, vol->name, path, sizeof(path));
-	ret = rm_rf(path);
+	ret = remove_durably(path);
 	if (ret < 0)
 		return berr_set(err, ret, "cannot delete %s: %s", path, strerror(-ret));
 	return 0;

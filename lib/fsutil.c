@@ -13,10 +13,55 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* fsync path (a file or a directory) itself. */
+static int fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+int sync_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	size_t len;
+
+	if (!slash)
+		return fsync_path(".");
+	len = slash == path ? 1 : (size_t)(slash - path);
+	if (len >= sizeof(dir))
+		return -ENAMETOOLONG;
+	memcpy(dir, path, len);
+	dir[len] = '\0';
+	return fsync_path(dir);
+}
+
+int sync_entry(const char *path)
+{
+	int ret = fsync_path(path);
+
+	return ret < 0 ? ret : sync_parent(path);
+}
+
+/* mkdir of one directory; one it made is made durable. */
+static int mkdir_one(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) < 0)
+		return errno == EEXIST ? 0 : -errno;
+	return sync_entry(path);
+}
+
 int mkdir_p(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];
 	size_t len = strlen(path);
+	int ret;
 
 	if (len == 0 || len >= sizeof(buf))
 		return -ENAMETOOLONG;
@@ -25,13 +70,12 @@ int mkdir_p(const char *path, mode_t mode)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, mode) < 0 && errno != EEXIST)
-			return -errno;
+		ret = mkdir_one(buf, mode);
+		if (ret < 0)
+			return ret;
 		*p = '/';
 	}
-	if (mkdir(buf, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	return mkdir_one(buf, mode);
 }
 
 static int write_all(int fd, const char *data, size_t len)

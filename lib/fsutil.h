@@ -8,8 +8,18 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* mkdir -p with mode for every directory it makes. 0 or -errno. */
+/* mkdir -p with mode for every directory it makes, each made durable
+ * (sync_entry). 0 or -errno. */
 int mkdir_p(const char *path, mode_t mode);
+
+/*
+ * What a power cut must not undo. sync_entry: path was made or renamed into
+ * place; fsync it (a file or a directory), then the directory holding it.
+ * sync_parent: an entry of the directory holding path changed (removed,
+ * renamed away); fsync that directory. 0 or -errno.
+ */
+int sync_entry(const char *path);
+int sync_parent(const char *path);
 
 /*
  * Replace dirfd/name with data, crash-safely: write name.tmp, fsync it,
