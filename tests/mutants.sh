@@ -38,6 +38,7 @@ MUTANTS_TABLE=(
 	"freeze-ignores-stdin|helpers/mb_fs.c|s/\.fd = STDIN_FILENO, \.events = POLLIN/.fd = -1, .events = POLLIN/|rbd_crash"
 	"local-create-not-durable|backends/local.c|s/if \(ret == 0 \&\& \(ret = sync_entry\(dir\)\) < 0\)/if (0)/|power_loss"
 	"local-remove-not-durable|backends/local.c|s/return ret < 0 \? ret : sync_parent\(path\);/return ret;/|power_loss"
+	"sized-mount-nobarrier|helpers/mb_fs.c|s/rc = do_mount\(source, target, cl->fstype, options\);/rc = do_mount(source, target, cl->fstype, cl->loop ? \"nobarrier\" : options);/|power_loss"
 	"sized-image-sparse|backends/local.c|s/if \(fallocate\(fd, 0, 0, \(off_t\)bytes\) == 0\)/if (ftruncate(fd, (off_t)bytes) == 0)/|local_resize"
 )
 
