@@ -7,6 +7,7 @@
 #include <ftw.h>
 #include <libmount.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,31 @@ int atomic_write_group(int dirfd, struct group_sync *g, const char *name, const 
 	}
 	/* The rename is durable only once the directory is. */
 	return group_fsync(g, dirfd);
+}
+
+int overwrite_at(int dirfd, const char *name, const char *data, size_t len)
+{
+	struct stat st;
+	ssize_t n;
+	int fd, ret = 0;
+
+	if (len > FS_SECTOR)
+		return -EINVAL;
+	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		ret = -errno;
+	else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != len)
+		ret = -ESTALE;
+	else if ((n = pwrite(fd, data, len, 0)) < 0)
+		ret = -errno;
+	else if ((size_t)n != len)
+		ret = -EIO; /* what a sector holds is written whole or not at all */
+	else if (fdatasync(fd) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
 }
 
 int read_file_at(int dirfd, const char *name, size_t max, char **out, size_t *len)

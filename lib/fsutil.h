@@ -57,6 +57,19 @@ int group_fsync(struct group_sync *g, int fd);
 /* atomic_write_at, the directory's fsync shared in g (g NULL: alone). */
 int atomic_write_group(int dirfd, struct group_sync *g, const char *name, const char *data, size_t len);
 
+/*
+ * Overwrite dirfd/name in place with len bytes (at most FS_SECTOR) and
+ * fdatasync it, when it is a regular file of exactly len bytes: no new
+ * file, no rename, no fsync of the directory. Crash-safe because a write
+ * of one sector at offset 0 of an allocated block is atomic on disk (old
+ * or new content after a power cut, which PostgreSQL's pg_control relies
+ * on too) and a process killed cannot stop a pwrite halfway. -ESTALE when
+ * the file is not len bytes long (replace it with atomic_write_at
+ * instead), -ENOENT when it is missing, other -errno.
+ */
+#define FS_SECTOR 512
+int overwrite_at(int dirfd, const char *name, const char *data, size_t len);
+
 /* Read a whole file (at most max bytes) into a NUL-terminated buffer the
  * caller frees. 0 or -errno (-EFBIG when larger than max). */
 int read_file_at(int dirfd, const char *name, size_t max, char **out, size_t *len);

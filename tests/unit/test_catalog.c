@@ -685,6 +685,80 @@ static void empty_options_and_mounts_are_shared_not_mixed(void **state)
 	json_decref(opts);
 }
 
+/* ino and size of f's record of name */
+static struct stat record_stat(struct fixture *f, const char *name)
+{
+	char path[4096];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/catalog/%s.json", f->dir, name);
+	assert_int_equal(stat(path, &st), 0);
+	return st;
+}
+
+/* A record that fits in a sector is padded to it and its next versions
+ * overwrite it in place (the same file); one that outgrows it replaces
+ * the file, at its own length, and shrinking pads it again. Every version
+ * reads back after a reopen. */
+static void small_records_are_rewritten_in_place(void **state)
+{
+	struct fixture *f = *state;
+	char big[600], dir[4096];
+	struct volume *vol;
+	struct stat st;
+	ino_t ino;
+	int fd;
+
+	add_ready(f, "v1");
+	st = record_stat(f, "v1");
+	assert_int_equal(st.st_size, FS_SECTOR);
+	ino = st.st_ino;
+	vol = catalog_acquire(f->cat, "v1", 0);
+	volume_count_mount(vol, "id1", -2);
+	assert_int_equal(catalog_commit(f->cat, vol, NULL), 0);
+	catalog_release(f->cat, vol);
+	st = record_stat(f, "v1");
+	assert_int_equal(st.st_ino, ino);
+	assert_int_equal(st.st_size, FS_SECTOR);
+	reopen(f);
+	vol = catalog_acquire(f->cat, "v1", 0);
+	assert_int_equal(volume_mount_count(vol), 0);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	json_object_set_new(volume_opts_w(vol), "label", json_string(big));
+	assert_int_equal(catalog_commit(f->cat, vol, NULL), 0);
+	catalog_release(f->cat, vol);
+	st = record_stat(f, "v1");
+	assert_true(st.st_ino != ino);
+	assert_true(st.st_size > (off_t)sizeof(big));
+	reopen(f);
+	vol = catalog_acquire(f->cat, "v1", 0);
+	assert_int_equal(strlen(json_string_value(json_object_get(vol->opts, "label"))), sizeof(big) - 1);
+	json_object_del(volume_opts_w(vol), "label");
+	assert_int_equal(catalog_commit(f->cat, vol, NULL), 0);
+	assert_int_equal(record_stat(f, "v1").st_size, FS_SECTOR);
+	ino = record_stat(f, "v1").st_ino;
+	vol->state = VOL_REMOVING;
+	assert_int_equal(catalog_commit(f->cat, vol, NULL), 0);
+	catalog_release(f->cat, vol);
+	assert_int_equal(record_stat(f, "v1").st_ino, ino);
+	reopen(f);
+	vol = catalog_acquire(f->cat, "v1", 0);
+	assert_int_equal(vol->state, VOL_REMOVING);
+	assert_null(json_object_get(vol->opts, "label"));
+	catalog_release(f->cat, vol);
+	/* overwrite_at touches only a file of exactly the length it writes */
+	snprintf(dir, sizeof(dir), "%s/catalog", f->dir);
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	write_text(dir, "short.json", "{}");
+	assert_int_equal(overwrite_at(fd, "short.json", big, FS_SECTOR), -ESTALE);
+	assert_int_equal(overwrite_at(fd, "missing.json", big, FS_SECTOR), -ENOENT);
+	assert_int_equal(overwrite_at(fd, "short.json", big, FS_SECTOR + 1), -EINVAL);
+	close(fd);
+	assert_int_equal(record_stat(f, "short").st_size, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -703,6 +777,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(kept_answer_lasts_until_the_next_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(kept_answers_are_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(empty_options_and_mounts_are_shared_not_mixed, setup, teardown),
+		cmocka_unit_test_setup_teardown(small_records_are_rewritten_in_place, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("catalog", tests, NULL, NULL);
