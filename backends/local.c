@@ -53,6 +53,9 @@ struct local_ctx {
 	char root[LOCAL_BASE_MAX];
 	char mounts[LOCAL_BASE_MAX]; /* <state_dir>/mounts */
 	struct helper helper;
+	/* the root, whose fsyncs concurrent Creates and Removes share */
+	int rootfd;
+	struct group_sync rootsync;
 };
 
 extern const struct backend_ops be_local_ops;
@@ -91,10 +94,13 @@ static int be_local_init(const struct ballast_config *cfg, void **ctx, struct be
 	if (ret < 0)
 		goto out_free;
 	ret = mkdir_p(lc->root, 0700);
+	if (ret == 0 && (lc->rootfd = open(lc->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		ret = -errno;
 	if (ret < 0) {
 		berr_set(err, ret, "cannot create local root %s: %s", lc->root, strerror(-ret));
 		goto out_free;
 	}
+	lc->rootsync = (struct group_sync)GROUP_SYNC_INIT;
 	*ctx = lc;
 	return 0;
 out_free:
@@ -104,7 +110,11 @@ out_free:
 
 static void be_local_fini(void *ctx)
 {
-	free(ctx);
+	struct local_ctx *lc = ctx;
+
+	group_sync_destroy(&lc->rootsync);
+	close(lc->rootfd);
+	free(lc);
 }
 
 static int be_local_validate_opts(void *ctx, const json_t *opts, struct berr *err)
@@ -181,7 +191,9 @@ static int create_dir(struct local_ctx *lc, const struct be_volume *vol, struct 
 		return berr_set(err, -errno, "cannot create %s: %s", dir, strerror(errno));
 	ret = apply_perms(dir, &perms, err);
 	/* also when it was there: a Create retried after a crash */
-	if (ret == 0 && (ret = sync_entry(dir)) < 0)
+	if (ret == 0 && (ret = fsync_path(dir)) == 0)
+		ret = group_fsync(&lc->rootsync, lc->rootfd);
+	if (ret < 0)
 		berr_set(err, ret, "cannot make %s durable: %s", dir, strerror(-ret));
 	if (ret < 0 && made)
 		rmdir(dir);
@@ -309,9 +321,10 @@ static int sync_fs_of(const char *path, struct berr *err)
 	return ret;
 }
 
-/* rm_rf of path, made durable: what a power cut brought back would
+/* rm_rf of path, made durable (the fsync of the root shared when lc is
+ * given: path is in the root): what a power cut brought back would
  * reappear in a new volume of the same name. A missing path is 0. */
-static int remove_durably(const char *path)
+static int remove_durably(struct local_ctx *lc, const char *path)
 {
 	struct stat st;
 	int ret;
@@ -319,7 +332,9 @@ static int remove_durably(const char *path)
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	ret = rm_rf(path);
-	return ret < 0 ? ret : sync_parent(path);
+	if (ret < 0)
+		return ret;
+	return lc ? group_fsync(&lc->rootsync, lc->rootfd) : sync_parent(path);
 }
 
 /* --- snapshots ------------------------------------------------------------ */
@@ -514,7 +529,7 @@ static int be_local_snapshot_remove(void *ctx, const struct be_volume *vol, cons
 	snap_path(lc, vol, snap, 0, path, sizeof(path));
 	if (lstat(path, &st) < 0)
 		return berr_set(err, -ENOENT, "volume %s has no snapshot %s", vol->name, snap);
-	ret = remove_durably(path);
+	ret = remove_durably(NULL, path);
 	if (ret < 0)
 		return berr_set(err, ret, "cannot remove snapshot %s of %s: %s", snap, vol->name, strerror(-ret));
 	log_infox("volume %s: snapshot %s removed", vol->name, snap);
@@ -644,7 +659,7 @@ static int be_local_remove(void *ctx, const struct be_volume *vol, struct berr *
 	/* snapshots that came back after a power cut would be offered to
 	 * a new volume of the same name */
 	snap_dir(lc, vol->name, path, sizeof(path));
-	ret = remove_durably(path);
+	ret = remove_durably(NULL, path);
 	if (ret < 0)
 		return berr_set(err, ret, "cannot delete %s: %s", path, strerror(-ret));
 	if (opt_get(vol->opts, "size")) {
@@ -652,10 +667,11 @@ static int be_local_remove(void *ctx, const struct be_volume *vol, struct berr *
 		if (ret < 0)
 			return ret;
 		image_path(lc, vol->name, path, sizeof(path));
+		ret = remove_durably(NULL, path);
 	} else {
 		volume_dir(lc, vol->name, path, sizeof(path));
+		ret = remove_durably(lc, path);
 	}
-	ret = remove_durably(path);
 	if (ret < 0)
 		return berr_set(err, ret, "cannot delete %s: %s", path, strerror(-ret));
 	return 0;

@@ -14,8 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* fsync path (a file or a directory) itself. */
-static int fsync_path(const char *path)
+int fsync_path(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), ret = 0;
 

@@ -20,6 +20,8 @@ int mkdir_p(const char *path, mode_t mode);
  */
 int sync_entry(const char *path);
 int sync_parent(const char *path);
+/* fsync path (a file or a directory) itself. 0 or -errno. */
+int fsync_path(const char *path);
 
 /*
  * Replace dirfd/name with data, crash-safely: write name.tmp, fsync it,

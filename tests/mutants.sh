@@ -36,8 +36,8 @@ MUTANTS_TABLE=(
 	"orphan-sweep-off|daemon/api_sync.c|s/(void api_sweep_orphans\(struct api \*api\)\n\{\n)/\$1\treturn;\n/|handoff"
 	"loop-buffered-io|helpers/mb_fs.c|s/LOOP_SET_DIRECT_IO, 1UL/LOOP_SET_DIRECT_IO, 0UL/|mount_helper"
 	"freeze-ignores-stdin|helpers/mb_fs.c|s/\.fd = STDIN_FILENO, \.events = POLLIN/.fd = -1, .events = POLLIN/|rbd_crash"
-	"local-create-not-durable|backends/local.c|s/if \(ret == 0 \&\& \(ret = sync_entry\(dir\)\) < 0\)/if (0)/|power_loss"
-	"local-remove-not-durable|backends/local.c|s/return ret < 0 \? ret : sync_parent\(path\);/return ret;/|power_loss"
+	"local-create-not-durable|backends/local.c|s/if \(ret == 0 \&\& \(ret = fsync_path\(dir\)\) == 0\)\n\t\tret = group_fsync\(\&lc->rootsync, lc->rootfd\);\n//|power_loss"
+	"local-remove-not-durable|backends/local.c|s/return lc \? group_fsync\(\&lc->rootsync, lc->rootfd\) : sync_parent\(path\);/return (void)lc, 0;/|power_loss"
 	"sized-mount-nobarrier|helpers/mb_fs.c|s/rc = do_mount\(source, target, cl->fstype, options\);/rc = do_mount(source, target, cl->fstype, cl->loop ? \"nobarrier\" : options);/|power_loss"
 	"sized-image-sparse|backends/local.c|s/if \(fallocate\(fd, 0, 0, \(off_t\)bytes\) == 0\)/if (ftruncate(fd, (off_t)bytes) == 0)/|local_resize"
 )
