@@ -24,10 +24,10 @@ fsync the directory: what one catalog commit costs), timed as floor_ms. Two
 of them are the least a driver that keeps its volumes on disk spends per
 create and remove, beyond the built-in driver's work.
 """
-import os
 import argparse
 import http.client
 import json
+import os
 import socket
 import sys
 import time

@@ -375,9 +375,10 @@ static void *get_until_stopped(void *arg)
 	struct getter *g = arg;
 
 	while (!atomic_load(g->stop)) {
+		static const char body[] = "{\"Name\":\"r1\"}";
 		char *resp = NULL;
 
-		api_handle(g->f->api, "/VolumeDriver.Get", "{\"Name\":\"r1\"}", 13, 0, &resp);
+		api_handle(g->f->api, "/VolumeDriver.Get", body, sizeof(body) - 1, 0, &resp);
 		if (resp && strstr(resp, "\"Err\":\"\"") && strstr(resp, "\"Name\":\"r1\""))
 			g->answered++;
 		else
