@@ -38,6 +38,7 @@ MUTANTS_TABLE=(
 	"freeze-ignores-stdin|helpers/mb_fs.c|s/\.fd = STDIN_FILENO, \.events = POLLIN/.fd = -1, .events = POLLIN/|rbd_crash"
 	"local-create-not-durable|backends/local.c|s/if \(ret == 0 \&\& \(ret = fsync_path\(dir\)\) == 0\)\n\t\tret = group_fsync\(\&lc->rootsync, lc->rootfd\);\n//|power_loss"
 	"local-remove-not-durable|backends/local.c|s/return lc \? group_fsync\(\&lc->rootsync, lc->rootfd\) : sync_parent\(path\);/return (void)lc, 0;/|power_loss"
+	"record-in-place-unsynced|lib/fsutil.c|s/\telse if \(fdatasync\(fd\) < 0\)\n\t\tret = -errno;\n\tclose\(fd\);/\tclose(fd);/|power_loss"
 	"sized-mount-nobarrier|helpers/mb_fs.c|s/rc = do_mount\(source, target, cl->fstype, options\);/rc = do_mount(source, target, cl->fstype, cl->loop ? \"nobarrier\" : options);/|power_loss"
 	"sized-image-sparse|backends/local.c|s/if \(fallocate\(fd, 0, 0, \(off_t\)bytes\) == 0\)/if (ftruncate(fd, (off_t)bytes) == 0)/|local_resize"
 )

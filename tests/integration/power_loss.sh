@@ -11,7 +11,7 @@
 # kill -9 of ballastd and a copy of both backing files as they are at that
 # moment: what the file systems had not written is lost, as at a cut. After
 # each acknowledged change (a Create, plain, sized and a copy (-o from=); a
-# Remove; a snapshot, a snapshot rm and a rollback) the power is cut and a
+# Mount and an Unmount; a Remove; a snapshot, a snapshot rm and a rollback) the power is cut and a
 # ballastd started on the copies (the journals replayed) must show it: the
 # volume there and usable, the removed one gone (a new volume of its name
 # empty). The control, at each cut: a directory made (not synced) just
@@ -135,6 +135,15 @@ t_eq "the volumes: p1 is there" "c0 e0 p1 r1" "$(names)"
 mp=$(mount_of p1 n1)
 t_match "p1 mounts" "^$T/b/state/local/p1\$" "$mp"
 t_eq "unmount p1" "" "$(unmount p1 n1)"
+t_ok "back to the disks before the cut" back
+
+# a Mount and an Unmount: their records are rewritten in place
+count() { ballast_call Ballast.Inspect "{\"Name\":\"$1\"}" | jq -r '.Volume.mount_count // "no answer"' 2>&1; }
+after "mount p1 (ID k1)" err VolumeDriver.Mount '{"Name":"p1","ID":"k1"}'
+t_eq "p1 is counted mounted once" 1 "$(count p1)"
+t_ok "back to the disks before the cut" back
+after "unmount p1 (ID k1)" unmount p1 k1
+t_eq "p1 is counted mounted no more" 0 "$(count p1)"
 t_ok "back to the disks before the cut" back
 
 after "create q1 (sized, 32M)" err VolumeDriver.Create '{"Name":"q1","Opts":{"size":"32M"}}'
