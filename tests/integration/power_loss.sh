@@ -14,9 +14,9 @@
 # Mount and an Unmount; a Remove; a snapshot, a snapshot rm and a rollback) the power is cut and a
 # ballastd started on the copies (the journals replayed) must show it: the
 # volume there and usable, the removed one gone (a new volume of its name
-# empty). The control, at each cut: a directory made (not synced) just
-# before it is not on the copy, so the cut does lose what was not made
-# durable. The old code lost all of these but the sized Create: a plain
+# empty). The control, at each cut: a directory made (not synced) on each
+# disk just before it is not on the copies, so the cut does lose what was
+# not made durable. The old code lost all of these but the sized Create: a plain
 # Create was listed and its directory missing. And a sized volume mounted
 # at the cut: a file a container wrote with fsync is whole in it after (the
 # fsync went through the file system in the image, its loop device, the
@@ -72,15 +72,23 @@ back() {
 	done
 	rm -f "$T/b-state.img" "$T/b-root.img" && ballastd_start "$T/a" && sync
 }
-# after DESC CMD...: CMD is acknowledged, then the power is cut
+# after DESC CMD...: CMD is acknowledged, then the power is cut. The
+# control: a directory made on each disk (not synced) just before the cut
+# is not on the copies. While a sized volume is mounted, its file system's
+# own journal commits (every 5 s) flush the root disk, so with
+# SIZED_MOUNTED=1 only the state disk's canary is looked for.
 after() {
 	local desc=$1
 	shift
 	t_eq "$desc" "" "$("$@")"
 	CUTS=$((CUTS + 1))
-	mkdir "$ROOT/canary$CUTS" || t_die "cannot make a canary"
+	mkdir "$T/a/state/canary$CUTS" "$ROOT/canary$CUTS" || t_die "cannot make the canaries"
 	t_ok "the power is cut after it: ballastd runs on the disks as they were" cut
-	t_fail "control: a directory made (not synced) just before the cut is lost" test -e "$T/b/state/local/canary$CUTS"
+	t_fail "control: a directory made (not synced) on the state disk just before the cut is lost" \
+		test -e "$T/b/state/canary$CUTS"
+	if [ "${SIZED_MOUNTED:-0}" = 0 ]; then
+		t_fail "control: ... and one made on the local root's disk" test -e "$T/b/state/local/canary$CUTS"
+	fi
 }
 CUTS=0
 err() { ballast_call "$1" "$2" | err_of "$1"; }
@@ -157,7 +165,7 @@ t_ok "back to the disks before the cut" back
 # names the container's mount, which no longer exists after the cut
 mp=$(mount_of q1 w1)
 t_match "q1 mounts" '/mounts/q1/data$' "$mp"
-after "a file in q1 written and fsynced" dd if=/dev/urandom of="$mp/f" bs=64k count=16 conv=fsync status=none
+SIZED_MOUNTED=1 after "a file in q1 written and fsynced" dd if=/dev/urandom of="$mp/f" bs=64k count=16 conv=fsync status=none
 sum=$(md5sum <"$mp/f")
 mp=$(mount_of q1 w2)
 t_match "q1 mounts after the cut" '/mounts/q1/data$' "$mp"
