@@ -18,17 +18,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 t_group local_resize
 [ "$(id -u)" -eq 0 ] || t_die "must run as root"
-T=$(mktemp -d /tmp/ballast-resize.XXXXXX)
+ballastd_tmpdir ballast-resize
 BD=$T/b
-cleanup() {
-	local lp
-	ballastd_kill9
-	awk -v d="$T" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
-	losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$T" 'index($2, d) == 1 { print $1 }' |
-		while IFS= read -r lp; do losetup -d "$lp"; done
-	if [ "$TAP_FAIL" -eq 0 ]; then rm -rf "$T"; else printf '# test directory kept: %s\n' "$T"; fi
-}
-t_at_exit cleanup
 
 ballastd_start "$BD" || t_die "ballastd did not start"
 err() { ballast_call "$1" "$2" | err_of "$1"; }

@@ -15,6 +15,10 @@
 #                          failed); curl's exit status is the return status
 #   ballast_cli ARGS...    BUILD/ballast --socket SOCK ARGS
 #   ballastd_log_tail [N]  print the last N (40) log lines, prefixed with '#'
+#   ballastd_tmpdir PREFIX make $T (/tmp/PREFIX.XXXXXX) and clean up at
+#                          exit: the daemon killed, what is mounted under $T
+#                          unmounted, loop devices on files under $T
+#                          detached; $T kept when a check failed
 #
 # BUILD is the repo's build/ directory, or $BALLAST_BUILD when set.
 # BALLASTD_HELPER (a mount.ballast to use) and BALLASTD_EXTRA (a line for
@@ -165,4 +169,17 @@ ballast_post() {
 
 ballast_cli() {
 	timeout -k 5 30 "$BALLAST_BUILD/ballast" --socket "$BALLAST_SOCK" "$@"
+}
+
+ballastd_tmpdir() {
+	T=$(mktemp -d "/tmp/$1.XXXXXX")
+	t_at_exit _bd_tmpdir_cleanup
+}
+_bd_tmpdir_cleanup() {
+	local lp
+	ballastd_kill9
+	awk -v d="$T" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
+	losetup -n -l -O NAME,BACK-FILE 2>/dev/null | awk -v d="$T" 'index($2, d) == 1 { print $1 }' |
+		while IFS= read -r lp; do losetup -d "$lp"; done
+	if [ "$TAP_FAIL" -eq 0 ]; then rm -rf "$T"; else printf '# test directory kept: %s\n' "$T"; fi
 }
