@@ -11,7 +11,8 @@
 # kill -9 of ballastd and a copy of both backing files as they are at that
 # moment: what the file systems had not written is lost, as at a cut. After
 # each acknowledged change (a Create, plain, sized and a copy (-o from=); a
-# Mount and an Unmount; a Remove; a snapshot, a snapshot rm and a rollback) the power is cut and a
+# Mount and an Unmount; a Remove; a snapshot, a snapshot rm and a rollback;
+# a resize) the power is cut and a
 # ballastd started on the copies (the journals replayed) must show it: the
 # volume there and usable, the removed one gone (a new volume of its name
 # empty). The control, at each cut: a directory made (not synced) on each
@@ -100,7 +101,7 @@ snaps() { ballast_cli snapshot ls "$1" --json 2>&1 | jq -r '[.[].name] | sort | 
 names() { ballast_call VolumeDriver.List '{}' | jq -r '[.Volumes[].Name] | sort | join(" ")' 2>&1; }
 
 for f in a-state a-root; do
-	if ! truncate -s 256M "$T/$f.img" || ! mkfs.ext4 -q -F "$T/$f.img"; then
+	if ! truncate -s 1G "$T/$f.img" || ! mkfs.ext4 -q -F "$T/$f.img"; then
 		t_die "cannot make $f.img"
 	fi
 done
@@ -191,4 +192,19 @@ t_eq "create r1 again" "" "$(err VolumeDriver.Create '{"Name":"r1"}')"
 mp=$(mount_of r1 n5)
 t_eq "the new r1 is empty: the removed one's data did not come back" "" "$(ls -A "$mp" 2>&1)"
 t_eq "unmount r1" "" "$(unmount r1 n5)"
+t_ok "back to the disks before the cut" back
+
+# a sized volume grown while not mounted (xfs: growing ext4 online needs
+# CAP_SYS_RESOURCE, which the test machines lack); last, so that only one
+# cut copies its image
+t_eq "create x1 (xfs, 320M)" "" "$(err VolumeDriver.Create '{"Name":"x1","Opts":{"size":"320M","fstype":"xfs"}}')"
+sync
+resize() { ballast_cli resize "$@" 2>&1 | grep -v '^resized '; }
+after "ballast resize x1 400M" resize x1 400M
+t_eq "x1's image is 400 MiB" $((400 << 20)) "$(stat -c %s "$T/b/state/local/.images/x1.img" 2>&1)"
+mp=$(mount_of x1 n6)
+kib=$(df -k --output=size "$mp" 2>/dev/null | tail -n 1 | tr -d ' ')
+# df shows 262144 KiB for xfs of 320 MiB, 344064 for 400
+t_match "x1 mounts grown ($kib KiB)" '^[0-9]+$' "$( ((${kib:-0} > 300000)) && echo "$kib")"
+t_eq "unmount x1" "" "$(unmount x1 n6)"
 t_ok "ballastd stops on SIGTERM" ballastd_stop
