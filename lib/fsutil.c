@@ -185,9 +185,10 @@ int overwrite_at(int dirfd, const char *name, const char *data, size_t len)
 
 	if (len > FS_SECTOR)
 		return -EINVAL;
-	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO under the name must not hang the open */
+	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return errno == ENXIO ? -ESTALE : -errno;
 	if (fstat(fd, &st) < 0)
 		ret = -errno;
 	else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != len)

@@ -66,8 +66,8 @@ int atomic_write_group(int dirfd, struct group_sync *g, const char *name, const 
  * of one sector at offset 0 of an allocated block is atomic on disk (old
  * or new content after a power cut, which PostgreSQL's pg_control relies
  * on too) and a process killed cannot stop a pwrite halfway. -ESTALE when
- * the file is not len bytes long (replace it with atomic_write_at
- * instead), -ENOENT when it is missing, other -errno.
+ * the file is not a regular file of len bytes (replace it with
+ * atomic_write_at instead), -ENOENT when it is missing, other -errno.
  */
 #define FS_SECTOR 512
 int overwrite_at(int dirfd, const char *name, const char *data, size_t len);

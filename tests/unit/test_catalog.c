@@ -755,6 +755,9 @@ static void small_records_are_rewritten_in_place(void **state)
 	assert_int_equal(overwrite_at(fd, "short.json", big, FS_SECTOR), -ESTALE);
 	assert_int_equal(overwrite_at(fd, "missing.json", big, FS_SECTOR), -ENOENT);
 	assert_int_equal(overwrite_at(fd, "short.json", big, FS_SECTOR + 1), -EINVAL);
+	/* a FIFO: refused at once, not an open that waits for a reader */
+	assert_int_equal(mkfifoat(fd, "fifo.json", 0600), 0);
+	assert_int_equal(overwrite_at(fd, "fifo.json", big, FS_SECTOR), -ESTALE);
 	close(fd);
 	assert_int_equal(record_stat(f, "short").st_size, 2);
 }
