@@ -202,6 +202,21 @@ int validate_copy_from(const json_t *opts, int snapshots, const char *no_snap, c
 	return 1;
 }
 
+int validate_fs_options(const json_t *opts, struct berr *err)
+{
+	const char *v;
+
+	if ((v = opt_get(opts, "mkfs-options")) &&
+	    (strlen(v) > 200 ||
+	     strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_=.:^-, ") != strlen(v)))
+		return berr_set(err, -EINVAL, "invalid mkfs-options \"%.60s\"", v);
+	if ((v = opt_get(opts, "mount-options")) &&
+	    (strlen(v) > 200 ||
+	     strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_=.,-") != strlen(v)))
+		return berr_set(err, -EINVAL, "invalid mount-options \"%.60s\"", v);
+	return 0;
+}
+
 int refuse_snapshots(const char *name, const json_t *snaps, struct berr *err)
 {
 	char names[512] = "";

@@ -84,4 +84,13 @@ int refuse_snapshots(const char *name, const json_t *snaps, struct berr *err);
 int validate_copy_from(const json_t *opts, int snapshots, const char *no_snap, const char *const *inherits,
 		       struct berr *err);
 
+/*
+ * Options mkfs-options and mount-options of a volume with a file system
+ * (rbd, a sized local volume): what could never pass mount.ballast's own
+ * whitelist (too long; a character none of its options has) is refused
+ * here, naming the option; mount.ballast checks the rest when the volume
+ * is formatted and mounted once at Create. 0 or -EINVAL.
+ */
+int validate_fs_options(const json_t *opts, struct berr *err);
+
 #endif

@@ -60,9 +60,10 @@ struct local_ctx {
 
 extern const struct backend_ops be_local_ops;
 
-static const char *const local_opts[] = { "backend", "fstype", "gid", "mode", "size", "uid", "from", NULL };
+static const char *const local_opts[] = { "backend",	   "fstype", "gid", "mkfs-options", "mode",
+					  "mount-options", "size",   "uid", "from",	    NULL };
 /* Options a copy (from=) takes from the volume it copies. */
-static const char *const copy_inherits[] = { "size", "fstype", "uid", "gid", "mode", NULL };
+static const char *const copy_inherits[] = { "size", "fstype", "mkfs-options", "uid", "gid", "mode", NULL };
 
 /* The longest a copy (from=) may take, within dockerd's 2 minutes for a
  * Create; a bigger volume is refused at its bound, leaving nothing. */
@@ -117,6 +118,9 @@ static void be_local_fini(void *ctx)
 	free(lc);
 }
 
+/* The options of a sized volume's file system. */
+static const char *const fs_opts[] = { "fstype", "mkfs-options", "mount-options", NULL };
+
 static int be_local_validate_opts(void *ctx, const json_t *opts, struct berr *err)
 {
 	const char *size = opt_get(opts, "size");
@@ -136,9 +140,13 @@ static int be_local_validate_opts(void *ctx, const json_t *opts, struct berr *er
 		return ret < 0 ? ret : 0;
 	if (fstype && strcmp(fstype, "ext4") != 0 && strcmp(fstype, "xfs") != 0)
 		return berr_set(err, -EINVAL, "invalid fstype \"%.40s\": use ext4 or xfs", fstype);
-	if (fstype && !size)
-		return berr_set(err, -EINVAL,
-				"option fstype needs option size (a sized volume is a file system image)");
+	ret = validate_fs_options(opts, err);
+	if (ret < 0)
+		return ret;
+	for (const char *const *o = fs_opts; *o; o++)
+		if (opt_get(opts, *o) && !size)
+			return berr_set(err, -EINVAL,
+					"option %s needs option size (a sized volume is a file system image)", *o);
 	if (!size)
 		return 0;
 	ret = parse_size(size, &bytes, err);
@@ -259,9 +267,13 @@ static int create_image(struct local_ctx *lc, const struct be_volume *vol, struc
 	CRASH_POINT("local.create.after-image");
 	if (ret == 0) {
 		const char *fs = fstype ? fstype : LOCAL_DEFAULT_FSTYPE;
-		const char *mkopts = strcmp(fs, "xfs") == 0 ? "-K" : "-E nodiscard,lazy_itable_init=0";
+		const char *user = opt_get(vol->opts, "mkfs-options");
+		char mkopts[256];
 		const char *args[] = { "mkfs", "--fstype", fs, "--mkfs-options", mkopts, img, NULL };
 
+		/* the user's after ours: mkfs takes the last of a value */
+		snprintf(mkopts, sizeof(mkopts), "%s %s",
+			 strcmp(fs, "xfs") == 0 ? "-K" : "-E nodiscard,lazy_itable_init=0", user ? user : "");
 		ret = helper_run(&lc->helper, args, err);
 		CRASH_POINT("local.create.after-mkfs");
 	}
@@ -279,13 +291,42 @@ static int create_image(struct local_ctx *lc, const struct be_volume *vol, struc
 	return ret;
 }
 
+static int be_local_mount(void *ctx, const struct be_volume *vol, char *path, size_t len, struct berr *err);
+static int be_local_unmount(void *ctx, const struct be_volume *vol, struct berr *err);
+
+/*
+ * mount.ballast checks mount-options when it mounts: a new sized volume
+ * given some is mounted once, so that Create refuses what every Mount
+ * would. On failure its image is deleted (the volume is not made).
+ */
+static int try_mount_options(struct local_ctx *lc, const struct be_volume *vol, struct berr *err)
+{
+	char path[PATH_MAX];
+	int ret;
+
+	if (!opt_get(vol->opts, "mount-options"))
+		return 0;
+	ret = be_local_mount(lc, vol, path, sizeof(path), err);
+	if (ret == 0)
+		ret = be_local_unmount(lc, vol, err);
+	if (ret < 0) {
+		mount_target(lc, vol->name, path, sizeof(path));
+		rmdir(path);
+		image_path(lc, vol->name, path, sizeof(path));
+		unlink(path);
+	}
+	return ret;
+}
+
 static int be_local_create(void *ctx, const struct be_volume *vol, struct berr *err)
 {
 	struct local_ctx *lc = ctx;
+	int ret;
 
-	if (opt_get(vol->opts, "size"))
-		return create_image(lc, vol, err);
-	return create_dir(lc, vol, err);
+	if (!opt_get(vol->opts, "size"))
+		return create_dir(lc, vol, err);
+	ret = create_image(lc, vol, err);
+	return ret < 0 ? ret : try_mount_options(lc, vol, err);
 }
 
 /* cp (coreutils) src to dst, bounded: owners, modes, times, xattrs and
@@ -622,7 +663,8 @@ static int be_local_create_copy(void *ctx, const struct be_volume *vol, const st
 	ret = rm_rf(dst);
 	if (ret < 0)
 		return berr_set(err, ret, "cannot replace %s: %s", dst, strerror(-ret));
-	return copy_whole(src, tmp, dst, sized, 1, err);
+	ret = copy_whole(src, tmp, dst, sized, 1, err);
+	return ret < 0 || !sized ? ret : try_mount_options(lc, vol, err);
 }
 
 static int be_local_unmount(void *ctx, const struct be_volume *vol, struct berr *err)
@@ -730,9 +772,13 @@ static int be_local_mount(void *ctx, const struct be_volume *vol, char *path, si
 	if (ret < 0)
 		return berr_set(err, ret, "cannot create mount point %s: %s", target, strerror(-ret));
 	{
-		const char *args[] = { "mount", "--fstype", fstype ? fstype : LOCAL_DEFAULT_FSTYPE, "--loop", img,
-				       target,	NULL };
+		const char *mopts = opt_get(vol->opts, "mount-options");
+		const char *args[] = { "mount",	    "--fstype", fstype ? fstype : LOCAL_DEFAULT_FSTYPE,
+				       "--options", mopts,	"--loop",
+				       img,	    target,	NULL };
 
+		if (!mopts) /* no --options */
+			memmove(&args[3], &args[5], 4 * sizeof(args[0]));
 		ret = helper_run(&lc->helper, args, err);
 	}
 	if (ret < 0) {

@@ -447,17 +447,8 @@ int be_rbd_validate_opts(void *ctx, const json_t *opts, struct berr *err)
 		return ret;
 	if ((v = opt_get(opts, "takeover")) && (ret = check_choice(NULL, "takeover", v, takeover_choices, err)) < 0)
 		return ret;
-	/* mkfs-options and mount-options are checked by mount.ballast's own
-	 * whitelist when Create formats and mounts the volume once. Here only
-	 * what could never pass: */
-	if ((v = opt_get(opts, "mkfs-options")) &&
-	    (strlen(v) > 200 ||
-	     strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_=.:^-, ") != strlen(v)))
-		return berr_set(err, -EINVAL, "invalid mkfs-options \"%.60s\"", v);
-	if ((v = opt_get(opts, "mount-options")) &&
-	    (strlen(v) > 200 ||
-	     strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_=.,-") != strlen(v)))
-		return berr_set(err, -EINVAL, "invalid mount-options \"%.60s\"", v);
+	if ((ret = validate_fs_options(opts, err)) < 0)
+		return ret;
 	ret = validate_clone_opts(opts, err);
 	if (ret != 0) /* a clone has its parent's size */
 		return ret < 0 ? ret : 0;

@@ -40,6 +40,9 @@ MUTANTS_TABLE=(
 	"local-remove-not-durable|backends/local.c|s/return lc \? group_fsync\(\&lc->rootsync, lc->rootfd\) : sync_parent\(path\);/return (void)lc, 0;/|power_loss"
 	"record-in-place-unsynced|lib/fsutil.c|s/\telse if \(fdatasync\(fd\) < 0\)\n\t\tret = -errno;\n\tclose\(fd\);/\tclose(fd);/|power_loss"
 	"sized-mount-nobarrier|helpers/mb_fs.c|s/rc = do_mount\(source, target, cl->fstype, options\);/rc = do_mount(source, target, cl->fstype, cl->loop ? \"nobarrier\" : options);/|power_loss"
+	"local-mount-options-ignored|backends/local.c|s/if \(!mopts\) \/\* no --options \*\/\n/mopts = NULL;\n\t\tif (!mopts)\n/|local_docker"
+	"local-mount-options-unchecked|backends/local.c|s/if \(!opt_get\(vol->opts, \"mount-options\"\)\)\n\t\treturn 0;/return 0;/|local_docker"
+	"local-mkfs-options-ignored|backends/local.c|s/user \? user : \"\"\);/user ? \"\" : \"\");/|power_loss"
 	"sized-image-sparse|backends/local.c|s/if \(fallocate\(fd, 0, 0, \(off_t\)bytes\) == 0\)/if (ftruncate(fd, (off_t)bytes) == 0)/|local_resize"
 )
 

@@ -162,7 +162,9 @@ VolumeDriver.Create|name starting with .|{"Name":".hidden"}|must start with a le
 VolumeDriver.Create|unicode name|{"Name":"v\u00e9"}|invalid volume name
 VolumeDriver.Create|name with a newline|{"Name":"a\nb"}|invalid volume name
 VolumeDriver.Create|absolute path as name|{"Name":"/etc/passwd"}|invalid volume name
-VolumeDriver.Create|option injection mount-options|{"Name":"okname","Opts":{"mount-options":"rw,exec;rm -rf /"}}|unknown option "mount-options"
+VolumeDriver.Create|option injection mount-options|{"Name":"okname","Opts":{"mount-options":"rw,exec;rm -rf /"}}|invalid mount-options "rw,exec;rm -rf /"
+VolumeDriver.Create|option injection mkfs-options|{"Name":"okname","Opts":{"size":"1G","mkfs-options":"-m 1;reboot"}}|invalid mkfs-options
+VolumeDriver.Create|mount-options of a plain directory|{"Name":"okname","Opts":{"mount-options":"noatime"}}|option mount-options needs option size
 VolumeDriver.Create|option injection in size|{"Name":"okname","Opts":{"size":"1G;reboot"}}|invalid size
 VolumeDriver.Create|size with a fraction|{"Name":"okname","Opts":{"size":"1.5G"}}|invalid size
 VolumeDriver.Create|size overflowing 64 bits|{"Name":"okname","Opts":{"size":"99999999999999999999"}}|too large

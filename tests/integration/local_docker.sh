@@ -375,6 +375,61 @@ fi
 
 dbimage_cleanup
 
+# ----------------------- 7d. a sized volume's mkfs-options and mount-options
+# As for rbd volumes: passed to mkfs and to the mount, both whitelisted by
+# mount.ballast; a database's log is fsynced faster with ext4's fast commits.
+# (The control is s1, made without them.)
+opts_of() { awk -v p="$1" '$2 == p { print $4 }' /proc/mounts; }
+features_of() { dumpe2fs -h "$1" 2>/dev/null | sed -n 's/^Filesystem features: *//p'; }
+reserved_of() { dumpe2fs -h "$1" 2>/dev/null | awk -F: '/^Reserved block count/ { gsub(/ /, "", $2); print $2 }'; }
+blocks_of() { dumpe2fs -h "$1" 2>/dev/null | awk -F: '/^Block count/ { gsub(/ /, "", $2); print $2 }'; }
+if t_ok "volume create f1 size=64M mkfs-options='-O fast_commit -m 1' mount-options=noatime,commit=1" \
+	dk volume create -d "$PLUGIN" -o size=64M -o 'mkfs-options=-O fast_commit -m 1' -o mount-options=noatime,commit=1 f1; then
+	F1_IMG=$ROOT/.images/f1.img
+	t_match "f1's file system has fast_commit" '(^| )fast_commit( |$)' "$(features_of "$F1_IMG")"
+	t_fail "control: s1's has not (the probe tells them apart)" grep -qw fast_commit <<<"$(features_of "$ROOT/.images/s1.img")"
+	t_match "control: ... though the probe reads s1's features" '(^| )has_journal( |$)' "$(features_of "$ROOT/.images/s1.img")"
+	rb=$(reserved_of "$F1_IMG") bc=$(blocks_of "$F1_IMG")
+	t_eq "f1 reserves 1% of its blocks (-m 1)" "$((bc / 100))" "$rb"
+	t_ok "f1c runs with f1" start_c f1c f1
+	t_match "f1 is mounted noatime,commit=1" '(^|,)noatime(,.*)?,commit=1(,|$)' "$(opts_of "$STATE/mounts/f1")"
+	t_match "... and nosuid,nodev, always" '(^|,)nosuid,nodev(,|$)' "$(opts_of "$STATE/mounts/f1")"
+	if t_ok "s1c runs with s1 (control)" start_c s1c s1; then
+		t_match "control: s1's mount options are read" '^rw,' "$(opts_of "$STATE/mounts/s1")"
+		t_fail "control: ... and s1 is not noatime" grep -q noatime <<<"$(opts_of "$STATE/mounts/s1")"
+		t_ok "stop s1c" dk rm -f s1c
+	fi
+	t_ok "f1c writes 16 blocks, each fsynced" dk exec f1c sh -c \
+		'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do dd if=/dev/zero of=/data/log bs=4k count=1 oflag=append conv=notrunc,fsync 2>/dev/null || exit 1; done'
+	t_eq "f1's log has 16 blocks" $((16 * 4096)) "$(dk exec f1c stat -c %s /data/log 2>&1)"
+	t_ok "stop f1c" dk rm -f f1c
+	t_ok "a copy of f1" dk volume create -d "$PLUGIN" -o from=f1 f1c2
+	t_eq "the copy shows f1's options" "-O fast_commit -m 1|noatime,commit=1" \
+		"$(ballast_cli inspect --json f1c2 | jq -r '.options | "\(."mkfs-options")|\(."mount-options")"' 2>&1)"
+	t_eq "the copy mounts noatime, with f1's log" "$((16 * 4096))" \
+		"$(run_c f1c2 sh -c 'grep " /data " /proc/mounts | grep -q noatime && stat -c %s /data/log' 2>&1)"
+	t_ok "docker volume rm f1 f1c2" dk volume rm f1 f1c2
+fi
+# refused at Create, leaving nothing: no image, no record, no mount point
+refused_fs() {
+	local desc=$1 name=$2 want=$3
+	shift 3
+	t_match "refused: $desc" "$want" "$(dk volume create -d "$PLUGIN" "$@" "$name" 2>&1)"
+	t_fail "... no image of $name left" test -e "$ROOT/.images/$name.img"
+	t_fail "... no mount point of $name left" test -e "$STATE/mounts/$name"
+	t_fail "... ballast does not know $name" ballast_cli inspect "$name"
+}
+refused_fs "mount-options not whitelisted" f2 "mount option 'suid' is not allowed" -o size=64M -o mount-options=suid
+refused_fs "mkfs-options not whitelisted" f3 "mkfs option '-T' is not allowed" -o size=64M -o 'mkfs-options=-T huge'
+refused_fs "mount-options with a shell command" f4 'invalid mount-options "noatime;reboot"' \
+	-o size=64M -o 'mount-options=noatime;reboot'
+refused_fs "mkfs-options on a plain directory" f5 "option mkfs-options needs option size" -o 'mkfs-options=-m 1'
+t_ok "create f6 (sized, the source of a copy)" dk volume create -d "$PLUGIN" -o size=64M f6
+refused_fs "mkfs-options on a copy" f7 "mkfs-options cannot be given with from=" -o from=f6 -o 'mkfs-options=-m 1'
+refused_fs "a copy given mount-options not whitelisted" f8 "mount option 'nodev' is not allowed" \
+	-o from=f6 -o mount-options=nodev
+t_ok "docker volume rm f6" dk volume rm f6
+
 # ------------------------------------------------- 8. rm while in use is refused
 if t_ok "r1 runs with v1" start_c r1 v1; then
 	t_wait_eq "v1 mount_count 1 (r1)" 10 1 mcount v1

@@ -21,7 +21,8 @@
 # Create was listed and its directory missing. And a sized volume mounted
 # at the cut: a file a container wrote with fsync is whole in it after (the
 # fsync went through the file system in the image, its loop device, the
-# image file and the root disk; mounted with nobarrier it was lost).
+# image file and the root disk; mounted with nobarrier it was lost); and a
+# log of 4 KiB appends, each fsynced, in one made with ext4's fast commits.
 # shellcheck source-path=SCRIPTDIR
 set -u
 
@@ -166,6 +167,35 @@ t_eq "unmount q1" "" "$(unmount q1 w2)"
 t_ok "back to the disks before the cut" back
 t_eq "unmount q1 (before the cut)" "" "$(unmount q1 w1)"
 
+# a database's log on a sized volume made with ext4's fast commits
+# (-o mkfs-options=-O fast_commit): 4 KiB appends, each fsynced, are all
+# there after the cut; ext4 counts the fast commits they made
+t_eq "create q2 (sized, -O fast_commit)" "" \
+	"$(err VolumeDriver.Create '{"Name":"q2","Opts":{"size":"32M","mkfs-options":"-O fast_commit"}}')"
+mp=$(mount_of q2 w3)
+t_match "q2 mounts" '/mounts/q2/data$' "$mp"
+fc_info=/proc/fs/ext4/$(basename "$(findmnt -n -o SOURCE --target "$mp" 2>/dev/null)")/fc_info
+fast_commits() { awk '/ commits$/ { print $1 }' "$fc_info" 2>/dev/null; }
+fc0=$(fast_commits)
+t_match "control: ext4 counts q2's fast commits ($fc_info)" '^[0-9]+$' "$fc0"
+appends() {
+	local i
+	for i in $(seq 1 32); do
+		printf '%4095d\n' "$i" | dd of="$mp/log" bs=4k oflag=append conv=notrunc,fsync status=none || return 1
+	done
+}
+SIZED_MOUNTED=1 after "32 appends of 4 KiB to a log in q2, each fsynced" appends
+fc=$(fast_commits)
+t_match "the fsyncs were fast commits (16 or more of 32: ${fc0:-?} to ${fc:-?})" '^(1[6-9]|[2-9][0-9]|[0-9]{3,})$' \
+	"$((${fc:-0} - ${fc0:-0}))"
+sum=$(md5sum <"$mp/log")
+mp=$(mount_of q2 w4)
+t_match "q2 mounts after the cut" '/mounts/q2/data$' "$mp"
+t_eq "the log has its 32 appends, whole" "$((32 * 4096)) $sum" "$(stat -c %s "$mp/log" 2>&1) $(md5sum <"$mp/log" 2>&1)"
+t_eq "unmount q2" "" "$(unmount q2 w4)"
+t_ok "back to the disks before the cut" back
+t_eq "unmount q2 (before the cut)" "" "$(unmount q2 w3)"
+
 after "create k1 from c0" err VolumeDriver.Create '{"Name":"k1","Opts":{"from":"c0"}}'
 mp=$(mount_of k1 n3)
 t_eq "k1 mounts with c0's data" c0-data "$(cat "$mp/f" 2>&1)"
@@ -187,7 +217,7 @@ t_eq "unmount e0" "" "$(unmount e0 n4)"
 t_ok "back to the disks before the cut" back
 
 after "remove r1" err VolumeDriver.Remove '{"Name":"r1"}'
-t_eq "the volumes: r1 stays removed" "c0 e0 k1 p1 q1" "$(names)"
+t_eq "the volumes: r1 stays removed" "c0 e0 k1 p1 q1 q2" "$(names)"
 t_eq "create r1 again" "" "$(err VolumeDriver.Create '{"Name":"r1"}')"
 mp=$(mount_of r1 n5)
 t_eq "the new r1 is empty: the removed one's data did not come back" "" "$(ls -A "$mp" 2>&1)"
