@@ -59,6 +59,8 @@ GOALS = (
      "seq cold read", "ballast local sized image/host dir", "ratio", ">=", 0.9, None),
     ("sized volume: random 4k write+fsync (reported; no bound)",
      "random 4k write+fsync", "ballast local sized image/host dir", "ratio", None, None, None),
+    ("... the same with ext4's fast commits, -o mkfs-options=-O fast_commit (reported; no bound)",
+     "random 4k write+fsync", "sized image -O fast_commit/host dir", "ratio", None, None, None),
     ("idle RSS of a local-only ballastd at most 4 MiB",
      "idle RSS (empty catalog", "", "MiB", "<=", 4.0, IDLE_FLOOR),
     ("idle RSS with rbd and gluster configured (reported; no bound)",
@@ -269,7 +271,7 @@ def main():
                     b_mib_s=summary(list(host.values())))
 
     host = per_round(sel("data", "randwrite", variant="host"), "iops")
-    for v, label in variants:
+    for v, label in variants + (("imagefc", "ballast local sized image -O fast_commit"),):
         rs = sel("data", "randwrite", variant=v)
         if not rs:
             continue

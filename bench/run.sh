@@ -16,7 +16,9 @@
 #   d. data:     sequential overwrite (fsync at the end), cold-cache read and
 #                random 4 KiB writes each with fsync (a database's log) inside
 #                a container on a ballast plain-dir volume and a sized-image
-#                volume vs a host directory bind-mounted into the container;
+#                volume vs a host directory bind-mounted into the container
+#                (the random writes also on a sized volume made with
+#                -o mkfs-options=-O fast_commit);
 #                and a second host directory vs the first (an A/A control:
 #                how far apart two measurements of the same thing land)
 #   e. rbd / gluster: on a throw-away 1-mon 1-OSD Ceph cluster and a private
@@ -496,34 +498,43 @@ if has_section data; then
 	mkdir -p "$T/hostdir" "$T/hostdir2"
 	dk volume create -d "$PLUGIN" bench-dir >/dev/null || die "volume create bench-dir failed"
 	dk volume create -d "$PLUGIN" -o size=1G bench-img >/dev/null || die "volume create bench-img failed"
+	# with ext4's fast commits: random writes only (a database's log)
+	dk volume create -d "$PLUGIN" -o size=1G -o 'mkfs-options=-O fast_commit' bench-imgfc >/dev/null ||
+		die "volume create bench-imgfc failed"
 	# host2: the same kind of directory as host, so that the spread of
 	# host2/host is the noise of this machine's disk (report.py judges the
 	# sized volume's goals only when that spread is within their margin)
-	declare -A spec=([dir]=bench-dir [image]=bench-img [host]=$T/hostdir [host2]=$T/hostdir2)
+	declare -A spec=([dir]=bench-dir [image]=bench-img [imagefc]=bench-imgfc [host]=$T/hostdir [host2]=$T/hostdir2)
 	variants=(dir image host host2)
-	nv=${#variants[@]}
+	# rotate_order N VARIANTS...: ORDER, the variants for the n-th time:
+	# rotated by n/2, reversed when n is odd, so that each comes right
+	# before and right after each other one equally often
+	rotate_order() {
+		local n=$1 k
+		shift
+		local vs=("$@")
+		ORDER=()
+		for ((k = 0; k < ${#vs[@]}; k++)); do
+			if ((n % 2)); then
+				ORDER+=("${vs[$(((${#vs[@]} - 1 - k + n / 2) % ${#vs[@]}))]}")
+			else
+				ORDER+=("${vs[$(((k + n / 2) % ${#vs[@]}))]}")
+			fi
+		done
+	}
 	# Lay each file out once, untimed: every timed write then overwrites the
 	# same blocks, so that where the file system happens to allocate (fresh
 	# blocks of a thin virtual disk are much slower here) does not decide.
-	for v in "${variants[@]}"; do
+	for v in "${variants[@]}" imagefc; do
 		io_job "${spec[$v]}" write >/dev/null || die "data path layout on $v failed"
 	done
 	for ((r = 0; r < ROUNDS; r++)); do
 		for ((rep = 0; rep < IO_REPS; rep++)); do
 			# the writes back to back, then the reads, so that both sides
-			# of a ratio are seconds apart; the order rotated every time
-			# and reversed every other time, so that each variant comes
-			# right before and right after each other one equally often
-			# (the n-th time: rotated by n/2, reversed when n is odd)
-			order=()
+			# of a ratio are seconds apart; the order rotated
 			nth=$((r * IO_REPS + rep))
-			for ((k = 0; k < nv; k++)); do
-				if ((nth % 2)); then
-					order+=("${variants[$(((nv - 1 - k + nth / 2) % nv))]}")
-				else
-					order+=("${variants[$(((k + nth / 2) % nv))]}")
-				fi
-			done
+			rotate_order "$nth" "${variants[@]}"
+			order=("${ORDER[@]}")
 			declare -A wr=() rd=()
 			for v in "${order[@]}"; do
 				wr[$v]=$(io_job "${spec[$v]}" write) || die "data path write on $v failed"
@@ -542,16 +553,17 @@ if has_section data; then
 				done
 			done
 			[ "$IO_TOOL" = fio ] || continue
-			for v in "${order[@]}"; do
+			rotate_order "$nth" "${variants[@]}" imagefc
+			for v in "${ORDER[@]}"; do
 				val=$(io_job "${spec[$v]}" randwrite) || die "data path random writes on $v failed"
 				emit "{\"section\":\"data\",\"row\":\"randwrite\",\"variant\":\"$v\",\"round\":$r,\"rep\":$rep,\"iops\":$val,\"tool\":\"$IO_TOOL\",\"size\":\"4k\"}"
 			done
 		done
 	done
-	for v in dir image; do
+	for v in dir image imagefc; do
 		dk run --rm --network none -v "${spec[$v]}:/data" local/busybox rm -f /data/bench.io >/dev/null
 	done
-	dk volume rm bench-dir bench-img >/dev/null || say "warning: could not remove the data-path volumes"
+	dk volume rm bench-dir bench-img bench-imgfc >/dev/null || say "warning: could not remove the data-path volumes"
 	say "d. done at $SECONDS s"
 fi
 
