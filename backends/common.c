@@ -34,7 +34,7 @@ int helper_run(const struct helper *h, const char *const *args, struct berr *err
 int helper_run_out(const struct helper *h, const char *const *args, char *out, size_t outlen, struct berr *err)
 {
 	const char *argv[HELPER_ARGS_MAX + 4];
-	char line[BERR_MSG_MAX];
+	char line[4 * BERR_MSG_MAX]; /* longer than a message: berr_set marks a cut */
 	int argc = 0, status = 0, timeout;
 	int ret;
 
@@ -78,7 +78,7 @@ int helper_run_out(const struct helper *h, const char *const *args, char *out, s
 
 int helper_freeze(const struct helper *h, const char *target, int max_s, struct frozen *f, struct berr *err)
 {
-	char max[16], line[BERR_MSG_MAX];
+	char max[16], line[4 * BERR_MSG_MAX];
 	const char *argv[] = { h->path, "--state-dir", h->state_dir, "freeze", "--timeout", max, target, NULL };
 	int timeout = deadline_cap_s(h->timeout_s), ret;
 
@@ -104,7 +104,7 @@ int helper_freeze(const struct helper *h, const char *target, int max_s, struct 
 
 int helper_thaw(const struct helper *h, struct frozen *f, struct berr *err)
 {
-	char line[BERR_MSG_MAX] = "";
+	char line[4 * BERR_MSG_MAX] = "";
 	int status = 0, ret;
 
 	ret = run_finish(&f->child, h->timeout_s, &status, line, sizeof(line));

@@ -335,7 +335,7 @@ static int copy_tree(const char *src, const char *dst, struct berr *err)
 {
 	const char *argv[] = { "cp", "-a", "--preserve=xattr", "--reflink=auto", "--sparse=always", "-T", "--", src,
 			       dst,  NULL };
-	char line[256] = "";
+	char line[4 * BERR_MSG_MAX] = "";
 	int status = 0, timeout = deadline_cap_s(LOCAL_COPY_MAX_S), ret;
 
 	if (timeout == 0)

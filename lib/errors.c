@@ -8,14 +8,18 @@ int berr_set(struct berr *err, int code, const char *fmt, ...)
 {
 	va_list ap;
 	char *p;
+	int n;
 
 	if (code > 0)
 		code = -code;
 	if (!err || err->msg[0])
 		return code;
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
+	/* cut to fit: say so (a list cut mid-word is not read as whole) */
+	if (n >= (int)sizeof(err->msg))
+		memcpy(err->msg + sizeof(err->msg) - 4, "...", 4);
 	/* One line of plain ASCII: it travels in JSON and logs, and a
 	 * truncated multi-byte character would make it invalid UTF-8. */
 	for (p = err->msg; *p; p++) {

@@ -28,7 +28,8 @@ struct berr {
 /* Set err's message unless one is set already; always returns -abs(code)
  * so callers can write `return berr_set(err, -EINVAL, "...")`. err may be
  * NULL. The message is made one line of printable ASCII: newlines become
- * spaces, other control and non-ASCII bytes '?'. */
+ * spaces, other control and non-ASCII bytes '?'; one cut to fit
+ * BERR_MSG_MAX ends with "...". */
 int berr_set(struct berr *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Carry the message of an inner call's buffer up into err (unless err has

@@ -194,13 +194,39 @@ static void errors_are_one_ascii_line(void **state)
 	assert_string_equal(err.msg, "a b ???");
 }
 
+/* A message cut to fit says so, so that a list cut in the middle of a
+ * word is not read as whole; one that fits is left as it is. */
+static void cut_errors_end_with_dots(void **state)
+{
+	char word[BERR_MSG_MAX + 64];
+	struct berr err = BERR_INIT;
+
+	(void)state;
+	memset(word, 'x', sizeof(word) - 1);
+	word[sizeof(word) - 1] = '\0';
+	berr_set(&err, EINVAL, "allowed: %s", word);
+	assert_int_equal(strlen(err.msg), BERR_MSG_MAX - 1);
+	assert_string_equal(err.msg + BERR_MSG_MAX - 4, "...");
+	assert_memory_equal(err.msg, "allowed: xxx", 12);
+	/* exactly full: not cut */
+	berr_clear(&err);
+	word[BERR_MSG_MAX - 1] = '\0';
+	berr_set(&err, EINVAL, "%s", word);
+	assert_string_equal(err.msg, word);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(names_accepted), cmocka_unit_test(names_refused),
-		cmocka_unit_test(sizes),	  cmocka_unit_test(ids_and_modes),
-		cmocka_unit_test(mount_ids),	  cmocka_unit_test(option_keys),
-		cmocka_unit_test(choices),	  cmocka_unit_test(errors_are_one_ascii_line),
+		cmocka_unit_test(names_accepted),
+		cmocka_unit_test(names_refused),
+		cmocka_unit_test(sizes),
+		cmocka_unit_test(ids_and_modes),
+		cmocka_unit_test(mount_ids),
+		cmocka_unit_test(option_keys),
+		cmocka_unit_test(choices),
+		cmocka_unit_test(errors_are_one_ascii_line),
+		cmocka_unit_test(cut_errors_end_with_dots),
 	};
 
 	return cmocka_run_group_tests_name("validate", tests, NULL, NULL);
